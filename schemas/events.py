@@ -1,0 +1,269 @@
+"""Pydantic models of every event kpimon accepts (the producer contract).
+
+One JSON object per Kafka message. ``type`` selects the model (a discriminated
+union); every model is strict: numbers must be numbers, timestamps must carry
+a UTC offset, amounts are non-negative decimals with an ISO 4217 currency code,
+and unknown top-level fields are rejected (free-form data goes in
+``attributes``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+Identifier = Annotated[str, Field(min_length=1, max_length=200)]
+Label = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:@/ -]+$")]
+Money = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=6, allow_inf_nan=False)]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0)]
+
+
+class Event(BaseModel):
+    """The envelope every event shares."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    event_id: Identifier
+    occurred_at: AwareDatetime
+    source: Label
+    team: Label | None = None
+    rep_id: Label | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class RepEvent(Event):
+    """An event a sales rep did; the rep is required."""
+
+    rep_id: Label
+
+
+class CallLogged(RepEvent):
+    type: Literal["call.logged"]
+    duration_seconds: Seconds
+    outcome: Literal["connected", "no_answer", "voicemail"]
+
+
+class EmailSent(RepEvent):
+    type: Literal["email.sent"]
+    contact_id: Identifier
+
+
+class EmailReplied(RepEvent):
+    type: Literal["email.replied"]
+    contact_id: Identifier
+
+
+class MeetingBooked(RepEvent):
+    type: Literal["meeting.booked"]
+    meeting_id: Identifier
+
+
+class MeetingHeld(RepEvent):
+    type: Literal["meeting.held"]
+    meeting_id: Identifier
+
+
+class DemoCompleted(RepEvent):
+    type: Literal["demo.completed"]
+    deal_id: Identifier | None = None
+
+
+class LeadCreated(Event):
+    type: Literal["lead.created"]
+    lead_id: Identifier
+    channel: Label | None = None
+    campaign_id: Identifier | None = None
+
+
+class LeadQualified(Event):
+    type: Literal["lead.qualified"]
+    lead_id: Identifier
+    stage: Literal["mql", "sql"]
+
+
+class OpportunityCreated(Event):
+    type: Literal["opportunity.created"]
+    deal_id: Identifier
+    lead_id: Identifier | None = None
+    amount: Money
+    currency: Currency
+    channel: Label | None = None
+
+
+class OpportunityStageChanged(Event):
+    type: Literal["opportunity.stage_changed"]
+    deal_id: Identifier
+    from_stage: Label
+    to_stage: Label
+
+
+class DealWon(Event):
+    type: Literal["deal.won"]
+    deal_id: Identifier
+    amount: Money
+    currency: Currency
+    opened_at: AwareDatetime | None = None
+
+
+class DealLost(Event):
+    type: Literal["deal.lost"]
+    deal_id: Identifier
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class SubscriptionEvent(Event):
+    account_id: Identifier
+    mrr: Money
+    currency: Currency
+
+
+class SubscriptionStarted(SubscriptionEvent):
+    type: Literal["subscription.started"]
+
+
+class SubscriptionRenewed(SubscriptionEvent):
+    type: Literal["subscription.renewed"]
+
+
+class SubscriptionChurned(SubscriptionEvent):
+    type: Literal["subscription.churned"]
+
+
+SURVEY_SCALES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5), "ces": (1, 7)}
+
+
+class SurveyResponded(Event):
+    type: Literal["survey.responded"]
+    account_id: Identifier | None = None
+    kind: Literal["nps", "csat", "ces"]
+    score: int
+
+    @model_validator(mode="after")
+    def _score_on_scale(self) -> SurveyResponded:
+        low, high = SURVEY_SCALES[self.kind]
+        if not low <= self.score <= high:
+            raise ValueError(f"{self.kind} score must be between {low} and {high}, got {self.score}")
+        return self
+
+
+class CampaignLaunched(Event):
+    type: Literal["campaign.launched"]
+    campaign_id: Identifier
+    channel: Label
+    budget: Money | None = None
+    currency: Currency | None = None
+
+    @model_validator(mode="after")
+    def _budget_has_currency(self) -> CampaignLaunched:
+        if self.budget is not None and self.currency is None:
+            raise ValueError("budget needs a currency")
+        return self
+
+
+class ContentPublished(Event):
+    type: Literal["content.published"]
+    channel: Label
+    content_id: Identifier
+
+
+class SocialPosted(Event):
+    type: Literal["social.posted"]
+    channel: Label
+    content_id: Identifier
+
+
+class EmailCampaignSent(Event):
+    type: Literal["email_campaign.sent"]
+    campaign_id: Identifier
+    recipients: Count
+
+
+class EmailEngagement(Event):
+    campaign_id: Identifier
+    contact_id: Identifier
+
+
+class EmailOpened(EmailEngagement):
+    type: Literal["email.opened"]
+
+
+class EmailClicked(EmailEngagement):
+    type: Literal["email.clicked"]
+
+
+class EmailBounced(EmailEngagement):
+    type: Literal["email.bounced"]
+
+
+class EmailUnsubscribed(EmailEngagement):
+    type: Literal["email.unsubscribed"]
+
+
+class SpendRecorded(Event):
+    type: Literal["spend.recorded"]
+    channel: Label
+    campaign_id: Identifier | None = None
+    amount: Money
+    currency: Currency
+
+
+class WebSession(Event):
+    type: Literal["web.session"]
+    visitor_id: Identifier
+    pageviews: Count
+    duration_seconds: Seconds
+    channel: Label | None = None
+    campaign_id: Identifier | None = None
+
+
+AnyEvent = Annotated[
+    CallLogged
+    | EmailSent
+    | EmailReplied
+    | MeetingBooked
+    | MeetingHeld
+    | DemoCompleted
+    | LeadCreated
+    | LeadQualified
+    | OpportunityCreated
+    | OpportunityStageChanged
+    | DealWon
+    | DealLost
+    | SubscriptionStarted
+    | SubscriptionRenewed
+    | SubscriptionChurned
+    | SurveyResponded
+    | CampaignLaunched
+    | ContentPublished
+    | SocialPosted
+    | EmailCampaignSent
+    | EmailOpened
+    | EmailClicked
+    | EmailBounced
+    | EmailUnsubscribed
+    | SpendRecorded
+    | WebSession,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+EVENT_MODELS: tuple[type[Event], ...] = get_args(get_args(AnyEvent)[0])
+EVENT_TYPES: tuple[str, ...] = tuple(get_args(model.model_fields["type"].annotation)[0] for model in EVENT_MODELS)
+
+
+def parse_event(raw: bytes) -> AnyEvent:
+    """Validate one JSON message against the contract; raises pydantic's ValidationError."""
+    return EVENT_ADAPTER.validate_json(raw)
+
+
+def event_json_schema() -> dict[str, Any]:
+    """The JSON Schema of the contract, for producers written in other languages."""
+    schema = EVENT_ADAPTER.json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "kpimon event"
+    return schema

@@ -1,0 +1,76 @@
+"""KPI formulas: arithmetic over counter names, parsed once and evaluated often.
+
+``email_replies / emails_sent`` or ``call_duration_seconds / calls``: numbers,
+counter names, ``+ - * /``, unary minus and parentheses. A division by zero
+yields ``None`` (the KPI has no value in that window) instead of raising.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import cast
+
+_OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div)
+
+
+class FormulaError(ValueError):
+    pass
+
+
+def _check(node: ast.AST, source: str) -> None:
+    if isinstance(node, ast.Expression):
+        _check(node.body, source)
+    elif isinstance(node, ast.BinOp) and isinstance(node.op, _OPERATORS):
+        _check(node.left, source)
+        _check(node.right, source)
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        _check(node.operand, source)
+    elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        pass
+    elif not isinstance(node, ast.Name):
+        raise FormulaError(f"unsupported syntax in formula {source!r}: {ast.unparse(node)!r}")
+
+
+def _evaluate(node: ast.AST, values: Mapping[str, float]) -> float | None:
+    if isinstance(node, ast.Constant):
+        return float(cast(float, node.value))
+    if isinstance(node, ast.Name):
+        return float(values.get(node.id, 0.0))
+    if isinstance(node, ast.UnaryOp):
+        operand = _evaluate(node.operand, values)
+        return None if operand is None else -operand
+    assert isinstance(node, ast.BinOp)
+    left = _evaluate(node.left, values)
+    right = _evaluate(node.right, values)
+    if left is None or right is None:
+        return None
+    if isinstance(node.op, ast.Add):
+        return left + right
+    if isinstance(node.op, ast.Sub):
+        return left - right
+    if isinstance(node.op, ast.Mult):
+        return left * right
+    return None if right == 0 else left / right
+
+
+@dataclass(frozen=True)
+class Formula:
+    source: str
+    tree: ast.Expression
+    names: frozenset[str]
+
+    @classmethod
+    def parse(cls, source: str) -> Formula:
+        try:
+            tree = ast.parse(source, mode="eval")
+        except SyntaxError as exc:
+            raise FormulaError(f"formula {source!r} is not an expression: {exc.msg}") from None
+        _check(tree, source)
+        names = frozenset(node.id for node in ast.walk(tree) if isinstance(node, ast.Name))
+        return cls(source=source, tree=tree, names=names)
+
+    def evaluate(self, values: Mapping[str, float]) -> float | None:
+        """The formula's value; counters absent from ``values`` are 0; x/0 is None."""
+        return _evaluate(self.tree.body, values)

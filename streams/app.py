@@ -1,0 +1,116 @@
+"""The Faust app: tables, topics, the ingest agent and the /metrics page."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
+from prometheus_client import CollectorRegistry
+
+from schemas.catalog import Catalog
+from schemas.config import KpimonConfig
+from streams.collector import KpiCollector
+from streams.pipeline import IngestPipeline, Tables
+from streams.settings import Settings
+
+STATE_VERSION = "v1"  # bump when the key or value layout changes: new tables start clean
+
+
+class PartitionKeyedTable(faust.Table[str, Any]):
+    """A table whose keys start with ``"<partition>|"``: that partition holds the key.
+
+    Faust normally takes the changelog partition from the event being
+    processed, which does not exist inside ``take_events()`` batches. The
+    partition in the key is the source partition the value was folded from,
+    so changelog partition p is restored on the worker that owns source
+    partition p (Faust co-assigns topics with equal partition counts).
+    """
+
+    def partition_for_key(self, key: Any) -> int:
+        return int(str(key).split("|", 1)[0])
+
+
+@dataclass
+class KpimonApp:
+    app: faust.App
+    registry: CollectorRegistry
+    pipeline: IngestPipeline
+
+
+def _table(app: faust.App, name: str, settings: Settings) -> PartitionKeyedTable:
+    table = PartitionKeyedTable(
+        app,
+        name=f"{name}-{STATE_VERSION}",
+        default=None,
+        partitions=settings.partitions,
+        key_type=str,  # JSON-encoded keys and values (orjson when installed)
+        beacon=app.tables.beacon,
+        help=f"kpimon {name} state",
+    )
+    app.tables.add(table)
+    return table
+
+
+def create_app(
+    settings: Settings, config: KpimonConfig, catalog: Catalog, clock: Callable[[], float] = time.time
+) -> KpimonApp:
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        store="memory://",
+        datadir=str(settings.data_dir),
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        producer_acks=-1,
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+    )
+    seen = _table(app, "seen", settings)
+    buckets = _table(app, "buckets", settings)
+    progress = _table(app, "progress", settings)
+    tables = Tables(
+        seen=seen,
+        buckets=buckets,
+        progress=progress,
+        local_seen=seen.data,
+        local_buckets=buckets.data,
+        local_progress=progress.data,
+    )
+    pipeline = IngestPipeline(
+        settings,
+        config,
+        tables,
+        deadletter=app.topic(settings.deadletter_topic),
+        rekeyed=app.topic(settings.rekeyed_topic),
+        producer=lambda: app.producer,
+        clock=clock,
+    )
+
+    @app.agent(app.topic(*settings.source_topics), name="ingest")
+    async def ingest(stream: faust.StreamT[bytes]) -> None:
+        batches = cast(faust.Stream[bytes], stream).take_events(
+            settings.batch_size, within=settings.batch_within_seconds
+        )
+        async for events in batches:
+            await pipeline.process(events)
+
+    registry = CollectorRegistry()
+    registry.register(
+        KpiCollector(
+            catalog,
+            config,
+            buckets=lambda: list(buckets.data.items()),
+            progress=lambda: list(progress.data.items()),
+            clock=clock,
+        )
+    )
+    setup_prometheus_sensors(app, pattern="/metrics", registry=registry, name_prefix="kpimon_faust")
+    return KpimonApp(app=app, registry=registry, pipeline=pipeline)

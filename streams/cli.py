@@ -1,0 +1,159 @@
+"""The ``kpimon`` command line: worker, simulate, schema, check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from schemas.catalog import Catalog, load_catalog
+from schemas.config import KpimonConfig, load_config
+from schemas.events import event_json_schema
+from schemas.yaml_source import ConfigFileError
+from streams.settings import Settings
+
+EPILOG = """\
+Settings come from KPIMON_* environment variables (KPIMON_BOOTSTRAP_SERVERS,
+KPIMON_PARTITIONS, KPIMON_WEB_PORT, ...); the flags below override them.
+Docs: README.md, docs/metrics.md, docs/architecture.md.
+"""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        name: value
+        for name, value in (
+            ("config_file", getattr(args, "config", None)),
+            ("catalog_file", getattr(args, "catalog", None)),
+            ("web_port", getattr(args, "web_port", None)),
+            ("bootstrap_servers", getattr(args, "bootstrap_servers", None)),
+        )
+        if value is not None
+    }
+    return Settings(**overrides)
+
+
+def _load(settings: Settings) -> tuple[KpimonConfig, Catalog]:
+    config = load_config(settings.config_file) if settings.config_file else KpimonConfig()
+    return config, load_catalog(settings.catalog_file)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    import faust
+
+    from streams.app import create_app
+    from streams.topics import ensure_topics
+
+    settings = _settings(args)
+    config, catalog = _load(settings)
+    kpimon = create_app(settings, config, catalog)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(
+        ensure_topics(
+            settings.bootstrap_servers,
+            [*settings.source_topics, settings.deadletter_topic],
+            settings.partitions,
+            settings.replication_factor,
+        )
+    )
+    print(f"kpimon worker: metrics on http://{settings.web_host}:{settings.web_port}/metrics", flush=True)
+    worker = faust.Worker(kpimon.app, loglevel=args.loglevel, loop=loop)
+    worker.execute_from_commandline()
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from streams.simulator import run_simulation
+
+    settings = _settings(args)
+    config, _ = _load(settings)
+    produced = asyncio.run(
+        run_simulation(
+            settings,
+            config,
+            rate=args.rate,
+            seed=args.seed,
+            duration=args.duration,
+            total=args.total,
+            progress=lambda line: print(line, flush=True),
+        )
+    )
+    print(f"simulate: done, {produced:,} events produced", flush=True)
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    text = orjson.dumps(event_json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"schema: wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = load_config(Path(args.file))
+    catalog = load_catalog(Path(args.catalog) if args.catalog else None)
+    print(
+        f"{args.file}: ok ({len(config.teams)} teams, {len(config.reps)} reps; "
+        f"catalog of {len(catalog.kpis)} KPIs over {len(catalog.counters)} counters)"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kpimon",
+        description="Real-time sales and marketing KPIs from Kafka events, on Prometheus /metrics.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    worker = commands.add_parser("worker", help="run a stream worker (consumes events, serves /metrics)")
+    worker.add_argument("--config", type=Path, help="teams/reps YAML file (default: KPIMON_CONFIG_FILE)")
+    worker.add_argument("--catalog", type=Path, help="YAML file extending the KPI catalog")
+    worker.add_argument("--web-port", type=int, help="HTTP port of /metrics (default 6066)")
+    worker.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")
+    worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
+    worker.set_defaults(run=_worker)
+
+    simulate = commands.add_parser("simulate", help="produce realistic demo events to Kafka")
+    simulate.add_argument("--config", type=Path, help="teams/reps YAML file (default: a built-in demo roster)")
+    simulate.add_argument("--rate", type=float, default=50.0, help="events per second (default 50)")
+    simulate.add_argument("--seed", type=int, default=1, help="random seed; equal seeds give equal events")
+    simulate.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
+    simulate.add_argument("--total", type=int, help="stop after this many events")
+    simulate.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")
+    simulate.set_defaults(run=_simulate)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of the event contract")
+    schema.add_argument("--output", "-o", help="write to this file instead of stdout")
+    schema.set_defaults(run=_schema)
+
+    check = commands.add_parser("check", help="validate a config file (and a catalog extension)")
+    check.add_argument("file", help="the YAML config file")
+    check.add_argument("--catalog", help="a YAML file extending the KPI catalog")
+    check.set_defaults(run=_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ConfigFileError as exc:
+        print(f"kpimon: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

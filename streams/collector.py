@@ -1,0 +1,85 @@
+"""The Prometheus collector rendering KPI values and ingest counters on /metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from schemas.catalog import Catalog
+from schemas.config import KpimonConfig
+from streams.folding import BucketValue, ProgressValue
+from streams.kpis import kpi_samples, window_totals
+
+KPI_LABELS = ("window", "scope", "team", "rep", "channel")
+_PROGRESS_COUNTERS = (
+    ("events", "kpimon_events", "Valid events counted, by type.", "type"),
+    ("duplicates", "kpimon_events_duplicate", "Copies of an already counted event_id, ignored.", "type"),
+    ("late", "kpimon_events_late_dropped", "Events older than the longest retention (8 days), not counted.", "type"),
+    ("rejected", "kpimon_events_rejected", "Invalid messages sent to the dead-letter topic, by reason.", "reason"),
+)
+
+
+class KpiCollector(Collector):
+    """Computes every KPI of the catalog from the worker's tables at scrape time."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        config: KpimonConfig,
+        buckets: Callable[[], Iterable[tuple[str, BucketValue]]],
+        progress: Callable[[], Iterable[tuple[str, ProgressValue]]],
+        clock: Callable[[], float],
+    ) -> None:
+        self._catalog = catalog
+        self._config = config
+        self._buckets = buckets
+        self._progress = progress
+        self._clock = clock
+
+    def _kpi_families(self) -> dict[str, GaugeMetricFamily]:
+        return {
+            kpi.metric: GaugeMetricFamily(kpi.metric, f"{kpi.name}: {kpi.description}", labels=KPI_LABELS)
+            for kpi in self._catalog.kpis
+        }
+
+    def _progress_families(self) -> tuple[dict[str, CounterMetricFamily], GaugeMetricFamily]:
+        counters = {
+            field: CounterMetricFamily(name, help_text, labels=[label])
+            for field, name, help_text, label in _PROGRESS_COUNTERS
+        }
+        watermark = GaugeMetricFamily(
+            "kpimon_watermark_timestamp_seconds",
+            "Newest event time seen per source partition (event-time retention is measured from it).",
+            labels=["partition"],
+        )
+        return counters, watermark
+
+    def describe(self) -> Iterator[Metric]:
+        counters, watermark = self._progress_families()
+        yield from self._kpi_families().values()
+        yield from counters.values()
+        yield watermark
+
+    def collect(self) -> Iterator[Metric]:
+        families = self._kpi_families()
+        totals = window_totals(self._buckets(), int(self._clock()), self._config)
+        for sample in kpi_samples(self._catalog, totals):
+            scope = sample.scope
+            labels = [sample.window, scope.kind, scope.team, scope.rep, scope.channel]
+            families[sample.kpi.metric].add_metric(labels, sample.value)
+        yield from families.values()
+        counters, watermark = self._progress_families()
+        sums: dict[str, dict[str, int]] = {field: {} for field in counters}
+        for partition, progress in self._progress():
+            watermark.add_metric([partition], progress["watermark"])
+            for field, sums_by_label in sums.items():
+                counts: dict[str, int] = progress[field]  # type: ignore[literal-required]
+                for label, count in counts.items():
+                    sums_by_label[label] = sums_by_label.get(label, 0) + count
+        for field, family in counters.items():
+            for label, count in sorted(sums[field].items()):
+                family.add_metric([label], count)
+        yield from counters.values()
+        yield watermark

@@ -1,0 +1,106 @@
+"""What one valid event contributes: the scopes it counts in and its counter deltas. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.catalog import ScopeKind
+from schemas.config import KpimonConfig
+from schemas.events import (
+    AnyEvent,
+    CallLogged,
+    CampaignLaunched,
+    ContentPublished,
+    DemoCompleted,
+    EmailCampaignSent,
+    EmailReplied,
+    EmailSent,
+    MeetingBooked,
+    MeetingHeld,
+    SocialPosted,
+)
+
+UNASSIGNED_TEAM = "unassigned"
+SCOPE_KEY_SEPARATOR = "|"  # never part of a label: schemas.events.Label excludes it
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a counter is kept: overall, a team, a rep (within a team) or a channel."""
+
+    team: str = ""
+    rep: str = ""
+    channel: str = ""
+
+    @property
+    def kind(self) -> ScopeKind:
+        if self.rep:
+            return "rep"
+        if self.channel:
+            return "channel"
+        if self.team:
+            return "team"
+        return "all"
+
+    @property
+    def key(self) -> str:
+        return SCOPE_KEY_SEPARATOR.join((self.team, self.rep, self.channel))
+
+    @classmethod
+    def from_key(cls, key: str) -> Scope:
+        team, rep, channel = key.split(SCOPE_KEY_SEPARATOR)
+        return cls(team=team, rep=rep, channel=channel)
+
+
+OVERALL = Scope()
+
+CounterDeltas = dict[str, float]
+
+
+def counter_deltas(event: AnyEvent) -> CounterDeltas:
+    """The counters an event adds to; empty for events no KPI of the catalog counts yet."""
+    match event:
+        case CallLogged():
+            deltas: CounterDeltas = {"calls": 1, "call_duration_seconds": event.duration_seconds}
+            if event.outcome == "connected":
+                deltas["calls_connected"] = 1
+            return deltas
+        case EmailSent():
+            return {"emails_sent": 1}
+        case EmailReplied():
+            return {"email_replies": 1}
+        case MeetingBooked():
+            return {"meetings_booked": 1}
+        case MeetingHeld():
+            return {"meetings_held": 1}
+        case DemoCompleted():
+            return {"demos_completed": 1}
+        case ContentPublished():
+            return {"content_published": 1}
+        case SocialPosted():
+            return {"social_posts": 1}
+        case CampaignLaunched():
+            return {"campaigns_launched": 1}
+        case EmailCampaignSent():
+            return {"email_campaign_sends": event.recipients}
+        case _:
+            return {}
+
+
+def scopes_of(event: AnyEvent, config: KpimonConfig) -> list[Scope]:
+    """Overall, plus the event's team, rep and channel where it has them.
+
+    The team is the event's own ``team``, else the rep's team from the config,
+    else ``unassigned`` for a rep's event (a rep is always shown within a team).
+    """
+    team = event.team or (config.team_of(event.rep_id) if event.rep_id else None)
+    scopes = [OVERALL]
+    if event.rep_id:
+        team = team or UNASSIGNED_TEAM
+        scopes.append(Scope(team=team, rep=event.rep_id))
+    if team:
+        scopes.append(Scope(team=team))
+    channel = getattr(event, "channel", None)
+    if channel:
+        scopes.append(Scope(channel=channel))
+    return scopes

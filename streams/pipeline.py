@@ -1,0 +1,134 @@
+"""One batch of Kafka messages through validation, dedup and folding into the tables.
+
+The edge around the pure core: reads come from the tables' local stores, and
+every changed key is written back once per batch (one changelog record each).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+from faust.types import EventT, ProducerT, TopicT
+
+from schemas.config import KpimonConfig
+from streams.dedup import SeenEntry, expired_seen_keys, split_duplicates
+from streams.folding import BucketValue, ProgressValue, expired_bucket_keys, fold_batch
+from streams.records import Accepted, Position, Record, Rejected
+from streams.settings import Settings
+from streams.validation import Rejection, validate_message
+from streams.windows import MINUTE
+
+SEEN_SWEEP_SECONDS = 3600
+
+
+def partition_of(event_id: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for the key ``event_id``."""
+    return int(murmur2(event_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+def deadletter_headers(position: Position, rejection: Rejection, now: float) -> list[tuple[str, bytes]]:
+    return [
+        ("kpimon-reason", rejection.reason.encode()),
+        ("kpimon-detail", rejection.detail.encode()),
+        ("kpimon-source-topic", position.topic.encode()),
+        ("kpimon-source-partition", str(position.partition).encode()),
+        ("kpimon-source-offset", str(position.offset).encode()),
+        ("kpimon-rejected-at", f"{now:.3f}".encode()),
+    ]
+
+
+@dataclass
+class Tables:
+    """The worker's state; each a Faust table whose keys start with their partition."""
+
+    seen: MutableMapping[str, Any]
+    buckets: MutableMapping[str, Any]
+    progress: MutableMapping[str, Any]
+    local_seen: MutableMapping[str, SeenEntry]
+    local_buckets: MutableMapping[str, BucketValue]
+    local_progress: MutableMapping[str, ProgressValue]
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        config: KpimonConfig,
+        tables: Tables,
+        deadletter: TopicT,
+        rekeyed: TopicT,
+        producer: Callable[[], ProducerT],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._config = config
+        self._tables = tables
+        self._deadletter = deadletter
+        self._rekeyed = rekeyed
+        self._producer = producer
+        self._clock = clock
+        self._bucket_sweep_watermark = 0
+        self._seen_sweep_watermark = 0
+
+    async def process(self, events: Sequence[EventT[Any]]) -> None:
+        now = self._clock()
+        records: list[Record] = []
+        for event in events:
+            message = event.message
+            position = Position(message.topic, message.partition, message.offset)
+            outcome = validate_message(
+                message.value,
+                max_bytes=self._settings.max_event_bytes,
+                now=now,
+                future_tolerance_seconds=self._settings.future_tolerance_seconds,
+            )
+            if isinstance(outcome, Rejection):
+                records.append(Rejected(position, outcome))
+                await self._deadletter.send(
+                    key=message.key, value=message.value, headers=deadletter_headers(position, outcome, now)
+                )
+            elif message.partition != partition_of(outcome.event_id, self._settings.partitions):
+                await self._rekeyed.send(key=outcome.event_id.encode(), value=message.value)
+            else:
+                records.append(Accepted(position, outcome))
+        await self._fold(records)
+
+    async def _fold(self, records: list[Record]) -> None:
+        tables = self._tables
+        dedup = split_duplicates([r for r in records if isinstance(r, Accepted)], tables.local_seen)
+        for key, entry in dedup.new_seen.items():
+            tables.seen[key] = entry
+        if dedup.new_seen:
+            # An event's seen-entry must be durable before its counters are:
+            # otherwise a crash could keep the counters, lose the entry, and let
+            # a copy on another topic be counted again.
+            await self._producer().flush()
+        folded = fold_batch(
+            records,
+            [record.position for record in dedup.duplicates],
+            buckets=tables.local_buckets,
+            progress=tables.local_progress,
+            config=self._config,
+        )
+        for key, value in folded.buckets.items():
+            tables.buckets[key] = value
+        for key, progress in folded.progress.items():
+            tables.progress[key] = progress
+        self._evict()
+
+    def _evict(self) -> None:
+        tables = self._tables
+        watermarks = {int(key): value["watermark"] for key, value in tables.local_progress.items()}
+        newest = max(watermarks.values(), default=0)
+        if newest - self._bucket_sweep_watermark >= MINUTE.seconds:
+            self._bucket_sweep_watermark = newest
+            for key in expired_bucket_keys(list(tables.local_buckets), watermarks):
+                del tables.buckets[key]
+        if newest - self._seen_sweep_watermark >= SEEN_SWEEP_SECONDS:
+            self._seen_sweep_watermark = newest
+            for key in expired_seen_keys(dict(tables.local_seen), watermarks):
+                del tables.seen[key]

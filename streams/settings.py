@@ -1,0 +1,44 @@
+"""Runtime settings from ``KPIMON_*`` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting can be given as ``KPIMON_<NAME>``, e.g. ``KPIMON_BOOTSTRAP_SERVERS``."""
+
+    model_config = SettingsConfigDict(env_prefix="KPIMON_", frozen=True)
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, host:port[,host:port]")
+    app_id: str = Field("kpimon", description="Faust app id: consumer group and prefix of internal topics")
+    config_file: Path | None = Field(None, description="YAML file with teams, time zones and reps")
+    catalog_file: Path | None = Field(None, description="YAML file extending the built-in KPI catalog")
+    crm_topic: str = "crm.events"
+    marketing_topic: str = "marketing.events"
+    deadletter_topic: str = "kpimon.deadletter"
+    partitions: int = Field(6, ge=1, description="Partitions of the source and internal topics")
+    replication_factor: int = Field(1, ge=1, description="Replication factor of topics kpimon creates")
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, description="Port of the worker's HTTP server (/metrics)")
+    data_dir: Path = Field(Path(".kpimon-data"), description="Faust's local data directory")
+    batch_size: int = Field(2000, ge=1, description="Most messages folded in one batch")
+    batch_within_seconds: float = Field(0.25, gt=0, description="Longest wait to fill a batch")
+    max_event_bytes: int = Field(65536, ge=256, description="Larger messages are dead-lettered")
+    future_tolerance_seconds: float = Field(300, ge=0, description="How far ahead of the clock occurred_at may be")
+
+    @property
+    def broker_url(self) -> str:
+        return ";".join(f"kafka://{server.strip()}" for server in self.bootstrap_servers.split(","))
+
+    @property
+    def rekeyed_topic(self) -> str:
+        """Internal topic for events produced to a partition other than their event_id's."""
+        return f"{self.app_id}-ingest-rekeyed"
+
+    @property
+    def source_topics(self) -> tuple[str, str, str]:
+        return (self.crm_topic, self.marketing_topic, self.rekeyed_topic)

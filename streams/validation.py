@@ -1,0 +1,77 @@
+"""Turn one raw Kafka message into a valid event or a rejection with its reason. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from schemas.events import AnyEvent, parse_event
+
+# pydantic error types -> the reason code kept on the dead letter and in metrics
+_REASONS = {
+    "json_invalid": "invalid_json",
+    "dict_type": "not_an_object",
+    "union_tag_not_found": "missing_type",
+    "union_tag_invalid": "unknown_type",
+    "missing": "missing_field",
+    "extra_forbidden": "unknown_field",
+    "timezone_aware": "naive_timestamp",
+    "greater_than_equal": "out_of_range",
+    "less_than_equal": "out_of_range",
+    "value_error": "out_of_range",
+}
+REASON_CODES = (
+    "empty_message",
+    "too_large",
+    "future_timestamp",
+    "invalid_field",
+    *sorted(set(_REASONS.values())),
+)
+MAX_DETAILS = 3
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a message was not accepted: a stable code and a sentence for people."""
+
+    reason: str
+    detail: str
+
+
+def _describe(exc: ValidationError) -> Rejection:
+    errors = exc.errors(include_url=False, include_input=False)
+    reason = _REASONS.get(errors[0]["type"], "invalid_field")
+    parts = []
+    for error in errors[:MAX_DETAILS]:
+        if error["type"] == "union_tag_invalid":
+            tag = error.get("ctx", {}).get("tag")
+            parts.append(f"unknown event type {tag!r}; `kpimon schema` lists the accepted types")
+            continue
+        where = ".".join(str(step) for step in error["loc"])
+        parts.append(f"{where}: {error['msg']}" if where else error["msg"])
+    if len(errors) > MAX_DETAILS:
+        parts.append(f"and {len(errors) - MAX_DETAILS} more")
+    return Rejection(reason, "; ".join(parts))
+
+
+def validate_message(
+    raw: bytes | None, *, max_bytes: int, now: float, future_tolerance_seconds: float
+) -> AnyEvent | Rejection:
+    """Validate one message against the contract; never raises on bad input."""
+    if not raw:
+        return Rejection("empty_message", "the message has no value")
+    if len(raw) > max_bytes:
+        return Rejection("too_large", f"the message is {len(raw)} bytes, over the {max_bytes}-byte limit")
+    try:
+        event = parse_event(raw)
+    except ValidationError as exc:
+        return _describe(exc)
+    ahead = event.occurred_at.timestamp() - now
+    if ahead > future_tolerance_seconds:
+        return Rejection(
+            "future_timestamp",
+            f"occurred_at {event.occurred_at.isoformat()} is {ahead:.0f} s in the future "
+            f"(tolerance {future_tolerance_seconds:.0f} s): check the producer's clock",
+        )
+    return event
