@@ -6,6 +6,7 @@ by a user file); computation, /metrics and the generated docs all read it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
@@ -13,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.formula import Formula, FormulaError
-from schemas.yaml_source import ConfigFileError, Location, load_yaml_model
+from schemas.yaml_source import Location, load_yaml_model
 
 WindowName = Literal["1h", "24h", "7d", "today"]
 ScopeKind = Literal["all", "team", "rep", "channel"]
@@ -69,6 +70,25 @@ class KpiSpec(BaseModel):
         return self
 
 
+def _kpi_problems(
+    kpis: tuple[KpiSpec, ...], counters: Iterable[str], taken_ids: Iterable[str] = (), taken_metrics: Iterable[str] = ()
+) -> list[tuple[Location, str]]:
+    """Duplicate ids or metrics, and formulas over unknown counters."""
+    problems: list[tuple[Location, str]] = []
+    known_counters = set(counters)
+    seen_ids, seen_metrics = set(taken_ids), set(taken_metrics)
+    for index, kpi in enumerate(kpis):
+        if kpi.id in seen_ids:
+            problems.append((("kpis", index, "id"), f"duplicate KPI id {kpi.id!r}"))
+        if kpi.metric in seen_metrics:
+            problems.append((("kpis", index, "metric"), f"metric {kpi.metric!r} is already defined"))
+        seen_ids.add(kpi.id)
+        seen_metrics.add(kpi.metric)
+        for name in sorted(kpi.formula.names - known_counters):
+            problems.append((("kpis", index, "formula"), f"unknown counter {name!r} in formula"))
+    return problems
+
+
 class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -76,23 +96,29 @@ class Catalog(BaseModel):
     kpis: tuple[KpiSpec, ...]
 
     def cross_reference_problems(self) -> list[tuple[Location, str]]:
-        problems: list[tuple[Location, str]] = []
-        seen_ids: set[str] = set()
-        seen_metrics: set[str] = set()
-        for index, kpi in enumerate(self.kpis):
-            if kpi.id in seen_ids:
-                problems.append((("kpis", index, "id"), f"duplicate KPI id {kpi.id!r}"))
-            if kpi.metric in seen_metrics:
-                problems.append((("kpis", index, "id"), f"metric {kpi.metric!r} is already defined"))
-            seen_ids.add(kpi.id)
-            seen_metrics.add(kpi.metric)
-            for name in sorted(kpi.formula.names - self.counters.keys()):
-                problems.append((("kpis", index, "formula"), f"unknown counter {name!r} in formula"))
-        return problems
+        return _kpi_problems(self.kpis, self.counters)
 
-    def extended(self, other: Catalog) -> Catalog:
-        """This catalog plus another's counters and KPIs (ids must stay unique)."""
-        return Catalog(counters={**self.counters, **other.counters}, kpis=self.kpis + other.kpis)
+
+class CatalogExtension(BaseModel):
+    """A user's file adding counters and KPIs to the built-in catalog."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    counters: dict[Identifier, CounterSpec] = Field(default_factory=dict)
+    kpis: tuple[KpiSpec, ...] = ()
+
+    def problems_with(self, base: Catalog) -> list[tuple[Location, str]]:
+        redefined = [
+            (("counters", name), f"counter {name!r} is already defined by the built-in catalog")
+            for name in self.counters
+            if name in base.counters
+        ]
+        taken_ids = [kpi.id for kpi in base.kpis]
+        taken_metrics = [kpi.metric for kpi in base.kpis]
+        return redefined + _kpi_problems(self.kpis, [*base.counters, *self.counters], taken_ids, taken_metrics)
+
+    def merged_into(self, base: Catalog) -> Catalog:
+        return Catalog(counters={**base.counters, **self.counters}, kpis=base.kpis + self.kpis)
 
 
 BUILTIN_CATALOG = Path(str(files("schemas").joinpath("catalog.yaml")))
@@ -100,11 +126,8 @@ BUILTIN_CATALOG = Path(str(files("schemas").joinpath("catalog.yaml")))
 
 def load_catalog(extra: Path | None = None) -> Catalog:
     """The built-in catalog, extended by the user's file when given."""
-    catalog = load_yaml_model(BUILTIN_CATALOG, Catalog)
+    catalog = load_yaml_model(BUILTIN_CATALOG, Catalog, cross_check=Catalog.cross_reference_problems)
     if extra is None:
         return catalog
-    combined = catalog.extended(load_yaml_model(extra, Catalog))
-    problems = combined.cross_reference_problems()
-    if problems:
-        raise ConfigFileError([f"{extra}: {'.'.join(map(str, loc))}: {message}" for loc, message in problems])
-    return combined
+    extension = load_yaml_model(extra, CatalogExtension, cross_check=lambda ext: ext.problems_with(catalog))
+    return extension.merged_into(catalog)

@@ -25,7 +25,7 @@ from schemas.yaml_source import Location, load_yaml_model
 def _known_time_zone(name: str) -> str:
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"unknown time zone {name!r} (use an IANA name such as 'Europe/Berlin')") from None
     return name
 
@@ -74,4 +74,4 @@ class KpimonConfig(BaseModel):
 
 def load_config(path: Path) -> KpimonConfig:
     """Read and validate a config file; raises ConfigFileError with line-precise problems."""
-    return load_yaml_model(path, KpimonConfig)
+    return load_yaml_model(path, KpimonConfig, cross_check=KpimonConfig.cross_reference_problems)

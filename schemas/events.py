@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic_core import PydanticCustomError
 
 Identifier = Annotated[str, Field(min_length=1, max_length=200)]
 Label = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:@/ -]+$")]
@@ -146,7 +147,11 @@ class SurveyResponded(Event):
     def _score_on_scale(self) -> SurveyResponded:
         low, high = SURVEY_SCALES[self.kind]
         if not low <= self.score <= high:
-            raise ValueError(f"{self.kind} score must be between {low} and {high}, got {self.score}")
+            raise PydanticCustomError(
+                "score_out_of_range",
+                "{kind} score must be between {low} and {high}, got {score}",
+                {"kind": self.kind, "low": low, "high": high, "score": self.score},
+            )
         return self
 
 
@@ -160,7 +165,7 @@ class CampaignLaunched(Event):
     @model_validator(mode="after")
     def _budget_has_currency(self) -> CampaignLaunched:
         if self.budget is not None and self.currency is None:
-            raise ValueError("budget needs a currency")
+            raise PydanticCustomError("currency_missing", "budget needs a currency")
         return self
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import cast
 
 _OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div)
@@ -58,11 +58,12 @@ def _evaluate(node: ast.AST, values: Mapping[str, float]) -> float | None:
 @dataclass(frozen=True)
 class Formula:
     source: str
-    tree: ast.Expression
-    names: frozenset[str]
+    tree: ast.Expression = field(compare=False, repr=False)
+    names: frozenset[str] = field(compare=False)
 
     @classmethod
     def parse(cls, source: str) -> Formula:
+        source = source.strip()
         try:
             tree = ast.parse(source, mode="eval")
         except SyntaxError as exc:

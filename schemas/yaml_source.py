@@ -7,6 +7,7 @@ back down that tree to the line the user has to fix.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -52,18 +53,22 @@ def _node_at(root: yaml.Node, loc: Location) -> yaml.Node:
     return node
 
 
-def _duplicate_keys(path: Path, node: yaml.Node) -> list[str]:
+def _key_problems(path: Path, node: yaml.Node) -> list[str]:
+    """Duplicate keys (PyYAML silently keeps the last) and keys that are not plain values."""
     problems: list[str] = []
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
-            if key_node.value in seen:
+            if not isinstance(key_node, yaml.ScalarNode):
+                problems.append(f"{_position(path, key_node.start_mark)}: a key must be a plain value")
+            elif key_node.value in seen:
                 problems.append(f"{_position(path, key_node.start_mark)}: duplicate key {key_node.value!r}")
-            seen.add(key_node.value)
-            problems.extend(_duplicate_keys(path, value_node))
+            else:
+                seen.add(key_node.value)
+            problems.extend(_key_problems(path, value_node))
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
-            problems.extend(_duplicate_keys(path, item))
+            problems.extend(_key_problems(path, item))
     return problems
 
 
@@ -72,29 +77,33 @@ def _describe(loc: Location, message: str) -> str:
     return f"{where}: {message}" if where else message
 
 
-def load_yaml_model(path: Path, model: type[ModelT]) -> ModelT:
+CrossCheck = Callable[[ModelT], list[tuple[Location, str]]]
+
+
+def load_yaml_model(path: Path, model: type[ModelT], cross_check: CrossCheck[ModelT] | None = None) -> ModelT:
     """Parse and validate ``path``; raise ConfigFileError naming every problem's line."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigFileError([f"{path}: cannot read: {exc.strerror}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError([f"{path}: not UTF-8 text (byte {exc.start}): save it as UTF-8"]) from exc
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=yaml.SafeLoader) or yaml.compose("{}", Loader=yaml.SafeLoader)
+        problems = _key_problems(path, root)
+        if problems:
+            raise ConfigFileError(problems)
+        data = yaml.safe_load(text) or {}
     except yaml.MarkedYAMLError as exc:
         raise ConfigFileError([f"{_position(path, exc.problem_mark)}: {exc.problem}"]) from exc
-    if root is None:
-        root = yaml.compose("{}", Loader=yaml.SafeLoader)
-    duplicates = _duplicate_keys(path, root)
-    if duplicates:
-        raise ConfigFileError(duplicates)
-    data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigFileError([f"{path}: {exc}"]) from exc
     try:
         loaded = model.model_validate(data)
     except ValidationError as exc:
         located = [(tuple(error["loc"]), error["msg"].removeprefix("Value error, ")) for error in exc.errors()]
         raise ConfigFileError(_locate(path, root, located)) from exc
-    cross_check = getattr(loaded, "cross_reference_problems", None)
-    if cross_check is not None and (located := cross_check()):
+    if cross_check is not None and (located := cross_check(loaded)):
         raise ConfigFileError(_locate(path, root, located))
     return loaded
 

@@ -8,15 +8,18 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
-from faust.sensors.prometheus import setup_prometheus_sensors
-from prometheus_client import CollectorRegistry
+from aiohttp.web import Response
+from faust import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from schemas.catalog import Catalog
 from schemas.config import KpimonConfig
 from streams.collector import KpiCollector
+from streams.faust_collector import FaustMonitorCollector
 from streams.pipeline import IngestPipeline, Tables
 from streams.settings import Settings
 
+PRODUCER_BUFFER_MESSAGES = 10_000
 STATE_VERSION = "v1"  # bump when the key or value layout changes: new tables start clean
 
 
@@ -72,6 +75,9 @@ def create_app(
         key_serializer="raw",
         value_serializer="raw",
         consumer_auto_offset_reset="earliest",
+        producer_linger=0.005,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_rebalance_timeout=settings.session_timeout_seconds,
     )
     seen = _table(app, "seen", settings)
     buckets = _table(app, "buckets", settings)
@@ -96,11 +102,19 @@ def create_app(
 
     @app.agent(app.topic(*settings.source_topics), name="ingest")
     async def ingest(stream: faust.StreamT[bytes]) -> None:
+        # Faust pauses consumption while more than this many produced messages
+        # wait for the Kafka client; a batch writes a few hundred changelog
+        # records at once, far above Faust's default of 100.
+        app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
         batches = cast(faust.Stream[bytes], stream).take_events(
             settings.batch_size, within=settings.batch_within_seconds
         )
         async for events in batches:
             await pipeline.process(events)
+
+    @seen.on_recover
+    async def rebuild_seen_index() -> None:
+        pipeline.rebuild_seen_index()
 
     registry = CollectorRegistry()
     registry.register(
@@ -112,5 +126,11 @@ def create_app(
             clock=clock,
         )
     )
-    setup_prometheus_sensors(app, pattern="/metrics", registry=registry, name_prefix="kpimon_faust")
+    registry.register(FaustMonitorCollector(lambda: app.monitor, lambda: app.rebalancing_count))
+
+    @app.page("/metrics")
+    async def metrics(self: web.View, request: web.Request) -> web.Response:
+        body = generate_latest(registry)
+        return cast(web.Response, Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST}))
+
     return KpimonApp(app=app, registry=registry, pipeline=pipeline)

@@ -9,7 +9,7 @@ from prometheus_client.registry import Collector
 
 from schemas.catalog import Catalog
 from schemas.config import KpimonConfig
-from streams.folding import BucketValue, ProgressValue
+from streams.folding import BucketGroup, ProgressValue
 from streams.kpis import kpi_samples, window_totals
 
 KPI_LABELS = ("window", "scope", "team", "rep", "channel")
@@ -28,7 +28,7 @@ class KpiCollector(Collector):
         self,
         catalog: Catalog,
         config: KpimonConfig,
-        buckets: Callable[[], Iterable[tuple[str, BucketValue]]],
+        buckets: Callable[[], Iterable[tuple[str, BucketGroup]]],
         progress: Callable[[], Iterable[tuple[str, ProgressValue]]],
         clock: Callable[[], float],
     ) -> None:

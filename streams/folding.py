@@ -2,8 +2,9 @@
 
 State lives in two key-value maps (Faust tables at the edge):
 
-* buckets: ``"<partition>|<team>|<rep>|<channel>|<resolution>|<start>"`` ->
-  ``{"counters": {...}, "offsets": {topic: last applied offset}}``
+* buckets: ``"<partition>|<team>|<rep>|<channel>|<resolution>|<group start>"`` ->
+  ``{"buckets": {"<bucket start>": {counter: value}}, "offsets": {topic: last applied offset}}``
+  (one key per group of buckets, see streams.windows)
 * progress: ``"<partition>"`` -> the partition's watermark, its own applied
   offsets and the monotonic counts behind the ``*_total`` metrics.
 
@@ -24,9 +25,11 @@ from streams.facts import Scope, counter_deltas, scopes_of
 from streams.records import Accepted, Position, Record, Rejected
 from streams.windows import RESOLUTION_BY_NAME, RESOLUTIONS, Resolution, is_late
 
+Counters = dict[str, float]
 
-class BucketValue(TypedDict):
-    counters: dict[str, float]
+
+class BucketGroup(TypedDict):
+    buckets: dict[str, Counters]  # bucket start (epoch seconds, as text for JSON) -> counters
     offsets: dict[str, int]
 
 
@@ -40,7 +43,9 @@ class ProgressValue(TypedDict):
 
 
 @dataclass(frozen=True)
-class BucketKey:
+class GroupKey:
+    """Where a group of buckets is stored: partition, scope, resolution and group start."""
+
     partition: int
     scope: Scope
     resolution: Resolution
@@ -50,9 +55,13 @@ class BucketKey:
         return f"{self.partition}|{self.scope.key}|{self.resolution.name}|{self.start}"
 
     @classmethod
-    def decode(cls, key: str) -> BucketKey:
+    def decode(cls, key: str) -> GroupKey:
         partition, team, rep, channel, resolution, start = key.split("|")
         return cls(int(partition), Scope(team, rep, channel), RESOLUTION_BY_NAME[resolution], int(start))
+
+    @property
+    def last_bucket_start(self) -> int:
+        return self.start + self.resolution.group_seconds - self.resolution.seconds
 
 
 def empty_progress() -> ProgressValue:
@@ -69,13 +78,13 @@ def _increment(counts: dict[str, int], name: str) -> None:
 
 @dataclass
 class FoldResult:
-    buckets: dict[str, BucketValue] = field(default_factory=dict)
+    groups: dict[str, BucketGroup] = field(default_factory=dict)
     progress: dict[str, ProgressValue] = field(default_factory=dict)
 
 
 class _BatchFolder:
-    def __init__(self, buckets: Mapping[str, BucketValue], progress: Mapping[str, ProgressValue]) -> None:
-        self._buckets = buckets
+    def __init__(self, groups: Mapping[str, BucketGroup], progress: Mapping[str, ProgressValue]) -> None:
+        self._groups = groups
         self._progress = progress
         self.result = FoldResult()
 
@@ -88,24 +97,24 @@ class _BatchFolder:
             self.result.progress[key] = value
         return value
 
-    def add_to_bucket(self, key: str, position: Position, deltas: Mapping[str, float]) -> None:
-        value = self.result.buckets.get(key)
-        if value is None:
-            stored = self._buckets.get(key)
+    def add_to_bucket(self, key: str, bucket_start: int, position: Position, deltas: Mapping[str, float]) -> None:
+        group = self.result.groups.get(key)
+        if group is None:
+            stored = self._groups.get(key)
             offsets = stored["offsets"] if stored else {}
             if not _is_new(offsets, position):
                 return
-            value = {
-                "counters": dict(stored["counters"]) if stored else {},
+            group = {
+                "buckets": {start: dict(counters) for start, counters in stored["buckets"].items()} if stored else {},
                 "offsets": dict(offsets),
             }
-        elif not _is_new(value["offsets"], position):
+            self.result.groups[key] = group
+        elif not _is_new(group["offsets"], position):
             return
-        counters = value["counters"]
+        counters = group["buckets"].setdefault(str(bucket_start), {})
         for name, delta in deltas.items():
             counters[name] = counters.get(name, 0) + delta
-        value["offsets"][position.topic] = position.offset
-        self.result.buckets[key] = value
+        group["offsets"][position.topic] = position.offset
 
 
 def _copy_progress(value: ProgressValue) -> ProgressValue:
@@ -123,12 +132,12 @@ def fold_batch(
     records: Sequence[Record],
     duplicates: Iterable[Position],
     *,
-    buckets: Mapping[str, BucketValue],
+    groups: Mapping[str, BucketGroup],
     progress: Mapping[str, ProgressValue],
     config: KpimonConfig,
 ) -> FoldResult:
-    """Apply records in their partition order; return the changed buckets and progress."""
-    folder = _BatchFolder(buckets, progress)
+    """Apply records in their partition order; return the changed bucket groups and progress."""
+    folder = _BatchFolder(groups, progress)
     duplicate_positions = set(duplicates)
     for record in records:
         position = record.position
@@ -155,28 +164,32 @@ def fold_batch(
         if late or not deltas:
             continue
         _fold_event(folder, record, deltas, watermark, config)
-    return folder.result
+    result = folder.result
+    result.progress = {key: value for key, value in result.progress.items() if value != progress.get(key)}
+    return result
 
 
 def _fold_event(
     folder: _BatchFolder, record: Accepted, deltas: Mapping[str, float], watermark: int, config: KpimonConfig
 ) -> None:
     position = record.position
+    scopes = scopes_of(record.event, config)
     for resolution in RESOLUTIONS:
         start = resolution.bucket_start(record.timestamp)
         if not resolution.is_live(start, watermark):
             continue
-        for scope in scopes_of(record.event, config):
-            key = BucketKey(position.partition, scope, resolution, start).encode()
-            folder.add_to_bucket(key, position, deltas)
+        group_start = resolution.group_start(start)
+        for scope in scopes:
+            key = GroupKey(position.partition, scope, resolution, group_start).encode()
+            folder.add_to_bucket(key, start, position, deltas)
 
 
-def expired_bucket_keys(keys: Iterable[str], watermarks: Mapping[int, int]) -> list[str]:
-    """Buckets that fell out of their resolution's retention (by event time)."""
+def expired_group_keys(keys: Iterable[str], watermarks: Mapping[int, int]) -> list[str]:
+    """Groups whose every bucket fell out of its resolution's retention (by event time)."""
     expired = []
     for key in keys:
-        bucket = BucketKey.decode(key)
-        watermark = watermarks.get(bucket.partition)
-        if watermark is not None and not bucket.resolution.is_live(bucket.start, watermark):
+        group = GroupKey.decode(key)
+        watermark = watermarks.get(group.partition)
+        if watermark is not None and not group.resolution.is_live(group.last_bucket_start, watermark):
             expired.append(key)
     return expired

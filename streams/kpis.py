@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from schemas.catalog import Catalog, KpiSpec, WindowName
 from schemas.config import KpimonConfig
 from streams.facts import Scope
-from streams.folding import BucketKey, BucketValue
+from streams.folding import BucketGroup, GroupKey
 from streams.windows import WINDOWS_BY_RESOLUTION, Resolution, window_bucket_range
 
 WindowTotals = dict[tuple[Scope, WindowName], dict[str, float]]
@@ -28,25 +28,28 @@ class ScopeTotals:
     scopes: set[Scope]
 
 
-def window_totals(buckets: Iterable[tuple[str, BucketValue]], now: int, config: KpimonConfig) -> ScopeTotals:
+def window_totals(groups: Iterable[tuple[str, BucketGroup]], now: int, config: KpimonConfig) -> ScopeTotals:
     """Sum retained buckets into the windows that contain them, across partitions."""
     totals: WindowTotals = {}
     scopes: set[Scope] = set()
     ranges: dict[tuple[WindowName, str], tuple[Resolution, int, int]] = {}
-    for key, value in buckets:
-        bucket = BucketKey.decode(key)
-        scopes.add(bucket.scope)
-        for window in WINDOWS_BY_RESOLUTION[bucket.resolution.name]:
-            tz = scope_timezone(bucket.scope, config)
+    for key, group in groups:
+        group_key = GroupKey.decode(key)
+        scope = group_key.scope
+        scopes.add(scope)
+        tz = scope_timezone(scope, config)
+        for window in WINDOWS_BY_RESOLUTION[group_key.resolution.name]:
             span = ranges.get((window, tz.key))
             if span is None:
                 span = ranges[(window, tz.key)] = window_bucket_range(window, now, tz)
             _, first, last = span
-            if not first <= bucket.start <= last:
+            if group_key.last_bucket_start < first or group_key.start > last:
                 continue
-            sums = totals.setdefault((bucket.scope, window), {})
-            for name, amount in value["counters"].items():
-                sums[name] = sums.get(name, 0) + amount
+            sums = totals.setdefault((scope, window), {})
+            for start, counters in group["buckets"].items():
+                if first <= int(start) <= last:
+                    for name, amount in counters.items():
+                        sums[name] = sums.get(name, 0) + amount
     return ScopeTotals(windows=totals, scopes=scopes)
 
 

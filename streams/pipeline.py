@@ -7,6 +7,7 @@ every changed key is written back once per batch (one changelog record each).
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,8 +16,8 @@ from aiokafka.partitioner import murmur2
 from faust.types import EventT, ProducerT, TopicT
 
 from schemas.config import KpimonConfig
-from streams.dedup import SeenEntry, expired_seen_keys, split_duplicates
-from streams.folding import BucketValue, ProgressValue, expired_bucket_keys, fold_batch
+from streams.dedup import SeenBatch, SeenIndex, expired_batch_keys, split_duplicates
+from streams.folding import BucketGroup, ProgressValue, expired_group_keys, fold_batch
 from streams.records import Accepted, Position, Record, Rejected
 from streams.settings import Settings
 from streams.validation import Rejection, validate_message
@@ -48,8 +49,8 @@ class Tables:
     seen: MutableMapping[str, Any]
     buckets: MutableMapping[str, Any]
     progress: MutableMapping[str, Any]
-    local_seen: MutableMapping[str, SeenEntry]
-    local_buckets: MutableMapping[str, BucketValue]
+    local_seen: MutableMapping[str, SeenBatch]
+    local_buckets: MutableMapping[str, BucketGroup]
     local_progress: MutableMapping[str, ProgressValue]
 
 
@@ -73,6 +74,13 @@ class IngestPipeline:
         self._clock = clock
         self._bucket_sweep_watermark = 0
         self._seen_sweep_watermark = 0
+        self._seen_index = SeenIndex()
+        self._run_id = uuid.uuid4().hex[:12]
+        self._batch_number = 0
+
+    def rebuild_seen_index(self) -> None:
+        """Mirror the stored seen-batches in memory; run after every table recovery."""
+        self._seen_index.rebuild(self._tables.local_seen.items())
 
     async def process(self, events: Sequence[EventT[Any]]) -> None:
         now = self._clock()
@@ -99,10 +107,15 @@ class IngestPipeline:
 
     async def _fold(self, records: list[Record]) -> None:
         tables = self._tables
-        dedup = split_duplicates([r for r in records if isinstance(r, Accepted)], tables.local_seen)
-        for key, entry in dedup.new_seen.items():
-            tables.seen[key] = entry
-        if dedup.new_seen:
+        dedup = split_duplicates([r for r in records if isinstance(r, Accepted)], self._seen_index)
+        self._batch_number += 1
+        for partition, batch in dedup.new_batches.items():
+            # A key of its own per batch and process: a batch replayed after a
+            # crash never overwrites ids that an earlier attempt stored.
+            key = f"{partition}|{self._run_id}-{self._batch_number}"
+            tables.seen[key] = batch
+            self._seen_index.add(key, batch)
+        if dedup.new_batches:
             # An event's seen-entry must be durable before its counters are:
             # otherwise a crash could keep the counters, lose the entry, and let
             # a copy on another topic be counted again.
@@ -110,11 +123,11 @@ class IngestPipeline:
         folded = fold_batch(
             records,
             [record.position for record in dedup.duplicates],
-            buckets=tables.local_buckets,
+            groups=tables.local_buckets,
             progress=tables.local_progress,
             config=self._config,
         )
-        for key, value in folded.buckets.items():
+        for key, value in folded.groups.items():
             tables.buckets[key] = value
         for key, progress in folded.progress.items():
             tables.progress[key] = progress
@@ -126,9 +139,10 @@ class IngestPipeline:
         newest = max(watermarks.values(), default=0)
         if newest - self._bucket_sweep_watermark >= MINUTE.seconds:
             self._bucket_sweep_watermark = newest
-            for key in expired_bucket_keys(list(tables.local_buckets), watermarks):
+            for key in expired_group_keys(list(tables.local_buckets), watermarks):
                 del tables.buckets[key]
         if newest - self._seen_sweep_watermark >= SEEN_SWEEP_SECONDS:
             self._seen_sweep_watermark = newest
-            for key in expired_seen_keys(dict(tables.local_seen), watermarks):
+            for key in expired_batch_keys(list(tables.local_seen.items()), watermarks):
+                self._seen_index.remove(key, tables.local_seen[key])
                 del tables.seen[key]

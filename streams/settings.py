@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     deadletter_topic: str = "kpimon.deadletter"
     partitions: int = Field(6, ge=1, description="Partitions of the source and internal topics")
     replication_factor: int = Field(1, ge=1, description="Replication factor of topics kpimon creates")
+    session_timeout_seconds: float = Field(
+        30, gt=3, description="How long a silent worker keeps its partitions before the group moves them"
+    )
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, description="Port of the worker's HTTP server (/metrics)")
     data_dir: Path = Field(Path(".kpimon-data"), description="Faust's local data directory")

@@ -19,7 +19,8 @@ _REASONS = {
     "timezone_aware": "naive_timestamp",
     "greater_than_equal": "out_of_range",
     "less_than_equal": "out_of_range",
-    "value_error": "out_of_range",
+    "score_out_of_range": "out_of_range",
+    "currency_missing": "missing_field",
 }
 REASON_CODES = (
     "empty_message",

@@ -13,6 +13,10 @@ resolution  bucket size  retention   serves
 
 A rolling window is the bucket holding ``now`` plus the buckets before it,
 ``window / bucket size`` in all (``1h`` = this minute and the 59 before it).
+Buckets are stored in groups (an hour of minute buckets, a day of 15-minute or
+hour buckets), one state key per group, so a batch writes each scope's
+current group once however many of its buckets it touched.
+
 ``today`` is the 15-minute buckets from local midnight in the scope's time zone
 up to ``now``. Retention is measured from the watermark (the newest event time
 seen), never from the wall clock, so replaying old data keeps its buckets.
@@ -32,18 +36,22 @@ class Resolution:
     name: str
     seconds: int
     retention_seconds: int
+    group_seconds: int  # buckets are stored in groups of this span (one state key each)
 
     def bucket_start(self, timestamp: int) -> int:
         return timestamp - timestamp % self.seconds
+
+    def group_start(self, timestamp: int) -> int:
+        return timestamp - timestamp % self.group_seconds
 
     def is_live(self, start: int, watermark: int) -> bool:
         """Whether a bucket starting at ``start`` is still retained at ``watermark``."""
         return start + self.seconds > watermark - self.retention_seconds
 
 
-MINUTE = Resolution("1m", 60, 2 * 3600)
-QUARTER = Resolution("15m", 900, 2 * 86400)
-HOUR = Resolution("1h", 3600, 8 * 86400)
+MINUTE = Resolution("1m", 60, 2 * 3600, group_seconds=3600)
+QUARTER = Resolution("15m", 900, 2 * 86400, group_seconds=86400)
+HOUR = Resolution("1h", 3600, 8 * 86400, group_seconds=86400)
 RESOLUTIONS: tuple[Resolution, ...] = (MINUTE, QUARTER, HOUR)
 RESOLUTION_BY_NAME = {resolution.name: resolution for resolution in RESOLUTIONS}
 LONGEST_RETENTION = HOUR
@@ -70,8 +78,9 @@ WINDOWS_BY_RESOLUTION: dict[str, tuple[WindowName, ...]] = {
 def local_midnight(now: int, tz: ZoneInfo) -> int:
     """Epoch seconds of the last midnight in ``tz`` at or before ``now``."""
     local = datetime.fromtimestamp(now, tz)
-    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    # A day that starts with a DST gap has no 00:00; fold=0 resolves to the moment after.
+    # fold=0: on a day whose first hour repeats, midnight is the first 00:00;
+    # on a day that starts in a DST gap, it resolves to the moment after.
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0, fold=0)
     return int(midnight.timestamp())
 
 

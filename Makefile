@@ -1,0 +1,71 @@
+# kpimon: the two commands that do all set-up on a fresh machine.
+#   make demo   Kafka + Redis, a worker and the simulator; prints the URLs
+#   make test   lint, type checks and every test against the real services
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STACK := deploy/local/kpimon-local
+STATE := .local-stack
+WEB_PORT ?= 6066
+RATE ?= 50
+
+.PHONY: help install stack demo stop test lint unit integration bench docs clean
+
+help:  ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(BIN)/kpimon: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(BIN)/kpimon  ## create .venv and install kpimon with its test tools
+
+stack:  ## start (or reuse) the local Kafka broker and Redis
+	$(STACK) up
+
+demo: install stack  ## run the monitor: Kafka, Redis, a worker and the demo simulator
+	@mkdir -p $(STATE)/logs
+	@$(MAKE) --no-print-directory stop-demo
+	@KPIMON_CONFIG_FILE=deploy/examples/kpimon.yaml KPIMON_DATA_DIR=$(STATE)/kpimon-data KPIMON_WEB_PORT=$(WEB_PORT) \
+		nohup $(BIN)/kpimon worker > $(STATE)/logs/worker.log 2>&1 & echo $$! > $(STATE)/demo-worker.pid
+	@KPIMON_CONFIG_FILE=deploy/examples/kpimon.yaml \
+		nohup $(BIN)/kpimon simulate --rate $(RATE) > $(STATE)/logs/simulator.log 2>&1 & echo $$! > $(STATE)/demo-simulator.pid
+	@$(BIN)/python deploy/local/wait_for_activity.py --port $(WEB_PORT) --timeout 60
+	@echo
+	@echo "kpimon is running:"
+	@echo "  metrics      http://127.0.0.1:$(WEB_PORT)/metrics"
+	@echo "  today/rep    curl -s http://127.0.0.1:$(WEB_PORT)/metrics | grep 'kpimon_calls{.*scope=\"rep\".*window=\"today\"'"
+	@echo "  logs         $(STATE)/logs/worker.log, $(STATE)/logs/simulator.log"
+	@echo "  stop         make stop"
+
+stop-demo:
+	@for name in simulator worker; do \
+		pidfile=$(STATE)/demo-$$name.pid; \
+		if [ -f $$pidfile ] && kill -0 $$(cat $$pidfile) 2>/dev/null; then \
+			kill $$(cat $$pidfile); while kill -0 $$(cat $$pidfile) 2>/dev/null; do sleep 0.2; done; \
+			echo "stopped the demo $$name"; fi; \
+		rm -f $$pidfile; done
+
+stop: stop-demo  ## stop the demo, Kafka and Redis
+	$(STACK) down
+
+lint: install  ## ruff, mypy and the import-layer contract
+	$(BIN)/ruff check schemas streams alerts tests bench
+	$(BIN)/ruff format --check schemas streams alerts tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+unit: install  ## unit tests only (no services needed)
+	$(BIN)/pytest tests/unit -q
+
+test: install stack lint  ## everything CI runs: lint, type checks, unit and integration tests
+	$(BIN)/pytest -q
+
+bench: install stack  ## the throughput benchmark (see docs/benchmarks.md)
+	$(BIN)/python bench/throughput.py
+
+clean:  ## remove the venv and the local stack's data
+	$(STACK) reset
+	rm -rf $(VENV)

@@ -1,0 +1,55 @@
+"""Faust's own sensors on /metrics, read from the app's monitor at scrape time.
+
+Faust's Prometheus monitor updates labelled Prometheus metrics on every
+message, which costs more than kpimon's whole fold; the default monitor
+already counts what operators need, so this collector only reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from statistics import median
+
+from faust.sensors import Monitor
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+class FaustMonitorCollector(Collector):
+    def __init__(self, monitor: Callable[[], Monitor], rebalances: Callable[[], int]) -> None:
+        self._monitor = monitor
+        self._rebalances = rebalances
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self._families()
+
+    def _families(self) -> tuple[Metric, ...]:
+        return (
+            CounterMetricFamily("kpimon_faust_messages_received", "Messages read from Kafka by this worker."),
+            CounterMetricFamily("kpimon_faust_messages_sent", "Messages produced by this worker (changelogs too)."),
+            CounterMetricFamily("kpimon_faust_rebalances", "Consumer group rebalances this worker took part in."),
+            GaugeMetricFamily(
+                "kpimon_faust_consumer_lag_messages",
+                "Messages not yet committed: log end offset minus committed offset, per source partition.",
+                labels=["topic", "partition"],
+            ),
+            GaugeMetricFamily(
+                "kpimon_faust_commit_latency_seconds", "Median time of this worker's recent offset commits."
+            ),
+        )
+
+    def collect(self) -> Iterator[Metric]:
+        monitor = self._monitor()
+        received, sent, rebalances, lag, commit_latency = self._families()
+        assert isinstance(received, CounterMetricFamily) and isinstance(sent, CounterMetricFamily)
+        assert isinstance(rebalances, CounterMetricFamily) and isinstance(lag, GaugeMetricFamily)
+        assert isinstance(commit_latency, GaugeMetricFamily)
+        received.add_metric([], monitor.messages_received_total)
+        sent.add_metric([], monitor.messages_sent)
+        rebalances.add_metric([], self._rebalances())
+        for tp, end in sorted(monitor.tp_end_offsets.items()):
+            committed = monitor.tp_committed_offsets.get(tp, 0)
+            lag.add_metric([tp.topic, str(tp.partition)], max(end - committed, 0))
+        if monitor.commit_latency:
+            commit_latency.add_metric([], median(monitor.commit_latency) / 1000)
+        yield from (received, sent, rebalances, lag, commit_latency)

@@ -1,0 +1,143 @@
+"""Helpers for integration tests: a real worker process, a producer, a /metrics reader."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+BOOTSTRAP = "127.0.0.1:9092"
+REPO = Path(__file__).resolve().parents[2]
+
+Labels = tuple[tuple[str, str], ...]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class WorkerProcess:
+    """``kpimon worker`` in its own process, killable like a real deployment."""
+
+    env: dict[str, str]
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 90.0) -> None:
+        env = {**os.environ, **self.env, "KPIMON_WEB_PORT": str(self.port)}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "warning"],
+            env=env,
+            cwd=self.log_path.parent,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}; see {self.log_path}")
+            try:
+                scrape(self.port)
+                return
+            except OSError:
+                time.sleep(0.5)
+        raise TimeoutError(f"worker did not serve /metrics within {timeout} s; see {self.log_path}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers, no final commit, no flush."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def scrape(port: int) -> dict[str, dict[Labels, float]]:
+    """Every sample on /metrics: name -> sorted labels -> value."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    samples: dict[str, dict[Labels, float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def total(samples: Mapping[str, Mapping[Labels, float]], name: str) -> float:
+    return sum(samples.get(name, {}).values())
+
+
+def wait_until(condition: object, timeout: float, message: str, interval: float = 0.5) -> None:
+    assert callable(condition)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s: {message}")
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    value: bytes
+    key: bytes | None
+
+
+def event_message(topic: str, event: Mapping[str, object], key: str | None = None) -> Message:
+    return Message(topic, orjson.dumps(event), (key or str(event["event_id"])).encode())
+
+
+async def produce(messages: Iterable[Message]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all")
+    await producer.start()
+    try:
+        for message in messages:
+            await producer.send(message.topic, message.value, key=message.key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def consume_all(topic: str, expected: int, timeout: float = 30.0) -> list[object]:
+    """Read ``topic`` from the start until ``expected`` records arrived (or the timeout)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=BOOTSTRAP, auto_offset_reset="earliest")
+    await consumer.start()
+    records: list[object] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(records) < expected and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            for partition_records in batch.values():
+                records.extend(partition_records)
+    finally:
+        await consumer.stop()
+    return records
+
+
+def run(coroutine: object) -> object:
+    return asyncio.run(coroutine)  # type: ignore[arg-type]

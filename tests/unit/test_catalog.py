@@ -1,0 +1,299 @@
+"""schemas.catalog: the built-in KPI catalog, its naming rules and user extensions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from schemas.catalog import (
+    SCOPE_KINDS,
+    WINDOW_NAMES,
+    Catalog,
+    CatalogExtension,
+    CounterSpec,
+    KpiSpec,
+    load_catalog,
+)
+from schemas.formula import Formula
+from schemas.yaml_source import ConfigFileError, load_yaml_model
+
+BUILTIN_KPIS = {
+    # id: (metric, formula, unit, scopes)
+    "calls": ("kpimon_calls", "calls", "count", ("all", "team", "rep")),
+    "call_connect_rate": ("kpimon_call_connect_ratio", "calls_connected / calls", "ratio", ("all", "team", "rep")),
+    "call_duration": ("kpimon_call_duration_seconds", "call_duration_seconds", "seconds", ("all", "team", "rep")),
+    "emails_sent": ("kpimon_emails_sent", "emails_sent", "count", ("all", "team", "rep")),
+    "email_replies": ("kpimon_email_replies", "email_replies", "count", ("all", "team", "rep")),
+    "email_response_rate": (
+        "kpimon_email_response_ratio",
+        "email_replies / emails_sent",
+        "ratio",
+        ("all", "team", "rep"),
+    ),
+    "meetings_booked": ("kpimon_meetings_booked", "meetings_booked", "count", ("all", "team", "rep")),
+    "meetings_held": ("kpimon_meetings_held", "meetings_held", "count", ("all", "team", "rep")),
+    "demos_completed": ("kpimon_demos_completed", "demos_completed", "count", ("all", "team", "rep")),
+    "content_published": ("kpimon_content_published", "content_published", "count", ("all", "team", "channel")),
+    "social_posts": ("kpimon_social_posts", "social_posts", "count", ("all", "team", "channel")),
+    "campaigns_launched": ("kpimon_campaigns_launched", "campaigns_launched", "count", ("all", "team", "channel")),
+    "email_campaign_sends": ("kpimon_email_campaign_sends", "email_campaign_sends", "count", ("all", "team")),
+}
+BUILTIN_COUNTERS = {
+    "calls": "call.logged",
+    "calls_connected": "call.logged",
+    "call_duration_seconds": "call.logged",
+    "emails_sent": "email.sent",
+    "email_replies": "email.replied",
+    "meetings_booked": "meeting.booked",
+    "meetings_held": "meeting.held",
+    "demos_completed": "demo.completed",
+    "content_published": "content.published",
+    "social_posts": "social.posted",
+    "campaigns_launched": "campaign.launched",
+    "email_campaign_sends": "email_campaign.sent",
+}
+
+BUILTIN = load_catalog()
+LEADS_COUNTER = "counters:\n  leads: {unit: leads, source: lead.created, help: Leads created.}\n"
+
+
+def kpi_yaml(kpi_id: str, metric: str, formula: str, unit: str = "count", extra: str = "") -> str:
+    """One KPI list item, 9 lines (10 with `extra`): id on the item's first line, formula on its 6th."""
+    return (
+        f"  - id: {kpi_id}\n"
+        f"    metric: {metric}\n"
+        f"    name: {kpi_id.title()}\n"
+        f"    kind: activity\n"
+        f"    indicator: leading\n"
+        f"    formula: {formula}\n"
+        f"    unit: {unit}\n"
+        f"    good: up\n"
+        f"    description: Test KPI.\n"
+        f"{extra}"
+    )
+
+
+def write(tmp_path: Path, text: str, name: str = "catalog.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_builtin_catalog_loads() -> None:
+    catalog = load_catalog()
+    assert {counter: spec.source for counter, spec in catalog.counters.items()} == BUILTIN_COUNTERS
+    assert {kpi.id: (kpi.metric, kpi.formula.source, kpi.unit, kpi.scopes) for kpi in catalog.kpis} == BUILTIN_KPIS
+    assert [kpi.id for kpi in catalog.kpis] == list(BUILTIN_KPIS)  # file order is kept
+    assert all(kpi.windows == ("1h", "24h", "7d", "today") for kpi in catalog.kpis)
+
+
+@pytest.mark.parametrize("kpi", BUILTIN.kpis, ids=lambda kpi: kpi.id)
+def test_builtin_kpi_formula_references_known_counters(kpi: KpiSpec) -> None:
+    assert kpi.formula.names
+    assert kpi.formula.names <= BUILTIN.counters.keys()
+
+
+@pytest.mark.parametrize("kpi", BUILTIN.kpis, ids=lambda kpi: kpi.id)
+def test_builtin_kpi_metric_names(kpi: KpiSpec) -> None:
+    assert kpi.metric.startswith("kpimon_")
+    assert not kpi.metric.endswith("_total")
+    assert kpi.metric.endswith({"count": "", "seconds": "_seconds", "ratio": "_ratio"}[kpi.unit])
+
+
+def test_builtin_ids_and_metrics_are_unique() -> None:
+    catalog = BUILTIN
+    assert len({kpi.id for kpi in catalog.kpis}) == len(catalog.kpis) == 13
+    assert len({kpi.metric for kpi in catalog.kpis}) == 13
+    assert catalog.cross_reference_problems() == []
+
+
+@pytest.mark.parametrize(
+    ("kpis", "problems"),
+    [
+        (
+            kpi_yaml("leads_rate", "kpimon_leads_rate", "leads", unit="ratio"),
+            ["4:5: kpis.0: metric 'kpimon_leads_rate' of a ratio KPI must end with '_ratio'"],
+        ),
+        (
+            kpi_yaml("leads", "kpimon_leads", "leads") + kpi_yaml("lead_time", "kpimon_lead_time", "leads", "seconds"),
+            ["13:5: kpis.1: metric 'kpimon_lead_time' of a seconds KPI must end with '_seconds'"],
+        ),
+        (
+            kpi_yaml("leads", "kpimon_leads_total", "leads"),
+            ["4:5: kpis.0: metric 'kpimon_leads_total': windowed values are gauges, drop '_total'"],
+        ),
+        (
+            kpi_yaml("leads", "kpimon_leads_seconds_total", "leads", "seconds"),
+            ["4:5: kpis.0: metric 'kpimon_leads_seconds_total' of a seconds KPI must end with '_seconds'"],
+        ),
+        (
+            kpi_yaml("leads", "leads", "leads"),
+            ["5:13: kpis.0.metric: String should match pattern '^kpimon_[a-z0-9_]+$'"],
+        ),
+        (
+            kpi_yaml("Leads", "kpimon_leads", "leads"),
+            ["4:9: kpis.0.id: String should match pattern '^[a-z][a-z0-9_]*$'"],
+        ),
+        (
+            kpi_yaml("leads", "kpimon_leads", "leads / nothing"),
+            ["9:14: kpis.0.formula: unknown counter 'nothing' in formula"],
+        ),
+        (
+            kpi_yaml("leads", "kpimon_leads", "max(leads)"),
+            ["9:14: kpis.0.formula: unsupported syntax in formula 'max(leads)': 'max(leads)'"],
+        ),
+        (
+            kpi_yaml("leads", "kpimon_leads", "5"),
+            ["9:14: kpis.0.formula: formula must be a string such as 'email_replies / emails_sent'"],
+        ),
+        (
+            kpi_yaml("leads", "kpimon_leads", "leads", extra="    windows: [1h, 2h]\n"),
+            ["13:19: kpis.0.windows.1: Input should be '1h', '24h', '7d' or 'today'"],
+        ),
+        (
+            kpi_yaml("leads", "kpimon_leads", "leads", extra="    colour: red\n"),
+            ["13:13: kpis.0.colour: Extra inputs are not permitted"],
+        ),
+        (
+            kpi_yaml("leads", "kpimon_leads", "leads") + kpi_yaml("leads", "kpimon_leads_again", "leads"),
+            ["13:9: kpis.1.id: duplicate KPI id 'leads'"],
+        ),
+    ],
+)
+def test_invalid_catalog_rejected_with_line(tmp_path: Path, kpis: str, problems: list[str]) -> None:
+    path = write(tmp_path, LEADS_COUNTER + "kpis:\n" + kpis)
+    for load in (
+        lambda: load_yaml_model(path, Catalog, cross_check=Catalog.cross_reference_problems),
+        lambda: load_catalog(path),
+    ):
+        with pytest.raises(ConfigFileError) as info:
+            load()
+        assert info.value.problems == [f"{path}:{problem}" for problem in problems]
+
+
+def test_duplicate_metric_rejected(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        LEADS_COUNTER
+        + "kpis:\n"
+        + kpi_yaml("leads", "kpimon_leads", "leads")
+        + kpi_yaml("more", "kpimon_leads", "leads"),
+    )
+    with pytest.raises(ConfigFileError, match=r"kpis\.1\.\w+: metric 'kpimon_leads' is already defined"):
+        load_catalog(path)
+
+
+def test_duplicate_metric_points_at_the_metric_line(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        LEADS_COUNTER
+        + "kpis:\n"
+        + kpi_yaml("leads", "kpimon_leads", "leads")
+        + kpi_yaml("more", "kpimon_leads", "leads"),
+    )
+    with pytest.raises(ConfigFileError) as info:
+        load_yaml_model(path, Catalog, cross_check=Catalog.cross_reference_problems)
+    assert info.value.problems == [f"{path}:14:13: kpis.1.metric: metric 'kpimon_leads' is already defined"]
+
+
+def test_extra_catalog_is_merged(tmp_path: Path) -> None:
+    path = write(tmp_path, LEADS_COUNTER + "kpis:\n" + kpi_yaml("leads", "kpimon_leads", "leads"))
+    catalog = load_catalog(path)
+    assert list(catalog.counters) == [*BUILTIN_COUNTERS, "leads"]
+    assert [kpi.id for kpi in catalog.kpis] == [*BUILTIN_KPIS, "leads"]
+    assert catalog.kpis[-1].formula.names == frozenset({"leads"})
+    assert catalog.kpis[-1].windows == WINDOW_NAMES
+    assert catalog.kpis[-1].scopes == SCOPE_KINDS
+
+
+def test_extra_catalog_clashing_with_a_builtin_id_is_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, LEADS_COUNTER + "kpis:\n" + kpi_yaml("calls", "kpimon_leads", "leads"))
+    with pytest.raises(ConfigFileError, match="duplicate KPI id 'calls'"):
+        load_catalog(path)
+
+
+def test_extra_catalog_clash_points_at_the_extension_line(tmp_path: Path) -> None:
+    path = write(tmp_path, LEADS_COUNTER + "kpis:\n" + kpi_yaml("calls", "kpimon_leads", "leads"))
+    with pytest.raises(ConfigFileError) as info:
+        load_catalog(path)
+    assert info.value.problems == [f"{path}:4:9: kpis.0.id: duplicate KPI id 'calls'"]
+
+
+def test_extra_catalog_may_use_builtin_counters(tmp_path: Path) -> None:
+    text = "counters: {}\nkpis:\n" + kpi_yaml(
+        "meeting_show_rate", "kpimon_meeting_show_ratio", "meetings_held / meetings_booked", "ratio"
+    )
+    catalog = load_catalog(write(tmp_path, text))
+    assert catalog.kpis[-1].id == "meeting_show_rate"
+
+
+def test_extra_catalog_sections_are_optional(tmp_path: Path) -> None:
+    assert load_catalog(write(tmp_path, "kpis: []\n")) == load_catalog()
+
+
+def test_extra_catalog_cannot_redefine_a_builtin_counter(tmp_path: Path) -> None:
+    path = write(tmp_path, "counters:\n  calls: {unit: calls, source: call.logged, help: again}\n")
+    with pytest.raises(ConfigFileError) as info:
+        load_catalog(path)
+    assert info.value.problems == [
+        f"{path}:2:10: counters.calls: counter 'calls' is already defined by the built-in catalog"
+    ]
+
+
+def test_catalog_extended() -> None:
+    counter = CounterSpec(unit="x", source="lead.created", help="h")
+    kpi = KpiSpec(
+        id="leads",
+        name="Leads",
+        kind="result",
+        indicator="lagging",
+        metric="kpimon_leads",
+        formula="leads",  # type: ignore[arg-type]
+        unit="count",
+        good="up",
+        description="d",
+    )
+    first = Catalog(counters={"calls": counter}, kpis=())
+    second = CatalogExtension(counters={"leads": counter}, kpis=(kpi,))
+    merged = second.merged_into(first)
+    assert list(merged.counters) == ["calls", "leads"]
+    assert merged.kpis == (kpi,)
+    assert merged.kpis[0].formula.source == "leads"
+
+
+def test_equal_formulas_compare_equal() -> None:
+    assert Formula.parse("a / b") == Formula.parse("a / b")
+    assert load_catalog() == load_catalog()
+
+
+@pytest.mark.parametrize(
+    ("unit", "metric", "ok"),
+    [
+        ("count", "kpimon_leads", True),
+        ("count", "kpimon_leads_total", False),
+        ("seconds", "kpimon_lead_time_seconds", True),
+        ("seconds", "kpimon_lead_time", False),
+        ("ratio", "kpimon_lead_ratio", True),
+        ("ratio", "kpimon_lead_rate", False),
+        ("ratio", "kpimon_lead_ratio_total", False),
+    ],
+)
+def test_kpi_spec_metric_naming(unit: str, metric: str, ok: bool) -> None:
+    fields = {
+        "id": "leads",
+        "name": "Leads",
+        "kind": "result",
+        "indicator": "lagging",
+        "metric": metric,
+        "formula": "leads",
+        "unit": unit,
+        "good": "up",
+        "description": "d",
+    }
+    if ok:
+        assert KpiSpec.model_validate(fields).metric == metric
+    else:
+        with pytest.raises(ValidationError):
+            KpiSpec.model_validate(fields)

@@ -1,0 +1,199 @@
+"""streams.collector.KpiCollector: what /metrics shows for hand-made tables."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+
+from schemas.catalog import load_catalog
+from schemas.config import KpimonConfig, TeamConfig
+from streams.collector import KpiCollector
+from streams.facts import Scope
+from streams.folding import BucketGroup, GroupKey, ProgressValue
+from streams.windows import HOUR, MINUTE, QUARTER, Resolution
+
+CATALOG = load_catalog()
+NOW = 1_700_000_000.75  # 2023-11-14T22:13:20.75Z; the collector truncates to whole seconds
+CONFIG = KpimonConfig(timezone="UTC", teams={"emea": TeamConfig(timezone="Europe/Berlin")})
+
+ALL = Scope()
+EMEA = Scope(team="emea")
+ALICE = Scope(team="emea", rep="alice")
+BLOG = Scope(channel="blog")
+
+
+def group(
+    partition: int, scope: Scope, resolution: Resolution, group_start: int, buckets: dict[int, dict[str, float]]
+) -> tuple[str, BucketGroup]:
+    key = GroupKey(partition, scope, resolution, group_start).encode()
+    return key, {"buckets": {str(start): counters for start, counters in buckets.items()}, "offsets": {"crm": 9}}
+
+
+HOUR_22 = 1_699_999_200  # the minute group (an hour) of NOW
+DAY_14 = 1_699_920_000  # the quarter and hour group (a UTC day) of NOW: 2023-11-14
+DAY_13 = 1_699_833_600
+
+BUCKETS = [
+    group(0, ALL, MINUTE, HOUR_22, {1_699_999_980: {"calls": 2, "calls_connected": 1, "call_duration_seconds": 150.5}}),
+    group(1, ALL, MINUTE, HOUR_22, {1_699_999_920: {"calls": 3, "calls_connected": 2, "call_duration_seconds": 49.5}}),
+    group(0, ALL, QUARTER, DAY_14, {1_699_999_200: {"calls": 5, "calls_connected": 3}}),
+    group(0, ALL, HOUR, DAY_14, {1_699_999_200: {"calls": 5, "calls_connected": 3}}),
+    group(0, ALICE, MINUTE, HOUR_22, {1_699_999_980: {"calls": 2, "calls_connected": 1}}),
+    group(0, EMEA, MINUTE, HOUR_22, {1_699_999_980: {"calls": 2, "calls_connected": 1}}),
+    group(0, EMEA, QUARTER, DAY_13, {1_699_916_400: {"calls": 4}}),  # today in Berlin only
+    group(1, BLOG, QUARTER, DAY_14, {1_699_999_200: {"content_published": 2}}),
+]
+
+
+def progress(watermark: int, **counts: dict[str, int]) -> ProgressValue:
+    value: ProgressValue = {
+        "watermark": watermark,
+        "offsets": {"crm": 9},
+        "events": {},
+        "duplicates": {},
+        "late": {},
+        "rejected": {},
+    }
+    value.update(counts)  # type: ignore[typeddict-item]
+    return value
+
+
+PROGRESS = [
+    ("0", progress(1_700_000_000, events={"call.logged": 7, "email.sent": 2}, rejected={"invalid_json": 1})),
+    (
+        "1",
+        progress(
+            1_699_999_990,
+            events={"call.logged": 3},
+            duplicates={"call.logged": 2},
+            late={"email.sent": 4},
+            rejected={"invalid_json": 2, "unknown_type": 5},
+        ),
+    ),
+]
+
+
+def registry_with_collector() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(
+        KpiCollector(CATALOG, CONFIG, buckets=lambda: BUCKETS, progress=lambda: PROGRESS, clock=lambda: NOW)
+    )
+    return registry
+
+
+def labels(window: str, scope: Scope) -> dict[str, str]:
+    return {"window": window, "scope": scope.kind, "team": scope.team, "rep": scope.rep, "channel": scope.channel}
+
+
+@pytest.mark.parametrize(
+    ("metric", "window", "scope", "value"),
+    [
+        ("kpimon_calls", "1h", ALL, 5.0),  # two partitions summed
+        ("kpimon_calls", "24h", ALL, 5.0),
+        ("kpimon_calls", "today", ALL, 5.0),
+        ("kpimon_calls", "7d", ALL, 5.0),
+        ("kpimon_call_connect_ratio", "1h", ALL, 0.6),
+        ("kpimon_call_duration_seconds", "1h", ALL, 200.0),
+        ("kpimon_call_duration_seconds", "7d", ALL, 0.0),
+        ("kpimon_calls", "1h", ALICE, 2.0),
+        ("kpimon_call_connect_ratio", "1h", ALICE, 0.5),
+        ("kpimon_calls", "1h", EMEA, 2.0),
+        ("kpimon_calls", "today", EMEA, 4.0),  # the team's own time zone
+        ("kpimon_calls", "24h", EMEA, 4.0),
+        ("kpimon_calls", "7d", EMEA, 0.0),
+        ("kpimon_content_published", "today", BLOG, 2.0),
+        ("kpimon_content_published", "1h", BLOG, 0.0),
+        ("kpimon_emails_sent", "1h", ALL, 0.0),
+        ("kpimon_email_campaign_sends", "7d", EMEA, 0.0),
+        # absent: a ratio over zero, and a scope the KPI does not have
+        ("kpimon_call_connect_ratio", "7d", EMEA, None),
+        ("kpimon_email_response_ratio", "1h", ALL, None),
+        ("kpimon_calls", "1h", BLOG, None),
+        ("kpimon_content_published", "1h", ALICE, None),
+        ("kpimon_email_campaign_sends", "1h", ALICE, None),
+        ("kpimon_calls", "1h", Scope(team="apac"), None),
+    ],
+)
+def test_kpi_gauges(metric: str, window: str, scope: Scope, value: float | None) -> None:
+    assert registry_with_collector().get_sample_value(metric, labels(window, scope)) == value
+
+
+@pytest.mark.parametrize(
+    ("sample", "sample_labels", "value"),
+    [
+        ("kpimon_events_total", {"type": "call.logged"}, 10.0),
+        ("kpimon_events_total", {"type": "email.sent"}, 2.0),
+        ("kpimon_events_total", {"type": "deal.won"}, None),
+        ("kpimon_events_duplicate_total", {"type": "call.logged"}, 2.0),
+        ("kpimon_events_late_dropped_total", {"type": "email.sent"}, 4.0),
+        ("kpimon_events_rejected_total", {"reason": "invalid_json"}, 3.0),
+        ("kpimon_events_rejected_total", {"reason": "unknown_type"}, 5.0),
+        ("kpimon_events_rejected_total", {"reason": "too_large"}, None),
+        ("kpimon_watermark_timestamp_seconds", {"partition": "0"}, 1_700_000_000.0),
+        ("kpimon_watermark_timestamp_seconds", {"partition": "1"}, 1_699_999_990.0),
+        ("kpimon_watermark_timestamp_seconds", {"partition": "2"}, None),
+    ],
+)
+def test_progress_counters_and_watermark(sample: str, sample_labels: dict[str, str], value: float | None) -> None:
+    assert registry_with_collector().get_sample_value(sample, sample_labels) == value
+
+
+def test_families_and_types() -> None:
+    registry = registry_with_collector()
+    families = {family.name: family.type for family in registry.collect()}
+    catalog = CATALOG
+    assert families == {
+        **{kpi.metric: "gauge" for kpi in catalog.kpis},
+        "kpimon_events": "counter",
+        "kpimon_events_duplicate": "counter",
+        "kpimon_events_late_dropped": "counter",
+        "kpimon_events_rejected": "counter",
+        "kpimon_watermark_timestamp_seconds": "gauge",
+    }
+
+
+def test_empty_tables_expose_families_without_samples() -> None:
+    registry = CollectorRegistry()
+    registry.register(KpiCollector(CATALOG, CONFIG, buckets=list, progress=list, clock=lambda: NOW))
+    families = list(registry.collect())
+    assert len(families) == 13 + 5
+    assert all(family.samples == [] for family in families)
+    text = generate_latest(registry).decode()
+    assert "# TYPE kpimon_calls gauge" in text
+    assert "# TYPE kpimon_events_total counter" in text
+    assert "# TYPE kpimon_watermark_timestamp_seconds gauge" in text
+
+
+def test_tables_are_read_at_every_scrape() -> None:
+    buckets: list[tuple[str, BucketGroup]] = []
+    registry = CollectorRegistry()
+    registry.register(KpiCollector(CATALOG, CONFIG, buckets=lambda: buckets, progress=list, clock=lambda: NOW))
+    assert registry.get_sample_value("kpimon_calls", labels("1h", ALL)) is None
+    buckets.append(group(0, ALL, MINUTE, HOUR_22, {1_699_999_980: {"calls": 1}}))
+    assert registry.get_sample_value("kpimon_calls", labels("1h", ALL)) == 1.0
+
+
+def test_clock_moves_the_windows() -> None:
+    registry = CollectorRegistry()
+    clock = [NOW]
+    registry.register(KpiCollector(CATALOG, CONFIG, buckets=lambda: BUCKETS, progress=list, clock=lambda: clock[0]))
+    assert registry.get_sample_value("kpimon_calls", labels("1h", ALL)) == 5.0
+    clock[0] = 1_700_003_520  # one hour after the minute 1_699_999_920: only 1_699_999_980 is left
+    assert registry.get_sample_value("kpimon_calls", labels("1h", ALL)) == 2.0
+    clock[0] = 1_700_003_580
+    assert registry.get_sample_value("kpimon_calls", labels("1h", ALL)) == 0.0
+
+
+def test_registering_twice_raises() -> None:
+    registry = registry_with_collector()
+    with pytest.raises(ValueError, match="Duplicated timeseries"):
+        registry.register(
+            KpiCollector(CATALOG, CONFIG, buckets=lambda: BUCKETS, progress=lambda: PROGRESS, clock=lambda: NOW)
+        )
+
+
+def test_clash_with_an_existing_metric_raises() -> None:
+    registry = CollectorRegistry()
+    Counter("kpimon_events", "another", registry=registry)
+    with pytest.raises(ValueError, match="Duplicated timeseries"):
+        registry.register(KpiCollector(CATALOG, CONFIG, buckets=list, progress=list, clock=lambda: NOW))

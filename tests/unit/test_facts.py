@@ -1,0 +1,195 @@
+"""streams.facts: what an event counts (counter deltas) and where (scopes)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from schemas.catalog import load_catalog
+from schemas.config import KpimonConfig, RepConfig, TeamConfig
+from schemas.events import AnyEvent, parse_event
+from streams.facts import OVERALL, UNASSIGNED_TEAM, Scope, counter_deltas, scopes_of
+
+CONFIG = KpimonConfig(
+    timezone="Europe/Berlin",
+    teams={"emea": TeamConfig(timezone="Europe/Berlin"), "amer": TeamConfig(timezone="America/New_York")},
+    reps={"alice": RepConfig(team="emea"), "bob": RepConfig(team="amer")},
+)
+
+MINIMAL: dict[str, dict[str, Any]] = {
+    "call.logged": {"rep_id": "alice", "duration_seconds": 95.5, "outcome": "connected"},
+    "email.sent": {"rep_id": "alice", "contact_id": "c-1"},
+    "email.replied": {"rep_id": "alice", "contact_id": "c-1"},
+    "meeting.booked": {"rep_id": "alice", "meeting_id": "m-1"},
+    "meeting.held": {"rep_id": "alice", "meeting_id": "m-1"},
+    "demo.completed": {"rep_id": "alice"},
+    "lead.created": {"lead_id": "l-1"},
+    "lead.qualified": {"lead_id": "l-1", "stage": "sql"},
+    "opportunity.created": {"deal_id": "d-1", "amount": 12000, "currency": "EUR"},
+    "opportunity.stage_changed": {"deal_id": "d-1", "from_stage": "a", "to_stage": "b"},
+    "deal.won": {"deal_id": "d-1", "amount": 12000, "currency": "EUR"},
+    "deal.lost": {"deal_id": "d-1", "reason": "budget"},
+    "subscription.started": {"account_id": "a-1", "mrr": 99, "currency": "EUR"},
+    "subscription.renewed": {"account_id": "a-1", "mrr": 99, "currency": "EUR"},
+    "subscription.churned": {"account_id": "a-1", "mrr": 99, "currency": "EUR"},
+    "survey.responded": {"kind": "csat", "score": 4},
+    "campaign.launched": {"campaign_id": "cmp-1", "channel": "paid_search"},
+    "content.published": {"channel": "blog", "content_id": "post-1"},
+    "social.posted": {"channel": "linkedin", "content_id": "post-2"},
+    "email_campaign.sent": {"campaign_id": "cmp-1", "recipients": 2500},
+    "email.opened": {"campaign_id": "cmp-1", "contact_id": "c-1"},
+    "email.clicked": {"campaign_id": "cmp-1", "contact_id": "c-1"},
+    "email.bounced": {"campaign_id": "cmp-1", "contact_id": "c-1"},
+    "email.unsubscribed": {"campaign_id": "cmp-1", "contact_id": "c-1"},
+    "spend.recorded": {"channel": "paid_social", "amount": 250, "currency": "EUR"},
+    "web.session": {"visitor_id": "v-1", "pageviews": 3, "duration_seconds": 42},
+}
+
+
+def make(event_type: str, **changes: Any) -> AnyEvent:
+    data = {
+        "event_id": "evt-1",
+        "occurred_at": "2026-03-02T09:30:00Z",
+        "source": "test",
+        "type": event_type,
+        **MINIMAL[event_type],
+        **changes,
+    }
+    return parse_event(json.dumps({key: value for key, value in data.items() if value is not ...}).encode())
+
+
+@pytest.mark.parametrize(
+    ("event", "deltas"),
+    [
+        (
+            make("call.logged", duration_seconds=95.5, outcome="connected"),
+            {"calls": 1, "call_duration_seconds": 95.5, "calls_connected": 1},
+        ),
+        (make("call.logged", duration_seconds=0, outcome="no_answer"), {"calls": 1, "call_duration_seconds": 0.0}),
+        (make("call.logged", duration_seconds=20, outcome="voicemail"), {"calls": 1, "call_duration_seconds": 20.0}),
+        (make("email.sent"), {"emails_sent": 1}),
+        (make("email.replied"), {"email_replies": 1}),
+        (make("meeting.booked"), {"meetings_booked": 1}),
+        (make("meeting.held"), {"meetings_held": 1}),
+        (make("demo.completed"), {"demos_completed": 1}),
+        (make("content.published"), {"content_published": 1}),
+        (make("social.posted"), {"social_posts": 1}),
+        (make("campaign.launched"), {"campaigns_launched": 1}),
+        (make("email_campaign.sent", recipients=2500), {"email_campaign_sends": 2500}),
+        (make("email_campaign.sent", recipients=0), {"email_campaign_sends": 0}),
+    ],
+    ids=lambda value: getattr(value, "type", None),
+)
+def test_counter_deltas(event: AnyEvent, deltas: dict[str, float]) -> None:
+    assert counter_deltas(event) == deltas
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    [
+        "lead.created",
+        "lead.qualified",
+        "opportunity.created",
+        "opportunity.stage_changed",
+        "deal.won",
+        "deal.lost",
+        "subscription.started",
+        "subscription.renewed",
+        "subscription.churned",
+        "survey.responded",
+        "email.opened",
+        "email.clicked",
+        "email.bounced",
+        "email.unsubscribed",
+        "spend.recorded",
+        "web.session",
+    ],
+)
+def test_events_no_kpi_counts_yet_have_no_deltas(event_type: str) -> None:
+    assert counter_deltas(make(event_type)) == {}
+
+
+def test_catalog_and_code_agree_on_counters() -> None:
+    """Every counter the catalog declares is emitted by counter_deltas from its declared source, and no other."""
+    catalog = load_catalog()
+    emitted: dict[str, set[str]] = {}
+    for event_type in MINIMAL:
+        for outcome in ("connected", "no_answer"):
+            changes = {"outcome": outcome} if event_type == "call.logged" else {}
+            for counter in counter_deltas(make(event_type, **changes)):
+                emitted.setdefault(counter, set()).add(event_type)
+    assert set(emitted) == set(catalog.counters)
+    assert {counter: {spec.source} for counter, spec in catalog.counters.items()} == emitted
+
+
+@pytest.mark.parametrize(
+    ("event", "scopes"),
+    [
+        # a rep with the team on the event (even if the config puts the rep elsewhere)
+        (
+            make("call.logged", rep_id="alice", team="amer"),
+            [OVERALL, Scope(team="amer", rep="alice"), Scope(team="amer")],
+        ),
+        # the rep's team from the config
+        (make("email.sent", rep_id="alice"), [OVERALL, Scope(team="emea", rep="alice"), Scope(team="emea")]),
+        (make("email.sent", rep_id="bob"), [OVERALL, Scope(team="amer", rep="bob"), Scope(team="amer")]),
+        # a rep the config does not know, no team on the event
+        (
+            make("meeting.booked", rep_id="carol"),
+            [OVERALL, Scope(team="unassigned", rep="carol"), Scope(team="unassigned")],
+        ),
+        # a marketing event with a channel and no team
+        (make("content.published", channel="blog"), [OVERALL, Scope(channel="blog")]),
+        (make("campaign.launched", channel="paid_search"), [OVERALL, Scope(channel="paid_search")]),
+        # a team-only event
+        (make("lead.created", team="emea"), [OVERALL, Scope(team="emea")]),
+        # a team the config does not define is still a team scope
+        (make("lead.created", team="apac"), [OVERALL, Scope(team="apac")]),
+        # team and channel, no rep: no team x channel scope
+        (
+            make("social.posted", team="emea", channel="linkedin"),
+            [OVERALL, Scope(team="emea"), Scope(channel="linkedin")],
+        ),
+        # rep and channel on an event that is not a rep event
+        (
+            make("lead.created", rep_id="bob", channel="web"),
+            [OVERALL, Scope(team="amer", rep="bob"), Scope(team="amer"), Scope(channel="web")],
+        ),
+        (make("deal.won", rep_id="zed"), [OVERALL, Scope(team="unassigned", rep="zed"), Scope(team="unassigned")]),
+        # nothing to scope by
+        (make("deal.won"), [OVERALL]),
+        (make("email_campaign.sent"), [OVERALL]),
+    ],
+)
+def test_scopes_of(event: AnyEvent, scopes: list[Scope]) -> None:
+    assert scopes_of(event, CONFIG) == scopes
+
+
+def test_unassigned_team_name() -> None:
+    assert UNASSIGNED_TEAM == "unassigned"
+
+
+def test_rep_without_config() -> None:
+    assert scopes_of(make("email.sent", rep_id="alice"), KpimonConfig()) == [
+        OVERALL,
+        Scope(team="unassigned", rep="alice"),
+        Scope(team="unassigned"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("scope", "kind", "key"),
+    [
+        (OVERALL, "all", "||"),
+        (Scope(team="emea"), "team", "emea||"),
+        (Scope(team="emea", rep="alice"), "rep", "emea|alice|"),
+        (Scope(channel="blog"), "channel", "||blog"),
+        (Scope(team="emea", channel="blog"), "channel", "emea||blog"),
+    ],
+)
+def test_scope_kind_and_key(scope: Scope, kind: str, key: str) -> None:
+    assert scope.kind == kind
+    assert scope.key == key
+    assert Scope.from_key(key) == scope
