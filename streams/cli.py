@@ -107,6 +107,25 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _docs(args: argparse.Namespace) -> int:
+    from streams.reference_docs import reference_docs
+
+    stale = []
+    for path, text in reference_docs(load_catalog()).items():
+        target = Path(args.root) / path
+        if args.check:
+            if not target.exists() or target.read_text(encoding="utf-8") != text:
+                stale.append(str(path))
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        print(f"docs: wrote {path}")
+    if stale:
+        print(f"docs: stale, run `kpimon docs`: {', '.join(stale)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kpimon",
@@ -141,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("file", help="the YAML config file")
     check.add_argument("--catalog", help="a YAML file extending the KPI catalog")
     check.set_defaults(run=_check)
+    docs = commands.add_parser("docs", help="regenerate docs/kpis.md and docs/metrics.md from the catalog")
+    docs.add_argument("--check", action="store_true", help="only check that the files are current (exit 1 if not)")
+    docs.add_argument("--root", default=".", help="the repository root (default: the current directory)")
+    docs.set_defaults(run=_docs)
     return parser
 
 

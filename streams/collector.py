@@ -13,7 +13,7 @@ from streams.folding import BucketGroup, ProgressValue
 from streams.kpis import kpi_samples, window_totals
 
 KPI_LABELS = ("window", "scope", "team", "rep", "channel")
-_PROGRESS_COUNTERS = (
+PROGRESS_COUNTERS = (
     ("events", "kpimon_events", "Valid events counted, by type.", "type"),
     ("duplicates", "kpimon_events_duplicate", "Copies of an already counted event_id, ignored.", "type"),
     ("late", "kpimon_events_late_dropped", "Events older than the longest retention (8 days), not counted.", "type"),
@@ -47,7 +47,7 @@ class KpiCollector(Collector):
     def _progress_families(self) -> tuple[dict[str, CounterMetricFamily], GaugeMetricFamily]:
         counters = {
             field: CounterMetricFamily(name, help_text, labels=[label])
-            for field, name, help_text, label in _PROGRESS_COUNTERS
+            for field, name, help_text, label in PROGRESS_COUNTERS
         }
         watermark = GaugeMetricFamily(
             "kpimon_watermark_timestamp_seconds",

@@ -14,6 +14,8 @@ from faust.sensors import Monitor
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+LAG_LABELS = ("topic", "partition")
+
 
 class FaustMonitorCollector(Collector):
     def __init__(self, monitor: Callable[[], Monitor], rebalances: Callable[[], int]) -> None:
@@ -21,9 +23,11 @@ class FaustMonitorCollector(Collector):
         self._rebalances = rebalances
 
     def describe(self) -> Iterator[Metric]:
-        yield from self._families()
+        yield from self.families()
 
-    def _families(self) -> tuple[Metric, ...]:
+    @staticmethod
+    def families() -> tuple[Metric, ...]:
+        """The (empty) metric families this collector fills on every scrape."""
         return (
             CounterMetricFamily("kpimon_faust_messages_received", "Messages read from Kafka by this worker."),
             CounterMetricFamily("kpimon_faust_messages_sent", "Messages produced by this worker (changelogs too)."),
@@ -31,7 +35,7 @@ class FaustMonitorCollector(Collector):
             GaugeMetricFamily(
                 "kpimon_faust_consumer_lag_messages",
                 "Messages not yet committed: log end offset minus committed offset, per source partition.",
-                labels=["topic", "partition"],
+                labels=LAG_LABELS,
             ),
             GaugeMetricFamily(
                 "kpimon_faust_commit_latency_seconds", "Median time of this worker's recent offset commits."
@@ -40,7 +44,7 @@ class FaustMonitorCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         monitor = self._monitor()
-        received, sent, rebalances, lag, commit_latency = self._families()
+        received, sent, rebalances, lag, commit_latency = self.families()
         assert isinstance(received, CounterMetricFamily) and isinstance(sent, CounterMetricFamily)
         assert isinstance(rebalances, CounterMetricFamily) and isinstance(lag, GaugeMetricFamily)
         assert isinstance(commit_latency, GaugeMetricFamily)
