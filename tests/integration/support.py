@@ -18,7 +18,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-BOOTSTRAP = "127.0.0.1:9092"
+BOOTSTRAP = os.environ.get("KPIMON_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 REPO = Path(__file__).resolve().parents[2]
 
 Labels = tuple[tuple[str, str], ...]
