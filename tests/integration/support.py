@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,14 +91,15 @@ def total(samples: Mapping[str, Mapping[Labels, float]], name: str) -> float:
     return sum(samples.get(name, {}).values())
 
 
-def wait_until(condition: object, timeout: float, message: str, interval: float = 0.5) -> None:
-    assert callable(condition)
+def wait_until(
+    condition: Callable[[], object], timeout: float, message: str | Callable[[], str], interval: float = 0.5
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s: {message}")
+    raise AssertionError(f"timed out after {timeout} s: {message() if callable(message) else message}")
 
 
 @dataclass(frozen=True)

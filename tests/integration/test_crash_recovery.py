@@ -72,13 +72,17 @@ def test_counts_exact_after_sigkill_and_restart(
         )
         worker.kill()
     worker.start()
+    observed: list[tuple[float, float]] = []
+
+    def all_counted() -> bool:
+        samples = scrape(worker.port)
+        observed.append((total(samples, "kpimon_events_total"), total(samples, "kpimon_events_duplicate_total")))
+        return observed[-1] == (EVENTS, len(duplicates))
+
     wait_until(
-        lambda: (
-            total(scrape(worker.port), "kpimon_events_total") == EVENTS
-            and total(scrape(worker.port), "kpimon_events_duplicate_total") == len(duplicates)
-        ),
-        timeout=180,
-        message="all events counted after the restarts",
+        all_counted,
+        timeout=240,
+        message=lambda: f"all {EVENTS} events counted; last (events, duplicates) seen: {observed[-3:]}",
     )
     samples = scrape(worker.port)
     assert samples["kpimon_events_total"] == {(("type", "call.logged"),): EVENTS}
