@@ -173,18 +173,6 @@ def test_invalid_catalog_rejected_with_line(tmp_path: Path, kpis: str, problems:
         assert info.value.problems == [f"{path}:{problem}" for problem in problems]
 
 
-def test_duplicate_metric_rejected(tmp_path: Path) -> None:
-    path = write(
-        tmp_path,
-        LEADS_COUNTER
-        + "kpis:\n"
-        + kpi_yaml("leads", "kpimon_leads", "leads")
-        + kpi_yaml("more", "kpimon_leads", "leads"),
-    )
-    with pytest.raises(ConfigFileError, match=r"kpis\.1\.\w+: metric 'kpimon_leads' is already defined"):
-        load_catalog(path)
-
-
 def test_duplicate_metric_points_at_the_metric_line(tmp_path: Path) -> None:
     path = write(
         tmp_path,

@@ -11,41 +11,13 @@ from schemas.catalog import load_catalog
 from schemas.config import KpimonConfig, RepConfig, TeamConfig
 from schemas.events import AnyEvent, parse_event
 from streams.facts import OVERALL, UNASSIGNED_TEAM, Scope, counter_deltas, scopes_of
+from tests.unit.contract_examples import MINIMAL
 
 CONFIG = KpimonConfig(
     timezone="Europe/Berlin",
     teams={"emea": TeamConfig(timezone="Europe/Berlin"), "amer": TeamConfig(timezone="America/New_York")},
     reps={"alice": RepConfig(team="emea"), "bob": RepConfig(team="amer")},
 )
-
-MINIMAL: dict[str, dict[str, Any]] = {
-    "call.logged": {"rep_id": "alice", "duration_seconds": 95.5, "outcome": "connected"},
-    "email.sent": {"rep_id": "alice", "contact_id": "c-1"},
-    "email.replied": {"rep_id": "alice", "contact_id": "c-1"},
-    "meeting.booked": {"rep_id": "alice", "meeting_id": "m-1"},
-    "meeting.held": {"rep_id": "alice", "meeting_id": "m-1"},
-    "demo.completed": {"rep_id": "alice"},
-    "lead.created": {"lead_id": "l-1"},
-    "lead.qualified": {"lead_id": "l-1", "stage": "sql"},
-    "opportunity.created": {"deal_id": "d-1", "amount": 12000, "currency": "EUR"},
-    "opportunity.stage_changed": {"deal_id": "d-1", "from_stage": "a", "to_stage": "b"},
-    "deal.won": {"deal_id": "d-1", "amount": 12000, "currency": "EUR"},
-    "deal.lost": {"deal_id": "d-1", "reason": "budget"},
-    "subscription.started": {"account_id": "a-1", "mrr": 99, "currency": "EUR"},
-    "subscription.renewed": {"account_id": "a-1", "mrr": 99, "currency": "EUR"},
-    "subscription.churned": {"account_id": "a-1", "mrr": 99, "currency": "EUR"},
-    "survey.responded": {"kind": "csat", "score": 4},
-    "campaign.launched": {"campaign_id": "cmp-1", "channel": "paid_search"},
-    "content.published": {"channel": "blog", "content_id": "post-1"},
-    "social.posted": {"channel": "linkedin", "content_id": "post-2"},
-    "email_campaign.sent": {"campaign_id": "cmp-1", "recipients": 2500},
-    "email.opened": {"campaign_id": "cmp-1", "contact_id": "c-1"},
-    "email.clicked": {"campaign_id": "cmp-1", "contact_id": "c-1"},
-    "email.bounced": {"campaign_id": "cmp-1", "contact_id": "c-1"},
-    "email.unsubscribed": {"campaign_id": "cmp-1", "contact_id": "c-1"},
-    "spend.recorded": {"channel": "paid_social", "amount": 250, "currency": "EUR"},
-    "web.session": {"visitor_id": "v-1", "pageviews": 3, "duration_seconds": 42},
-}
 
 
 def make(event_type: str, **changes: Any) -> AnyEvent:
