@@ -9,12 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
+from aiokafka.errors import KafkaConnectionError
 
 from schemas.catalog import Catalog, load_catalog
 from schemas.config import KpimonConfig, load_config
 from schemas.events import event_json_schema
 from schemas.yaml_source import ConfigFileError
 from streams.settings import Settings
+from streams.topics import TopicLayoutError, ensure_topics
 
 EPILOG = """\
 Settings come from KPIMON_* environment variables (KPIMON_BOOTSTRAP_SERVERS,
@@ -46,7 +48,6 @@ def _worker(args: argparse.Namespace) -> int:
     import faust
 
     from streams.app import create_app
-    from streams.topics import ensure_topics
 
     settings = _settings(args)
     config, catalog = _load(settings)
@@ -135,7 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    worker = commands.add_parser("worker", help="run a stream worker (consumes events, serves /metrics)")
+    worker = commands.add_parser(
+        "worker",
+        help="run a stream worker (consumes events, serves /metrics)",
+        description="Consume the CRM and marketing topics, keep the KPIs of the partitions this worker owns and "
+        "serve them on http://HOST:PORT/metrics. Start more workers with the same KPIMON_APP_ID to share the "
+        "partitions. Example: kpimon worker --config deploy/examples/kpimon.yaml",
+    )
     worker.add_argument("--config", type=Path, help="teams/reps YAML file (default: KPIMON_CONFIG_FILE)")
     worker.add_argument("--catalog", type=Path, help="YAML file extending the KPI catalog")
     worker.add_argument("--web-port", type=int, help="HTTP port of /metrics (default 6066)")
@@ -143,7 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
     worker.set_defaults(run=_worker)
 
-    simulate = commands.add_parser("simulate", help="produce realistic demo events to Kafka")
+    simulate = commands.add_parser(
+        "simulate",
+        help="produce realistic demo events to Kafka",
+        description="Produce a realistic, deterministic stream of CRM and marketing events in real time: reps "
+        "working their teams' business hours, a lead -> MQL -> opportunity -> won/lost funnel, campaigns and web "
+        "sessions. Progress every 5 s. Example: kpimon simulate --rate 200 --duration 60",
+    )
     simulate.add_argument("--config", type=Path, help="teams/reps YAML file (default: a built-in demo roster)")
     simulate.add_argument("--rate", type=float, default=50.0, help="events per second (default 50)")
     simulate.add_argument("--seed", type=int, default=1, help="random seed; equal seeds give equal events")
@@ -174,6 +187,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigFileError as exc:
         print(f"kpimon: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
+    except KafkaConnectionError as exc:
+        print(
+            f"kpimon: cannot reach Kafka ({exc}): start it with `deploy/local/kpimon-local up` "
+            "or point KPIMON_BOOTSTRAP_SERVERS at your brokers",
+            file=sys.stderr,
+        )
+        return 3
+    except TopicLayoutError as exc:
+        print(f"kpimon: {exc}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
 
