@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,7 +43,7 @@ from schemas.config import load_config  # noqa: E402
 from schemas.events import parse_event  # noqa: E402
 from streams.simulator import SimulatedEvent, Simulation  # noqa: E402
 from streams.topics import ensure_topics  # noqa: E402
-from tests.integration.support import BOOTSTRAP, WorkerProcess  # noqa: E402
+from tests.integration.support import BOOTSTRAP, free_port  # noqa: E402
 
 KAFKA_VERSION = "3.9.1"  # the broker of deploy/local/kpimon-local
 CONFIG_FILE = Path("deploy/examples/kpimon.yaml")  # the demo roster, for the simulator and the worker
@@ -52,7 +54,10 @@ MAX_RECORDS = 10_000
 PROGRESS_SECONDS = 5.0
 SAMPLE_SECONDS = 1.0  # RSS samples; scrapes of /metrics at most this often
 SCRAPE_MAX_SECONDS = 5.0  # and at least this often
-WORKER_TIMEOUT_SECONDS = 3 * 3600
+RSS_TIMELINE_EVERY = 30  # RSS samples: every 30th goes into the JSON's timeline
+WORKER_START_SECONDS = 180.0
+WORKER_TIMEOUT_SECONDS = 3 * 3600.0
+WORKER_STOP_GRACE_SECONDS = 30.0
 EVENTS_TOTAL = "kpimon_events_total"
 OTHER_TOTALS = ("kpimon_events_duplicate_total", "kpimon_events_rejected_total", "kpimon_events_late_dropped_total")
 
@@ -256,6 +261,7 @@ class Watch:
     first_count: float = 0.0
     done: float = 0.0
     rss: list[int] = field(default_factory=list)
+    rss_timeline: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, bytes), sparse
     cpu_seconds: float = 0.0
     scrapes: int = 0
     scrape_seconds: float = 0.0
@@ -274,17 +280,20 @@ def scrape_delay(counted: int, events: int, rate: float) -> float:
     return min(SCRAPE_MAX_SECONDS, max(SAMPLE_SECONDS, (events - counted) / rate / 4))
 
 
-def watch_worker(worker: WorkerProcess, events: int, pid: int) -> Watch:
+def watch_worker(process: subprocess.Popen[bytes], port: int, events: int) -> Watch:
     """Sample RSS every second and the event count now and then, until ``events`` are counted."""
-    progress, watch, next_scrape = Progress("kpimon", events), Watch(rss=[rss_bytes(pid)]), 0.0
-    cpu_at_start, deadline = cpu_seconds(pid), time.monotonic() + WORKER_TIMEOUT_SECONDS
+    pid, progress, watch, next_scrape = process.pid, Progress("kpimon", events), Watch(), 0.0
+    started, cpu_at_start = time.monotonic(), cpu_seconds(process.pid)
+    deadline = started + WORKER_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        if worker.process is not None and worker.process.poll() is not None:
-            raise RuntimeError(f"the worker exited with {worker.process.returncode}")
+        if process.poll() is not None:
+            raise RuntimeError(f"the worker exited with {process.returncode}")
         now = time.monotonic()
         watch.rss.append(rss_bytes(pid))
+        if len(watch.rss) % RSS_TIMELINE_EVERY == 1:
+            watch.rss_timeline.append((round(now - started, 1), watch.rss[-1]))
         if now >= next_scrape:
-            counted = int(metric_sum(fetch_metrics(worker.port), EVENTS_TOTAL))
+            counted = int(metric_sum(fetch_metrics(port), EVENTS_TOTAL))
             watch.scrapes, watch.scrape_seconds = watch.scrapes + 1, watch.scrape_seconds + time.monotonic() - now
             if counted and not watch.first_count:
                 watch.first_count = progress.started = now
@@ -308,41 +317,69 @@ def final_metrics(port: int) -> dict[str, Any]:
     return {"scrape_ms": scrape_ms, "series": series_count(text), "bytes": len(text.encode()), "totals": totals}
 
 
-def run_worker(app_id: str, topics: dict[str, str], partitions: int, events: int) -> Phase:
-    """Start a worker, measure it until it has counted ``events``, and stop it cleanly."""
+def start_worker(env: dict[str, str], port: int, loglevel: str, log_path: Path) -> subprocess.Popen[bytes]:
+    """``kpimon worker`` in its own process; returns once it serves /metrics (before it consumes)."""
+    command = [sys.executable, "-m", "streams.cli", "worker", "--web-port", str(port), "--loglevel", loglevel]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command, env={**os.environ, **env}, cwd=log_path.parent, stdout=log, stderr=subprocess.STDOUT
+        )
+    deadline = time.monotonic() + WORKER_START_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the worker exited with {process.returncode}")
+        with contextlib.suppress(OSError):
+            fetch_metrics(port)
+            return process
+        time.sleep(0.1)
+    process.kill()
+    raise TimeoutError(f"the worker did not serve /metrics within {WORKER_START_SECONDS} s")
+
+
+def stop_worker(process: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, and SIGKILL if the worker has not exited after the grace period; its exit code."""
+    process.terminate()
+    try:
+        return process.wait(timeout=WORKER_STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait()
+
+
+def run_worker(app_id: str, topics: dict[str, str], partitions: int, events: int, loglevel: str) -> Phase:
+    """Start a worker, measure it until it has counted ``events``, and stop it."""
     with tempfile.TemporaryDirectory(prefix="kpimon-bench-") as scratch:
-        env = worker_env(app_id, topics, partitions, Path(scratch) / "data")
-        worker = WorkerProcess(env=env, log_path=Path(scratch) / "worker.log")
-        launched = time.monotonic()
+        env, port = worker_env(app_id, topics, partitions, Path(scratch) / "data"), free_port()
+        launched, process = time.monotonic(), None
         try:
-            worker.start(timeout=180)
-            assert worker.process is not None
-            serving, pid = time.monotonic(), worker.process.pid
-            print(f"  kpimon: worker pid {pid} serves /metrics after {serving - launched:.1f} s", flush=True)
-            watch = watch_worker(worker, events, pid)
-            metrics = final_metrics(worker.port)
+            process = start_worker(env, port, loglevel, Path(scratch) / "worker.log")
+            serving = time.monotonic()
+            print(f"  kpimon: worker pid {process.pid} serves /metrics after {serving - launched:.1f} s", flush=True)
+            watch = watch_worker(process, port, events)
+            metrics = final_metrics(port)
         except BaseException:
             log = (Path(scratch) / "worker.log").read_text(errors="replace")
             print("--- worker log (last lines) ---\n" + "\n".join(log.splitlines()[-40:]), file=sys.stderr)
             raise
         finally:
             stopping = time.monotonic()
-            worker.stop()
-        exit_code = worker.process.returncode if worker.process else None
+            exit_code = stop_worker(process) if process else None
     extra = {
-        "pid": pid,
+        "pid": process.pid,
+        "loglevel": loglevel,
         "startup_seconds": serving - launched,
         "time_to_first_count_seconds": watch.first_count - serving,
         "cpu_seconds": watch.cpu_seconds,
         "peak_rss_bytes": max(watch.rss),
         "end_rss_bytes": watch.rss[-1],
         "rss_samples": len(watch.rss),
+        "rss_timeline": watch.rss_timeline,
         "scrapes_while_running": watch.scrapes,
         "scrape_seconds_while_running": watch.scrape_seconds,
         "metrics": metrics,
         "stop_seconds": time.monotonic() - stopping,
         "exit_code": exit_code,
-        "stopped_by_sigterm": exit_code is not None and exit_code != -signal.SIGKILL,
+        "stopped_by_sigterm": exit_code != -signal.SIGKILL,
     }
     return Phase(events, watch.done - serving, watch.done - watch.first_count, extra)
 
@@ -459,6 +496,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "instead of producing; --events becomes the number of messages in them",
     )
     parser.add_argument(
+        "--worker-loglevel",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="the worker's --loglevel (default info, as `kpimon worker`; at warning and error Faust builds a "
+        "record for every debug log call, to drive its progress spinner)",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="keep the bench topics (default: delete the topics this run created)"
     )
     args = parser.parse_args(argv)
@@ -508,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
             consume_baseline(source, events, "aiokafka + orjson + parse_event", decode_and_validate)
         )
         print("3. kpimon worker", flush=True)
-        phases["kpimon"] = run_worker(app_id, topics, args.partitions, events)
+        phases["kpimon"] = run_worker(app_id, topics, args.partitions, events, args.worker_loglevel)
     finally:
         if not args.keep:  # this run's topics and the worker's internal ones; reused topics stay
             deleted = asyncio.run(delete_topics([app_id]))

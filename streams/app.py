@@ -10,6 +10,7 @@ from typing import Any, cast
 import faust
 from aiohttp.web import Response
 from faust import web
+from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from schemas.catalog import Catalog
@@ -35,6 +36,19 @@ class PartitionKeyedTable(faust.Table[str, Any]):
 
     def partition_for_key(self, key: Any) -> int:
         return int(str(key).split("|", 1)[0])
+
+    async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
+        """Forget the keys of partitions this worker no longer owns.
+
+        The memory store only drops keys it restored from the changelog; keys
+        this worker wrote itself would outlive a rebalance that moved their
+        partition away, and be exported twice (here and by the new owner).
+        """
+        changelog = self.changelog_topic.get_topic_name()
+        owned = {tp.partition for tp in active_tps if tp.topic == changelog}
+        for key in [key for key in self.data if self.partition_for_key(key) not in owned]:
+            self.data.pop(key, None)
+        await super().on_recovery_completed(active_tps, standby_tps)
 
 
 @dataclass
@@ -75,6 +89,10 @@ def create_app(
         key_serializer="raw",
         value_serializer="raw",
         consumer_auto_offset_reset="earliest",
+        # No standbys: the store of a standby partition is the same dict the
+        # collector and eviction read; a moved partition is restored from its
+        # changelog instead.
+        table_standby_replicas=0,
         producer_linger=0.005,
         broker_session_timeout=settings.session_timeout_seconds,
         broker_rebalance_timeout=settings.session_timeout_seconds,
