@@ -108,6 +108,43 @@ class Progress:
         print(f"  {self.label}: {done:,}/{self.total:,} ({share:.0f}%), {rate:,.0f} events/s, {eta}", flush=True)
 
 
+# -- machine and process figures from /proc ----------------------------------------------------------------------------
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (VmRSS), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_jiffies() -> list[int]:
+    """The machine's CPU time so far, from /proc/stat: user nice system idle iowait irq softirq steal."""
+    return [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+
+
+def machine_cpu(before: list[int], after: list[int]) -> dict[str, float]:
+    """How busy all CPUs were between two snapshots (the worker, the broker, and anything else running)."""
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(spent) or 1
+    return {"busy_percent": 100 * (total - spent[3] - spent[4]) / total, "steal_percent": 100 * spent[7] / total}
+
+
+def measured(run: Callable[[], Phase]) -> Phase:
+    """Run a phase and note how busy the whole machine was meanwhile."""
+    before = cpu_jiffies()
+    phase = run()
+    phase.extra["machine_cpu"] = machine_cpu(before, cpu_jiffies())
+    return phase
+
+
 # -- 1. produce --------------------------------------------------------------------------------------------------------
 
 
@@ -219,14 +256,6 @@ async def consume_baseline(topics: list[str], events: int, label: str, handle: C
 # -- 3. the kpimon worker ----------------------------------------------------------------------------------------------
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of a process (VmRSS), in bytes."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
 def fetch_metrics(port: int) -> str:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as response:
         return str(response.read().decode())
@@ -265,12 +294,7 @@ class Watch:
     cpu_seconds: float = 0.0
     scrapes: int = 0
     scrape_seconds: float = 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    machine_cpu: dict[str, float] = field(default_factory=dict)
 
 
 def scrape_delay(counted: int, events: int, rate: float) -> float:
@@ -283,7 +307,7 @@ def scrape_delay(counted: int, events: int, rate: float) -> float:
 def watch_worker(process: subprocess.Popen[bytes], port: int, events: int) -> Watch:
     """Sample RSS every second and the event count now and then, until ``events`` are counted."""
     pid, progress, watch, next_scrape = process.pid, Progress("kpimon", events), Watch(), 0.0
-    started, cpu_at_start = time.monotonic(), cpu_seconds(process.pid)
+    started, cpu_at_start, machine_at_start = time.monotonic(), cpu_seconds(process.pid), cpu_jiffies()
     deadline = started + WORKER_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -299,6 +323,7 @@ def watch_worker(process: subprocess.Popen[bytes], port: int, events: int) -> Wa
                 watch.first_count = progress.started = now
             if counted >= events:
                 watch.done, watch.cpu_seconds = now, cpu_seconds(pid) - cpu_at_start
+                watch.machine_cpu = machine_cpu(machine_at_start, cpu_jiffies())
                 progress.update(counted, force=True)
                 return watch
             progress.update(counted)
@@ -380,6 +405,7 @@ def run_worker(app_id: str, topics: dict[str, str], partitions: int, events: int
         "stop_seconds": time.monotonic() - stopping,
         "exit_code": exit_code,
         "stopped_by_sigterm": exit_code != -signal.SIGKILL,
+        "machine_cpu": watch.machine_cpu,  # from /metrics served to the last event counted
     }
     return Phase(events, watch.done - serving, watch.done - watch.first_count, extra)
 
@@ -426,13 +452,14 @@ ROW_NAMES = {
 
 def table(phases: dict[str, Phase]) -> list[str]:
     lines = [
-        f"| {'phase':<40} | {'sustained ev/s':>14} | {'overall ev/s':>12} | {'seconds':>8} | {'CPU s':>7} |",
-        f"|{'-' * 42}|{'-' * 15}:|{'-' * 13}:|{'-' * 9}:|{'-' * 8}:|",
+        f"| {'phase':<40} | sustained ev/s | overall ev/s |  seconds |   CPU s | machine busy |",
+        f"|{'-' * 42}|{'-' * 15}:|{'-' * 13}:|{'-' * 9}:|{'-' * 8}:|{'-' * 13}:|",
     ]
     for key, name in ROW_NAMES.items():
         if (p := phases.get(key)) is not None:
             rates = f"{p.sustained_rate:>14,.0f} | {p.overall_rate:>12,.0f}"
-            lines.append(f"| {name:<40} | {rates} | {p.seconds:>8.1f} | {p.extra['cpu_seconds']:>7.1f} |")
+            busy = f"{p.extra['machine_cpu']['busy_percent']:>11.0f}%"
+            lines.append(f"| {name:<40} | {rates} | {p.seconds:>8.1f} | {p.extra['cpu_seconds']:>7.1f} | {busy} |")
     return lines
 
 
@@ -521,7 +548,9 @@ async def prepare_topics(args: argparse.Namespace, topics: dict[str, str]) -> tu
         print(f"1. reusing {events:,} events in {', '.join(topics.values())}", flush=True)
         return events, None
     print(f"1. producing {args.events:,} events to {', '.join(topics.values())}", flush=True)
+    before = cpu_jiffies()
     produced = await produce_events(topics, args.events, args.seed)
+    produced.extra["machine_cpu"] = machine_cpu(before, cpu_jiffies())
     return produced.events, produced
 
 
@@ -547,9 +576,10 @@ def main(argv: list[str] | None = None) -> int:
             phases["produce"] = produced
         print("2. baselines: a bare aiokafka consume loop", flush=True)
         source = list(topics.values())
-        phases["raw"] = asyncio.run(consume_baseline(source, events, "aiokafka + orjson", decode))
-        phases["validated"] = asyncio.run(
-            consume_baseline(source, events, "aiokafka + orjson + parse_event", decode_and_validate)
+        raw, validated = "aiokafka + orjson", "aiokafka + orjson + parse_event"
+        phases["raw"] = measured(lambda: asyncio.run(consume_baseline(source, events, raw, decode)))
+        phases["validated"] = measured(
+            lambda: asyncio.run(consume_baseline(source, events, validated, decode_and_validate))
         )
         print("3. kpimon worker", flush=True)
         phases["kpimon"] = run_worker(app_id, topics, args.partitions, events, args.worker_loglevel)

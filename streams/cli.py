@@ -16,7 +16,7 @@ from schemas.config import KpimonConfig, load_config
 from schemas.events import event_json_schema
 from schemas.yaml_source import ConfigFileError
 from streams.settings import Settings
-from streams.topics import TopicLayoutError, ensure_topics
+from streams.topics import TopicLayoutError
 
 EPILOG = """\
 Settings come from KPIMON_* environment variables (KPIMON_BOOTSTRAP_SERVERS,
@@ -45,26 +45,11 @@ def _load(settings: Settings) -> tuple[KpimonConfig, Catalog]:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    import faust
-
-    from streams.app import create_app
+    from streams.worker import run_worker
 
     settings = _settings(args)
     config, catalog = _load(settings)
-    kpimon = create_app(settings, config, catalog)
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    loop.run_until_complete(
-        ensure_topics(
-            settings.bootstrap_servers,
-            [*settings.source_topics, settings.deadletter_topic],
-            settings.partitions,
-            settings.replication_factor,
-        )
-    )
-    print(f"kpimon worker: metrics on http://{settings.web_host}:{settings.web_port}/metrics", flush=True)
-    worker = faust.Worker(kpimon.app, loglevel=args.loglevel, loop=loop)
-    worker.execute_from_commandline()
+    run_worker(settings, config, catalog, args.loglevel)
     return 0
 
 

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     session_timeout_seconds: float = Field(
         30, gt=3, description="How long a silent worker keeps its partitions before the group moves them"
     )
+    shutdown_timeout_seconds: float = Field(
+        10, gt=0, description="A stopping worker that has not exited after this long exits at once"
+    )
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, description="Port of the worker's HTTP server (/metrics)")
     data_dir: Path = Field(Path(".kpimon-data"), description="Faust's local data directory")
