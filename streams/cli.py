@@ -73,6 +73,26 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    from streams.replay import ReplayInputError, run_replay
+
+    try:
+        summary = asyncio.run(
+            run_replay(
+                _settings(args),
+                args.file,
+                args.mapping,
+                rate=args.rate,
+                progress=lambda line: print(line, flush=True),
+                dry_run=args.dry_run,
+            )
+        )
+    except ReplayInputError as exc:
+        print(f"kpimon: {exc}", file=sys.stderr)
+        return 2
+    return 1 if summary.bad_rows else 0
+
+
 def _schema(args: argparse.Namespace) -> int:
     text = orjson.dumps(event_json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
     if args.output:
@@ -149,6 +169,22 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--total", type=int, help="stop after this many events")
     simulate.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")
     simulate.set_defaults(run=_simulate)
+
+    replay = commands.add_parser(
+        "replay",
+        help="backfill events from a JSONL file or a CSV export (with a mapping)",
+        description="Produce events from a JSONL file of contract events, or from a CSV export with a YAML column "
+        "mapping (deploy/mappings/), in event-time order with stable event ids: replaying twice is harmless. Bad "
+        "rows are reported by line and skipped; the exit status is 1 when there were any. Example: kpimon replay "
+        "../shared/datasets/crm-sales-opportunities/sales_pipeline.csv --mapping "
+        "deploy/mappings/crm-sales-opportunities.yaml",
+    )
+    replay.add_argument("file", type=Path, help="a JSONL file of events, or a CSV file (needs --mapping)")
+    replay.add_argument("--mapping", type=Path, help="YAML column mapping for a CSV file")
+    replay.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
+    replay.add_argument("--dry-run", action="store_true", help="read and check only; report bad rows, produce nothing")
+    replay.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")
+    replay.set_defaults(run=_replay)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the event contract")
     schema.add_argument("--output", "-o", help="write to this file instead of stdout")
