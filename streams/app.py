@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
@@ -51,13 +50,6 @@ class PartitionKeyedTable(faust.Table[str, Any]):
         await super().on_recovery_completed(active_tps, standby_tps)
 
 
-@dataclass
-class KpimonApp:
-    app: faust.App
-    registry: CollectorRegistry
-    pipeline: IngestPipeline
-
-
 def _table(app: faust.App, name: str, settings: Settings) -> PartitionKeyedTable:
     table = PartitionKeyedTable(
         app,
@@ -74,7 +66,7 @@ def _table(app: faust.App, name: str, settings: Settings) -> PartitionKeyedTable
 
 def create_app(
     settings: Settings, config: KpimonConfig, catalog: Catalog, clock: Callable[[], float] = time.time
-) -> KpimonApp:
+) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
@@ -151,4 +143,4 @@ def create_app(
         body = generate_latest(registry)
         return cast(web.Response, Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST}))
 
-    return KpimonApp(app=app, registry=registry, pipeline=pipeline)
+    return app

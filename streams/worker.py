@@ -45,7 +45,7 @@ class BoundedShutdownWorker(faust.Worker):
 
 
 def run_worker(settings: Settings, config: KpimonConfig, catalog: Catalog, loglevel: str) -> None:
-    kpimon = create_app(settings, config, catalog)
+    app = create_app(settings, config, catalog)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(
@@ -58,6 +58,6 @@ def run_worker(settings: Settings, config: KpimonConfig, catalog: Catalog, logle
     )
     print(f"kpimon worker: metrics on http://{settings.web_host}:{settings.web_port}/metrics", flush=True)
     worker = BoundedShutdownWorker(
-        kpimon.app, loglevel=loglevel, loop=loop, shutdown_timeout=settings.shutdown_timeout_seconds
+        app, loglevel=loglevel, loop=loop, shutdown_timeout=settings.shutdown_timeout_seconds
     )
     worker.execute_from_commandline()
