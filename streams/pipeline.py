@@ -31,6 +31,19 @@ def partition_of(event_id: str, partitions: int) -> int:
     return int(murmur2(event_id.encode()) & 0x7FFFFFFF) % partitions
 
 
+async def flush_completely(producer: ProducerT) -> None:
+    """Wait until every message produced so far is acknowledged by Kafka.
+
+    Faust's own ``flush()`` returns as soon as its buffer makes no progress for
+    0.1 s, possibly with messages still buffered; Faust calls it before it
+    commits offsets, so on its own it does not guarantee that a committed
+    batch's state is durable.
+    """
+    while producer.buffer.size:
+        await producer.buffer.flush()
+    await producer.flush()
+
+
 def deadletter_headers(position: Position, rejection: Rejection, now: float) -> list[tuple[str, bytes]]:
     return [
         ("kpimon-reason", rejection.reason.encode()),
@@ -119,7 +132,7 @@ class IngestPipeline:
             # An event's seen-entry must be durable before its counters are:
             # otherwise a crash could keep the counters, lose the entry, and let
             # a copy on another topic be counted again.
-            await self._producer().flush()
+            await flush_completely(self._producer())
         folded = fold_batch(
             records,
             [record.position for record in dedup.duplicates],
@@ -132,6 +145,8 @@ class IngestPipeline:
         for key, progress in folded.progress.items():
             tables.progress[key] = progress
         self._evict()
+        # Faust acks the batch when this returns and may then commit its offsets: make its state durable first.
+        await flush_completely(self._producer())
 
     def _evict(self) -> None:
         tables = self._tables
