@@ -14,13 +14,18 @@ from faust.sensors import Monitor
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from streams.continuity import ContinuityGuard
+
 LAG_LABELS = ("topic", "partition")
 
 
 class FaustMonitorCollector(Collector):
-    def __init__(self, monitor: Callable[[], Monitor], rebalances: Callable[[], int]) -> None:
+    def __init__(
+        self, monitor: Callable[[], Monitor], rebalances: Callable[[], int], continuity: ContinuityGuard
+    ) -> None:
         self._monitor = monitor
         self._rebalances = rebalances
+        self._continuity = continuity
 
     def describe(self) -> Iterator[Metric]:
         yield from self.families()
@@ -40,14 +45,23 @@ class FaustMonitorCollector(Collector):
             GaugeMetricFamily(
                 "kpimon_faust_commit_latency_seconds", "Median time of this worker's recent offset commits."
             ),
+            CounterMetricFamily(
+                "kpimon_faust_rewinds",
+                "Times a source partition was re-read because Faust skipped messages (see docs/architecture.md).",
+            ),
+            CounterMetricFamily(
+                "kpimon_faust_offset_gaps",
+                "Source offsets that held no message (transaction markers, deleted segments), found by a re-read.",
+            ),
         )
 
     def collect(self) -> Iterator[Metric]:
         monitor = self._monitor()
-        received, sent, rebalances, lag, commit_latency = self.families()
+        received, sent, rebalances, lag, commit_latency, rewinds, gaps = self.families()
         assert isinstance(received, CounterMetricFamily) and isinstance(sent, CounterMetricFamily)
         assert isinstance(rebalances, CounterMetricFamily) and isinstance(lag, GaugeMetricFamily)
         assert isinstance(commit_latency, GaugeMetricFamily)
+        assert isinstance(rewinds, CounterMetricFamily) and isinstance(gaps, CounterMetricFamily)
         received.add_metric([], monitor.messages_received_total)
         sent.add_metric([], monitor.messages_sent)
         rebalances.add_metric([], self._rebalances())
@@ -56,4 +70,6 @@ class FaustMonitorCollector(Collector):
             lag.add_metric([tp.topic, str(tp.partition)], max(end - committed, 0))
         if monitor.commit_latency:
             commit_latency.add_metric([], median(monitor.commit_latency) / 1000)
-        yield from (received, sent, rebalances, lag, commit_latency)
+        rewinds.add_metric([], self._continuity.rewinds_total)
+        gaps.add_metric([], self._continuity.accepted_gap_offsets_total)
+        yield from (received, sent, rebalances, lag, commit_latency, rewinds, gaps)

@@ -44,12 +44,6 @@ def _labels(scope: str, team: str = "", rep: str = "") -> tuple[tuple[str, str],
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, about 1 run in 10: after a restart, records fetched before a rebalance can be folded "
-    "ahead of the redelivered earlier ones, and the per-key 'last applied offset' then skips those (see "
-    "docs/architecture.md, Known limits)",
-)
 def test_counts_exact_after_sigkill_and_restart(
     make_worker: Callable[..., WorkerProcess], worker_env: dict[str, str]
 ) -> None:
