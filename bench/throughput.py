@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))  # `python bench/throughput.py` puts only bench/ o
 
 from schemas.config import load_config  # noqa: E402
 from schemas.events import parse_event  # noqa: E402
-from streams.simulator import SimulatedEvent, Simulation  # noqa: E402
+from streams.simulator import SimulatedEvent, Simulation, message  # noqa: E402
 from streams.topics import ensure_topics  # noqa: E402
 from tests.integration.support import BOOTSTRAP, free_port  # noqa: E402
 
@@ -168,10 +168,10 @@ async def produce_events(topics: dict[str, str], events: int, seed: int) -> Phas
             generating += time.monotonic() - generated_at
             if chunk is None:
                 break
-            deliveries = [
-                await producer.send(topics[kind], orjson.dumps(event), key=event["event_id"].encode())
-                for kind, event in chunk
-            ]
+            deliveries = []
+            for kind, event in chunk:
+                key, value = message(event)
+                deliveries.append(await producer.send(topics[kind], value, key=key))
             await asyncio.gather(*deliveries)
             sent += len(chunk)
             progress.update(sent)

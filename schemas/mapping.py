@@ -41,28 +41,23 @@ bad if it uses a joined column, unless the join is ``optional: true``.
 Rows the mapping emits no event for are errors unless they match
 ``skip_when``: nothing is dropped without being counted.
 
-Mapping a row (``RowMapper``) is pure; reading the data file and producing the
-events is ``streams.replay``.
+A mapping is checked against the contract when it is loaded (``load_mapping``);
+mapping a row is ``schemas.row_mapping``, converting a cell ``schemas.cells``,
+reading the CSV files ``streams.csv_source`` and producing the events
+``streams.replay``.
 """
 
 from __future__ import annotations
 
 import codecs
-import csv
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from functools import cache, lru_cache
 from pathlib import Path
-from types import NoneType, UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -77,56 +72,15 @@ from pydantic import (
 )
 
 from schemas.config import TimeZoneName
-from schemas.events import EVENT_MODELS, EVENT_TYPES, Label
-from schemas.yaml_source import ConfigFileError, Location, load_yaml_model
+from schemas.events import EVENT_TYPES, Label
+from schemas.field_kinds import CONTRACT_KINDS, REQUIRED_FIELDS
+from schemas.templates import parse_template, placeholders
+from schemas.yaml_source import CrossCheck, Location, load_yaml_model
 
 ColumnName = Annotated[str, Field(min_length=1, max_length=200)]
-Cells = Mapping[str, str]
 
 ENVELOPE_FIELDS = ("type", "event_id", "occurred_at", "source", "attributes")
 """Set by an event's own keys, never under ``fields``."""
-
-
-# -- templates -----------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Placeholder:
-    """``{name}`` in a template: a column of the data row, or ``join.column`` of the row a join found."""
-
-    name: str
-
-
-TemplatePart = str | Placeholder
-_TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
-
-
-@cache
-def parse_template(text: str) -> tuple[TemplatePart, ...]:
-    """Split a template into literal text and placeholders; ValueError on a lone brace or ``{}``."""
-    parts: list[TemplatePart] = []
-    literal = ""
-    position = 0
-    for match in _TEMPLATE_TOKEN.finditer(text):
-        literal += text[position : match.start()]
-        position = match.end()
-        token = match.group(0)
-        if token in ("{{", "}}"):
-            literal += token[0]
-        elif token in ("{", "}"):
-            raise ValueError(f"unmatched {token!r} in {text!r} (write {token * 2} for a literal brace)")
-        elif not match.group(1).strip():
-            raise ValueError(f"empty placeholder {{}} in {text!r}")
-        else:
-            parts += [literal, Placeholder(match.group(1))] if literal else [Placeholder(match.group(1))]
-            literal = ""
-    literal += text[position:]
-    return (*parts, literal) if literal else tuple(parts)
-
-
-def placeholders(text: str) -> list[str]:
-    """The names between braces in a template, in order."""
-    return [part.name for part in parse_template(text) if isinstance(part, Placeholder)]
 
 
 # -- the mapping file ----------------------------------------------------------------------------------------------
@@ -352,10 +306,11 @@ class CsvMapping(BaseModel):
             for number, condition in enumerate(spec.when):
                 yield ("events", index, "when", number, "column"), condition.column
             for where, _, value in spec.located_values():
-                yield from ((("events", index, *where), column) for column in _columns_of(value))
+                yield from ((("events", index, *where), column) for column in columns_of(value))
 
 
-def _columns_of(value: FieldValue) -> list[str]:
+def columns_of(value: FieldValue) -> list[str]:
+    """The columns a value reads (none for a constant or a template that does not parse)."""
     if isinstance(value, ColumnValue):
         return [value.column]
     if isinstance(value, str):
@@ -386,381 +341,20 @@ def _spec_problems(spec: EventSpec, where: Location) -> list[tuple[Location, str
                 parse_template(value)
             except ValueError as exc:
                 problems.append(((*where, *located), str(exc)))
-    if not _columns_of(spec.event_id):
+    if not columns_of(spec.event_id):
         message = "event_id needs a {column} that differs per row (e.g. the record's id), so ids are unique"
         problems.append(((*where, "event_id"), message))
     return problems
 
 
-def load_mapping(path: Path, data_file: Path | None = None) -> CsvMapping:
+def load_mapping(path: Path, fits: CrossCheck[CsvMapping] | None = None) -> CsvMapping:
     """Read and validate a mapping file; raises ConfigFileError with ``file:line:col`` problems.
 
-    With ``data_file``, the columns it names are also checked against the header
-    of that CSV file and of the joined files next to it.
+    Once the mapping agrees with the contract, ``fits`` may find more problems,
+    e.g. columns the CSV files do not have (``streams.csv_source.load_mapping_for``).
     """
 
     def cross_check(mapping: CsvMapping) -> list[tuple[Location, str]]:
-        problems = mapping.contract_problems()
-        if data_file is None or problems:
-            return problems
-        join_columns: dict[str, list[str]] = {}
-        for name, join in mapping.join.items():
-            try:
-                join_columns[name] = read_header(data_file.parent / join.file, mapping.csv)
-            except ValueError as exc:
-                problems.append((("join", name, "file"), str(exc)))
-        try:
-            columns = read_header(data_file, mapping.csv)
-        except ValueError as exc:
-            raise ConfigFileError([str(exc)]) from exc
-        return problems or mapping.column_problems(columns, join_columns)
+        return mapping.contract_problems() or (fits(mapping) if fits is not None else [])
 
     return load_yaml_model(path, CsvMapping, cross_check=cross_check)
-
-
-def not_decodable(path: Path, encoding: str) -> str:
-    """A message naming the first line of ``path`` that is not ``encoding`` text."""
-    decoder = codecs.getincrementaldecoder(encoding)()
-    line = 0
-    with path.open("rb") as handle:
-        for line, raw in enumerate(handle, start=1):  # noqa: B007 (the line is wanted after the loop)
-            try:
-                decoder.decode(raw)
-            except UnicodeDecodeError:
-                break
-    return f"{path.name} line {line}: not {encoding} text (set csv.encoding in the mapping)"
-
-
-def read_header(path: Path, csv_format: CsvFormat) -> list[str]:
-    """The column names on the first line of a CSV file; ValueError if it cannot be read."""
-    try:
-        with path.open(newline="", encoding=csv_format.encoding) as handle:
-            header = next(csv.reader(handle, delimiter=csv_format.delimiter), [])
-    except OSError as exc:
-        raise ValueError(f"{path.name}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ValueError(not_decodable(path, csv_format.encoding)) from None
-    header = [name.strip() for name in header]
-    if not header or not any(header):
-        raise ValueError(f"{path.name}: no header line")
-    duplicated = sorted({name for name in header if header.count(name) > 1})
-    if duplicated:
-        raise ValueError(f"{path.name}: duplicate columns in the header: {', '.join(duplicated)}")
-    return header
-
-
-# -- the contract's types ------------------------------------------------------------------------------------------
-
-ValueKind = Literal["timestamp", "whole number", "number", "decimal", "text"]
-
-
-def _leaf_types(annotation: object) -> list[object]:
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        return _leaf_types(get_args(annotation)[0])
-    if origin in (Union, UnionType):
-        return [leaf for arg in get_args(annotation) for leaf in _leaf_types(arg)]
-    return [annotation]
-
-
-def _kind_of(annotation: object) -> ValueKind:
-    leaves = [leaf for leaf in _leaf_types(annotation) if leaf is not NoneType]
-    if any(leaf is AwareDatetime or leaf is datetime for leaf in leaves):
-        return "timestamp"
-    if int in leaves:
-        return "whole number"
-    if float in leaves:
-        return "number"
-    return "decimal" if Decimal in leaves else "text"
-
-
-CONTRACT_KINDS: dict[str, dict[str, ValueKind]] = {
-    _type: {name: _kind_of(info.annotation) for name, info in model.model_fields.items()}
-    for _type, model in zip(EVENT_TYPES, EVENT_MODELS, strict=True)
-}
-"""Per event type, what each field of the contract holds: rendered text is converted to it."""
-
-REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
-    _type: tuple(
-        name for name, info in model.model_fields.items() if info.is_required() and name not in ("type", "source")
-    )
-    for _type, model in zip(EVENT_TYPES, EVENT_MODELS, strict=True)
-}
-
-
-# -- parsing cells -------------------------------------------------------------------------------------------------
-
-
-def parse_timestamp(text: str, formats: Sequence[str], zone: ZoneInfo) -> datetime | None:
-    """The first format that reads ``text``; times without an offset are in ``zone``. None if none does.
-
-    A local time that does not exist (skipped by a daylight-saving change) is
-    read with the offset before the change; an ambiguous one as its first occurrence.
-    """
-    for date_format in formats:
-        try:
-            parsed = datetime.strptime(text, date_format)
-        except ValueError:
-            continue
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=zone)
-    return None
-
-
-def rfc3339(moment: datetime) -> str:
-    """``moment`` in UTC as ``2017-03-01T05:00:00Z`` (microseconds only when there are some)."""
-    utc = moment.astimezone(UTC)
-    fraction = f".{utc.microsecond:06d}" if utc.microsecond else ""
-    return f"{utc:%Y-%m-%dT%H:%M:%S}{fraction}Z"
-
-
-def json_number(amount: Decimal) -> int | float | str:
-    """A decimal as a JSON number when that is exact, else as a string (the contract accepts both)."""
-    if amount == amount.to_integral_value() and abs(amount) < LARGEST_JSON_INTEGER:
-        return int(amount)
-    as_float = float(amount)
-    return as_float if Decimal(repr(as_float)) == amount else str(amount)
-
-
-@lru_cache(maxsize=65536)
-def _timestamp_text(text: str, formats: tuple[str, ...], timezone: str) -> str | None:
-    """RFC 3339 of a cell (exports repeat dates a lot, and strptime is slow)."""
-    moment = parse_timestamp(text, formats, ZoneInfo(timezone))
-    return None if moment is None else rfc3339(moment)
-
-
-LARGEST_JSON_INTEGER = 2**63
-
-
-class CellError(ValueError):
-    """A cell that cannot become the value its field needs."""
-
-
-def convert(text: str, kind: ValueKind, mapping: CsvMapping) -> Any:
-    """Rendered ``text`` as the JSON value of a field of ``kind``; raises CellError."""
-    if kind == "timestamp":
-        timestamp = _timestamp_text(text, tuple(mapping.date_formats), mapping.timezone)
-        if timestamp is None:
-            raise CellError(f"{text!r} matches none of the date formats ({', '.join(mapping.date_formats)})")
-        return timestamp
-    if kind == "text":
-        return text
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        raise CellError(f"{text!r} is not a number") from None
-    if not number.is_finite():
-        raise CellError(f"{text!r} is not a finite number")
-    if kind == "whole number":
-        if abs(number) >= LARGEST_JSON_INTEGER:
-            raise CellError(f"{text!r} is too large")
-        if number != number.to_integral_value():
-            raise CellError(f"{text!r} is not a whole number")
-        return int(number)
-    return float(number) if kind == "number" else json_number(number)
-
-
-# -- rendering a row -----------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JoinTable:
-    """The rows of a joined file by key, and its columns."""
-
-    file: str
-    columns: tuple[str, ...]
-    rows: Mapping[str, Cells]
-
-
-class JoinMiss(ValueError):
-    """A join that finds no row for the data row's key."""
-
-
-@dataclass(frozen=True)
-class Empty:
-    """A value left out because ``column`` was empty (or a join found nothing and the default is null)."""
-
-    column: str
-
-
-@dataclass(frozen=True)
-class _Slot:
-    """One value of an event spec, prepared for many rows."""
-
-    name: str
-    value: FieldValue
-    kind: ValueKind
-    attribute: bool
-
-
-@dataclass
-class MappedEvent:
-    """An event built from a row, before the contract checks it."""
-
-    type: str
-    event: dict[str, Any]
-    origins: Mapping[str, str]  # field -> the columns its value comes from
-    empty: dict[str, str] = field(default_factory=dict)  # field left out -> the empty column that did it
-
-
-@dataclass
-class RowMapping:
-    """What a row becomes: events, or problems (a row with a problem emits nothing), or skipped."""
-
-    events: list[MappedEvent] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
-    skipped: bool = False
-
-
-Spoiled = dict[tuple[str, str], list[str]]  # (origin, problem) -> the fields it spoils: one line per problem
-
-
-def origin_of(spec: EventSpec, name: str, value: FieldValue) -> str:
-    """Where a value comes from, for messages: its columns, or the event's field for a constant."""
-    return ", ".join(_columns_of(value)) or f"{spec.type} {name}"
-
-
-class RowMapper:
-    """A mapping made ready for many rows: slots prepared once, the joined files at hand."""
-
-    def __init__(self, mapping: CsvMapping, tables: Mapping[str, JoinTable]) -> None:
-        if problems := mapping.contract_problems():
-            raise ValueError("; ".join(f"{'.'.join(map(str, where))}: {message}" for where, message in problems))
-        self.mapping = mapping
-        self.tables = tables
-        self._columns: dict[str, tuple[str | None, str]] = {}
-        self._specs: list[tuple[EventSpec, list[_Slot], dict[str, str]]] = []
-        for spec in mapping.events:
-            kinds = CONTRACT_KINDS[spec.type]
-            slots = [_Slot(name, value, kinds[name], False) for name, value in spec.values().items()]
-            slots += [_Slot(name, value, "text", True) for name, value in spec.attributes.items()]
-            origins = {name: origin_of(spec, name, value) for name, value in spec.values().items()}
-            self._specs.append((spec, slots, origins))
-
-    def map(self, cells: Cells) -> RowMapping:
-        """The events one data row emits."""
-        row = _Row(self, {name: text.strip() for name, text in cells.items()})
-        try:
-            if self.mapping.skip_when and row.holds(self.mapping.skip_when):
-                return RowMapping(skipped=True)
-            chosen = [(spec, slots, origins) for spec, slots, origins in self._specs if row.holds(spec.when)]
-        except JoinMiss as exc:
-            return RowMapping(problems=[f"a condition's join: {exc}"])
-        if not chosen:
-            tests = "; ".join(" and ".join(map(str, spec.when)) or "always" for spec in self.mapping.events)
-            return RowMapping(problems=[f"no event's condition holds ({tests}) and skip_when does not match"])
-        spoiled: Spoiled = {}
-        events = [row.event(spec, slots, origins, spoiled) for spec, slots, origins in chosen]
-        if spoiled:
-            return RowMapping(problems=[_problem_line(*key, fields) for key, fields in spoiled.items()])
-        return RowMapping(events=events)
-
-    def split_column(self, name: str) -> tuple[str | None, str]:
-        if name not in self._columns:
-            self._columns[name] = self.mapping.split_column(name)
-        return self._columns[name]
-
-
-class _Row:
-    """One data row (cells stripped) and the rows its joins find."""
-
-    def __init__(self, mapper: RowMapper, cells: Cells) -> None:
-        self.mapper = mapper
-        self.cells = cells
-        self._joined: dict[str, Cells] = {}
-
-    def value(self, name: str) -> str:
-        """The cell ``name`` (``join.column``: of the joined row); raises JoinMiss."""
-        join_name, column = self.mapper.split_column(name)
-        if join_name is None:
-            return self.cells.get(column, "")
-        if join_name not in self._joined:
-            join = self.mapper.mapping.join[join_name]
-            key = self.cells.get(join.lookup_column, "")
-            found = self.mapper.tables[join_name].rows.get(join.key_for(key)) if key else {}
-            if found is None and not join.optional:
-                raise JoinMiss(f"{join.lookup_column} {key!r} is not in {join.file}")
-            self._joined[join_name] = found or {}
-        return self._joined[join_name].get(column, "")
-
-    def holds(self, conditions: Iterable[Condition]) -> bool:
-        return all(condition.holds(self.value(condition.column)) for condition in conditions)
-
-    def render(self, value: FieldValue) -> object:
-        """A field value for this row: text, a constant, or Empty; raises JoinMiss."""
-        if isinstance(value, ColumnValue):
-            try:
-                text = self.value(value.column)
-            except JoinMiss:
-                if not value.has_default:
-                    raise
-                text = ""
-            if text:
-                return text
-            return value.default if value.has_default and value.default is not None else Empty(value.column)
-        if not isinstance(value, str):
-            return value
-        rendered: list[str] = []
-        for part in parse_template(value):
-            if isinstance(part, str):
-                rendered.append(part)
-            elif text := self.value(part.name):
-                rendered.append(text)
-            else:
-                return Empty(part.name)
-        return "".join(rendered)
-
-    def event(self, spec: EventSpec, slots: list[_Slot], origins: dict[str, str], spoiled: Spoiled) -> MappedEvent:
-        mapped = MappedEvent(spec.type, {"type": spec.type, "source": self.mapper.mapping.source}, origins)
-        attributes: dict[str, Any] = {}
-        for slot in slots:
-            target = attributes if slot.attribute else mapped.event
-            try:
-                rendered = self.render(slot.value)
-                if isinstance(rendered, Empty):
-                    if not slot.attribute:
-                        mapped.empty[slot.name] = rendered.column
-                elif isinstance(rendered, str):
-                    target[slot.name] = convert(rendered, slot.kind, self.mapper.mapping)
-                else:
-                    target[slot.name] = rendered
-            except (JoinMiss, CellError) as exc:
-                origin = origins.get(slot.name) or origin_of(spec, slot.name, slot.value)
-                spoiled.setdefault((origin, str(exc)), []).append(f"{spec.type} {slot.name}")
-        if attributes:
-            mapped.event["attributes"] = attributes
-        return mapped
-
-
-def map_row(mapping: CsvMapping, cells: Cells, tables: Mapping[str, JoinTable] | None = None) -> RowMapping:
-    """The events one data row emits under ``mapping`` (for many rows, make one RowMapper)."""
-    return RowMapper(mapping, tables or {}).map(cells)
-
-
-def _problem_line(origin: str, problem: str, fields: list[str]) -> str:
-    used_for = ", ".join(fields)
-    return f"{origin}: {problem}" if origin == used_for else f"{origin}: {problem} (for {used_for})"
-
-
-def load_join_table(data_file: Path, name: str, mapping: CsvMapping) -> JoinTable:
-    """Read the joined file ``name`` (next to ``data_file``); ValueError if unreadable or a key repeats."""
-    join = mapping.join[name]
-    path = data_file.parent / join.file
-    columns = read_header(path, mapping.csv)
-    rows: dict[str, Cells] = {}
-    try:
-        with path.open(newline="", encoding=mapping.csv.encoding) as handle:
-            reader = csv.reader(handle, delimiter=mapping.csv.delimiter)
-            next(reader)  # the header
-            for record in filter(None, reader):
-                cells = {column: text.strip() for column, text in zip(columns, record, strict=False)}
-                key = cells.get(join.key, "")
-                if key in rows:
-                    raise ValueError(f"{join.file} line {reader.line_num}: {join.key} {key!r} appears twice")
-                rows[key] = cells
-    except OSError as exc:
-        raise ValueError(f"{join.file}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ValueError(not_decodable(path, mapping.csv.encoding)) from None
-    except csv.Error as exc:
-        raise ValueError(f"{join.file}: unreadable CSV: {exc}") from None
-    return JoinTable(join.file, tuple(columns), rows)

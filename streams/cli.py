@@ -76,10 +76,13 @@ def _simulate(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from streams.replay import ReplayInputError, run_replay
 
+    settings = _settings(args)
+    config, _ = _load(settings)
     try:
         summary = asyncio.run(
             run_replay(
-                _settings(args),
+                settings,
+                config,
                 args.file,
                 args.mapping,
                 rate=args.rate,
@@ -181,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("file", type=Path, help="a JSONL file of events, or a CSV file (needs --mapping)")
     replay.add_argument("--mapping", type=Path, help="YAML column mapping for a CSV file")
+    replay.add_argument(
+        "--config", type=Path, help="config YAML with the currency rates (default: KPIMON_CONFIG_FILE; USD only)"
+    )
     replay.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
     replay.add_argument("--dry-run", action="store_true", help="read and check only; report bad rows, produce nothing")
     replay.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")

@@ -2,7 +2,8 @@
 
 A JSONL file holds one contract event per line. A CSV file needs a mapping
 (``schemas.mapping``; ``deploy/mappings/`` has the ones for the public data sets
-in ``../shared/datasets/``) that turns each row into zero or more events.
+in ``../shared/datasets/``) that turns each row into zero or more events
+(``schemas.row_mapping``); ``streams.csv_source`` reads the CSV files.
 
 Every row ends as events, a bad row (with its line number and what is wrong
 with which column), or a row skipped on purpose (the mapping's ``skip_when``):
@@ -13,7 +14,8 @@ future), so none of them ends in the dead-letter topic.
 
 Events are produced in event-time order across the whole file (the worker's
 retention follows the newest event time it has seen, so an unsorted backfill
-would lose old events as late), keyed by ``event_id``. Ids come from the file
+would lose old events as late), keyed by their routing key (``schemas.events.routing_key``:
+the deal or the lead, else the ``event_id``). Ids come from the file
 (JSONL) or from the mapping's templates over the row's columns (CSV), so
 replaying a file twice produces the same ids and the worker counts each event
 once. Kafka's record timestamps are left to the broker: setting them to old
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import csv
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -40,17 +41,11 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
-from schemas.events import AnyEvent, parse_event
-from schemas.mapping import (
-    CsvMapping,
-    JoinTable,
-    MappedEvent,
-    RowMapper,
-    load_join_table,
-    load_mapping,
-    not_decodable,
-    read_header,
-)
+from schemas.config import KpimonConfig
+from schemas.events import AnyEvent, parse_event, routing_key
+from schemas.mapping import CsvMapping
+from schemas.row_mapping import JoinTable, MappedEvent, RowMapper
+from streams.csv_source import CsvSourceError, load_join_tables, load_mapping_for, read_header, rows
 from streams.settings import Settings
 from streams.simulator import TopicKind, topic_kind
 from streams.topics import ensure_topics
@@ -74,12 +69,18 @@ class ReplayInputError(ValueError):
 
 @dataclass(frozen=True)
 class RowEvent:
-    """An event from line ``line``, checked like the worker checks it; ``value`` is the message produced."""
+    """An event from line ``line``, checked like the worker checks it; ``key`` and ``value``: the message produced."""
 
     line: int
     event: EventDict
     occurred_at: datetime
+    key: bytes
     value: bytes
+
+    @classmethod
+    def checked(cls, line: int, event: EventDict, contract_event: AnyEvent, value: bytes) -> RowEvent:
+        """The event ``value`` that the contract accepted as ``contract_event``, keyed by its routing key."""
+        return cls(line, event, contract_event.occurred_at, routing_key(contract_event).encode(), value)
 
     @property
     def event_id(self) -> str:
@@ -117,15 +118,20 @@ class Acceptance:
 
     max_event_bytes: int = 65536
     future_tolerance_seconds: float = 300.0
+    known_currencies: frozenset[str] = frozenset({"USD"})
 
     @classmethod
-    def of(cls, settings: Settings) -> Acceptance:
-        return cls(settings.max_event_bytes, settings.future_tolerance_seconds)
+    def of(cls, settings: Settings, config: KpimonConfig) -> Acceptance:
+        return cls(settings.max_event_bytes, settings.future_tolerance_seconds, config.known_currencies())
 
     def check(self, value: bytes, now: float) -> AnyEvent | Rejection:
         """The event, or why the worker would dead-letter ``value``."""
         return validate_message(
-            value, max_bytes=self.max_event_bytes, now=now, future_tolerance_seconds=self.future_tolerance_seconds
+            value,
+            max_bytes=self.max_event_bytes,
+            now=now,
+            future_tolerance_seconds=self.future_tolerance_seconds,
+            known_currencies=self.known_currencies,
         )
 
 
@@ -172,31 +178,13 @@ def jsonl_to_events(path: Path, *, acceptance: Acceptance | None = None) -> Iter
                 if isinstance(event, Rejection):
                     yield BadRow(line, event.detail)
                     continue
-                row_event = RowEvent(line, orjson.loads(raw), event.occurred_at, raw)
+                row_event = RowEvent.checked(line, orjson.loads(raw), event, raw)
                 yield from _row_outcomes(first_lines.checked(line, [row_event]))
     except OSError as exc:
         raise ReplayInputError(f"{path.name}: cannot read: {exc.strerror}") from None
 
 
 # -- CSV with a mapping --------------------------------------------------------------------------------------------
-
-
-def _csv_records(path: Path, mapping: CsvMapping) -> Iterator[tuple[int, list[str]]]:
-    """(first line of the record, its cells) for each non-blank record, the header included."""
-    lines_read = 0
-    try:
-        with path.open(newline="", encoding=mapping.csv.encoding) as handle:
-            reader = csv.reader(handle, delimiter=mapping.csv.delimiter)
-            for record in reader:
-                first_line, lines_read = lines_read + 1, reader.line_num
-                if record:
-                    yield first_line, record
-    except OSError as exc:
-        raise ReplayInputError(f"{path.name}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ReplayInputError(not_decodable(path, mapping.csv.encoding)) from None
-    except csv.Error as exc:
-        raise ReplayInputError(f"{path.name} line {lines_read + 1}: unreadable CSV: {exc}") from None
 
 
 def _contract_problems(mapped: MappedEvent, exc: ValidationError) -> list[str]:
@@ -226,22 +214,12 @@ def _checked_event(line: int, mapped: MappedEvent, acceptance: Acceptance, now: 
             return _contract_problems(mapped, exc)
         origin = mapped.origins["occurred_at"] if checked.reason == "future_timestamp" else mapped.type
         return [f"{origin}: {checked.detail}"]
-    return RowEvent(line, mapped.event, checked.occurred_at, value)
-
-
-def _join_tables(path: Path, mapping: CsvMapping) -> dict[str, JoinTable]:
-    try:
-        return {name: load_join_table(path, name, mapping) for name in mapping.join}
-    except ValueError as exc:
-        raise ReplayInputError(str(exc)) from None
+    return RowEvent.checked(line, mapped.event, checked, value)
 
 
 def _fitting_header(path: Path, mapping: CsvMapping, tables: dict[str, JoinTable]) -> list[str]:
     """The data file's columns, once every column the mapping names is known to exist."""
-    try:
-        header = read_header(path, mapping.csv)
-    except ValueError as exc:
-        raise ReplayInputError(str(exc)) from None
+    header = read_header(path, mapping.csv)
     problems = mapping.column_problems(header, {name: table.columns for name, table in tables.items()})
     if problems:
         lines = "".join(f"\n  {'.'.join(map(str, where))}: {message}" for where, message in problems)
@@ -284,14 +262,15 @@ def rows_to_events(
 
     Raises ReplayInputError when a file cannot be read or lacks a column the mapping names.
     """
-    tables = _join_tables(csv_path, mapping)
-    header = _fitting_header(csv_path, mapping, tables)
-    replay = _CsvReplay(RowMapper(mapping, tables), header, acceptance or Acceptance())
-    records = _csv_records(csv_path, mapping)
-    next(records, None)  # the header
-    for line, record in records:
-        outcome = replay.outcome(line, record)
-        yield from [outcome] if isinstance(outcome, SkippedRow) else _row_outcomes(outcome)
+    try:
+        tables = load_join_tables(csv_path, mapping)
+        header = _fitting_header(csv_path, mapping, tables)
+        replay = _CsvReplay(RowMapper(mapping, tables), header, acceptance or Acceptance())
+        for line, record in rows(csv_path, mapping.csv):
+            outcome = replay.outcome(line, record)
+            yield from [outcome] if isinstance(outcome, SkippedRow) else _row_outcomes(outcome)
+    except CsvSourceError as exc:
+        raise ReplayInputError(str(exc)) from None
 
 
 def source_outcomes(
@@ -395,11 +374,8 @@ def batches(events: Sequence[RowEvent], size: int) -> Iterable[Sequence[RowEvent
 
 
 async def _send(producer: AIOKafkaProducer, topics: dict[TopicKind, str], batch: Sequence[RowEvent]) -> None:
-    """Produce a batch keyed by event_id and wait until the broker has it."""
-    deliveries = [
-        await producer.send(topics[topic_kind(event.event)], event.value, key=event.event_id.encode())
-        for event in batch
-    ]
+    """Produce a batch keyed by the events' routing keys and wait until the broker has it."""
+    deliveries = [await producer.send(topics[topic_kind(event.event)], event.value, key=event.key) for event in batch]
     if deliveries:
         await asyncio.gather(*deliveries)
 
@@ -432,6 +408,7 @@ async def _produce(settings: Settings, plan: ReplayPlan, rate: float | None, pro
 
 async def run_replay(
     settings: Settings,
+    config: KpimonConfig,
     source: Path,
     mapping: Path | None,
     *,
@@ -448,9 +425,9 @@ async def run_replay(
         raise ValueError(f"rate must be a positive number of events per second, got {rate}")
     if not source.is_file():
         raise ReplayInputError(f"{source}: no such file")
-    csv_mapping = load_mapping(mapping, data_file=source) if mapping is not None else None
+    csv_mapping = load_mapping_for(mapping, source) if mapping is not None else None
     started = time.monotonic()
-    plan = plan_replay(source, csv_mapping, acceptance=Acceptance.of(settings))
+    plan = plan_replay(source, csv_mapping, acceptance=Acceptance.of(settings, config))
     progress(
         f"replay: {source.name}: {plan.rows:,} rows read: {len(plan.events):,} events, "
         f"{plan.skipped_rows:,} rows skipped, {len(plan.bad_rows):,} bad rows"

@@ -52,6 +52,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from schemas.config import KpimonConfig, RepConfig, TeamConfig
+from schemas.events import routing_key_of
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -409,11 +410,17 @@ def _stop_on_signals(stop: asyncio.Event) -> list[signal.Signals]:
     return installed
 
 
+def message(event: EventDict) -> tuple[bytes, bytes]:
+    """(key, value) of the Kafka message of an event: keyed by its routing key, so the worker need not re-key it."""
+    return routing_key_of(event).encode(), orjson.dumps(event)
+
+
 async def _send(producer: AIOKafkaProducer, topics: dict[TopicKind, str], batch: list[SimulatedEvent]) -> None:
-    """Produce a batch, keyed by event_id, and wait until the broker has it."""
-    deliveries = [
-        await producer.send(topics[kind], orjson.dumps(event), key=event["event_id"].encode()) for kind, event in batch
-    ]
+    """Produce a batch, keyed by routing key, and wait until the broker has it."""
+    deliveries = []
+    for kind, event in batch:
+        key, value = message(event)
+        deliveries.append(await producer.send(topics[kind], value, key=key))
     if deliveries:
         await asyncio.gather(*deliveries)
 

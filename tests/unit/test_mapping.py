@@ -1,4 +1,7 @@
-"""schemas.mapping: mapping files (validated with file:line:col), templates, conditions, joins, dates and time zones."""
+"""schemas: mapping files (validated with file:line:col), templates, conditions, joins, dates and time zones.
+
+Reading the CSV files (the columns checked against their headers, the joined files) is tested with streams.replay.
+"""
 
 from __future__ import annotations
 
@@ -9,74 +12,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from schemas.mapping import (
-    CsvMapping,
-    JoinTable,
-    Placeholder,
-    RowMapping,
-    json_number,
-    load_join_table,
-    load_mapping,
-    map_row,
-    parse_template,
-    parse_timestamp,
-    rfc3339,
-)
+from schemas.cells import json_number, parse_timestamp, rfc3339
+from schemas.mapping import CsvMapping, load_mapping
+from schemas.row_mapping import JoinTable, RowMapping, map_row
+from schemas.templates import Placeholder, parse_template
 from schemas.yaml_source import ConfigFileError
+from tests.unit.mapping_examples import DEAL_WON, DEALS_MAPPING
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_MAPPINGS = sorted((REPO_ROOT / "deploy" / "mappings").glob("*.yaml"))
 
 HEAD = "source: test-crm\ndate_formats: ['%Y-%m-%d']\n"
-DEAL_WON = """\
-events:
-  - type: deal.won
-    when: {column: stage, equals: Won}
-    event_id: "crm-{id}-won"
-    occurred_at: "{closed}"
-    fields:
-      deal_id: "{id}"
-      amount: {column: value, default: "0"}
-      currency: USD
-"""
-SALES = """\
-source: test-crm
-date_formats: ["%m/%d/%Y", "%Y-%m-%d %H:%M"]
-timezone: America/New_York
-join:
-  reps: {file: reps.csv, key: rep}
-skip_when: {column: stage, equals: Prospecting}
-events:
-  - type: opportunity.created
-    when: {column: stage, one_of: [Open, Won, Lost]}
-    event_id: "crm-{id}-created"
-    occurred_at: "{opened}"
-    fields:
-      deal_id: "{id}"
-      rep_id: "{rep}"
-      team: "{reps.office}"
-      amount: "{value}"
-      currency: USD
-      channel: "{channel}"
-    attributes:
-      account: "{account}"
-  - type: deal.won
-    when: {column: stage, equals: Won}
-    event_id: "crm-{id}-won"
-    occurred_at: "{closed}"
-    fields:
-      deal_id: "{id}"
-      rep_id: "{rep}"
-      team: {column: reps.office, default: null}
-      amount: {column: value, default: "0"}
-      currency: USD
-      opened_at: "{opened}"
-  - type: deal.lost
-    when: {column: stage, equals: Lost}
-    event_id: "crm-{id}-lost"
-    occurred_at: "{closed}"
-    fields: {deal_id: "{id}", reason: "{reason}"}
-"""
+WON_ONLY = "events:\n" + DEAL_WON
 REPS = JoinTable("reps.csv", ("rep", "office"), {"ann": {"rep": "ann", "office": "East"}})
 
 
@@ -86,15 +33,17 @@ def write(tmp_path: Path, text: str, name: str = "mapping.yaml") -> Path:
     return path
 
 
-def problems_of(path: Path, data_file: Path | None = None) -> list[str]:
+def problems_of(tmp_path: Path, text: str) -> list[str]:
+    """Why a mapping file holding ``text`` is refused, each problem without the file's name."""
+    path = write(tmp_path, text)
     with pytest.raises(ConfigFileError) as info:
-        load_mapping(path, data_file)
+        load_mapping(path)
     return [problem.removeprefix(f"{path}:") for problem in info.value.problems]
 
 
 @pytest.fixture
 def sales(tmp_path: Path) -> CsvMapping:
-    return load_mapping(write(tmp_path, SALES))
+    return load_mapping(write(tmp_path, DEALS_MAPPING))
 
 
 def row(**cells: str) -> dict[str, str]:
@@ -133,90 +82,59 @@ def test_a_valid_file_loads(sales: CsvMapping) -> None:
     ("text", "problem"),
     [
         (
-            HEAD + DEAL_WON.replace("deal.won", "deal.wonn"),
+            HEAD + WON_ONLY.replace("deal.won", "deal.wonn"),
             "4:11: events.0.type: unknown event type 'deal.wonn' (known: call.logged, email.sent,",
         ),
-        (HEAD + DEAL_WON.replace("      currency: USD\n", ""), "9:7: events.0.fields: deal.won needs currency"),
+        (HEAD + WON_ONLY.replace("      currency: USD\n", ""), "9:7: events.0.fields: deal.won needs currency"),
         (
-            HEAD + DEAL_WON + "      amout: 5\n",
+            HEAD + WON_ONLY + "      amout: 5\n",
             "12:14: events.0.fields.amout: deal.won has no field 'amout' (its fields: team, rep_id, deal_id,",
         ),
         (
-            HEAD + DEAL_WON + "      source: other\n",
+            HEAD + WON_ONLY + "      source: other\n",
             "12:15: events.0.fields.source: set source on the event itself, not under fields",
         ),
         (
-            HEAD + DEAL_WON.replace('"{id}"', '"{id"'),
+            HEAD + WON_ONLY.replace('"{id}"', '"{id"'),
             "9:16: events.0.fields.deal_id: unmatched '{' in '{id' (write {{ for a literal brace)",
         ),
-        (HEAD + DEAL_WON.replace('"crm-{id}-won"', '"won"'), "6:15: events.0.event_id: event_id needs a {column}"),
+        (HEAD + WON_ONLY.replace('"crm-{id}-won"', '"won"'), "6:15: events.0.event_id: event_id needs a {column}"),
         (
-            HEAD + DEAL_WON.replace("equals: Won}", "equals: Won, not_empty: true}"),
+            HEAD + WON_ONLY.replace("equals: Won}", "equals: Won, not_empty: true}"),
             "5:11: events.0.when.0: give exactly one of equals, one_of, not_empty (got equals, not_empty)",
         ),
         (
-            HEAD + DEAL_WON.replace("currency: USD", "currency: [USD]"),
+            HEAD + WON_ONLY.replace("currency: USD", "currency: [USD]"),
             "11:17: events.0.fields.currency: a field value is a template string, a number, true/false or {column:",
         ),
         (
-            HEAD + DEAL_WON.replace("{column: value,", "{colum: value,"),
+            HEAD + WON_ONLY.replace("{column: value,", "{colum: value,"),
             "10:15: events.0.fields.amount.column-value.colum: Extra inputs are not permitted",
         ),
         (
-            "source: s\ndate_formats: ['%Y-%m-%d', 'yyyy']\n" + DEAL_WON,
+            "source: s\ndate_formats: ['%Y-%m-%d', 'yyyy']\n" + WON_ONLY,
             "2:28: date_formats.1: 'yyyy' has no % directive (e.g. %Y-%m-%d)",
         ),
-        ("source: s\ndate_formats: ['%Q']\n" + DEAL_WON, "2:16: date_formats.0: '%Q' is not a usable strptime format"),
-        (HEAD + "timezone: Mars/Olympus\n" + DEAL_WON, "3:11: timezone: unknown time zone 'Mars/Olympus'"),
-        (HEAD + "csv: {encoding: klingon}\n" + DEAL_WON, "3:17: csv.encoding: unknown encoding 'klingon'"),
-        (HEAD + "csv: {delimiter: ';;'}\n" + DEAL_WON, "3:18: csv.delimiter: String should have at most 1 character"),
-        ("source: 'bad|label'\ndate_formats: ['%Y']\n" + DEAL_WON, "1:9: source: String should match pattern"),
+        ("source: s\ndate_formats: ['%Q']\n" + WON_ONLY, "2:16: date_formats.0: '%Q' is not a usable strptime format"),
+        (HEAD + "timezone: Mars/Olympus\n" + WON_ONLY, "3:11: timezone: unknown time zone 'Mars/Olympus'"),
+        (HEAD + "csv: {encoding: klingon}\n" + WON_ONLY, "3:17: csv.encoding: unknown encoding 'klingon'"),
+        (HEAD + "csv: {delimiter: ';;'}\n" + WON_ONLY, "3:18: csv.delimiter: String should have at most 1 character"),
+        ("source: 'bad|label'\ndate_formats: ['%Y']\n" + WON_ONLY, "1:9: source: String should match pattern"),
         (HEAD + "events: []\n", "3:9: events: List should have at least 1 item after validation, not 0"),
-        (HEAD + DEAL_WON + "    colour: blue\n", "12:13: events.0.colour: Extra inputs are not permitted"),
+        (HEAD + WON_ONLY + "    colour: blue\n", "12:13: events.0.colour: Extra inputs are not permitted"),
     ],
 )
 def test_invalid_mapping_reported_with_line_and_column(tmp_path: Path, text: str, problem: str) -> None:
-    problems = problems_of(write(tmp_path, text))
+    problems = problems_of(tmp_path, text)
     assert any(line.startswith(problem) for line in problems), problems
     assert len(problems) == (2 if "colum:" in text else 1), problems  # a misspelt key is also a missing one
 
 
 def test_two_events_with_the_same_id_template_are_refused(tmp_path: Path) -> None:
-    text = HEAD + DEAL_WON + DEAL_WON.removeprefix("events:\n")
-    assert problems_of(write(tmp_path, text)) == [
+    text = HEAD + WON_ONLY + DEAL_WON
+    assert problems_of(tmp_path, text) == [
         "14:15: events.1.event_id: same event_id template as events.0: ids would collide"
     ]
-
-
-def test_columns_are_checked_against_the_data_file_and_the_joined_files(tmp_path: Path) -> None:
-    data = write(tmp_path, "id,rep,stage,opened,closed,value,account,reason\n", "deals.csv")
-    write(tmp_path, "rep,region\n", "reps.csv")
-    assert problems_of(write(tmp_path, SALES), data) == [
-        "15:13: events.0.fields.team: no column 'office' in reps.csv (it has: rep, region)",
-        "18:16: events.0.fields.channel: no column 'channel' in the data file "
-        "(it has: id, rep, stage, opened, closed, value, account, reason)",
-        "28:13: events.1.fields.team: no column 'office' in reps.csv (it has: rep, region)",
-    ]
-
-
-def test_a_missing_joined_file_points_at_the_join(tmp_path: Path) -> None:
-    data = write(tmp_path, "id,rep,stage,opened,closed,value,channel,account,reason\n", "deals.csv")
-    assert problems_of(write(tmp_path, SALES), data) == [
-        "5:16: join.reps.file: reps.csv: cannot read: No such file or directory"
-    ]
-
-
-def test_a_join_key_missing_from_the_joined_file(tmp_path: Path) -> None:
-    data = write(tmp_path, "id,rep,stage,opened,closed,value,channel,account,reason\n", "deals.csv")
-    write(tmp_path, "agent,office\n", "reps.csv")
-    problems = problems_of(write(tmp_path, SALES), data)
-    assert problems == ["5:31: join.reps.key: no column 'rep' in reps.csv (it has: agent, office)"]
-
-
-def test_the_columns_fit_when_the_files_have_them(tmp_path: Path) -> None:
-    data = write(tmp_path, "\ufeffid,rep,stage,opened,closed,value,channel,account,reason\n", "deals.csv")
-    write(tmp_path, "rep,office\n", "reps.csv")
-    assert load_mapping(write(tmp_path, SALES), data).source == "test-crm"
 
 
 # -- templates -----------------------------------------------------------------------------------------------------
@@ -294,7 +212,7 @@ def test_a_row_no_condition_holds_for_is_a_problem_not_a_silent_skip(sales: CsvM
 
 
 def test_not_empty_condition(tmp_path: Path) -> None:
-    text = HEAD + DEAL_WON.replace("{column: stage, equals: Won}", "{column: closed, not_empty: true}")
+    text = HEAD + WON_ONLY.replace("{column: stage, equals: Won}", "{column: closed, not_empty: true}")
     mapping = load_mapping(write(tmp_path, text))
     assert [event.type for event in map_row(mapping, {"id": "1", "closed": "2024-01-02", "value": "5"}).events] == [
         "deal.won"
@@ -324,19 +242,17 @@ def test_an_empty_join_key_reads_joined_columns_as_empty(sales: CsvMapping) -> N
 
 
 def test_join_aliases_and_optional_joins(tmp_path: Path) -> None:
-    data = write(tmp_path, "id,product,closed\n", "deals.csv")
-    write(tmp_path, "name,price\nGTX Pro,4821\nMG Special,55\n", "products.csv")
     text = (
         HEAD
         + "join:\n  products: {file: products.csv, key: name, column: product, aliases: {GTXPro: GTX Pro}, "
         + "optional: true}\n"
-        + DEAL_WON.replace("    when: {column: stage, equals: Won}\n", "").replace(
+        + WON_ONLY.replace("    when: {column: stage, equals: Won}\n", "").replace(
             '{column: value, default: "0"}', '{column: products.price, default: "1"}'
         )
     )
-    mapping = load_mapping(write(tmp_path, text), data)
-    tables = {"products": load_join_table(data, "products", mapping)}
-    assert tables["products"].columns == ("name", "price")
+    mapping = load_mapping(write(tmp_path, text))
+    prices = {name: {"name": name, "price": price} for name, price in (("GTX Pro", "4821"), ("MG Special", "55"))}
+    tables = {"products": JoinTable("products.csv", ("name", "price"), prices)}
 
     def amount(product: str) -> object:
         (event,) = map_row(mapping, {"id": "1", "product": product, "closed": "2024-01-02"}, tables).events
@@ -345,13 +261,6 @@ def test_join_aliases_and_optional_joins(tmp_path: Path) -> None:
     assert amount("GTXPro") == 4821  # the alias
     assert amount("MG Special") == 55
     assert amount("Unknown") == 1  # optional join: the default
-
-
-def test_a_joined_file_with_a_repeated_key_is_refused(tmp_path: Path, sales: CsvMapping) -> None:
-    data = write(tmp_path, "id\n", "deals.csv")
-    write(tmp_path, "rep,office\nann,East\nbob,West\nann,West\n", "reps.csv")
-    with pytest.raises(ValueError, match=r"reps.csv line 4: rep 'ann' appears twice"):
-        load_join_table(data, "reps", sales)
 
 
 def test_cells_are_stripped(sales: CsvMapping) -> None:

@@ -1,4 +1,5 @@
-"""streams.replay: CSV (with a mapping) and JSONL files to events; bad rows by line; event-time order; producing.
+"""streams.replay and streams.csv_source: CSV (with a mapping) and JSONL files to events; bad rows by line;
+the mapping's columns checked against the CSV files; event-time order; producing keyed by routing key.
 
 The public data sets are read from ``../shared/datasets/`` (next to the repository); their tests are
 skipped when the folder is missing.
@@ -20,8 +21,11 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from schemas.mapping import CsvMapping, load_mapping
+from schemas.config import KpimonConfig
+from schemas.mapping import CsvFormat, CsvMapping
+from schemas.yaml_source import ConfigFileError
 from streams import replay
+from streams.csv_source import CsvSourceError, load_join_table, load_mapping_for, read_header
 from streams.replay import (
     Acceptance,
     BadRow,
@@ -37,49 +41,34 @@ from streams.replay import (
     run_replay,
 )
 from streams.settings import Settings
+from tests.unit.mapping_examples import DEALS_HEADER, DEALS_MAPPING, REPS_CSV
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASETS = REPO_ROOT.parent / "shared" / "datasets"
 MAPPINGS = REPO_ROOT / "deploy" / "mappings"
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
 
-MAPPING = """\
-source: test-crm
-date_formats: ["%m/%d/%Y"]
-join:
-  reps: {file: reps.csv, key: rep}
-skip_when: {column: stage, equals: Prospecting}
-events:
-  - type: opportunity.created
-    when: {column: stage, one_of: [Open, Won, Lost]}
-    event_id: "t-{id}-created"
-    occurred_at: "{opened}"
-    fields: {deal_id: "{id}", rep_id: "{rep}", team: "{reps.office}", amount: "{value}", currency: USD}
-  - type: deal.won
-    when: {column: stage, equals: Won}
-    event_id: "t-{id}-won"
-    occurred_at: "{closed}"
-    fields: {deal_id: "{id}", rep_id: "{rep}", amount: "{value}", currency: USD}
-"""
-REPS = "rep,office\nann,East\nbob,West\n"
-DEALS = """\
-id,rep,stage,opened,closed,value,note
-d1,ann,Won,3/1/2024,3/20/2024,100,ok
-d2,bob,Open,3/5/2024,,50,"a note on
+DEALS = f"""\
+{DEALS_HEADER}
+d1,ann,Won,3/1/2024,3/20/2024,100,,Acme,ok
+d2,bob,Open,3/5/2024,,50,,Acme,"a note on
 two lines"
-d3,ann,Prospecting,,,,skipped on purpose
+d3,ann,Prospecting,,,,,,skipped on purpose
 
-d4,ann,Won,3/2/2024,13/45/2024,10,bad close date
-d5,zed,Open,3/3/2024,,5,unknown rep
-d6,ann,Won,3/4/2024,3/9/2024,-5,negative amount
-d7,ann,Open,,,5,no open date
-d1,bob,Open,3/6/2024,,1,the id of line 2 again
-d8,ann,Closed,3/1/2024,,1,a stage the mapping does not know
+d4,ann,Won,3/2/2024,13/45/2024,10,,Acme,bad close date
+d5,zed,Open,3/3/2024,,5,,Acme,unknown rep
+d6,ann,Won,3/4/2024,3/9/2024,-5,,Acme,negative amount
+d7,ann,Open,,,5,,Acme,no open date
+d1,bob,Open,3/6/2024,,1,,Acme,the id of line 2 again
+d8,ann,Closed,3/1/2024,,1,,Acme,a stage the mapping does not know
 d9,ann,Open,3/1/2024,,1
-d10,ann,Lost,2/28/2024,3/1/2024,7,lost
+d10,ann,Lost,2/28/2024,3/1/2024,7,,Acme,price
 """
 EXPECTED_BAD_ROWS = [
-    BadRow(7, "closed: '13/45/2024' matches none of the date formats (%m/%d/%Y) (for deal.won occurred_at)"),
+    BadRow(
+        7,
+        "closed: '13/45/2024' matches none of the date formats (%m/%d/%Y, %Y-%m-%d %H:%M) (for deal.won occurred_at)",
+    ),
     BadRow(8, "reps.office: rep 'zed' is not in reps.csv (for opportunity.created team)"),
     BadRow(
         9,
@@ -87,13 +76,17 @@ EXPECTED_BAD_ROWS = [
         "value: Input should be greater than or equal to 0, got -5 (for deal.won amount)",
     ),
     BadRow(10, "opened: empty, but opportunity.created needs occurred_at"),
-    BadRow(11, "event_id 't-d1-created' repeats the one of line 2"),
+    BadRow(11, "event_id 'crm-d1-created' repeats the one of line 2"),
     BadRow(
         12,
-        "no event's condition holds (stage in ('Open', 'Won', 'Lost'); stage == 'Won') and skip_when does not match",
+        "no event's condition holds (stage in ('Open', 'Won', 'Lost'); stage == 'Won'; stage == 'Lost') "
+        "and skip_when does not match",
     ),
-    BadRow(13, "6 values, but the header has 7 columns"),
+    BadRow(13, "6 values, but the header has 9 columns"),
 ]
+
+CONFIG = KpimonConfig(currency_rates={"EUR": Decimal("1.1"), "BRL": Decimal("0.2")})  # rates to USD
+SMALL = Acceptance(max_event_bytes=1000, known_currencies=CONFIG.known_currencies())
 
 
 def event_line(**fields: Any) -> str:
@@ -103,12 +96,12 @@ def event_line(**fields: Any) -> str:
 
 @pytest.fixture
 def deals(tmp_path: Path) -> tuple[CsvMapping, Path]:
-    (tmp_path / "reps.csv").write_text(REPS, encoding="utf-8")
+    (tmp_path / "reps.csv").write_text(REPS_CSV, encoding="utf-8")
     data = tmp_path / "deals.csv"
     data.write_text(DEALS, encoding="utf-8")
     mapping = tmp_path / "deals.yaml"
-    mapping.write_text(MAPPING, encoding="utf-8")
-    return load_mapping(mapping, data), data
+    mapping.write_text(DEALS_MAPPING, encoding="utf-8")
+    return load_mapping_for(mapping, data), data
 
 
 @pytest.fixture
@@ -138,7 +131,13 @@ def test_csv_rows_become_events_bad_rows_and_skipped_rows(deals: tuple[CsvMappin
     assert [outcome for outcome in outcomes if isinstance(outcome, BadRow)] == EXPECTED_BAD_ROWS
     assert [outcome for outcome in outcomes if isinstance(outcome, SkippedRow)] == [SkippedRow(5)]
     events = [(outcome.line, outcome.event_id) for outcome in outcomes if isinstance(outcome, RowEvent)]
-    assert events == [(2, "t-d1-created"), (2, "t-d1-won"), (3, "t-d2-created"), (14, "t-d10-created")]
+    assert events == [
+        (2, "crm-d1-created"),
+        (2, "crm-d1-won"),
+        (3, "crm-d2-created"),
+        (14, "crm-d10-created"),
+        (14, "crm-d10-lost"),
+    ]
 
 
 def test_every_row_is_accounted_for(deals: tuple[CsvMapping, Path]) -> None:
@@ -149,8 +148,14 @@ def test_every_row_is_accounted_for(deals: tuple[CsvMapping, Path]) -> None:
 
 def test_events_are_in_event_time_order(deals: tuple[CsvMapping, Path]) -> None:
     plan = plan_replay(deals[1], deals[0])
-    assert [event.event_id for event in plan.events] == ["t-d10-created", "t-d1-created", "t-d2-created", "t-d1-won"]
-    assert plan.events_by_type() == {"opportunity.created": 3, "deal.won": 1}
+    assert [event.event_id for event in plan.events] == [
+        "crm-d10-created",
+        "crm-d1-created",  # at the same time as crm-d10-lost: the file's order
+        "crm-d10-lost",
+        "crm-d2-created",
+        "crm-d1-won",
+    ]
+    assert plan.events_by_type() == {"opportunity.created": 3, "deal.won": 1, "deal.lost": 1}
 
 
 def test_the_produced_message_is_the_contract_event(deals: tuple[CsvMapping, Path]) -> None:
@@ -158,14 +163,17 @@ def test_the_produced_message_is_the_contract_event(deals: tuple[CsvMapping, Pat
     assert orjson.loads(won.value) == {
         "type": "deal.won",
         "source": "test-crm",
-        "event_id": "t-d1-won",
-        "occurred_at": "2024-03-20T00:00:00Z",
+        "event_id": "crm-d1-won",
+        "occurred_at": "2024-03-20T04:00:00Z",  # midnight in New York
         "deal_id": "d1",
-        "rep_id": "ann",
         "amount": 100,
         "currency": "USD",
+        "rep_id": "ann",
+        "team": "East",
+        "opened_at": "2024-03-01T05:00:00Z",
     }
-    assert won.occurred_at == datetime(2024, 3, 20, tzinfo=UTC)
+    assert won.occurred_at == datetime(2024, 3, 20, 4, tzinfo=UTC)
+    assert won.key == b"deal:d1"
 
 
 def test_replaying_twice_gives_the_same_event_ids_and_messages(deals: tuple[CsvMapping, Path]) -> None:
@@ -177,10 +185,10 @@ def test_replaying_twice_gives_the_same_event_ids_and_messages(deals: tuple[CsvM
 
 def test_an_event_time_in_the_future_is_a_bad_row(tmp_path: Path, deals: tuple[CsvMapping, Path]) -> None:
     data = tmp_path / "future.csv"
-    data.write_text("id,rep,stage,opened,closed,value\nf1,ann,Open,1/1/2999,,1\n", encoding="utf-8")
+    data.write_text(f"{DEALS_HEADER}\nf1,ann,Open,1/1/2999,,1,,,\n", encoding="utf-8")
     (bad,) = rows_to_events(deals[0], data)
     assert isinstance(bad, BadRow) and bad.line == 2
-    assert bad.problem.startswith("opened: occurred_at 2999-01-01T00:00:00+00:00 is ")
+    assert bad.problem.startswith("opened: occurred_at 2999-01-01T05:00:00+00:00 is ")
     assert bad.problem.endswith("s in the future (tolerance 300 s): check the producer's clock")
 
 
@@ -191,29 +199,115 @@ def test_a_csv_file_without_a_mapping_is_refused(deals: tuple[CsvMapping, Path])
 
 def test_a_mapping_that_does_not_fit_the_file_is_refused(tmp_path: Path, deals: tuple[CsvMapping, Path]) -> None:
     data = tmp_path / "other.csv"
-    data.write_text("id,rep,stage,opened,value\n", encoding="utf-8")
+    data.write_text(DEALS_HEADER.replace("closed,", "") + "\n", encoding="utf-8")
     with pytest.raises(ReplayInputError) as info:
         list(rows_to_events(deals[0], data))
+    columns = "id, rep, stage, opened, value, channel, account, reason"
     assert str(info.value) == (
         "the mapping does not fit other.csv:\n"
-        "  events.1.occurred_at: no column 'closed' in the data file (it has: id, rep, stage, opened, value)"
+        f"  events.1.occurred_at: no column 'closed' in the data file (it has: {columns})\n"
+        f"  events.2.occurred_at: no column 'closed' in the data file (it has: {columns})"
     )
 
 
 def test_a_file_in_another_encoding_says_so(tmp_path: Path, deals: tuple[CsvMapping, Path]) -> None:
     data = tmp_path / "latin.csv"
-    data.write_bytes(
-        "id,rep,stage,opened,closed,value\nd1,ann,Open,1/1/2024,,1\nd2,Jos\xe9,Open,1/1/2024,,1\n".encode("latin-1")
-    )
+    data.write_bytes(f"{DEALS_HEADER}\nd1,ann,Open,1/1/2024,,1,,,\nd2,Jos\xe9,Open,1/1/2024,,1,,,\n".encode("latin-1"))
     with pytest.raises(ReplayInputError, match=r"^latin.csv line 3: not utf-8-sig text \(set csv.encoding"):
         list(rows_to_events(deals[0], data))
+
+
+@pytest.mark.parametrize(("name", "line"), [("deals.csv", 15), ("reps.csv", 4)])
+def test_a_record_that_is_not_csv_is_refused_by_line(deals: tuple[CsvMapping, Path], name: str, line: int) -> None:
+    path = deals[1].with_name(name)
+    too_long = '"' + "x" * (csv.field_size_limit() + 1) + '"\n'
+    path.write_text(path.read_text(encoding="utf-8") + too_long, encoding="utf-8")
+    with pytest.raises(ReplayInputError, match=rf"^{name} line {line}: unreadable CSV: field larger than field limit"):
+        list(rows_to_events(*deals))
+
+
+# -- the CSV files: headers, joined files --------------------------------------------------------------------------
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def fit_problems(folder: Path, data_header: str) -> list[str]:
+    """The problems of the deals mapping with a data file of ``data_header`` (and the joined files in ``folder``)."""
+    mapping = write(folder, "deals.yaml", DEALS_MAPPING)
+    with pytest.raises(ConfigFileError) as info:
+        load_mapping_for(mapping, write(folder, "deals.csv", data_header + "\n"))
+    return [problem.removeprefix(f"{mapping}:") for problem in info.value.problems]
+
+
+def test_columns_are_checked_against_the_data_file_and_the_joined_files(tmp_path: Path) -> None:
+    write(tmp_path, "reps.csv", "rep,region\n")
+    assert fit_problems(tmp_path, DEALS_HEADER.replace("channel,", "")) == [
+        "15:13: events.0.fields.team: no column 'office' in reps.csv (it has: rep, region)",
+        "18:16: events.0.fields.channel: no column 'channel' in the data file "
+        "(it has: id, rep, stage, opened, closed, value, account, reason)",
+        "30:13: events.1.fields.team: no column 'office' in reps.csv (it has: rep, region)",
+    ]
+
+
+def test_a_missing_joined_file_points_at_the_join(tmp_path: Path) -> None:
+    assert fit_problems(tmp_path, DEALS_HEADER) == [
+        "5:16: join.reps.file: reps.csv: cannot read: No such file or directory"
+    ]
+
+
+def test_a_join_key_missing_from_the_joined_file(tmp_path: Path) -> None:
+    write(tmp_path, "reps.csv", "agent,office\n")
+    assert fit_problems(tmp_path, DEALS_HEADER) == [
+        "5:31: join.reps.key: no column 'rep' in reps.csv (it has: agent, office)"
+    ]
+
+
+def test_the_columns_fit_when_the_files_have_them(tmp_path: Path) -> None:
+    write(tmp_path, "reps.csv", "rep,office\n")
+    data = write(tmp_path, "deals.csv", "\ufeff" + DEALS_HEADER + "\n")
+    assert load_mapping_for(write(tmp_path, "deals.yaml", DEALS_MAPPING), data).source == "test-crm"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "deals.csv: no header line"),
+        ("\nid,rep\n", "deals.csv: no header line"),
+        ("id, rep ,id\n", "deals.csv: duplicate columns in the header: id"),
+        (None, "deals.csv: cannot read: No such file or directory"),
+    ],
+)
+def test_a_header_that_cannot_be_used(tmp_path: Path, text: str | None, problem: str) -> None:
+    path = tmp_path / "deals.csv" if text is None else write(tmp_path, "deals.csv", text)
+    with pytest.raises(CsvSourceError) as info:
+        read_header(path, CsvFormat())
+    assert str(info.value) == problem
+
+
+def test_a_joined_file_by_its_key(deals: tuple[CsvMapping, Path]) -> None:
+    write(deals[1].parent, "reps.csv", "rep , office\nann, East \n\nbob,West,extra\n")
+    table = load_join_table(deals[1], "reps", deals[0])
+    assert table.file == "reps.csv" and table.columns == ("rep", "office")
+    assert table.rows == {"ann": {"rep": "ann", "office": "East"}, "bob": {"rep": "bob", "office": "West"}}
+
+
+def test_a_joined_file_with_a_repeated_key_is_refused(deals: tuple[CsvMapping, Path]) -> None:
+    write(deals[1].parent, "reps.csv", "rep,office\nann,East\nbob,West\nann,West\n")
+    with pytest.raises(CsvSourceError, match=r"^reps.csv line 4: rep 'ann' appears twice$"):
+        load_join_table(deals[1], "reps", deals[0])
+    with pytest.raises(ReplayInputError, match=r"^reps.csv line 4: rep 'ann' appears twice$"):
+        list(rows_to_events(*deals))
 
 
 # -- JSONL ---------------------------------------------------------------------------------------------------------
 
 
 def test_jsonl_lines_are_checked_like_the_worker_checks_them(jsonl: Path) -> None:
-    outcomes = list(jsonl_to_events(jsonl, acceptance=Acceptance(max_event_bytes=1000)))
+    outcomes = list(jsonl_to_events(jsonl, acceptance=SMALL))
     bad = [(outcome.line, outcome.problem) for outcome in outcomes if isinstance(outcome, BadRow)]
     assert [line for line, _ in bad] == [3, 4, 5, 7, 8]
     assert bad[0][1].startswith("Invalid JSON")
@@ -226,7 +320,7 @@ def test_jsonl_lines_are_checked_like_the_worker_checks_them(jsonl: Path) -> Non
 
 
 def test_jsonl_events_are_produced_as_written_in_event_time_order(jsonl: Path) -> None:
-    plan = plan_replay(jsonl, None, acceptance=Acceptance(max_event_bytes=1000))
+    plan = plan_replay(jsonl, None, acceptance=SMALL)
     assert [event.event_id for event in plan.events] == ["e2", "e1", "e5"]  # 08:00Z, then 09:00Z twice
     assert plan.events[1].value == event_line().encode()
     assert plan.rows == 8  # blank lines are not rows
@@ -296,54 +390,66 @@ def fake_kafka(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
 SETTINGS = Settings.model_validate({"crm_topic": "test.crm", "marketing_topic": "test.marketing"})
 
 
-async def test_run_replay_produces_keyed_by_event_id_in_order(
+async def test_run_replay_produces_keyed_by_routing_key_in_order(
     deals: tuple[CsvMapping, Path], fake_kafka: list[list[str]]
 ) -> None:
     lines: list[str] = []
     mapping_file = deals[1].with_name("deals.yaml")
-    summary = await run_replay(SETTINGS, deals[1], mapping_file, rate=None, progress=lines.append)
+    summary = await run_replay(SETTINGS, CONFIG, deals[1], mapping_file, rate=None, progress=lines.append)
     assert fake_kafka == [["test.crm", "test.marketing"]]
     assert [(topic, key) for topic, key, _ in FakeProducer.sent] == [
-        ("test.crm", b"t-d10-created"),
-        ("test.crm", b"t-d1-created"),
-        ("test.crm", b"t-d2-created"),
-        ("test.crm", b"t-d1-won"),
+        ("test.crm", b"deal:d10"),
+        ("test.crm", b"deal:d1"),
+        ("test.crm", b"deal:d10"),
+        ("test.crm", b"deal:d2"),
+        ("test.crm", b"deal:d1"),
     ]
-    assert summary.events_by_type == {"opportunity.created": 3, "deal.won": 1}
+    assert summary.events_by_type == {"opportunity.created": 3, "deal.won": 1, "deal.lost": 1}
     assert summary.bad_rows == tuple(EXPECTED_BAD_ROWS) and summary.skipped_rows == 1 and summary.rows == 11
-    assert lines[0] == "replay: deals.csv: 11 rows read: 4 events, 1 rows skipped, 7 bad rows"
-    assert lines[1] == "replay: 4/4 events (100%), " + lines[1].split(", ")[1] + ", 7 bad rows so far"
+    assert lines[0] == "replay: deals.csv: 11 rows read: 5 events, 1 rows skipped, 7 bad rows"
+    assert lines[1] == "replay: 5/5 events (100%), " + lines[1].split(", ")[1] + ", 7 bad rows so far"
     assert lines[3] == "replay: 11 rows, 1 skipped by the mapping's skip_when, 7 bad rows (not produced):"
     assert lines[4:] == [f"  {bad_row}" for bad_row in EXPECTED_BAD_ROWS]
 
 
 async def test_marketing_events_go_to_the_marketing_topic(jsonl: Path, fake_kafka: list[list[str]]) -> None:
-    await run_replay(SETTINGS, jsonl, None, rate=None, progress=lambda _: None)
-    topics = {key: topic for topic, key, _ in FakeProducer.sent}
-    assert topics == {b"e1": "test.crm", b"e2": "test.crm", b"e4": "test.crm", b"e5": "test.marketing"}
+    await run_replay(SETTINGS, CONFIG, jsonl, None, rate=None, progress=lambda _: None)
+    sent = {orjson.loads(value)["event_id"]: (topic, key) for topic, key, value in FakeProducer.sent}
+    assert sent == {  # a lead's events keyed by the lead, the others by their event_id
+        "e1": ("test.crm", b"lead:l1"),
+        "e2": ("test.crm", b"lead:l1"),
+        "e4": ("test.crm", b"lead:l1"),
+        "e5": ("test.marketing", b"e5"),
+    }
 
 
 async def test_rate_paces_the_events(deals: tuple[CsvMapping, Path], fake_kafka: list[list[str]]) -> None:
     started = time.monotonic()
-    await run_replay(SETTINGS, deals[1], deals[1].with_name("deals.yaml"), rate=20, progress=lambda _: None)
-    assert time.monotonic() - started >= 0.09  # 4 events at 20/s in batches of 2: the second batch waits 0.1 s
+    await run_replay(SETTINGS, CONFIG, deals[1], deals[1].with_name("deals.yaml"), rate=20, progress=lambda _: None)
+    assert time.monotonic() - started >= 0.09  # 5 events at 20/s in batches of 2: the second batch waits 0.1 s
 
 
 async def test_a_dry_run_produces_nothing(deals: tuple[CsvMapping, Path], fake_kafka: list[list[str]]) -> None:
     FakeProducer.sent = []
     lines: list[str] = []
     summary = await run_replay(
-        SETTINGS, deals[1], deals[1].with_name("deals.yaml"), rate=None, progress=lines.append, dry_run=True
+        SETTINGS,
+        CONFIG,
+        deals[1],
+        deals[1].with_name("deals.yaml"),
+        rate=None,
+        progress=lines.append,
+        dry_run=True,
     )
     assert FakeProducer.sent == [] and fake_kafka == []
-    assert summary.events == 4 and not summary.produced
+    assert summary.events == 5 and not summary.produced
     assert "none produced (dry run)" in lines[1]
 
 
 @pytest.mark.parametrize("rate", [0, -1.0])
 async def test_a_rate_must_be_positive(jsonl: Path, rate: float) -> None:
     with pytest.raises(ValueError, match="rate must be a positive number"):
-        await run_replay(SETTINGS, jsonl, None, rate=rate, progress=lambda _: None)
+        await run_replay(SETTINGS, CONFIG, jsonl, None, rate=rate, progress=lambda _: None)
 
 
 # -- the public data sets ------------------------------------------------------------------------------------------
@@ -362,7 +468,8 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def planned(data: Path, mapping_name: str) -> ReplayPlan:
-    return plan_replay(data, load_mapping(MAPPINGS / mapping_name, data))
+    acceptance = Acceptance(known_currencies=CONFIG.known_currencies())
+    return plan_replay(data, load_mapping_for(MAPPINGS / mapping_name, data), acceptance=acceptance)
 
 
 def of_type(plan: ReplayPlan, kind: str) -> list[dict[str, Any]]:

@@ -9,8 +9,8 @@ import orjson
 import pytest
 
 from schemas.config import KpimonConfig, RepConfig, TeamConfig
-from schemas.events import EVENT_TYPES, parse_event
-from streams.simulator import SOURCE, SimulatedEvent, Simulation, rfc3339
+from schemas.events import EVENT_TYPES, parse_event, routing_key
+from streams.simulator import SOURCE, SimulatedEvent, Simulation, message, rfc3339
 
 # Wednesday 13 March 2024, 09:00 UTC: 10:00 in Berlin, 05:00 in New York, 17:00 in Singapore
 WORKDAY_MORNING = datetime(2024, 3, 13, 9, 0, tzinfo=UTC).timestamp()
@@ -18,6 +18,7 @@ WORKDAY_MORNING = datetime(2024, 3, 13, 9, 0, tzinfo=UTC).timestamp()
 NIGHT = datetime(2024, 3, 13, 23, 30, tzinfo=UTC).timestamp()
 DEMO_TEAMS = {"emea", "amer", "apac"}
 FOUR_HOURS, TEN_MINUTES = 4 * 3600, 600
+KEYED_KINDS = ("opportunity.created", "deal.lost", "lead.qualified", "call.logged")  # by deal, deal, lead, event_id
 
 
 def occurred(event: dict[str, object]) -> float:
@@ -62,6 +63,18 @@ def test_the_model_covers_sales_and_marketing(workday: list[SimulatedEvent]) -> 
     assert {event["type"] for _, event in workday} == set(EVENT_TYPES) - subscriptions_and_surveys
     assert {event["type"] for kind, event in workday if kind == "crm"} >= {"call.logged", "deal.won"}
     assert {event["type"] for kind, event in workday if kind == "marketing"} >= {"web.session", "spend.recorded"}
+
+
+def test_messages_are_keyed_by_the_routing_key(workday: list[SimulatedEvent]) -> None:
+    for _, event in workday:
+        key, value = message(event)
+        assert value == orjson.dumps(event)
+        assert key == routing_key(parse_event(value)).encode()  # what validating first would give, at no cost
+    first = {kind: next(event for _, event in workday if event["type"] == kind) for kind in KEYED_KINDS}
+    assert message(first["opportunity.created"])[0] == f"deal:{first['opportunity.created']['deal_id']}".encode()
+    assert message(first["deal.lost"])[0] == f"deal:{first['deal.lost']['deal_id']}".encode()
+    assert message(first["lead.qualified"])[0] == f"lead:{first['lead.qualified']['lead_id']}".encode()
+    assert message(first["call.logged"])[0] == first["call.logged"]["event_id"].encode()
 
 
 def test_event_ids_are_unique(workday: list[SimulatedEvent]) -> None:
