@@ -1,4 +1,4 @@
-"""The config file: teams, their time zones and their reps.
+"""The config file: teams, their time zones and their reps; the reporting currency and its rates.
 
 Example (``deploy/examples/kpimon.yaml``)::
 
@@ -8,17 +8,26 @@ Example (``deploy/examples/kpimon.yaml``)::
       amer: {timezone: America/New_York}
     reps:
       alice: {team: emea}
+    reporting_currency: EUR        # every money KPI is reported in it
+    currency_rates:                # EUR per 1 unit of each currency
+      USD: 0.92
+      GBP: 1.17
+
+Money in a currency that is neither the reporting currency (rate 1) nor listed
+under ``currency_rates`` has no rate: the worker rejects such events
+(``unknown_currency``) rather than count them at a made-up rate.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from schemas.events import Label
+from schemas.events import Currency, Label
 from schemas.yaml_source import Location, load_yaml_model
 
 
@@ -31,6 +40,7 @@ def _known_time_zone(name: str) -> str:
 
 
 TimeZoneName = Annotated[str, AfterValidator(_known_time_zone)]
+PositiveDecimal = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 
 
 class TeamConfig(BaseModel):
@@ -53,15 +63,28 @@ class KpimonConfig(BaseModel):
     timezone: TimeZoneName = "UTC"
     teams: dict[Label, TeamConfig] = Field(default_factory=dict)
     reps: dict[Label, RepConfig] = Field(default_factory=dict)
+    reporting_currency: Currency = "USD"
+    # units of the reporting currency per 1 unit of each currency (the reporting currency itself is always 1)
+    currency_rates: dict[Currency, PositiveDecimal] = Field(default_factory=dict)
 
     def cross_reference_problems(self) -> list[tuple[Location, str]]:
         """References between sections that field validation cannot see."""
         known = ", ".join(sorted(self.teams)) or "none defined"
-        return [
+        problems: list[tuple[Location, str]] = [
             (("reps", rep_id, "team"), f"team {rep.team!r} is not defined under teams ({known})")
             for rep_id, rep in self.reps.items()
             if rep.team not in self.teams
         ]
+        reporting = self.reporting_currency
+        if reporting in self.currency_rates and self.currency_rates[reporting] != 1:
+            problems.append(
+                (
+                    ("currency_rates", reporting),
+                    f"{reporting} is the reporting_currency, its rate is always 1 "
+                    f"(got {self.currency_rates[reporting]}): remove it or set it to 1",
+                )
+            )
+        return problems
 
     def team_of(self, rep_id: str) -> str | None:
         rep = self.reps.get(rep_id)
@@ -70,6 +93,16 @@ class KpimonConfig(BaseModel):
     def timezone_of(self, team: str) -> ZoneInfo:
         config = self.teams.get(team)
         return ZoneInfo(config.timezone if config else self.timezone)
+
+    def rate_of(self, currency: str) -> Decimal | None:
+        """Units of the reporting currency per 1 unit of ``currency``; None when it has no rate."""
+        if currency == self.reporting_currency:
+            return Decimal(1)
+        return self.currency_rates.get(currency)
+
+    def known_currencies(self) -> frozenset[str]:
+        """The currencies with a rate: the reporting currency and those under ``currency_rates``."""
+        return frozenset((self.reporting_currency, *self.currency_rates))
 
 
 def load_config(path: Path) -> KpimonConfig:

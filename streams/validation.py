@@ -26,6 +26,7 @@ REASON_CODES = (
     "empty_message",
     "too_large",
     "future_timestamp",
+    "unknown_currency",
     "invalid_field",
     *sorted(set(_REASONS.values())),
 )
@@ -57,9 +58,19 @@ def _describe(exc: ValidationError) -> Rejection:
 
 
 def validate_message(
-    raw: bytes | None, *, max_bytes: int, now: float, future_tolerance_seconds: float
+    raw: bytes | None,
+    *,
+    max_bytes: int,
+    now: float,
+    future_tolerance_seconds: float,
+    known_currencies: frozenset[str] | None = None,
 ) -> AnyEvent | Rejection:
-    """Validate one message against the contract; never raises on bad input."""
+    """Validate one message against the contract; never raises on bad input.
+
+    ``known_currencies`` are those the config file has a rate for
+    (``KpimonConfig.known_currencies()``): money in any other currency is
+    rejected. None does not check currencies (for callers without a config).
+    """
     if not raw:
         return Rejection("empty_message", "the message has no value")
     if len(raw) > max_bytes:
@@ -74,5 +85,11 @@ def validate_message(
             "future_timestamp",
             f"occurred_at {event.occurred_at.isoformat()} is {ahead:.0f} s in the future "
             f"(tolerance {future_tolerance_seconds:.0f} s): check the producer's clock",
+        )
+    currency = getattr(event, "currency", None)
+    if known_currencies is not None and currency is not None and currency not in known_currencies:
+        return Rejection(
+            "unknown_currency",
+            f"currency {currency!r} has no rate: add it under currency_rates in the config file, or fix the producer",
         )
     return event

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -241,3 +242,116 @@ def test_time_zone_directory_is_a_config_error(tmp_path: Path) -> None:
     assert problems_of(path) == [
         f"{path}:1:11: timezone: unknown time zone 'Europe' (use an IANA name such as 'Europe/Berlin')"
     ]
+
+
+# -- reporting currency and rates ---------------------------------------------------------------------------------
+
+RATES = """\
+reporting_currency: EUR
+currency_rates:
+  USD: 0.92
+  GBP: '1.17'
+  BRL: 0.16
+  EUR: 1
+"""
+
+
+def test_rates_are_read_as_exact_decimals(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, RATES))
+    assert config.reporting_currency == "EUR"
+    assert config.currency_rates == {
+        "USD": Decimal("0.92"),
+        "GBP": Decimal("1.17"),
+        "BRL": Decimal("0.16"),
+        "EUR": Decimal("1"),
+    }
+    assert all(isinstance(rate, Decimal) for rate in config.currency_rates.values())
+
+
+@pytest.mark.parametrize(
+    ("currency", "rate"),
+    [("EUR", Decimal("1")), ("USD", Decimal("0.92")), ("GBP", Decimal("1.17")), ("XYZ", None), ("eur", None)],
+)
+def test_rate_of(tmp_path: Path, currency: str, rate: Decimal | None) -> None:
+    assert load_config(write(tmp_path, RATES)).rate_of(currency) == rate
+
+
+def test_known_currencies(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, RATES)).known_currencies() == frozenset({"EUR", "USD", "GBP", "BRL"})
+
+
+def test_default_currency_is_usd_with_no_other_rate() -> None:
+    config = KpimonConfig()
+    assert config.reporting_currency == "USD"
+    assert config.currency_rates == {}
+    assert config.known_currencies() == frozenset({"USD"})
+    assert config.rate_of("USD") == Decimal(1)
+    assert config.rate_of("EUR") is None
+
+
+def test_reporting_currency_is_rate_1_even_when_not_listed(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "reporting_currency: GBP\ncurrency_rates: {USD: 0.79}\n"))
+    assert config.rate_of("GBP") == Decimal(1)
+    assert config.known_currencies() == frozenset({"GBP", "USD"})
+
+
+@pytest.mark.parametrize("one", ["1", "1.0", "'1.000'"])
+def test_reporting_currency_listed_with_rate_1_is_accepted(tmp_path: Path, one: str) -> None:
+    config = load_config(write(tmp_path, f"reporting_currency: EUR\ncurrency_rates:\n  EUR: {one}\n"))
+    assert config.rate_of("EUR") == Decimal(1)
+
+
+def test_reporting_currency_with_another_rate_points_at_its_line(tmp_path: Path) -> None:
+    text = "reporting_currency: EUR\ncurrency_rates:\n  USD: 0.92\n  EUR: 1.08\n"
+    path = write(tmp_path, text)
+    assert problems_of(path) == [
+        f"{path}:4:8: currency_rates.EUR: EUR is the reporting_currency, its rate is always 1 (got 1.08): "
+        "remove it or set it to 1"
+    ]
+
+
+def test_reporting_currency_default_usd_listed_with_another_rate(tmp_path: Path) -> None:
+    path = write(tmp_path, "currency_rates:\n  EUR: 1.08\n  USD: 0.5\n")
+    assert problems_of(path) == [
+        f"{path}:3:8: currency_rates.USD: USD is the reporting_currency, its rate is always 1 (got 0.5): "
+        "remove it or set it to 1"
+    ]
+
+
+def test_rate_problem_and_team_problem_are_both_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, "reps:\n  alice: {team: emea}\nreporting_currency: EUR\ncurrency_rates: {EUR: 2}\n")
+    assert problems_of(path) == [
+        f"{path}:2:17: reps.alice.team: team 'emea' is not defined under teams (none defined)",
+        f"{path}:4:23: currency_rates.EUR: EUR is the reporting_currency, its rate is always 1 (got 2): "
+        "remove it or set it to 1",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("currency_rates:\n  EUR: 0\n", "2:8: currency_rates.EUR: Input should be greater than 0"),
+        ("currency_rates:\n  EUR: -1.08\n", "2:8: currency_rates.EUR: Input should be greater than 0"),
+        ("currency_rates:\n  EUR: .nan\n", "2:8: currency_rates.EUR: Input should be a finite number"),
+        ("currency_rates:\n  EUR: .inf\n", "2:8: currency_rates.EUR: Input should be a finite number"),
+        ("currency_rates:\n  EUR: lots\n", "2:8: currency_rates.EUR: Input should be a valid decimal"),
+        ("currency_rates:\n  EUR:\n", "2:7: currency_rates.EUR: Decimal input should be an integer, float, string"),
+        (
+            "currency_rates:\n  eur: 1.08\n",
+            "2:8: currency_rates.eur.[key]: String should match pattern '^[A-Z]{3}$'",
+        ),
+        ("reporting_currency: euro\n", "1:21: reporting_currency: String should match pattern '^[A-Z]{3}$'"),
+        ("currency_rates: [USD, EUR]\n", "1:17: currency_rates: Input should be a valid dictionary"),
+    ],
+)
+def test_invalid_rates_reported_with_line_and_column(tmp_path: Path, text: str, problem: str) -> None:
+    path = write(tmp_path, text)
+    (reported,) = problems_of(path)
+    assert reported.startswith(f"{path}:{problem}")
+
+
+def test_example_config_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "kpimon.yaml"
+    config = load_config(example)
+    assert config.reporting_currency == "EUR"
+    assert config.known_currencies() == frozenset({"EUR", "USD", "GBP", "BRL"})

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from schemas.events import CallLogged, EmailSent
+from schemas.events import AnyEvent, CallLogged, EmailSent
 from streams.validation import REASON_CODES, Rejection, validate_message
+from tests.unit.contract_examples import ENVELOPE, MINIMAL
 
 # 2026-03-02T09:30:00Z
 OCCURRED = "2026-03-02T09:30:00Z"
@@ -45,6 +46,7 @@ def test_reason_codes() -> None:
             "empty_message",
             "too_large",
             "future_timestamp",
+            "unknown_currency",
             "invalid_field",
             "invalid_json",
             "not_an_object",
@@ -184,3 +186,80 @@ def test_valid_call() -> None:
     event = validate(encode(data))
     assert isinstance(event, CallLogged)
     assert event.duration_seconds == 12.0
+
+
+# -- currencies without a rate ------------------------------------------------------------------------------------
+
+KNOWN = frozenset({"EUR", "USD"})
+MONEY_TYPES = sorted(kind for kind, fields in MINIMAL.items() if "currency" in fields)
+
+
+def example(kind: str, **changes: Any) -> bytes:
+    return encode({**ENVELOPE, "type": kind, **MINIMAL[kind], **changes})
+
+
+def validate_money(raw: bytes, known: frozenset[str] | None = KNOWN, now: float = NOW) -> AnyEvent | Rejection:
+    return validate_message(
+        raw, max_bytes=MAX_BYTES, now=now, future_tolerance_seconds=TOLERANCE, known_currencies=known
+    )
+
+
+def test_money_types_are_the_expected_ones() -> None:
+    assert MONEY_TYPES == [
+        "deal.won",
+        "opportunity.created",
+        "spend.recorded",
+        "subscription.churned",
+        "subscription.renewed",
+        "subscription.started",
+    ]
+
+
+@pytest.mark.parametrize("kind", MONEY_TYPES)
+def test_known_currency_is_accepted(kind: str) -> None:
+    outcome = validate_money(example(kind, currency="USD"))
+    assert not isinstance(outcome, Rejection)
+    assert outcome.model_dump()["currency"] == "USD"
+
+
+@pytest.mark.parametrize("kind", MONEY_TYPES)
+def test_currency_without_a_rate_is_rejected(kind: str) -> None:
+    assert validate_money(example(kind, currency="XYZ")) == Rejection(
+        "unknown_currency",
+        "currency 'XYZ' has no rate: add it under currency_rates in the config file, or fix the producer",
+    )
+
+
+def test_campaign_budget_currency_is_checked() -> None:
+    budget = example("campaign.launched", budget=5000, currency="GBP")
+    assert validate_money(budget) == Rejection(
+        "unknown_currency",
+        "currency 'GBP' has no rate: add it under currency_rates in the config file, or fix the producer",
+    )
+    assert not isinstance(validate_money(example("campaign.launched", budget=5000, currency="EUR")), Rejection)
+
+
+def test_events_without_currency_need_no_rate() -> None:
+    assert not isinstance(validate_money(example("campaign.launched")), Rejection)  # currency None
+    assert isinstance(validate_money(encode(email()), known=frozenset()), EmailSent)
+
+
+def test_currencies_are_not_checked_without_known_currencies() -> None:
+    outcome = validate_money(example("deal.won", currency="XYZ"), known=None)
+    assert not isinstance(outcome, Rejection)
+    assert not isinstance(validate(example("deal.won", currency="XYZ")), Rejection)
+
+
+def test_contract_errors_come_before_the_currency() -> None:
+    lowercase = validate_money(example("deal.won", currency="xyz"))
+    assert isinstance(lowercase, Rejection)
+    assert lowercase.reason == "invalid_field"
+    negative = validate_money(example("deal.won", currency="XYZ", amount=-1))
+    assert isinstance(negative, Rejection)
+    assert negative.reason == "out_of_range"
+
+
+def test_future_timestamp_comes_before_the_currency() -> None:
+    outcome = validate_money(example("deal.won", currency="XYZ"), now=OCCURRED_EPOCH - 301)
+    assert isinstance(outcome, Rejection)
+    assert outcome.reason == "future_timestamp"
