@@ -16,13 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from schemas.formula import Formula, FormulaError
 from schemas.yaml_source import Location, load_yaml_model
 
-WindowName = Literal["1h", "24h", "7d", "today"]
+WindowName = Literal["1h", "24h", "7d", "30d", "today", "week", "month", "quarter"]
 ScopeKind = Literal["all", "team", "rep", "channel"]
-WINDOW_NAMES: tuple[WindowName, ...] = ("1h", "24h", "7d", "today")
+WINDOW_NAMES: tuple[WindowName, ...] = ("1h", "24h", "7d", "30d", "today", "week", "month", "quarter")
 SCOPE_KINDS: tuple[ScopeKind, ...] = ("all", "team", "rep", "channel")
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
-UNIT_SUFFIXES = {"count": "", "seconds": "_seconds", "ratio": "_ratio"}
+UNIT_SUFFIXES = {"count": "", "seconds": "_seconds", "ratio": "_ratio", "currency": "", "currency_per_day": "_per_day"}
 
 
 class CounterSpec(BaseModel):
@@ -42,7 +42,7 @@ class KpiSpec(BaseModel):
     indicator: Literal["leading", "lagging"]
     metric: Annotated[str, Field(pattern=r"^kpimon_[a-z0-9_]+$")]
     formula: Formula
-    unit: Literal["count", "seconds", "ratio"]
+    unit: Literal["count", "seconds", "ratio", "currency", "currency_per_day"]
     good: Literal["up", "down"]
     windows: tuple[WindowName, ...] = WINDOW_NAMES
     scopes: tuple[ScopeKind, ...] = SCOPE_KINDS

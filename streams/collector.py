@@ -11,12 +11,16 @@ from schemas.catalog import Catalog
 from schemas.config import KpimonConfig
 from streams.folding import BucketGroup, ProgressValue
 from streams.kpis import kpi_samples, window_totals
+from streams.windows import LONGEST_RETENTION
 
 KPI_LABELS = ("window", "scope", "team", "rep", "channel")
+LATE_HELP = (
+    f"Events older than the longest retention ({LONGEST_RETENTION.retention_seconds // 86_400} days), not counted."
+)
 PROGRESS_COUNTERS = (
     ("events", "kpimon_events", "Valid events counted, by type.", "type"),
     ("duplicates", "kpimon_events_duplicate", "Copies of an already counted event_id, ignored.", "type"),
-    ("late", "kpimon_events_late_dropped", "Events older than the longest retention (8 days), not counted.", "type"),
+    ("late", "kpimon_events_late_dropped", LATE_HELP, "type"),
     ("rejected", "kpimon_events_rejected", "Invalid messages sent to the dead-letter topic, by reason.", "reason"),
 )
 

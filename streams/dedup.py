@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import TypedDict
 
 from streams.records import Accepted
-from streams.windows import is_late
 
+DEDUP_HORIZON_SECONDS = 8 * 86_400
 FirstCopy = tuple[str, int]  # (topic, offset) of an event id's first copy
 
 
@@ -95,14 +95,17 @@ def split_duplicates(records: Sequence[Accepted], index: SeenIndex) -> DedupResu
 
 
 def expired_batch_keys(batches: Iterable[tuple[str, SeenBatch]], watermarks: dict[int, int]) -> list[str]:
-    """Batches whose newest event has become too late for its partition's watermark.
+    """Batches whose newest event is older than the dedup horizon at its partition's watermark.
 
-    A later copy of any of their events is dropped as late anyway, so forgetting
-    the ids cannot let a duplicate be counted.
+    The horizon (8 days) is shorter than the longest window's retention (months):
+    keeping every id for months would cost far more memory than the counters. A
+    copy of an activity event arriving more than 8 days (event time) after the
+    newest events is counted again; deals and leads keep their own event ids, so
+    funnel counts stay exact whatever the delay.
     """
     expired = []
     for key, batch in batches:
         watermark = watermarks.get(batch_partition(key))
-        if watermark is not None and is_late(batch["newest"], watermark):
+        if watermark is not None and batch["newest"] < watermark - DEDUP_HORIZON_SECONDS:
             expired.append(key)
     return expired

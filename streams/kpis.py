@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from schemas.catalog import Catalog, KpiSpec, WindowName
 from schemas.config import KpimonConfig
-from streams.facts import Scope
+from streams.entities import CYCLE_SAMPLE_PREFIX
+from streams.facts import Scope, scope_timezone
 from streams.folding import BucketGroup, GroupKey
-from streams.windows import WINDOWS_BY_RESOLUTION, Resolution, window_bucket_range
+from streams.windows import MONTH, WINDOWS_BY_RESOLUTION, Resolution, month_label, window_bucket_range
 
 WindowTotals = dict[tuple[Scope, WindowName], dict[str, float]]
-
-
-def scope_timezone(scope: Scope, config: KpimonConfig) -> ZoneInfo:
-    """A team's (and its reps') own time zone; the config's default for the rest."""
-    return config.timezone_of(scope.team) if scope.team else ZoneInfo(config.timezone)
+MonthlyTotals = dict[tuple[Scope, str], dict[str, float]]  # (scope, "YYYY-MM") -> counter sums
 
 
 @dataclass
@@ -29,21 +26,33 @@ class ScopeTotals:
 
 
 def window_totals(groups: Iterable[tuple[str, BucketGroup]], now: int, config: KpimonConfig) -> ScopeTotals:
-    """Sum retained buckets into the windows that contain them, across partitions."""
+    """Sum retained buckets into the windows that contain them, across partitions.
+
+    Windows are taken in each scope's time zone; a window's buckets are those whose
+    start is in its range (see ``window_bucket_range``).
+    """
     totals: WindowTotals = {}
     scopes: set[Scope] = set()
     ranges: dict[tuple[WindowName, str], tuple[Resolution, int, int]] = {}
+    ends: dict[tuple[str, int, str], int] = {}  # (resolution, group start, zone) -> group end
+    zones: dict[str, ZoneInfo] = {}
     for key, group in groups:
         group_key = GroupKey.decode(key)
         scope = group_key.scope
         scopes.add(scope)
-        tz = scope_timezone(scope, config)
+        tz = zones.get(scope.team)
+        if tz is None:
+            tz = zones[scope.team] = scope_timezone(scope, config)
+        end_key = (group_key.resolution.name, group_key.start, tz.key)
+        end = ends.get(end_key)
+        if end is None:
+            end = ends[end_key] = group_key.end(tz)
         for window in WINDOWS_BY_RESOLUTION[group_key.resolution.name]:
             span = ranges.get((window, tz.key))
             if span is None:
                 span = ranges[(window, tz.key)] = window_bucket_range(window, now, tz)
             _, first, last = span
-            if group_key.last_bucket_start < first or group_key.start > last:
+            if end <= first or group_key.start > last:
                 continue
             sums = totals.setdefault((scope, window), {})
             for start, counters in group["buckets"].items():
@@ -51,6 +60,25 @@ def window_totals(groups: Iterable[tuple[str, BucketGroup]], now: int, config: K
                     for name, amount in counters.items():
                         sums[name] = sums.get(name, 0) + amount
     return ScopeTotals(windows=totals, scopes=scopes)
+
+
+def monthly_totals(groups: Iterable[tuple[str, BucketGroup]], config: KpimonConfig) -> MonthlyTotals:
+    """Counter sums per scope and local calendar month, from every stored 1mo bucket, across partitions.
+
+    A month is labelled ``"YYYY-MM"`` in the scope's time zone. Sorted by scope key, then month.
+    """
+    totals: MonthlyTotals = {}
+    for key, group in groups:
+        group_key = GroupKey.decode(key)
+        if group_key.resolution.name != MONTH.name:
+            continue
+        scope = group_key.scope
+        tz = scope_timezone(scope, config)
+        for start, counters in group["buckets"].items():
+            sums = totals.setdefault((scope, month_label(int(start), tz)), {})
+            for name, amount in counters.items():
+                sums[name] = sums.get(name, 0) + amount
+    return dict(sorted(totals.items(), key=lambda item: (item[0][0].key, item[0][1])))
 
 
 @dataclass(frozen=True)
@@ -71,3 +99,49 @@ def kpi_samples(catalog: Catalog, totals: ScopeTotals) -> Iterator[KpiSample]:
                 value = kpi.formula.evaluate(totals.windows.get((scope, window), {}))
                 if value is not None:
                     yield KpiSample(kpi, scope, window, value)
+
+
+def quantile(values: Sequence[float], q: float) -> float | None:
+    """The ``q`` quantile by linear interpolation between closest ranks (numpy's default); None if empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q
+    lower = int(rank)
+    if lower + 1 == len(ordered):
+        return ordered[lower]
+    return ordered[lower] + (rank - lower) * (ordered[lower + 1] - ordered[lower])
+
+
+def cycle_quantiles(counters: Mapping[str, float]) -> dict[str, float]:
+    """p50 and p90 of the sales cycles of the deals won in these counters (per-deal cycle samples)."""
+    samples = [value for name, value in counters.items() if name.startswith(CYCLE_SAMPLE_PREFIX)]
+    result = {}
+    for name, q in (("sales_cycle_p50_seconds", 0.5), ("sales_cycle_p90_seconds", 0.9)):
+        value = quantile(samples, q)
+        if value is not None:
+            result[name] = value
+    return result
+
+
+def monthly_report(catalog: Catalog, totals: MonthlyTotals) -> list[dict[str, object]]:
+    """One row per scope and month: its counters, its KPI values and cycle quantiles (JSON-ready)."""
+    rows: list[dict[str, object]] = []
+    for (scope, month), counters in totals.items():
+        kpis: dict[str, float] = {}
+        for kpi in catalog.kpis:
+            value = kpi.formula.evaluate(counters)
+            if value is not None and scope.kind in kpi.scopes:
+                kpis[kpi.id] = value
+        rows.append(
+            {
+                "month": month,
+                "scope": scope.kind,
+                "team": scope.team,
+                "rep": scope.rep,
+                "channel": scope.channel,
+                "counters": {name: value for name, value in counters.items() if ":" not in name},
+                "kpis": kpis | cycle_quantiles(counters),
+            }
+        )
+    return rows

@@ -19,6 +19,7 @@ from schemas.catalog import (
 from schemas.formula import Formula
 from schemas.yaml_source import ConfigFileError, load_yaml_model
 
+FUNNEL_SCOPES = ("all", "team", "rep", "channel")
 BUILTIN_KPIS = {
     # id: (metric, formula, unit, scopes)
     "calls": ("kpimon_calls", "calls", "count", ("all", "team", "rep")),
@@ -39,6 +40,37 @@ BUILTIN_KPIS = {
     "social_posts": ("kpimon_social_posts", "social_posts", "count", ("all", "team", "channel")),
     "campaigns_launched": ("kpimon_campaigns_launched", "campaigns_launched", "count", ("all", "team", "channel")),
     "email_campaign_sends": ("kpimon_email_campaign_sends", "email_campaign_sends", "count", ("all", "team")),
+    "leads": ("kpimon_leads", "leads", "count", FUNNEL_SCOPES),
+    "mqls": ("kpimon_mqls", "mqls", "count", FUNNEL_SCOPES),
+    "sqls": ("kpimon_sqls", "sqls", "count", FUNNEL_SCOPES),
+    "opportunities_created": ("kpimon_opportunities_created", "opportunities_created", "count", FUNNEL_SCOPES),
+    "deals_won": ("kpimon_deals_won", "deals_won", "count", FUNNEL_SCOPES),
+    "deals_lost": ("kpimon_deals_lost", "deals_lost", "count", FUNNEL_SCOPES),
+    "lead_to_mql": ("kpimon_lead_to_mql_ratio", "mqls / leads", "ratio", FUNNEL_SCOPES),
+    "mql_to_sql": ("kpimon_mql_to_sql_ratio", "sqls / mqls", "ratio", FUNNEL_SCOPES),
+    "lead_to_opportunity": (
+        "kpimon_lead_to_opportunity_ratio",
+        "opportunities_created / leads",
+        "ratio",
+        FUNNEL_SCOPES,
+    ),
+    "opportunity_to_customer": (
+        "kpimon_opportunity_to_customer_ratio",
+        "deals_won / opportunities_created",
+        "ratio",
+        FUNNEL_SCOPES,
+    ),
+    "win_rate": ("kpimon_win_rate_ratio", "deals_won / (deals_won + deals_lost)", "ratio", FUNNEL_SCOPES),
+    "revenue": ("kpimon_revenue", "revenue", "currency", FUNNEL_SCOPES),
+    "average_deal_size": ("kpimon_average_deal_size", "revenue / deals_won", "currency", FUNNEL_SCOPES),
+    "sales_cycle": ("kpimon_sales_cycle_seconds", "cycle_seconds / deals_won_timed", "seconds", FUNNEL_SCOPES),
+    "pipeline_velocity": (
+        "kpimon_pipeline_velocity_per_day",
+        "opportunities_created * (revenue / deals_won) * (deals_won / (deals_won + deals_lost)) "
+        "/ (cycle_seconds / deals_won_timed / 86400)",
+        "currency_per_day",
+        FUNNEL_SCOPES,
+    ),
 }
 BUILTIN_COUNTERS = {
     "calls": "call.logged",
@@ -53,10 +85,19 @@ BUILTIN_COUNTERS = {
     "social_posts": "social.posted",
     "campaigns_launched": "campaign.launched",
     "email_campaign_sends": "email_campaign.sent",
+    "leads": "lead.created",
+    "mqls": "lead.qualified",
+    "sqls": "lead.qualified",
+    "opportunities_created": "opportunity.created",
+    "deals_won": "deal.won",
+    "deals_lost": "deal.lost",
+    "revenue": "deal.won",
+    "deals_won_timed": "deal.won",
+    "cycle_seconds": "deal.won",
 }
 
 BUILTIN = load_catalog()
-LEADS_COUNTER = "counters:\n  leads: {unit: leads, source: lead.created, help: Leads created.}\n"
+LEADS_COUNTER = "counters:\n  signups: {unit: signups, source: web.session, help: Signups created.}\n"
 
 
 def kpi_yaml(kpi_id: str, metric: str, formula: str, unit: str = "count", extra: str = "") -> str:
@@ -86,7 +127,8 @@ def test_builtin_catalog_loads() -> None:
     assert {counter: spec.source for counter, spec in catalog.counters.items()} == BUILTIN_COUNTERS
     assert {kpi.id: (kpi.metric, kpi.formula.source, kpi.unit, kpi.scopes) for kpi in catalog.kpis} == BUILTIN_KPIS
     assert [kpi.id for kpi in catalog.kpis] == list(BUILTIN_KPIS)  # file order is kept
-    assert all(kpi.windows == ("1h", "24h", "7d", "today") for kpi in catalog.kpis)
+    assert WINDOW_NAMES == ("1h", "24h", "7d", "30d", "today", "week", "month", "quarter")
+    assert all(kpi.windows == WINDOW_NAMES for kpi in catalog.kpis)
 
 
 @pytest.mark.parametrize("kpi", BUILTIN.kpis, ids=lambda kpi: kpi.id)
@@ -99,13 +141,14 @@ def test_builtin_kpi_formula_references_known_counters(kpi: KpiSpec) -> None:
 def test_builtin_kpi_metric_names(kpi: KpiSpec) -> None:
     assert kpi.metric.startswith("kpimon_")
     assert not kpi.metric.endswith("_total")
-    assert kpi.metric.endswith({"count": "", "seconds": "_seconds", "ratio": "_ratio"}[kpi.unit])
+    suffixes = {"count": "", "seconds": "_seconds", "ratio": "_ratio", "currency": "", "currency_per_day": "_per_day"}
+    assert kpi.metric.endswith(suffixes[kpi.unit])
 
 
 def test_builtin_ids_and_metrics_are_unique() -> None:
     catalog = BUILTIN
-    assert len({kpi.id for kpi in catalog.kpis}) == len(catalog.kpis) == 13
-    assert len({kpi.metric for kpi in catalog.kpis}) == 13
+    assert len({kpi.id for kpi in catalog.kpis}) == len(catalog.kpis) == 28
+    assert len({kpi.metric for kpi in catalog.kpis}) == 28
     assert catalog.cross_reference_problems() == []
 
 
@@ -113,52 +156,56 @@ def test_builtin_ids_and_metrics_are_unique() -> None:
     ("kpis", "problems"),
     [
         (
-            kpi_yaml("leads_rate", "kpimon_leads_rate", "leads", unit="ratio"),
-            ["4:5: kpis.0: metric 'kpimon_leads_rate' of a ratio KPI must end with '_ratio'"],
+            kpi_yaml("signups_rate", "kpimon_signups_rate", "signups", unit="ratio"),
+            ["4:5: kpis.0: metric 'kpimon_signups_rate' of a ratio KPI must end with '_ratio'"],
         ),
         (
-            kpi_yaml("leads", "kpimon_leads", "leads") + kpi_yaml("lead_time", "kpimon_lead_time", "leads", "seconds"),
+            kpi_yaml("signups", "kpimon_signups", "signups")
+            + kpi_yaml("lead_time", "kpimon_lead_time", "signups", "seconds"),
             ["13:5: kpis.1: metric 'kpimon_lead_time' of a seconds KPI must end with '_seconds'"],
         ),
         (
-            kpi_yaml("leads", "kpimon_leads_total", "leads"),
-            ["4:5: kpis.0: metric 'kpimon_leads_total': windowed values are gauges, drop '_total'"],
+            kpi_yaml("signups", "kpimon_signups_total", "signups"),
+            ["4:5: kpis.0: metric 'kpimon_signups_total': windowed values are gauges, drop '_total'"],
         ),
         (
-            kpi_yaml("leads", "kpimon_leads_seconds_total", "leads", "seconds"),
-            ["4:5: kpis.0: metric 'kpimon_leads_seconds_total' of a seconds KPI must end with '_seconds'"],
+            kpi_yaml("signups", "kpimon_signups_seconds_total", "signups", "seconds"),
+            ["4:5: kpis.0: metric 'kpimon_signups_seconds_total' of a seconds KPI must end with '_seconds'"],
         ),
         (
-            kpi_yaml("leads", "leads", "leads"),
+            kpi_yaml("signups", "signups", "signups"),
             ["5:13: kpis.0.metric: String should match pattern '^kpimon_[a-z0-9_]+$'"],
         ),
         (
-            kpi_yaml("Leads", "kpimon_leads", "leads"),
+            kpi_yaml("Signups", "kpimon_signups", "signups"),
             ["4:9: kpis.0.id: String should match pattern '^[a-z][a-z0-9_]*$'"],
         ),
         (
-            kpi_yaml("leads", "kpimon_leads", "leads / nothing"),
+            kpi_yaml("signups", "kpimon_signups", "signups / nothing"),
             ["9:14: kpis.0.formula: unknown counter 'nothing' in formula"],
         ),
         (
-            kpi_yaml("leads", "kpimon_leads", "max(leads)"),
-            ["9:14: kpis.0.formula: unsupported syntax in formula 'max(leads)': 'max(leads)'"],
+            kpi_yaml("signups", "kpimon_signups", "max(signups)"),
+            ["9:14: kpis.0.formula: unsupported syntax in formula 'max(signups)': 'max(signups)'"],
         ),
         (
-            kpi_yaml("leads", "kpimon_leads", "5"),
+            kpi_yaml("signups", "kpimon_signups", "5"),
             ["9:14: kpis.0.formula: formula must be a string such as 'email_replies / emails_sent'"],
         ),
         (
-            kpi_yaml("leads", "kpimon_leads", "leads", extra="    windows: [1h, 2h]\n"),
-            ["13:19: kpis.0.windows.1: Input should be '1h', '24h', '7d' or 'today'"],
+            kpi_yaml("signups", "kpimon_signups", "signups", extra="    windows: [1h, 2h]\n"),
+            [
+                "13:19: kpis.0.windows.1: Input should be "
+                "'1h', '24h', '7d', '30d', 'today', 'week', 'month' or 'quarter'"
+            ],
         ),
         (
-            kpi_yaml("leads", "kpimon_leads", "leads", extra="    colour: red\n"),
+            kpi_yaml("signups", "kpimon_signups", "signups", extra="    colour: red\n"),
             ["13:13: kpis.0.colour: Extra inputs are not permitted"],
         ),
         (
-            kpi_yaml("leads", "kpimon_leads", "leads") + kpi_yaml("leads", "kpimon_leads_again", "leads"),
-            ["13:9: kpis.1.id: duplicate KPI id 'leads'"],
+            kpi_yaml("signups", "kpimon_signups", "signups") + kpi_yaml("signups", "kpimon_signups_again", "signups"),
+            ["13:9: kpis.1.id: duplicate KPI id 'signups'"],
         ),
     ],
 )
@@ -178,32 +225,32 @@ def test_duplicate_metric_points_at_the_metric_line(tmp_path: Path) -> None:
         tmp_path,
         LEADS_COUNTER
         + "kpis:\n"
-        + kpi_yaml("leads", "kpimon_leads", "leads")
-        + kpi_yaml("more", "kpimon_leads", "leads"),
+        + kpi_yaml("signups", "kpimon_signups", "signups")
+        + kpi_yaml("more", "kpimon_signups", "signups"),
     )
     with pytest.raises(ConfigFileError) as info:
         load_yaml_model(path, Catalog, cross_check=Catalog.cross_reference_problems)
-    assert info.value.problems == [f"{path}:14:13: kpis.1.metric: metric 'kpimon_leads' is already defined"]
+    assert info.value.problems == [f"{path}:14:13: kpis.1.metric: metric 'kpimon_signups' is already defined"]
 
 
 def test_extra_catalog_is_merged(tmp_path: Path) -> None:
-    path = write(tmp_path, LEADS_COUNTER + "kpis:\n" + kpi_yaml("leads", "kpimon_leads", "leads"))
+    path = write(tmp_path, LEADS_COUNTER + "kpis:\n" + kpi_yaml("signups", "kpimon_signups", "signups"))
     catalog = load_catalog(path)
-    assert list(catalog.counters) == [*BUILTIN_COUNTERS, "leads"]
-    assert [kpi.id for kpi in catalog.kpis] == [*BUILTIN_KPIS, "leads"]
-    assert catalog.kpis[-1].formula.names == frozenset({"leads"})
+    assert list(catalog.counters) == [*BUILTIN_COUNTERS, "signups"]
+    assert [kpi.id for kpi in catalog.kpis] == [*BUILTIN_KPIS, "signups"]
+    assert catalog.kpis[-1].formula.names == frozenset({"signups"})
     assert catalog.kpis[-1].windows == WINDOW_NAMES
     assert catalog.kpis[-1].scopes == SCOPE_KINDS
 
 
 def test_extra_catalog_clashing_with_a_builtin_id_is_rejected(tmp_path: Path) -> None:
-    path = write(tmp_path, LEADS_COUNTER + "kpis:\n" + kpi_yaml("calls", "kpimon_leads", "leads"))
+    path = write(tmp_path, LEADS_COUNTER + "kpis:\n" + kpi_yaml("calls", "kpimon_signups", "signups"))
     with pytest.raises(ConfigFileError, match="duplicate KPI id 'calls'"):
         load_catalog(path)
 
 
 def test_extra_catalog_clash_points_at_the_extension_line(tmp_path: Path) -> None:
-    path = write(tmp_path, LEADS_COUNTER + "kpis:\n" + kpi_yaml("calls", "kpimon_leads", "leads"))
+    path = write(tmp_path, LEADS_COUNTER + "kpis:\n" + kpi_yaml("calls", "kpimon_signups", "signups"))
     with pytest.raises(ConfigFileError) as info:
         load_catalog(path)
     assert info.value.problems == [f"{path}:4:9: kpis.0.id: duplicate KPI id 'calls'"]
@@ -231,24 +278,24 @@ def test_extra_catalog_cannot_redefine_a_builtin_counter(tmp_path: Path) -> None
 
 
 def test_catalog_extended() -> None:
-    counter = CounterSpec(unit="x", source="lead.created", help="h")
+    counter = CounterSpec(unit="x", source="web.session", help="h")
     kpi = KpiSpec(
-        id="leads",
-        name="Leads",
+        id="signups",
+        name="Signups",
         kind="result",
         indicator="lagging",
-        metric="kpimon_leads",
-        formula="leads",  # type: ignore[arg-type]
+        metric="kpimon_signups",
+        formula="signups",  # type: ignore[arg-type]
         unit="count",
         good="up",
         description="d",
     )
     first = Catalog(counters={"calls": counter}, kpis=())
-    second = CatalogExtension(counters={"leads": counter}, kpis=(kpi,))
+    second = CatalogExtension(counters={"signups": counter}, kpis=(kpi,))
     merged = second.merged_into(first)
-    assert list(merged.counters) == ["calls", "leads"]
+    assert list(merged.counters) == ["calls", "signups"]
     assert merged.kpis == (kpi,)
-    assert merged.kpis[0].formula.source == "leads"
+    assert merged.kpis[0].formula.source == "signups"
 
 
 def test_equal_formulas_compare_equal() -> None:
@@ -259,8 +306,8 @@ def test_equal_formulas_compare_equal() -> None:
 @pytest.mark.parametrize(
     ("unit", "metric", "ok"),
     [
-        ("count", "kpimon_leads", True),
-        ("count", "kpimon_leads_total", False),
+        ("count", "kpimon_signups", True),
+        ("count", "kpimon_signups_total", False),
         ("seconds", "kpimon_lead_time_seconds", True),
         ("seconds", "kpimon_lead_time", False),
         ("ratio", "kpimon_lead_ratio", True),
@@ -270,12 +317,12 @@ def test_equal_formulas_compare_equal() -> None:
 )
 def test_kpi_spec_metric_naming(unit: str, metric: str, ok: bool) -> None:
     fields = {
-        "id": "leads",
-        "name": "Leads",
+        "id": "signups",
+        "name": "Signups",
         "kind": "result",
         "indicator": "lagging",
         "metric": metric,
-        "formula": "leads",
+        "formula": "signups",
         "unit": unit,
         "good": "up",
         "description": "d",
@@ -285,3 +332,15 @@ def test_kpi_spec_metric_naming(unit: str, metric: str, ok: bool) -> None:
     else:
         with pytest.raises(ValidationError):
             KpiSpec.model_validate(fields)
+
+
+def test_extra_kpi_may_choose_calendar_windows(tmp_path: Path) -> None:
+    counter = "counters:\n  site_visits: {unit: visits, source: site.visited, help: Visits.}\n"
+    extra = "    windows: [30d, week, month, quarter]\n"
+    kpi = kpi_yaml("site_visits", "kpimon_site_visits", "site_visits", extra=extra)
+    assert load_catalog(write(tmp_path, counter + "kpis:\n" + kpi)).kpis[-1].windows == (
+        "30d",
+        "week",
+        "month",
+        "quarter",
+    )

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from schemas.catalog import load_catalog
+from schemas.catalog import WINDOW_NAMES, load_catalog
 from schemas.config import KpimonConfig, TeamConfig
 from streams.collector import KpiCollector
 from streams.facts import Scope
 from streams.folding import BucketGroup, GroupKey, ProgressValue
-from streams.windows import HOUR, MINUTE, QUARTER, Resolution
+from streams.windows import DAY, HOUR, MINUTE, MONTH, QUARTER, Resolution
 
 CATALOG = load_catalog()
 NOW = 1_700_000_000.75  # 2023-11-14T22:13:20.75Z; the collector truncates to whole seconds
@@ -32,6 +32,8 @@ def group(
 HOUR_22 = 1_699_999_200  # the minute group (an hour) of NOW
 DAY_14 = 1_699_920_000  # the quarter and hour group (a UTC day) of NOW: 2023-11-14
 DAY_13 = 1_699_833_600
+NOV_UTC, OCT_UTC, Y23_UTC = 1_698_796_800, 1_696_118_400, 1_672_531_200  # the day and month groups in UTC
+NOV_BER, Y23_BER = 1_698_793_200, 1_672_527_600  # in Europe/Berlin
 
 BUCKETS = [
     group(0, ALL, MINUTE, HOUR_22, {1_699_999_980: {"calls": 2, "calls_connected": 1, "call_duration_seconds": 150.5}}),
@@ -42,6 +44,11 @@ BUCKETS = [
     group(0, EMEA, MINUTE, HOUR_22, {1_699_999_980: {"calls": 2, "calls_connected": 1}}),
     group(0, EMEA, QUARTER, DAY_13, {1_699_916_400: {"calls": 4}}),  # today in Berlin only
     group(1, BLOG, QUARTER, DAY_14, {1_699_999_200: {"content_published": 2}}),
+    group(0, ALL, DAY, NOV_UTC, {1_699_920_000: {"calls": 5, "calls_connected": 3}}),  # today (UTC)
+    group(1, ALL, MONTH, Y23_UTC, {NOV_UTC: {"calls": 5, "calls_connected": 3}, OCT_UTC: {"calls": 7}}),
+    group(0, EMEA, DAY, NOV_BER, {1_699_916_400: {"calls": 4}}),  # today in Berlin
+    group(0, EMEA, MONTH, Y23_BER, {NOV_BER: {"calls": 4}}),
+    group(1, BLOG, DAY, NOV_UTC, {1_699_747_200: {"content_published": 2}}),  # Sunday: 30d, not this week
 ]
 
 
@@ -92,6 +99,11 @@ def labels(window: str, scope: Scope) -> dict[str, str]:
         ("kpimon_calls", "24h", ALL, 5.0),
         ("kpimon_calls", "today", ALL, 5.0),
         ("kpimon_calls", "7d", ALL, 5.0),
+        ("kpimon_calls", "week", ALL, 5.0),
+        ("kpimon_calls", "30d", ALL, 5.0),
+        ("kpimon_calls", "month", ALL, 5.0),
+        ("kpimon_calls", "quarter", ALL, 12.0),  # October and November
+        ("kpimon_call_connect_ratio", "quarter", ALL, 0.25),
         ("kpimon_call_connect_ratio", "1h", ALL, 0.6),
         ("kpimon_call_duration_seconds", "1h", ALL, 200.0),
         ("kpimon_call_duration_seconds", "7d", ALL, 0.0),
@@ -101,7 +113,12 @@ def labels(window: str, scope: Scope) -> dict[str, str]:
         ("kpimon_calls", "today", EMEA, 4.0),  # the team's own time zone
         ("kpimon_calls", "24h", EMEA, 4.0),
         ("kpimon_calls", "7d", EMEA, 0.0),
-        ("kpimon_content_published", "today", BLOG, 2.0),
+        ("kpimon_calls", "quarter", EMEA, 4.0),
+        ("kpimon_content_published", "today", BLOG, 0.0),
+        ("kpimon_content_published", "24h", BLOG, 2.0),
+        ("kpimon_content_published", "week", BLOG, 0.0),
+        ("kpimon_content_published", "30d", BLOG, 2.0),
+        ("kpimon_content_published", "month", BLOG, 0.0),  # no month bucket stored for the channel
         ("kpimon_content_published", "1h", BLOG, 0.0),
         ("kpimon_emails_sent", "1h", ALL, 0.0),
         ("kpimon_email_campaign_sends", "7d", EMEA, 0.0),
@@ -138,6 +155,25 @@ def test_progress_counters_and_watermark(sample: str, sample_labels: dict[str, s
     assert registry_with_collector().get_sample_value(sample, sample_labels) == value
 
 
+def test_every_window_is_exported() -> None:
+    registry = registry_with_collector()
+    windows = {
+        sample.labels["window"]
+        for family in registry.collect()
+        if family.name == "kpimon_calls"
+        for sample in family.samples
+        if sample.labels["scope"] == "all"
+    }
+    assert windows == set(WINDOW_NAMES) == {"1h", "24h", "7d", "30d", "today", "week", "month", "quarter"}
+
+
+def test_late_help_names_the_longest_retention() -> None:
+    families = {family.name: family for family in registry_with_collector().collect()}
+    assert families["kpimon_events_late_dropped"].documentation == (
+        "Events older than the longest retention (800 days), not counted."
+    )
+
+
 def test_families_and_types() -> None:
     registry = registry_with_collector()
     families = {family.name: family.type for family in registry.collect()}
@@ -156,7 +192,7 @@ def test_empty_tables_expose_families_without_samples() -> None:
     registry = CollectorRegistry()
     registry.register(KpiCollector(CATALOG, CONFIG, buckets=list, progress=list, clock=lambda: NOW))
     families = list(registry.collect())
-    assert len(families) == 13 + 5
+    assert len(families) == len(CATALOG.kpis) + 5
     assert all(family.samples == [] for family in families)
     text = generate_latest(registry).decode()
     assert "# TYPE kpimon_calls gauge" in text

@@ -150,15 +150,15 @@ def test_split_keeps_record_identity_and_order() -> None:
     assert result.duplicates == [records[2]]
 
 
-# At watermark 1_700_000_000 an event is late before 1_699_308_000 (see test_windows.test_is_late).
+# At watermark 1_700_000_000 the dedup horizon (8 days) starts at 1_699_308_800.
 @pytest.mark.parametrize(
     ("stored", "watermarks", "expired"),
     [
-        ({"0|a": {"newest": 1_699_307_999, "ids": {}}}, {0: TS}, ["0|a"]),
-        ({"0|a": {"newest": 1_699_308_000, "ids": {}}}, {0: TS}, []),
-        ({"0|a": {"newest": 1_699_307_999, "ids": {}}}, {}, []),  # no watermark for the partition: keep
-        ({"3|a": {"newest": 1_699_307_999, "ids": {}}}, {0: TS}, []),
-        ({"3|a": {"newest": 1_699_307_999, "ids": {}}}, {3: TS}, ["3|a"]),
+        ({"0|a": {"newest": 1_699_308_799, "ids": {}}}, {0: TS}, ["0|a"]),
+        ({"0|a": {"newest": 1_699_308_800, "ids": {}}}, {0: TS}, []),
+        ({"0|a": {"newest": 1_699_308_799, "ids": {}}}, {}, []),  # no watermark for the partition: keep
+        ({"3|a": {"newest": 1_699_308_799, "ids": {}}}, {0: TS}, []),
+        ({"3|a": {"newest": 1_699_308_799, "ids": {}}}, {3: TS}, ["3|a"]),
         (
             {
                 "0|old": {"newest": 1_699_000_000, "ids": {"x": [CRM, 1]}},

@@ -3,7 +3,9 @@
 The stream model: events (some with several copies, on two topics) and a few rejected messages,
 partitioned by event id as the pipeline does, read in batches. After a batch the worker writes its
 seen ids (flushed first), then the changed bucket groups and progress, then deletes expired groups.
-Buckets are stored in groups (one key per scope, resolution and hour or day).
+Buckets are stored in groups (one key per scope, resolution and hour, day, local month or local year).
+Events are up to 800 days old (the longest retention), so none is late whatever the order; only
+those inside the dedup horizon (8 days) have several copies.
 A crash loses the writes of the newest batches except a prefix of each table's changelog (a seen
 prefix that covers every batch whose buckets or progress survived), and the consumer resumes from an
 offset no later than the first batch not fully written. The expected values come from the distinct
@@ -15,7 +17,7 @@ from __future__ import annotations
 import copy
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,13 +29,16 @@ from schemas.events import parse_event
 from streams.dedup import SeenIndex, expired_batch_keys, split_duplicates
 from streams.facts import Scope
 from streams.folding import GroupKey, expired_group_keys, fold_batch
-from streams.kpis import window_totals
+from streams.kpis import monthly_totals, window_totals
 from streams.records import Accepted, Position, Record, Rejected
 from streams.validation import Rejection
-from streams.windows import HOUR, MINUTE, QUARTER, Resolution
+from streams.windows import DAY, HOUR, MINUTE, MONTH, QUARTER, Resolution
 
-NOW = 1_700_000_000  # 2023-11-14T22:13:20Z
+NOW = 1_700_000_000  # 2023-11-14T22:13:20Z, a Tuesday
 WEEK = 7 * 86_400
+DAYS = 86_400
+# streams.dedup remembers event ids for 8 days of event time (at least): copies of older events may count twice.
+DEDUP_HORIZON = 8 * DAYS
 CONFIG = KpimonConfig(
     timezone="Europe/Berlin",
     teams={
@@ -50,11 +55,31 @@ TYPES = ("call.logged", "email.sent", "email.replied", "meeting.booked")
 TOPICS = ("crm.events", "kpimon-ingest-rekeyed")
 PARTITIONS = 2
 
-# Local midnight before NOW, by hand: 2023-11-14 00:00 in each zone.
-MIDNIGHT = {
-    "Europe/Berlin": 1_699_916_400,  # 2023-11-13T23:00Z
-    "America/New_York": 1_699_938_000,  # 2023-11-14T05:00Z
-    "Asia/Kathmandu": 1_699_985_700,  # 2023-11-14T18:15Z
+# The first bucket of each calendar window at NOW, by hand: local midnight of today (2023-11-14, and
+# already the 15th in Kathmandu), of Monday 13th, of the 29th day before today, of November 1st
+# and of October 1st.
+NOW_STARTS: dict[str, dict[str, int]] = {
+    "Europe/Berlin": {
+        "today": 1_699_916_400,  # 2023-11-13T23:00Z
+        "week": 1_699_830_000,  # 2023-11-12T23:00Z
+        "30d": 1_697_407_200,  # 2023-10-16 00:00 CEST
+        "month": 1_698_793_200,  # 2023-10-31T23:00Z
+        "quarter": 1_696_111_200,  # 2023-10-01 00:00 CEST
+    },
+    "America/New_York": {
+        "today": 1_699_938_000,  # 2023-11-14T05:00Z
+        "week": 1_699_851_600,
+        "30d": 1_697_428_800,  # 2023-10-16 00:00 EDT
+        "month": 1_698_811_200,  # 2023-11-01 00:00 EDT
+        "quarter": 1_696_132_800,
+    },
+    "Asia/Kathmandu": {
+        "today": 1_699_985_700,  # 2023-11-14T18:15Z
+        "week": 1_699_812_900,
+        "30d": 1_697_480_100,  # 2023-10-17 00:00 +05:45
+        "month": 1_698_776_100,
+        "quarter": 1_696_097_700,
+    },
 }
 TEAM_ZONES = {"emea": "Europe/Berlin", "amer": "America/New_York", "apac": "Asia/Kathmandu"}
 # Ages (NOW - timestamp) just inside and outside each window's first bucket at NOW.
@@ -77,10 +102,24 @@ EDGE_AGES = (
     602_000,  # 7d: first hour 1_699_398_000
     602_001,
     WEEK - 1,
+    691_200,  # the 8-day hour retention
+    691_201,
+    100 * DAYS,  # the 100-day day retention
+    100 * DAYS + 1,
+    NOW - 1_691_359_200,  # the day 2023-08-07 starts then in Berlin: the day before is no longer retained
+    NOW - 1_691_359_200 + 1,
+    NOW - 1_691_345_700,  # ... and then in Kathmandu
+    NOW - 1_691_345_700 + 1,
+    800 * DAYS - 1,
+    800 * DAYS,  # exactly the longest retention: still not late
+    # the first second of each calendar window at NOW in each zone, and the second before it
+    *(NOW - start + extra for starts in NOW_STARTS.values() for start in starts.values() for extra in (0, 1)),
 )
-RETENTION = {"1m": 7_200, "15m": 172_800, "1h": 691_200}
+RETENTION = {"1m": 7_200, "15m": 172_800, "1h": 691_200, "1d": 100 * DAYS, "1mo": 800 * DAYS}
 SIZE = {"1m": 60, "15m": 900, "1h": 3_600}
 GROUP = {"1m": 3_600, "15m": 86_400, "1h": 86_400}
+RESOLUTION_NAMES = ("1m", "15m", "1h", "1d", "1mo")
+WINDOWS = {"1m": ("1h",), "15m": ("24h",), "1h": ("7d",), "1d": ("today", "week", "30d"), "1mo": ("month", "quarter")}
 
 
 @dataclass(frozen=True)
@@ -132,7 +171,15 @@ def specs(draw: st.DrawFn) -> list[Spec]:
     count = draw(st.integers(0, 24))
     result = []
     for index in range(count):
-        age = draw(st.one_of(st.integers(0, 7_200), st.integers(0, WEEK - 1), st.sampled_from(EDGE_AGES)))
+        age = draw(
+            st.one_of(
+                st.integers(0, 7_200),
+                st.integers(0, WEEK - 1),
+                st.integers(0, 120 * DAYS),
+                st.integers(0, 800 * DAYS),
+                st.sampled_from(EDGE_AGES),
+            )
+        )
         result.append(
             Spec(
                 event_id=f"e{index}",
@@ -153,7 +200,9 @@ def streams_of(draw: st.DrawFn) -> tuple[list[Spec], list[Record], int]:
     events = draw(specs())
     messages: list[tuple[str, int, Spec | None]] = []
     for spec in events:
-        for _ in range(draw(st.integers(1, 3))):
+        # ids are remembered for the dedup horizon only: an older event has no second copy here
+        most = 3 if NOW - spec.timestamp <= DEDUP_HORIZON else 1
+        for _ in range(draw(st.integers(1, most))):
             messages.append((draw(st.sampled_from(TOPICS)), spec.partition, spec))
     for _ in range(draw(st.integers(0, 3))):
         messages.append((draw(st.sampled_from(TOPICS)), draw(st.integers(0, PARTITIONS - 1)), None))
@@ -206,6 +255,8 @@ class Worker:
         self.batches: list[dict[tuple[str, int], int]] = []  # per batch: the first offset read from each queue
         self.durable_batches = 0  # batches numbered below this are in the log for good
         self.crashes = 0
+        # eviction with the config (exact group ends) or without (the latest end in any zone)
+        self.evict_config = data.draw(st.sampled_from([None, CONFIG]), label="evict with config")
 
     def readable(self) -> list[tuple[str, int]]:
         return [name for name, offset in self.next_offset.items() if offset < len(self.queues[name])]
@@ -246,7 +297,7 @@ class Worker:
         memory["groups"].update(copy.deepcopy(folded.groups))
         memory["progress"].update(copy.deepcopy(folded.progress))
         watermarks = {int(key): value["watermark"] for key, value in memory["progress"].items()}
-        for key in expired_group_keys(list(memory["groups"]), watermarks):
+        for key in expired_group_keys(list(memory["groups"]), watermarks, self.evict_config):
             writes.append(("groups", key, None))
             del memory["groups"][key]
         for key in expired_batch_keys(list(memory["seen"].items()), watermarks):
@@ -285,6 +336,42 @@ def process(stream: list[Record], data: st.DataObject) -> dict[str, dict[str, An
     return worker.memory
 
 
+def local_day(timestamp: int, tz_name: str) -> date:
+    return datetime.fromtimestamp(timestamp, ZoneInfo(tz_name)).date()
+
+
+def midnight(day: date, tz_name: str) -> int:
+    """Local 00:00 of ``day`` (it exists on every day of the zones used here)."""
+    return int(datetime.combine(day, time(0), tzinfo=ZoneInfo(tz_name)).timestamp())
+
+
+def first_of_month(day: date, months_later: int = 0) -> date:
+    index = day.year * 12 + day.month - 1 + months_later
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def bucket(resolution: str, timestamp: int, tz_name: str) -> tuple[int, int]:
+    """Start and end of the bucket holding ``timestamp``: fixed sizes, or a local day or month."""
+    if resolution in SIZE:
+        start = timestamp - timestamp % SIZE[resolution]
+        return start, start + SIZE[resolution]
+    day = local_day(timestamp, tz_name)
+    if resolution == "1d":
+        return midnight(day, tz_name), midnight(day + timedelta(days=1), tz_name)
+    return midnight(first_of_month(day), tz_name), midnight(first_of_month(day, 1), tz_name)
+
+
+def group_span(resolution: str, timestamp: int, tz_name: str) -> tuple[int, int]:
+    """Start and end of the group holding ``timestamp``: an hour or UTC day, or a local month or year."""
+    if resolution in GROUP:
+        start = timestamp - timestamp % GROUP[resolution]
+        return start, start + GROUP[resolution]
+    day = local_day(timestamp, tz_name)
+    if resolution == "1d":
+        return midnight(first_of_month(day), tz_name), midnight(first_of_month(day, 1), tz_name)
+    return midnight(date(day.year, 1, 1), tz_name), midnight(date(day.year + 1, 1, 1), tz_name)
+
+
 def first_bucket(window: str, now: int, tz_name: str) -> tuple[str, int, int]:
     """The window's resolution and first and last bucket start, from the definitions."""
     if window == "1h":
@@ -296,31 +383,53 @@ def first_bucket(window: str, now: int, tz_name: str) -> tuple[str, int, int]:
     if window == "7d":
         last = now - now % 3_600
         return "1h", last - 167 * 3_600, last
-    last = now - now % 900
+    resolution = "1mo" if window in ("month", "quarter") else "1d"
+    last, _ = bucket(resolution, now, tz_name)
     if now == NOW:
-        midnight = MIDNIGHT[tz_name]
-    else:
-        tz = ZoneInfo(tz_name)
-        midnight = int(datetime.combine(datetime.fromtimestamp(now, tz).date(), time(0), tzinfo=tz).timestamp())
-    return "15m", midnight - midnight % 900, last
+        return resolution, NOW_STARTS[tz_name][window], last
+    today = local_day(now, tz_name)
+    first = {
+        "today": today,
+        "week": today - timedelta(days=today.weekday()),
+        "30d": today - timedelta(days=29),
+        "month": first_of_month(today),
+        "quarter": first_of_month(today, -((today.month - 1) % 3)),
+    }[window]
+    return resolution, midnight(first, tz_name), last
 
 
 def scope_zone(scope: Scope) -> str:
     return TEAM_ZONES.get(scope.team, "Europe/Berlin")
 
 
+def spec_scopes(spec: Spec) -> tuple[Scope, ...]:
+    team = spec.team or REP_TEAMS.get(spec.rep) or "unassigned"
+    return (Scope(), Scope(team=team, rep=spec.rep), Scope(team=team))
+
+
+def add(sums: dict[str, float], counters: dict[str, float]) -> None:
+    for name, amount in counters.items():
+        sums[name] = sums.get(name, 0) + amount
+
+
 def naive_totals(events: list[Spec]) -> dict[tuple[Scope, str], dict[str, float]]:
     expected: dict[tuple[Scope, str], dict[str, float]] = {}
     for spec in events:
-        team = spec.team or REP_TEAMS.get(spec.rep) or "unassigned"
-        for scope in (Scope(), Scope(team=team, rep=spec.rep), Scope(team=team)):
-            for window in ("1h", "24h", "7d", "today"):
+        for scope in spec_scopes(spec):
+            for window in ("1h", "24h", "7d", "30d", "today", "week", "month", "quarter"):
                 resolution, first, last = first_bucket(window, NOW, scope_zone(scope))
-                start = spec.timestamp - spec.timestamp % SIZE[resolution]
+                start, _ = bucket(resolution, spec.timestamp, scope_zone(scope))
                 if first <= start <= last:
-                    sums = expected.setdefault((scope, window), {})
-                    for name, amount in spec.counters().items():
-                        sums[name] = sums.get(name, 0) + amount
+                    add(expected.setdefault((scope, window), {}), spec.counters())
+    return expected
+
+
+def naive_months(events: list[Spec]) -> dict[tuple[Scope, str], dict[str, float]]:
+    expected: dict[tuple[Scope, str], dict[str, float]] = {}
+    for spec in events:
+        for scope in spec_scopes(spec):
+            day = local_day(spec.timestamp, scope_zone(scope))
+            add(expected.setdefault((scope, f"{day.year:04d}-{day.month:02d}"), {}), spec.counters())
     return expected
 
 
@@ -334,6 +443,8 @@ def test_window_totals_equal_a_naive_count(
 
     totals = window_totals(state["groups"].items(), NOW, CONFIG).windows
     assert {index: sums for index, sums in totals.items() if sums} == naive_totals(events)
+    # every event is in its month bucket (none is older than the month buckets' retention)
+    assert monthly_totals(state["groups"].items(), CONFIG) == naive_months(events)
 
     # progress: every event once, every other copy a duplicate, every rejected message once
     progress = state["progress"].values()
@@ -358,52 +469,73 @@ def test_live_buckets_hold_exactly_the_events_in_range(
     events, stream, _ = generated
     state = process(stream, data)
     watermarks = {int(key): value["watermark"] for key, value in state["progress"].items()}
-    evicted = expired_group_keys(list(state["groups"]), watermarks)
+    evicted = set(expired_group_keys(list(state["groups"]), watermarks, CONFIG))
+    assert evicted <= set(expired_group_keys(list(state["groups"]), watermarks))  # without the config: later
 
     for key in evicted:  # no window at NOW (>= every watermark) needs a bucket of an evicted group
         group = GroupKey.decode(key)
-        name = group.resolution.name
-        for window in {"1m": ("1h",), "15m": ("24h", "today"), "1h": ("7d",)}[name]:
-            _, first, _ = first_bucket(window, NOW, scope_zone(group.scope))
-            assert group.start + GROUP[name] - SIZE[name] < first
+        tz_name = scope_zone(group.scope)
+        group_end = group_span(group.resolution.name, group.start, tz_name)[1]
+        for window in WINDOWS[group.resolution.name]:
+            _, first, _ = first_bucket(window, NOW, tz_name)
+            assert group_end <= first
 
-    def live(resolution: str, start: int, partition: int) -> bool:
-        return start + SIZE[resolution] > watermarks[partition] - RETENTION[resolution]
+    def live(resolution: str, start: int, partition: int, tz_name: str) -> bool:
+        return bucket(resolution, start, tz_name)[1] > watermarks[partition] - RETENTION[resolution]
 
-    for resolution in ("1m", "15m", "1h"):
-        counted = 0.0
-        for key, value in state["groups"].items():
-            group = GroupKey.decode(key)
-            if key in evicted or group.scope != Scope() or group.resolution.name != resolution:
-                continue
-            for start, counters in value["buckets"].items():
-                assert group.start <= int(start) < group.start + GROUP[resolution]
-                if live(resolution, int(start), group.partition):
-                    counted += sum(
-                        counters.get(name, 0) for name in ("calls", "emails_sent", "email_replies", "meetings_booked")
-                    )
-        in_range = sum(
-            1 for spec in events if live(resolution, spec.timestamp - spec.timestamp % SIZE[resolution], spec.partition)
-        )
-        assert counted == in_range
+    counted: dict[tuple[Scope, str], float] = {}
+    for key, value in state["groups"].items():
+        group = GroupKey.decode(key)
+        if key in evicted:
+            continue
+        name, tz_name = group.resolution.name, scope_zone(group.scope)
+        assert group_span(name, group.start, tz_name)[0] == group.start  # an aligned group start
+        for start, counters in value["buckets"].items():
+            assert bucket(name, int(start), tz_name)[0] == int(start)  # an aligned bucket start
+            assert group_span(name, int(start), tz_name)[0] == group.start  # in its group
+            if live(name, int(start), group.partition, tz_name):
+                counted[(group.scope, name)] = counted.get((group.scope, name), 0) + sum(
+                    counters.get(counter, 0) for counter in ("calls", "emails_sent", "email_replies", "meetings_booked")
+                )
+    in_range: dict[tuple[Scope, str], float] = {}
+    for spec in events:
+        for scope in spec_scopes(spec):
+            for name in RESOLUTION_NAMES:
+                start, _ = bucket(name, spec.timestamp, scope_zone(scope))
+                if live(name, start, spec.partition, scope_zone(scope)):
+                    in_range[(scope, name)] = in_range.get((scope, name), 0) + 1
+    assert {index: count for index, count in counted.items() if count} == in_range
 
 
-@settings(max_examples=60, deadline=None)
+ZONES = ["Europe/Berlin", "America/New_York", "Asia/Kathmandu", "Pacific/Kiritimati", "Pacific/Pago_Pago"]
+
+
+@settings(max_examples=200, deadline=None)
 @given(
-    st.sampled_from([MINUTE, QUARTER, HOUR]),
-    st.integers(1_600_000_000, 1_900_000_000),
-    st.integers(0, 10 * 86_400),
-    st.sampled_from(["Europe/Berlin", "America/New_York", "Asia/Kathmandu", "Pacific/Kiritimati", "Pacific/Pago_Pago"]),
+    st.sampled_from([MINUTE, QUARTER, HOUR, DAY, MONTH]),
+    st.integers(1_500_000_000, 1_800_000_000),
+    st.one_of(st.integers(-2 * DAYS, 2 * DAYS), st.integers(-400 * DAYS, 400 * DAYS)),
+    st.sampled_from(ZONES),
 )
 def test_eviction_never_removes_a_bucket_a_window_still_needs(
-    resolution: Resolution, watermark: int, age: int, tz_name: str
+    resolution: Resolution, timestamp: int, delta: int, tz_name: str
 ) -> None:
-    timestamp = watermark - age
-    group_start = timestamp - timestamp % GROUP[resolution.name]
+    """A group stored at ``timestamp``, evicted or not at a watermark ``delta`` after its end + retention."""
+    group_start, group_end = group_span(resolution.name, timestamp, tz_name)
+    watermark = max(timestamp, group_end + RETENTION[resolution.name] + delta)
     key = GroupKey(0, Scope(team="t"), resolution, group_start).encode()
+    config = KpimonConfig(teams={"t": TeamConfig(timezone=tz_name)})
+    exact = bool(expired_group_keys([key], {0: watermark}, config))
+    # with the config: expired exactly when the group's last bucket has ended before watermark - retention
+    assert exact is (group_end <= watermark - RETENTION[resolution.name])
+    # without: never earlier, and at most a week later (February taken as 31 days, plus 3 days of slack)
     if expired_group_keys([key], {0: watermark}):
-        last_bucket = group_start + GROUP[resolution.name] - SIZE[resolution.name]
-        for window in {"1m": ("1h",), "15m": ("24h", "today"), "1h": ("7d",)}[resolution.name]:
+        assert exact
+    elif exact:
+        assert group_end > watermark - RETENTION[resolution.name] - 7 * DAYS
+    if exact:
+        last_bucket = bucket(resolution.name, group_end - 1, tz_name)[0]
+        for window in WINDOWS[resolution.name]:
             for now in (watermark, watermark + 1, watermark + 3_600):
                 _, first, _ = first_bucket(window, now, tz_name)
                 assert last_bucket < first
