@@ -9,6 +9,7 @@ and unknown top-level fields are rejected (free-form data goes in
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
@@ -108,6 +109,8 @@ class DealWon(Event):
     amount: Money
     currency: Currency
     opened_at: AwareDatetime | None = None
+    lead_id: Identifier | None = None
+    channel: Label | None = None
 
 
 class DealLost(Event):
@@ -259,6 +262,43 @@ EVENT_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 
 EVENT_MODELS: tuple[type[Event], ...] = get_args(get_args(AnyEvent)[0])
 EVENT_TYPES: tuple[str, ...] = tuple(get_args(model.model_fields["type"].annotation)[0] for model in EVENT_MODELS)
+
+
+_ENTITY_OF: dict[str, tuple[str, str]] = {
+    kind: (f"{entity}:", f"{entity}_id")
+    for kind, model in zip(EVENT_TYPES, EVENT_MODELS, strict=True)
+    for entity, models in (
+        ("deal", (OpportunityCreated, OpportunityStageChanged, DealWon, DealLost)),
+        ("lead", (LeadCreated, LeadQualified)),
+    )
+    if model in models
+}
+"""Event type -> (key prefix, the field whose value follows it) for the events of a deal's or lead's history."""
+
+
+def entity_key(event: AnyEvent) -> str | None:
+    """``deal:<deal_id>`` or ``lead:<lead_id>`` for the events that make up a deal's or lead's history."""
+    return entity_key_of(vars(event))
+
+
+def entity_key_of(event: Mapping[str, Any]) -> str | None:
+    """``entity_key`` of an event given as its fields (its JSON object, not validated): for producers."""
+    entity = _ENTITY_OF.get(event["type"])
+    return None if entity is None else f"{entity[0]}{event[entity[1]]}"
+
+
+def routing_key(event: AnyEvent) -> str:
+    """The Kafka key an event is partitioned by: its deal or lead, so one worker sees its whole history.
+
+    Every other event is keyed by its ``event_id``. Either way, all copies of an
+    event land on one partition, where duplicates are recognised.
+    """
+    return routing_key_of(vars(event))
+
+
+def routing_key_of(event: Mapping[str, Any]) -> str:
+    """``routing_key`` of an event given as its fields (its JSON object, not validated): for producers."""
+    return entity_key_of(event) or str(event["event_id"])
 
 
 def parse_event(raw: bytes) -> AnyEvent:

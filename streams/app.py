@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import faust
+import orjson
 from aiohttp.web import Response
 from faust import web
 from faust.types import TP
@@ -15,12 +16,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from schemas.catalog import Catalog
 from schemas.config import KpimonConfig
 from streams.collector import KpiCollector
+from streams.continuity import PartitionTail
 from streams.faust_collector import FaustMonitorCollector
-from streams.pipeline import IngestPipeline, Tables
+from streams.kpis import monthly_report, monthly_totals
+from streams.pipeline import IngestPipeline, SourceConsumer, Tables
+from streams.records import Position
 from streams.settings import Settings
 
 PRODUCER_BUFFER_MESSAGES = 10_000
-STATE_VERSION = "v1"  # bump when the key or value layout changes: new tables start clean
+TAIL_CHECK_SECONDS = 5.0
+STATE_VERSION = "v2"  # bump when the key or value layout changes: new tables start clean
 
 
 class PartitionKeyedTable(faust.Table[str, Any]):
@@ -89,9 +94,27 @@ def create_app(
         broker_session_timeout=settings.session_timeout_seconds,
         broker_rebalance_timeout=settings.session_timeout_seconds,
     )
+
+    async def rewind(to: Position) -> None:
+        tp = TP(to.topic, to.partition)
+        if tp in app.consumer.assignment():
+            app.log.warning("Re-reading %s[%d] from %d: messages were skipped", to.topic, to.partition, to.offset)
+            await app.consumer.seek(tp, to.offset)
+
+    async def tails() -> list[PartitionTail]:
+        consumer = app.consumer
+        sources = set(settings.source_topics)
+        result = []
+        for tp in sorted(tp for tp in consumer.assignment() if tp.topic in sources):
+            position = await consumer.position(tp)
+            if position is not None:
+                result.append(PartitionTail(tp.topic, tp.partition, consumer.highwater(tp), position))
+        return result
+
     seen = _table(app, "seen", settings)
     buckets = _table(app, "buckets", settings)
     progress = _table(app, "progress", settings)
+    entities = _table(app, "entities", settings)
     tables = Tables(
         seen=seen,
         buckets=buckets,
@@ -99,6 +122,8 @@ def create_app(
         local_seen=seen.data,
         local_buckets=buckets.data,
         local_progress=progress.data,
+        entities=entities,
+        local_entities=entities.data,
     )
     pipeline = IngestPipeline(
         settings,
@@ -107,6 +132,7 @@ def create_app(
         deadletter=app.topic(settings.deadletter_topic),
         rekeyed=app.topic(settings.rekeyed_topic),
         producer=lambda: app.producer,
+        consumer=SourceConsumer(generation=lambda: app.consumer_generation_id, rewind=rewind, tails=tails),
         clock=clock,
     )
 
@@ -122,6 +148,12 @@ def create_app(
         async for events in batches:
             await pipeline.process(events)
 
+    async def check_tails() -> None:
+        if not app.rebalancing:
+            await pipeline.check_tails()
+
+    app.timer(TAIL_CHECK_SECONDS)(check_tails)
+
     @seen.on_recover
     async def rebuild_seen_index() -> None:
         pipeline.rebuild_seen_index()
@@ -136,7 +168,13 @@ def create_app(
             clock=clock,
         )
     )
-    registry.register(FaustMonitorCollector(lambda: app.monitor, lambda: app.rebalancing_count))
+    registry.register(FaustMonitorCollector(lambda: app.monitor, lambda: app.rebalancing_count, pipeline.continuity))
+
+    @app.page("/kpis/months")
+    async def months(self: web.View, request: web.Request) -> web.Response:
+        """Counters and KPIs per scope and calendar month, for history and replays of old data."""
+        report = monthly_report(catalog, monthly_totals(list(buckets.data.items()), config))
+        return cast(web.Response, Response(body=orjson.dumps(report), content_type="application/json"))
 
     @app.page("/metrics")
     async def metrics(self: web.View, request: web.Request) -> web.Response:

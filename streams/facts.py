@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from schemas.catalog import ScopeKind
 from schemas.config import KpimonConfig
@@ -54,6 +55,12 @@ class Scope:
 
 OVERALL = Scope()
 
+
+def scope_timezone(scope: Scope, config: KpimonConfig) -> ZoneInfo:
+    """A team's (and its reps') own time zone; the config's default for the overall and channel scopes."""
+    return config.timezone_of(scope.team) if scope.team else ZoneInfo(config.timezone)
+
+
 CounterDeltas = dict[str, float]
 
 
@@ -88,19 +95,23 @@ def counter_deltas(event: AnyEvent) -> CounterDeltas:
 
 
 def scopes_of(event: AnyEvent, config: KpimonConfig) -> list[Scope]:
-    """Overall, plus the event's team, rep and channel where it has them.
+    """Overall, plus the event's team, rep and channel where it has them (see ``scopes_for``)."""
+    return scopes_for(event.team, event.rep_id, getattr(event, "channel", None), config)
 
-    The team is the event's own ``team``, else the rep's team from the config,
-    else ``unassigned`` for a rep's event (a rep is always shown within a team).
+
+def scopes_for(team: str | None, rep: str | None, channel: str | None, config: KpimonConfig) -> list[Scope]:
+    """Overall, plus the team, rep and channel given.
+
+    The team is the given ``team``, else the rep's team from the config, else
+    ``unassigned`` for a rep (a rep is always shown within a team).
     """
-    team = event.team or (config.team_of(event.rep_id) if event.rep_id else None)
+    team = team or (config.team_of(rep) if rep else None)
     scopes = [OVERALL]
-    if event.rep_id:
+    if rep:
         team = team or UNASSIGNED_TEAM
-        scopes.append(Scope(team=team, rep=event.rep_id))
+        scopes.append(Scope(team=team, rep=rep))
     if team:
         scopes.append(Scope(team=team))
-    channel = getattr(event, "channel", None)
     if channel:
         scopes.append(Scope(channel=channel))
     return scopes

@@ -4,7 +4,8 @@ State lives in two key-value maps (Faust tables at the edge):
 
 * buckets: ``"<partition>|<team>|<rep>|<channel>|<resolution>|<group start>"`` ->
   ``{"buckets": {"<bucket start>": {counter: value}}, "offsets": {topic: last applied offset}}``
-  (one key per group of buckets, see streams.windows)
+  (one key per group of buckets, see streams.windows; the starts of day and month
+  buckets and groups are local calendar units of the scope's time zone)
 * progress: ``"<partition>"`` -> the partition's watermark, its own applied
   offsets and the monotonic counts behind the ``*_total`` metrics.
 
@@ -19,10 +20,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
+from zoneinfo import ZoneInfo
 
 from schemas.config import KpimonConfig
-from streams.facts import Scope, counter_deltas, scopes_of
-from streams.records import Accepted, Position, Record, Rejected
+from schemas.events import entity_key
+from streams.entities import Fact
+from streams.facts import Scope, counter_deltas, scope_timezone, scopes_for
+from streams.records import Forwarded, Position, Record, Rejected
 from streams.windows import RESOLUTION_BY_NAME, RESOLUTIONS, Resolution, is_late
 
 Counters = dict[str, float]
@@ -59,9 +63,12 @@ class GroupKey:
         partition, team, rep, channel, resolution, start = key.split("|")
         return cls(int(partition), Scope(team, rep, channel), RESOLUTION_BY_NAME[resolution], int(start))
 
-    @property
-    def last_bucket_start(self) -> int:
-        return self.start + self.resolution.group_seconds - self.resolution.seconds
+    def end(self, tz: ZoneInfo) -> int:
+        """The end of the group's last bucket; ``tz`` is the scope's zone (see ``scope_timezone``)."""
+        return self.resolution.group_end(self.start, tz)
+
+    def last_bucket_start(self, tz: ZoneInfo) -> int:
+        return self.resolution.last_bucket_start(self.start, tz)
 
 
 def empty_progress() -> ProgressValue:
@@ -70,6 +77,12 @@ def empty_progress() -> ProgressValue:
 
 def _is_new(offsets: Mapping[str, int], position: Position) -> bool:
     return position.offset > offsets.get(position.topic, -1)
+
+
+def last_applied_offset(progress: Mapping[str, ProgressValue], topic: str, partition: int) -> int | None:
+    """The last offset of ``topic``'s ``partition`` folded into the state, None before the first."""
+    value = progress.get(str(partition))
+    return None if value is None else value["offsets"].get(topic)
 
 
 def _increment(counts: dict[str, int], name: str) -> None:
@@ -82,11 +95,35 @@ class FoldResult:
     progress: dict[str, ProgressValue] = field(default_factory=dict)
 
 
+BucketSpan = tuple[int, int, int]  # bucket start, bucket end, group start
+
+
 class _BatchFolder:
-    def __init__(self, groups: Mapping[str, BucketGroup], progress: Mapping[str, ProgressValue]) -> None:
+    def __init__(
+        self, groups: Mapping[str, BucketGroup], progress: Mapping[str, ProgressValue], config: KpimonConfig
+    ) -> None:
         self._groups = groups
         self._progress = progress
+        self._config = config
+        self._zones: dict[str, ZoneInfo] = {}  # team -> the zone of its scopes ("" for overall and channels)
+        self._spans: dict[tuple[str, str], BucketSpan] = {}  # (resolution, zone) -> the last bucket located
         self.result = FoldResult()
+
+    def timezone_of(self, scope: Scope) -> ZoneInfo:
+        tz = self._zones.get(scope.team)
+        if tz is None:
+            tz = self._zones[scope.team] = scope_timezone(scope, self._config)
+        return tz
+
+    def locate(self, resolution: Resolution, timestamp: int, tz: ZoneInfo) -> BucketSpan:
+        """The bucket and group of ``timestamp``; the last one is cached, as a batch's events mostly share it."""
+        cache_key = (resolution.name, tz.key)
+        span = self._spans.get(cache_key)
+        if span is None or not span[0] <= timestamp < span[1]:
+            start = resolution.bucket_start(timestamp, tz)
+            span = (start, resolution.bucket_end(start, tz), resolution.group_start(start, tz))
+            self._spans[cache_key] = span
+        return span
 
     def progress_of(self, partition: int) -> ProgressValue:
         key = str(partition)
@@ -97,7 +134,8 @@ class _BatchFolder:
             self.result.progress[key] = value
         return value
 
-    def add_to_bucket(self, key: str, bucket_start: int, position: Position, deltas: Mapping[str, float]) -> None:
+    def add_to_group(self, key: str, position: Position, buckets: Mapping[int, Mapping[str, float]]) -> None:
+        """Add one record's deltas to the buckets of one group, unless the group has the record already."""
         group = self.result.groups.get(key)
         if group is None:
             stored = self._groups.get(key)
@@ -111,9 +149,14 @@ class _BatchFolder:
             self.result.groups[key] = group
         elif not _is_new(group["offsets"], position):
             return
-        counters = group["buckets"].setdefault(str(bucket_start), {})
-        for name, delta in deltas.items():
-            counters[name] = counters.get(name, 0) + delta
+        for bucket_start, deltas in buckets.items():
+            counters = group["buckets"].setdefault(str(bucket_start), {})
+            for name, delta in deltas.items():
+                value = counters.get(name, 0) + delta
+                if value == 0 and ":" in name:
+                    counters.pop(name, None)  # a retracted per-deal or per-reason counter
+                else:
+                    counters[name] = value
         group["offsets"][position.topic] = position.offset
 
 
@@ -135,61 +178,98 @@ def fold_batch(
     groups: Mapping[str, BucketGroup],
     progress: Mapping[str, ProgressValue],
     config: KpimonConfig,
+    entity_facts: Mapping[Position, Sequence[Fact]] | None = None,
 ) -> FoldResult:
-    """Apply records in their partition order; return the changed bucket groups and progress."""
-    folder = _BatchFolder(groups, progress)
+    """Apply records in their partition order; return the changed bucket groups and progress.
+
+    A deal or lead event adds the changes it made to its entity's facts
+    (``entity_facts``, from streams.entities); any other event adds its own counters.
+    """
+    folder = _BatchFolder(groups, progress, config)
     duplicate_positions = set(duplicates)
+    entity_facts = entity_facts or {}
     for record in records:
         position = record.position
         partition_progress = folder.progress_of(position.partition)
         first_time = _is_new(partition_progress["offsets"], position)
         if first_time:
             partition_progress["offsets"][position.topic] = position.offset
+        if isinstance(record, Forwarded):
+            continue
         if isinstance(record, Rejected):
             if first_time:
                 _increment(partition_progress["rejected"], record.rejection.reason)
             continue
-        event_type = record.event.type
+        event = record.event
         if position in duplicate_positions:
             if first_time:
-                _increment(partition_progress["duplicates"], event_type)
+                _increment(partition_progress["duplicates"], event.type)
             continue
         timestamp = record.timestamp
         watermark = max(partition_progress["watermark"], timestamp)
         partition_progress["watermark"] = watermark
         late = is_late(timestamp, watermark)
         if first_time:
-            _increment(partition_progress["late" if late else "events"], event_type)
-        deltas = counter_deltas(record.event)
-        if late or not deltas:
+            _increment(partition_progress["late" if late else "events"], event.type)
+        if entity_key(event) is not None:
+            facts: Sequence[Fact] = entity_facts.get(position, ())
+        elif late:
             continue
-        _fold_event(folder, record, deltas, watermark, config)
+        else:
+            deltas = counter_deltas(event)
+            facts = (
+                [Fact(timestamp, event.team, event.rep_id, getattr(event, "channel", None), deltas)] if deltas else []
+            )
+        _fold_facts(folder, position, facts, watermark, config)
     result = folder.result
     result.progress = {key: value for key, value in result.progress.items() if value != progress.get(key)}
     return result
 
 
-def _fold_event(
-    folder: _BatchFolder, record: Accepted, deltas: Mapping[str, float], watermark: int, config: KpimonConfig
+def _fold_facts(
+    folder: _BatchFolder, position: Position, facts: Sequence[Fact], watermark: int, config: KpimonConfig
 ) -> None:
-    position = record.position
-    scopes = scopes_of(record.event, config)
-    for resolution in RESOLUTIONS:
-        start = resolution.bucket_start(record.timestamp)
-        if not resolution.is_live(start, watermark):
+    """Add a record's facts to every bucket that still retains their time, one write per group."""
+    by_group: dict[str, dict[int, dict[str, float]]] = {}
+    for fact in facts:
+        if is_late(fact.timestamp, watermark):
             continue
-        group_start = resolution.group_start(start)
-        for scope in scopes:
-            key = GroupKey(position.partition, scope, resolution, group_start).encode()
-            folder.add_to_bucket(key, start, position, deltas)
+        for scope in scopes_for(fact.team, fact.rep, fact.channel, config):
+            tz = folder.timezone_of(scope)
+            for resolution in RESOLUTIONS:
+                start, end, group_start = folder.locate(resolution, fact.timestamp, tz)
+                if resolution.retains(end, watermark):  # else too old for this resolution: skip it
+                    key = GroupKey(position.partition, scope, resolution, group_start).encode()
+                    bucket = by_group.setdefault(key, {}).setdefault(start, {})
+                    for name, delta in fact.counters.items():
+                        bucket[name] = bucket.get(name, 0) + delta
+    for key, buckets in by_group.items():
+        folder.add_to_group(key, position, buckets)
 
 
-def expired_group_keys(keys: Iterable[str], watermarks: Mapping[int, int]) -> list[str]:
-    """Groups whose every bucket fell out of its resolution's retention (by event time)."""
+def expired_group_keys(
+    keys: Iterable[str], watermarks: Mapping[int, int], config: KpimonConfig | None = None
+) -> list[str]:
+    """Groups whose every bucket fell out of its resolution's retention (by event time).
+
+    Where a day or month group ends depends on its scope's time zone. With ``config``
+    that end is exact; without it, the latest end in any zone is used: such a group is
+    kept up to a week longer than needed, never evicted early.
+    """
     expired = []
+    zones: dict[str, ZoneInfo] = {}
     for key in keys:
         group = GroupKey.decode(key)
         watermark = watermarks.get(group.partition)
-        if watermark is not None and not group.resolution.is_live(group.last_bucket_start, watermark):
+        if watermark is None:
+            continue
+        if config is None:
+            end = group.resolution.latest_group_end(group.start)
+        else:
+            tz = zones.get(group.scope.team)
+            if tz is None:
+                tz = zones[group.scope.team] = scope_timezone(group.scope, config)
+            end = group.end(tz)
+        if not group.resolution.retains(end, watermark):
             expired.append(key)
     return expired

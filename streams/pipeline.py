@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,19 +16,24 @@ from aiokafka.partitioner import murmur2
 from faust.types import EventT, ProducerT, TopicT
 
 from schemas.config import KpimonConfig
+from schemas.events import routing_key
+from streams.continuity import ContinuityGuard, PartitionTail
 from streams.dedup import SeenBatch, SeenIndex, expired_batch_keys, split_duplicates
-from streams.folding import BucketGroup, ProgressValue, expired_group_keys, fold_batch
-from streams.records import Accepted, Position, Record, Rejected
+from streams.entities import EntityState, apply_entity_events
+from streams.folding import BucketGroup, ProgressValue, expired_group_keys, fold_batch, last_applied_offset
+from streams.money import to_reporting_currency
+from streams.records import Accepted, Forwarded, Position, Record, Rejected
 from streams.settings import Settings
 from streams.validation import Rejection, validate_message
 from streams.windows import MINUTE
 
 SEEN_SWEEP_SECONDS = 3600
+TAIL_IDLE_SECONDS = 5.0
 
 
-def partition_of(event_id: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner picks for the key ``event_id``."""
-    return int(murmur2(event_id.encode()) & 0x7FFFFFFF) % partitions
+def partition_of(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for ``key``."""
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 async def flush_completely(producer: ProducerT) -> None:
@@ -65,6 +70,17 @@ class Tables:
     local_seen: MutableMapping[str, SeenBatch]
     local_buckets: MutableMapping[str, BucketGroup]
     local_progress: MutableMapping[str, ProgressValue]
+    entities: MutableMapping[str, Any]
+    local_entities: MutableMapping[str, EntityState]
+
+
+@dataclass
+class SourceConsumer:
+    """The consumer behind the agent: its rebalance generation, and a way to re-read a partition."""
+
+    generation: Callable[[], int]
+    rewind: Callable[[Position], Awaitable[None]]
+    tails: Callable[[], Awaitable[list[PartitionTail]]]
 
 
 class IngestPipeline:
@@ -76,6 +92,7 @@ class IngestPipeline:
         deadletter: TopicT,
         rekeyed: TopicT,
         producer: Callable[[], ProducerT],
+        consumer: SourceConsumer,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
@@ -84,36 +101,79 @@ class IngestPipeline:
         self._deadletter = deadletter
         self._rekeyed = rekeyed
         self._producer = producer
+        self._consumer = consumer
+        self.continuity = ContinuityGuard()
         self._clock = clock
         self._bucket_sweep_watermark = 0
         self._seen_sweep_watermark = 0
         self._seen_index = SeenIndex()
         self._run_id = uuid.uuid4().hex[:12]
         self._batch_number = 0
+        self._processing = False
 
     def rebuild_seen_index(self) -> None:
         """Mirror the stored seen-batches in memory; run after every table recovery."""
         self._seen_index.rebuild(self._tables.local_seen.items())
 
+    async def check_tails(self) -> None:
+        """Re-read idle source partitions whose last messages never reached the agent."""
+        if self._processing:
+            return
+        for tail in await self._consumer.tails():
+            rewind = self.continuity.tail_rewind(
+                tail,
+                last_applied_offset(self._tables.local_progress, tail.topic, tail.partition),
+                self._consumer.generation(),
+                now=self._clock(),
+                idle_seconds=TAIL_IDLE_SECONDS,
+            )
+            if rewind is not None:
+                await self._consumer.rewind(rewind)
+
     async def process(self, events: Sequence[EventT[Any]]) -> None:
+        self._processing = True
+        try:
+            await self._process(events)
+        finally:
+            self._processing = False
+
+    async def _process(self, events: Sequence[EventT[Any]]) -> None:
         now = self._clock()
         records: list[Record] = []
-        for event in events:
+        local_progress = self._tables.local_progress
+        positions = [Position(e.message.topic, e.message.partition, e.message.offset) for e in events]
+        admission = self.continuity.admit(
+            positions,
+            lambda topic, partition: last_applied_offset(local_progress, topic, partition),
+            self._consumer.generation(),
+            now,
+        )
+        for rewind in admission.rewinds:
+            await self._consumer.rewind(rewind)
+        admitted = set(admission.admitted)
+        for position, event in zip(positions, events, strict=True):
+            if position not in admitted:
+                continue
             message = event.message
-            position = Position(message.topic, message.partition, message.offset)
+            applied = last_applied_offset(local_progress, position.topic, position.partition)
+            first_delivery = applied is None or position.offset > applied
             outcome = validate_message(
                 message.value,
                 max_bytes=self._settings.max_event_bytes,
                 now=now,
                 future_tolerance_seconds=self._settings.future_tolerance_seconds,
+                known_currencies=self._config.known_currencies(),
             )
             if isinstance(outcome, Rejection):
                 records.append(Rejected(position, outcome))
-                await self._deadletter.send(
-                    key=message.key, value=message.value, headers=deadletter_headers(position, outcome, now)
-                )
-            elif message.partition != partition_of(outcome.event_id, self._settings.partitions):
-                await self._rekeyed.send(key=outcome.event_id.encode(), value=message.value)
+                if first_delivery:
+                    await self._deadletter.send(
+                        key=message.key, value=message.value, headers=deadletter_headers(position, outcome, now)
+                    )
+            elif message.partition != partition_of(routing_key(outcome), self._settings.partitions):
+                records.append(Forwarded(position))
+                if first_delivery:
+                    await self._rekeyed.send(key=routing_key(outcome).encode(), value=message.value)
             else:
                 records.append(Accepted(position, outcome))
         await self._fold(records)
@@ -133,18 +193,30 @@ class IngestPipeline:
             # otherwise a crash could keep the counters, lose the entry, and let
             # a copy on another topic be counted again.
             await flush_completely(self._producer())
+        config = self._config
+        entities = apply_entity_events(
+            dedup.fresh, tables.local_entities, lambda amount, currency: to_reporting_currency(amount, currency, config)
+        )
         folded = fold_batch(
             records,
-            [record.position for record in dedup.duplicates],
+            [*(record.position for record in dedup.duplicates), *entities.duplicates],
             groups=tables.local_buckets,
             progress=tables.local_progress,
-            config=self._config,
+            config=config,
+            entity_facts=entities.facts,
         )
         for key, value in folded.groups.items():
             tables.buckets[key] = value
         for key, progress in folded.progress.items():
             tables.progress[key] = progress
         self._evict()
+        if entities.states:
+            # A deal's or lead's new state only after the counters it changed are
+            # durable: a crash in between recomputes the same changes from the old
+            # state, and the groups that have them already skip them by offset.
+            await flush_completely(self._producer())
+            for key, state in entities.states.items():
+                tables.entities[key] = state
         # Faust acks the batch when this returns and may then commit its offsets: make its state durable first.
         await flush_completely(self._producer())
 
@@ -154,7 +226,7 @@ class IngestPipeline:
         newest = max(watermarks.values(), default=0)
         if newest - self._bucket_sweep_watermark >= MINUTE.seconds:
             self._bucket_sweep_watermark = newest
-            for key in expired_group_keys(list(tables.local_buckets), watermarks):
+            for key in expired_group_keys(list(tables.local_buckets), watermarks, self._config):
                 del tables.buckets[key]
         if newest - self._seen_sweep_watermark >= SEEN_SWEEP_SECONDS:
             self._seen_sweep_watermark = newest

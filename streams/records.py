@@ -33,4 +33,11 @@ class Rejected:
     rejection: Rejection
 
 
-Record = Accepted | Rejected
+@dataclass(frozen=True)
+class Forwarded:
+    """Sent on to the partition of its routing key (the rekeyed topic), where it is folded."""
+
+    position: Position
+
+
+Record = Accepted | Rejected | Forwarded

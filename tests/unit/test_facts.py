@@ -10,6 +10,7 @@ import pytest
 from schemas.catalog import load_catalog
 from schemas.config import KpimonConfig, RepConfig, TeamConfig
 from schemas.events import AnyEvent, parse_event
+from streams.entities import apply_deal_event, apply_lead_event, deal_facts, empty_deal, empty_lead, lead_facts
 from streams.facts import OVERALL, UNASSIGNED_TEAM, Scope, counter_deltas, scopes_of
 from tests.unit.contract_examples import MINIMAL
 
@@ -84,7 +85,11 @@ def test_events_no_kpi_counts_yet_have_no_deltas(event_type: str) -> None:
 
 
 def test_catalog_and_code_agree_on_counters() -> None:
-    """Every counter the catalog declares is emitted by counter_deltas from its declared source, and no other."""
+    """Every counter the catalog declares is emitted from its declared source, and no other.
+
+    Activity counters come from counter_deltas, funnel counters from the deal and lead
+    facts of streams.entities (their per-deal and per-reason counters aside).
+    """
     catalog = load_catalog()
     emitted: dict[str, set[str]] = {}
     for event_type in MINIMAL:
@@ -92,6 +97,19 @@ def test_catalog_and_code_agree_on_counters() -> None:
             changes = {"outcome": outcome} if event_type == "call.logged" else {}
             for counter in counter_deltas(make(event_type, **changes)):
                 emitted.setdefault(counter, set()).add(event_type)
+    for changes in ({"stage": "mql"}, {"stage": "sql"}, {}):
+        event = make("lead.qualified", **changes) if changes else make("lead.created")
+        lead = apply_lead_event(empty_lead(), event)  # type: ignore[arg-type]
+        for fact in lead_facts(lead):
+            for counter in fact.counters:
+                emitted.setdefault(counter, set()).add(event.type)
+    deal_events = [make("opportunity.created"), make("deal.won", opened_at="2026-03-01T09:30:00Z"), make("deal.lost")]
+    for event in deal_events:
+        deal = apply_deal_event(empty_deal(), event, lambda amount, currency: float(amount))  # type: ignore[arg-type]
+        for fact in deal_facts("d1", deal):
+            for counter in fact.counters:
+                if ":" not in counter:
+                    emitted.setdefault(counter, set()).add(event.type)
     assert set(emitted) == set(catalog.counters)
     assert {counter: {spec.source} for counter, spec in catalog.counters.items()} == emitted
 

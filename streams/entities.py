@@ -1,0 +1,285 @@
+"""Deals and leads: each one's history folded into a small state, and the counters it contributes. Pure.
+
+The counters an entity contributes are a function of its state alone
+(``deal_facts``, ``lead_facts``). Applying an event changes the state, and the
+change in counters is the difference between the facts after and before
+(``fact_changes``): a deal won, re-opened and won again counts once, at its
+last win; a creation that arrives after the win still gives the cycle length;
+a rep reassigned moves the deal's counts to the new rep. Every choice is made by
+event time (ties by event id), so the result does not depend on delivery
+order, and an event applied twice (its id is kept in the state) changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal, TypedDict, cast
+
+from schemas.events import (
+    AnyEvent,
+    DealLost,
+    DealWon,
+    LeadCreated,
+    LeadQualified,
+    OpportunityCreated,
+    OpportunityStageChanged,
+    entity_key,
+)
+from streams.records import Accepted, Position
+
+DealEvent = OpportunityCreated | OpportunityStageChanged | DealWon | DealLost
+LeadEvent = LeadCreated | LeadQualified
+UNKNOWN_CHANNEL = "unknown"
+CYCLE_SAMPLE_PREFIX = "cycle_sample:"  # one counter per won deal: its cycle length, for percentiles
+LOST_REASON_PREFIX = "lost_reason:"  # deals lost, per reason
+
+# A value set by an event: [value, event time, event id]; the latest by (time, id) wins.
+Stamped = list[str | int]
+ToReporting = Callable[[Decimal, str], float]
+
+
+class Outcome(TypedDict):
+    kind: Literal["won", "lost"]
+    at: int
+    event_id: str
+    amount: float  # won: the deal's value in the reporting currency; lost: 0
+    reason: str  # lost: the reason; won: ""
+    opened_at: int | None  # won: the deal's opened_at, used when its creation never arrived
+
+
+class DealState(TypedDict):
+    created_at: int | None
+    amount: float | None  # the opportunity's value in the reporting currency
+    attributes: dict[str, Stamped]  # team, rep, channel
+    stage: Stamped | None  # the latest stage change: [to_stage, time, event id]
+    outcome: Outcome | None
+    event_ids: list[str]
+
+
+class LeadState(TypedDict):
+    created_at: int | None
+    mql_at: int | None
+    sql_at: int | None
+    attributes: dict[str, Stamped]  # team, rep, channel
+    event_ids: list[str]
+
+
+@dataclass(frozen=True)
+class Fact:
+    """``counters`` at event time ``timestamp`` in the scopes of (team, rep, channel)."""
+
+    timestamp: int
+    team: str | None
+    rep: str | None
+    channel: str | None
+    counters: dict[str, float]
+
+
+def empty_deal() -> DealState:
+    return {"created_at": None, "amount": None, "attributes": {}, "stage": None, "outcome": None, "event_ids": []}
+
+
+def empty_lead() -> LeadState:
+    return {"created_at": None, "mql_at": None, "sql_at": None, "attributes": {}, "event_ids": []}
+
+
+def _timestamp(event: AnyEvent) -> int:
+    return int(event.occurred_at.timestamp())
+
+
+def _later(stamp: Stamped | None, at: int, event_id: str) -> bool:
+    return stamp is None or (at, event_id) > (int(stamp[1]), str(stamp[2]))
+
+
+def _set_attributes(attributes: dict[str, Stamped], event: AnyEvent, values: dict[str, str | None]) -> None:
+    at = _timestamp(event)
+    for name, value in values.items():
+        if value is not None and _later(attributes.get(name), at, event.event_id):
+            attributes[name] = [value, at, event.event_id]
+
+
+def _earliest(current: int | None, at: int) -> int:
+    return at if current is None else min(current, at)
+
+
+def apply_deal_event(state: DealState, event: DealEvent, to_reporting: ToReporting) -> DealState:
+    """The deal's state after ``event``; the same state if the event was applied before."""
+    if event.event_id in state["event_ids"]:
+        return state
+    new: DealState = {
+        "created_at": state["created_at"],
+        "amount": state["amount"],
+        "attributes": dict(state["attributes"]),
+        "stage": state["stage"],
+        "outcome": state["outcome"],
+        "event_ids": [*state["event_ids"], event.event_id],
+    }
+    at = _timestamp(event)
+    _set_attributes(new["attributes"], event, {"team": event.team, "rep": event.rep_id})
+    match event:
+        case OpportunityCreated():
+            _set_attributes(new["attributes"], event, {"channel": event.channel})
+            if new["created_at"] is None or at <= new["created_at"]:
+                new["amount"] = to_reporting(event.amount, event.currency)
+            new["created_at"] = _earliest(new["created_at"], at)
+        case OpportunityStageChanged():
+            if _later(new["stage"], at, event.event_id):
+                new["stage"] = [event.to_stage, at, event.event_id]
+        case DealWon() | DealLost():
+            if isinstance(event, DealWon):
+                _set_attributes(new["attributes"], event, {"channel": event.channel})
+            outcome = _outcome(event, at, to_reporting)
+            current = new["outcome"]
+            if current is None or (at, event.event_id) > (current["at"], current["event_id"]):
+                new["outcome"] = outcome
+    return new
+
+
+def _outcome(event: DealWon | DealLost, at: int, to_reporting: ToReporting) -> Outcome:
+    if isinstance(event, DealWon):
+        opened_at = int(event.opened_at.timestamp()) if event.opened_at else None
+        amount = to_reporting(event.amount, event.currency)
+        return {
+            "kind": "won",
+            "at": at,
+            "event_id": event.event_id,
+            "amount": amount,
+            "reason": "",
+            "opened_at": opened_at,
+        }
+    return {
+        "kind": "lost",
+        "at": at,
+        "event_id": event.event_id,
+        "amount": 0.0,
+        "reason": event.reason,
+        "opened_at": None,
+    }
+
+
+def apply_lead_event(state: LeadState, event: LeadEvent) -> LeadState:
+    """The lead's state after ``event``; the same state if the event was applied before."""
+    if event.event_id in state["event_ids"]:
+        return state
+    new: LeadState = {
+        "created_at": state["created_at"],
+        "mql_at": state["mql_at"],
+        "sql_at": state["sql_at"],
+        "attributes": dict(state["attributes"]),
+        "event_ids": [*state["event_ids"], event.event_id],
+    }
+    at = _timestamp(event)
+    _set_attributes(new["attributes"], event, {"team": event.team, "rep": event.rep_id})
+    match event:
+        case LeadCreated():
+            _set_attributes(new["attributes"], event, {"channel": event.channel})
+            new["created_at"] = _earliest(new["created_at"], at)
+        case LeadQualified(stage="mql"):
+            new["mql_at"] = _earliest(new["mql_at"], at)
+        case LeadQualified():
+            new["sql_at"] = _earliest(new["sql_at"], at)
+    return new
+
+
+def _attribute(attributes: dict[str, Stamped], name: str) -> str | None:
+    stamp = attributes.get(name)
+    return None if stamp is None else str(stamp[0])
+
+
+def deal_facts(deal_id: str, state: DealState) -> list[Fact]:
+    """What a deal counts: its creation, and its outcome (the latest win or loss)."""
+    attributes = state["attributes"]
+    team, rep = _attribute(attributes, "team"), _attribute(attributes, "rep")
+    channel = _attribute(attributes, "channel") or UNKNOWN_CHANNEL
+    facts = []
+    if state["created_at"] is not None:
+        facts.append(Fact(state["created_at"], team, rep, channel, {"opportunities_created": 1}))
+    outcome = state["outcome"]
+    if outcome is not None and outcome["kind"] == "won":
+        counters = {"deals_won": 1.0, "revenue": outcome["amount"]}
+        opened_at = state["created_at"] if state["created_at"] is not None else outcome["opened_at"]
+        if opened_at is not None:
+            cycle = float(max(outcome["at"] - opened_at, 0))
+            counters |= {"deals_won_timed": 1, "cycle_seconds": cycle, CYCLE_SAMPLE_PREFIX + deal_id: cycle}
+        facts.append(Fact(outcome["at"], team, rep, channel, counters))
+    elif outcome is not None:
+        facts.append(
+            Fact(outcome["at"], team, rep, channel, {"deals_lost": 1, LOST_REASON_PREFIX + outcome["reason"]: 1})
+        )
+    return facts
+
+
+def lead_facts(state: LeadState) -> list[Fact]:
+    """What a lead counts: created, and the first time it became an MQL and an SQL."""
+    attributes = state["attributes"]
+    team, rep = _attribute(attributes, "team"), _attribute(attributes, "rep")
+    channel = _attribute(attributes, "channel") or UNKNOWN_CHANNEL
+    stages = (("leads", state["created_at"]), ("mqls", state["mql_at"]), ("sqls", state["sql_at"]))
+    return [Fact(at, team, rep, channel, {name: 1}) for name, at in stages if at is not None]
+
+
+Where = tuple[int, str | None, str | None, str | None]  # a fact's timestamp, team, rep and channel
+
+
+def _amounts(facts: Iterable[Fact], sign: float, into: dict[tuple[Where, str], float]) -> None:
+    for fact in facts:
+        where = (fact.timestamp, fact.team, fact.rep, fact.channel)
+        for name, value in fact.counters.items():
+            into[where, name] = into.get((where, name), 0.0) + sign * value
+
+
+def fact_changes(before: Iterable[Fact], after: Iterable[Fact]) -> list[Fact]:
+    """The counter deltas that turn the facts ``before`` into the facts ``after``."""
+    amounts: dict[tuple[Where, str], float] = {}
+    _amounts(before, -1.0, amounts)
+    _amounts(after, 1.0, amounts)
+    changes: dict[Where, dict[str, float]] = {}
+    for (where, name), delta in amounts.items():
+        if delta != 0:
+            changes.setdefault(where, {})[name] = delta
+    return [Fact(*where, counters) for where, counters in changes.items()]
+
+
+EntityState = DealState | LeadState
+
+
+@dataclass
+class EntityUpdate:
+    facts: dict[Position, list[Fact]] = field(default_factory=dict)  # the counter changes each record caused
+    states: dict[str, EntityState] = field(default_factory=dict)  # changed states by table key
+    duplicates: list[Position] = field(default_factory=list)  # events their entity had applied already
+
+
+def entity_table_key(partition: int, key: str) -> str:
+    return f"{partition}|{key}"
+
+
+def apply_entity_events(
+    records: Iterable[Accepted], stored: Mapping[str, EntityState], to_reporting: ToReporting
+) -> EntityUpdate:
+    """Apply the batch's deal and lead events to their entities, in order; other records are ignored."""
+    update = EntityUpdate()
+    for record in records:
+        event = record.event
+        key = entity_key(event)
+        if key is None:
+            continue
+        table_key = entity_table_key(record.position.partition, key)
+        state = update.states.get(table_key) or stored.get(table_key)
+        if isinstance(event, LeadCreated | LeadQualified):
+            lead = cast(LeadState, state) if state is not None else empty_lead()
+            new_lead = apply_lead_event(lead, event)
+            before, after, new = lead_facts(lead), lead_facts(new_lead), cast(EntityState, new_lead)
+        else:
+            deal_id = key.removeprefix("deal:")
+            deal = cast(DealState, state) if state is not None else empty_deal()
+            new_deal = apply_deal_event(deal, cast(DealEvent, event), to_reporting)
+            before, after, new = deal_facts(deal_id, deal), deal_facts(deal_id, new_deal), cast(EntityState, new_deal)
+        if new is state:
+            update.duplicates.append(record.position)
+        else:
+            update.states[table_key] = new
+            update.facts[record.position] = fact_changes(before, after)
+    return update

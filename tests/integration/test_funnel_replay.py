@@ -1,0 +1,141 @@
+"""Both public data sets replayed through a real worker: every funnel KPI per scope and month equals the
+offline computation of tests/reference/offline_funnel.py (counts exactly, amounts and ratios within 1e-9)."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.integration.support import REPO, WorkerProcess, scrape, total, wait_until
+from tests.reference.offline_funnel import olist_funnel_by_month, sales_opportunities_by_month
+
+DATASETS = REPO.parent / "shared" / "datasets"
+SALES = DATASETS / "crm-sales-opportunities" / "sales_pipeline.csv"
+OLIST = DATASETS / "olist-marketing-funnel" / "olist_marketing_qualified_leads_dataset.csv"
+MAPPINGS = REPO / "deploy" / "mappings"
+OLIST_CONFIG = "timezone: America/Sao_Paulo\nreporting_currency: BRL\n"
+
+# offline name -> the worker's (counter or KPI id); amounts and ratios compared within 1e-9
+SALES_VALUES = {
+    "opportunities_created": "opportunities_created",
+    "deals_won": "deals_won",
+    "deals_lost": "deals_lost",
+    "revenue": "revenue",
+    "win_rate": "win_rate",
+    "opportunity_to_customer": "opportunity_to_customer",
+    "average_deal_size": "average_deal_size",
+    "cycle_mean_seconds": "sales_cycle",
+    "cycle_p50_seconds": "sales_cycle_p50_seconds",
+    "cycle_p90_seconds": "sales_cycle_p90_seconds",
+    "pipeline_velocity_per_day": "pipeline_velocity",
+}
+COUNTERS = {"opportunities_created", "deals_won", "deals_lost", "revenue", "leads", "mqls"}
+
+
+def _replay(source: Path, mapping: str, env: Mapping[str, str], *extra: str) -> None:
+    command = [sys.executable, "-m", "streams.cli", "replay", str(source), "--mapping", str(MAPPINGS / mapping), *extra]
+    result = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 bad rows" in result.stdout, result.stdout
+
+
+def _months(port: int) -> list[dict[str, Any]]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/kpis/months", timeout=10) as response:
+        rows: list[dict[str, Any]] = orjson.loads(response.read())
+    return rows
+
+
+def _worker_values(row: Mapping[str, Any]) -> dict[str, float]:
+    return {**row["kpis"], **{name: value for name, value in row["counters"].items() if name in COUNTERS}}
+
+
+def _compare(expected: Any, observed: float | None, where: str) -> None:
+    if expected is None:
+        assert observed is None, f"{where}: expected no value, got {observed}"
+    elif isinstance(expected, int):
+        assert observed == expected, f"{where}: expected {expected}, got {observed}"
+    else:
+        assert observed is not None, f"{where}: expected {expected}, got nothing"
+        assert math.isclose(float(Decimal(expected)), observed, rel_tol=1e-9, abs_tol=1e-9), (
+            f"{where}: expected {expected}, got {observed}"
+        )
+
+
+def _run_worker_until_counted(make_worker: Callable[..., WorkerProcess], events: int, **env: str) -> WorkerProcess:
+    worker = make_worker(**env)
+    worker.start()
+    wait_until(
+        lambda: total(scrape(worker.port), "kpimon_events_total") >= events,
+        timeout=240,
+        message=f"{events} events counted",
+    )
+    return worker
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not SALES.exists(), reason="the public data sets are not next to this checkout")
+def test_sales_funnel_per_rep_team_and_month_equals_the_offline_computation(
+    make_worker: Callable[..., WorkerProcess], worker_env: dict[str, str]
+) -> None:
+    expected = sales_opportunities_by_month(DATASETS)
+    _replay(SALES, "crm-sales-opportunities.yaml", worker_env)
+    events = sum(
+        values["opportunities_created"] + values["deals_won"] + values["deals_lost"]
+        for (kind, _, _), values in expected.items()
+        if kind == "overall"
+    )
+    worker = _run_worker_until_counted(make_worker, events)
+    rows = {
+        (row["scope"], row["team"], row["rep"], row["month"]): _worker_values(row)
+        for row in _months(worker.port)
+        if row["scope"] in ("all", "team", "rep")
+    }
+    scope_of = {"overall": lambda key: ("all", "", ""), "team": lambda key: ("team", key[0], ""),
+                "rep": lambda key: ("rep", key[0], key[1])}  # fmt: skip
+    compared = 0
+    for (kind, key, month), values in expected.items():
+        observed = rows.get((*scope_of[kind](key), month), {})
+        for offline_name, worker_name in SALES_VALUES.items():
+            _compare(values[offline_name], observed.get(worker_name), f"{kind} {key} {month} {offline_name}")  # type: ignore[literal-required]
+            compared += 1
+    assert set(rows) == {(*scope_of[kind](key), month) for kind, key, month in expected}
+    assert compared > 4000
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not OLIST.exists(), reason="the public data sets are not next to this checkout")
+def test_olist_funnel_per_channel_rep_and_month_equals_the_offline_computation(
+    make_worker: Callable[..., WorkerProcess], worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    expected = olist_funnel_by_month(DATASETS)
+    config = tmp_path / "kpimon.yaml"
+    config.write_text(OLIST_CONFIG)
+    _replay(OLIST, "olist-marketing-funnel.yaml", worker_env, "--config", str(config))
+    events = sum(
+        2 * (values["leads"] or 0) + values["deals_won"]
+        for (kind, _, _), values in expected.items()
+        if kind == "overall"
+    )
+    worker = _run_worker_until_counted(make_worker, events, KPIMON_CONFIG_FILE=str(config))
+    rows = {(row["scope"], row["channel"], row["rep"], row["month"]): row["counters"] for row in _months(worker.port)}
+    scope_of = {"overall": lambda key: ("all", "", ""), "channel": lambda key: ("channel", key[0], ""),
+                "rep": lambda key: ("rep", "", key[0])}  # fmt: skip
+    for (kind, key, month), values in expected.items():
+        observed = rows.get((*scope_of[kind](key), month), {})
+        where = f"{kind} {key} {month}"
+        _compare(values["deals_won"], observed.get("deals_won", 0), f"{where} deals_won")
+        if kind != "rep":
+            _compare(values["leads"], observed.get("leads", 0), f"{where} leads")
+            _compare(values["mqls"], observed.get("mqls", 0), f"{where} mqls")
+            leads, won = observed.get("leads", 0), observed.get("deals_won", 0)
+            _compare(values["lead_to_customer"], won / leads if leads else None, f"{where} lead_to_customer")

@@ -1,0 +1,233 @@
+"""Deal and lead state: hand-computed facts, and independence from delivery order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.events import AnyEvent, parse_event
+from streams.entities import (
+    CYCLE_SAMPLE_PREFIX,
+    DealState,
+    Fact,
+    LeadState,
+    apply_deal_event,
+    apply_entity_events,
+    apply_lead_event,
+    deal_facts,
+    empty_deal,
+    empty_lead,
+    fact_changes,
+    lead_facts,
+)
+from streams.records import Accepted, Position
+
+T0 = 1_700_000_000
+DAY = 86_400
+RATES = {"USD": Decimal("1"), "EUR": Decimal("1.1")}
+
+
+def to_usd(amount: Decimal, currency: str) -> float:
+    return float(amount * RATES[currency])
+
+
+def iso(at: int) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat()
+
+
+def event(event_type: str, event_id: str, at: int, **fields: Any) -> AnyEvent:
+    return parse_event(
+        orjson.dumps({"event_id": event_id, "type": event_type, "occurred_at": iso(at), "source": "test", **fields})
+    )
+
+
+def created(event_id: str, at: int, amount: str = "1000", currency: str = "USD", **fields: Any) -> AnyEvent:
+    return event("opportunity.created", event_id, at, deal_id="d1", amount=amount, currency=currency, **fields)
+
+
+def won(event_id: str, at: int, amount: str = "900", **fields: Any) -> AnyEvent:
+    return event("deal.won", event_id, at, deal_id="d1", amount=amount, currency="USD", **fields)
+
+
+def lost(event_id: str, at: int, reason: str = "price") -> AnyEvent:
+    return event("deal.lost", event_id, at, deal_id="d1", reason=reason)
+
+
+def stage(event_id: str, at: int, to_stage: str) -> AnyEvent:
+    return event("opportunity.stage_changed", event_id, at, deal_id="d1", from_stage="x", to_stage=to_stage)
+
+
+def run_deal(events: Sequence[AnyEvent]) -> tuple[DealState, list[Fact]]:
+    """Apply events in order; return the final state and the sum of all emitted changes."""
+    state = empty_deal()
+    emitted: list[Fact] = []
+    for item in events:
+        new = apply_deal_event(state, item, to_usd)  # type: ignore[arg-type]
+        emitted += fact_changes(deal_facts("d1", state), deal_facts("d1", new))
+        state = new
+    return state, fact_changes([], emitted)
+
+
+def as_table(facts: Sequence[Fact]) -> dict[tuple[int, str | None, str | None, str | None, str], float]:
+    table: dict[tuple[int, str | None, str | None, str | None, str], float] = {}
+    for fact in facts:
+        for name, value in fact.counters.items():
+            key = (fact.timestamp, fact.team, fact.rep, fact.channel, name)
+            table[key] = table.get(key, 0.0) + value
+    return {key: value for key, value in table.items() if value != 0}
+
+
+def test_created_then_won_counts_the_opportunity_the_win_and_the_cycle() -> None:
+    state, emitted = run_deal([created("c", T0, team="emea", rep_id="ann"), won("w", T0 + 3 * DAY)])
+    assert as_table(emitted) == {
+        (T0, "emea", "ann", "unknown", "opportunities_created"): 1,
+        (T0 + 3 * DAY, "emea", "ann", "unknown", "deals_won"): 1,
+        (T0 + 3 * DAY, "emea", "ann", "unknown", "revenue"): 900,
+        (T0 + 3 * DAY, "emea", "ann", "unknown", "deals_won_timed"): 1,
+        (T0 + 3 * DAY, "emea", "ann", "unknown", "cycle_seconds"): 3 * DAY,
+        (T0 + 3 * DAY, "emea", "ann", "unknown", CYCLE_SAMPLE_PREFIX + "d1"): 3 * DAY,
+    }
+    assert as_table(emitted) == as_table(deal_facts("d1", state))
+
+
+def test_won_before_created_gets_its_cycle_when_the_creation_arrives() -> None:
+    in_order = run_deal([created("c", T0, channel="web"), won("w", T0 + DAY)])[1]
+    _, emitted = run_deal([won("w", T0 + DAY), created("c", T0, channel="web")])
+    assert as_table(emitted) == as_table(in_order)
+    assert as_table(emitted)[(T0 + DAY, None, None, "web", "cycle_seconds")] == DAY
+
+
+def test_opened_at_gives_the_cycle_when_the_creation_never_arrives() -> None:
+    _, emitted = run_deal([won("w", T0 + 2 * DAY, opened_at=iso(T0))])
+    assert as_table(emitted)[(T0 + 2 * DAY, None, None, "unknown", "cycle_seconds")] == 2 * DAY
+    assert (T0, None, None, "unknown", "opportunities_created") not in as_table(emitted)
+
+
+def test_creation_time_beats_opened_at() -> None:
+    _, emitted = run_deal([won("w", T0 + 2 * DAY, opened_at=iso(T0 - DAY)), created("c", T0)])
+    assert as_table(emitted)[(T0 + 2 * DAY, None, None, "unknown", "cycle_seconds")] == 2 * DAY
+
+
+def test_a_duplicate_changes_nothing() -> None:
+    state, _ = run_deal([created("c", T0), won("w", T0 + DAY)])
+    assert apply_deal_event(state, won("w", T0 + DAY), to_usd) is state  # type: ignore[arg-type]
+
+
+def test_reopened_and_won_again_counts_once_at_the_last_win() -> None:
+    _, emitted = run_deal(
+        [
+            created("c", T0),
+            won("w1", T0 + DAY, amount="100"),
+            stage("s", T0 + 2 * DAY, "negotiation"),
+            won("w2", T0 + 5 * DAY, amount="120"),
+        ]
+    )
+    table = as_table(emitted)
+    assert table[(T0 + 5 * DAY, None, None, "unknown", "deals_won")] == 1
+    assert table[(T0 + 5 * DAY, None, None, "unknown", "revenue")] == 120
+    assert (T0 + DAY, None, None, "unknown", "deals_won") not in table
+    assert sum(value for key, value in table.items() if key[4] == "deals_won") == 1
+
+
+def test_a_later_win_replaces_a_loss_and_the_other_way_round() -> None:
+    table = as_table(run_deal([created("c", T0), lost("l", T0 + DAY), won("w", T0 + 2 * DAY)])[1])
+    assert table[(T0 + 2 * DAY, None, None, "unknown", "deals_won")] == 1
+    assert not any(key[4] in ("deals_lost", "lost_reason:price") for key in table)
+    table = as_table(run_deal([created("c", T0), won("w", T0 + DAY), lost("l", T0 + 2 * DAY)])[1])
+    assert table[(T0 + 2 * DAY, None, None, "unknown", "deals_lost")] == 1
+    assert table[(T0 + 2 * DAY, None, None, "unknown", "lost_reason:price")] == 1
+    assert not any(key[4] == "deals_won" for key in table)
+
+
+def test_amounts_in_the_reporting_currency() -> None:
+    state, _ = run_deal([created("c", T0, amount="200", currency="EUR")])
+    assert state["amount"] == 220.0  # Decimal 200 x 1.1, exact before the conversion to float
+
+
+def test_a_reassigned_deal_moves_to_its_new_rep() -> None:
+    _, emitted = run_deal([created("c", T0, team="emea", rep_id="ann"), won("w", T0 + DAY, team="emea", rep_id="bob")])
+    table = as_table(emitted)
+    assert table[(T0, "emea", "bob", "unknown", "opportunities_created")] == 1
+    assert not any(key[2] == "ann" for key in table)
+
+
+def run_lead(events: Sequence[AnyEvent]) -> tuple[LeadState, list[Fact]]:
+    state = empty_lead()
+    emitted: list[Fact] = []
+    for item in events:
+        new = apply_lead_event(state, item)  # type: ignore[arg-type]
+        emitted += fact_changes(lead_facts(state), lead_facts(new))
+        state = new
+    return state, fact_changes([], emitted)
+
+
+def lead_event(event_type: str, event_id: str, at: int, **fields: Any) -> AnyEvent:
+    return event(event_type, event_id, at, lead_id="l1", **fields)
+
+
+def test_a_lead_counts_once_per_stage_under_its_channel_whatever_the_order() -> None:
+    _, emitted = run_lead(
+        [
+            lead_event("lead.qualified", "q1", T0 + 60, stage="mql"),
+            lead_event("lead.created", "c", T0, channel="paid_search"),
+            lead_event("lead.qualified", "q2", T0 + 30, stage="mql"),
+            lead_event("lead.qualified", "q3", T0 + 90, stage="sql"),
+        ]
+    )
+    assert as_table(emitted) == {
+        (T0, None, None, "paid_search", "leads"): 1,
+        (T0 + 30, None, None, "paid_search", "mqls"): 1,
+        (T0 + 90, None, None, "paid_search", "sqls"): 1,
+    }
+
+
+def test_a_lead_without_channel_is_counted_under_unknown() -> None:
+    _, emitted = run_lead([lead_event("lead.created", "c", T0)])
+    assert as_table(emitted) == {(T0, None, None, "unknown", "leads"): 1}
+
+
+DEAL_HISTORY = [
+    created("c", T0, team="emea", rep_id="ann", channel="web"),
+    stage("s1", T0 + DAY, "proposal"),
+    won("w1", T0 + 2 * DAY, amount="500"),
+    stage("s2", T0 + 3 * DAY, "negotiation"),
+    lost("l1", T0 + 4 * DAY, reason="timing"),
+    won("w2", T0 + 6 * DAY, amount="650", rep_id="bob"),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(order=st.permutations(range(len(DEAL_HISTORY))), copies=st.lists(st.integers(0, len(DEAL_HISTORY) - 1)))
+def test_any_delivery_order_with_duplicates_gives_the_same_counts(order: list[int], copies: list[int]) -> None:
+    in_order_state, in_order = run_deal(DEAL_HISTORY)
+    shuffled = [DEAL_HISTORY[i] for i in order] + [DEAL_HISTORY[i] for i in copies]
+    state, emitted = run_deal(shuffled)
+    assert as_table(emitted) == as_table(in_order) == as_table(deal_facts("d1", in_order_state))
+    assert deal_facts("d1", state) == deal_facts("d1", in_order_state)
+
+
+def test_a_batch_updates_each_entity_in_order_and_reports_each_records_changes() -> None:
+    records = [
+        Accepted(Position("crm", 2, 10), created("c", T0)),
+        Accepted(
+            Position("crm", 2, 11), event("call.logged", "x", T0, rep_id="ann", duration_seconds=5, outcome="connected")
+        ),
+        Accepted(Position("crm", 2, 12), won("w", T0 + DAY)),
+        Accepted(Position("crm", 2, 13), won("w", T0 + DAY)),  # a copy: the deal has it already
+        Accepted(Position("crm", 3, 5), lead_event("lead.created", "lc", T0, channel="web")),
+    ]
+    update = apply_entity_events(records, {}, to_usd)
+    assert sorted(update.states) == ["2|deal:d1", "3|lead:l1"]
+    assert update.duplicates == [Position("crm", 2, 13)]
+    assert update.states["2|deal:d1"]["event_ids"] == ["c", "w"]
+    assert set(update.facts) == {Position("crm", 2, 10), Position("crm", 2, 12), Position("crm", 3, 5)}
+    assert as_table(update.facts[Position("crm", 2, 12)])[(T0 + DAY, None, None, "unknown", "deals_won")] == 1
+    again = apply_entity_events(records, update.states, to_usd)
+    assert again.states == {} and again.facts == {}
+    assert len(again.duplicates) == 4  # every deal and lead event: their entities have them
