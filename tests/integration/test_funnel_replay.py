@@ -82,22 +82,18 @@ def _run_worker_until_counted(make_worker: Callable[..., WorkerProcess], events:
     return worker
 
 
-@pytest.mark.integration
-@pytest.mark.skipif(not SALES.exists(), reason="the public data sets are not next to this checkout")
-def test_sales_funnel_per_rep_team_and_month_equals_the_offline_computation(
-    make_worker: Callable[..., WorkerProcess], worker_env: dict[str, str]
-) -> None:
-    expected = sales_opportunities_by_month(DATASETS)
-    _replay(SALES, "crm-sales-opportunities.yaml", worker_env)
-    events = sum(
+def _sales_events(expected: Mapping[Any, Any]) -> int:
+    return sum(
         values["opportunities_created"] + values["deals_won"] + values["deals_lost"]
         for (kind, _, _), values in expected.items()
         if kind == "overall"
     )
-    worker = _run_worker_until_counted(make_worker, events)
+
+
+def _assert_sales_months_match(port: int, expected: Mapping[Any, Any]) -> None:
     rows = {
         (row["scope"], row["team"], row["rep"], row["month"]): _worker_values(row)
-        for row in _months(worker.port)
+        for row in _months(port)
         if row["scope"] in ("all", "team", "rep")
     }
     scope_of = {"overall": lambda key: ("all", "", ""), "team": lambda key: ("team", key[0], ""),
@@ -106,10 +102,62 @@ def test_sales_funnel_per_rep_team_and_month_equals_the_offline_computation(
     for (kind, key, month), values in expected.items():
         observed = rows.get((*scope_of[kind](key), month), {})
         for offline_name, worker_name in SALES_VALUES.items():
-            _compare(values[offline_name], observed.get(worker_name), f"{kind} {key} {month} {offline_name}")  # type: ignore[literal-required]
+            _compare(values[offline_name], observed.get(worker_name), f"{kind} {key} {month} {offline_name}")
             compared += 1
     assert set(rows) == {(*scope_of[kind](key), month) for kind, key, month in expected}
     assert compared > 4000
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not SALES.exists(), reason="the public data sets are not next to this checkout")
+def test_sales_funnel_per_rep_team_and_month_equals_the_offline_computation(
+    make_worker: Callable[..., WorkerProcess], worker_env: dict[str, str]
+) -> None:
+    expected = sales_opportunities_by_month(DATASETS)
+    _replay(SALES, "crm-sales-opportunities.yaml", worker_env)
+    worker = _run_worker_until_counted(make_worker, _sales_events(expected))
+    _assert_sales_months_match(worker.port, expected)
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not SALES.exists(), reason="the public data sets are not next to this checkout")
+def test_sales_funnel_is_identical_after_sigkill_during_the_replay(
+    make_worker: Callable[..., WorkerProcess], worker_env: dict[str, str]
+) -> None:
+    """The replay runs (twice: every event has a copy) while the worker is killed twice; the result is the same."""
+    expected = sales_opportunities_by_month(DATASETS)
+    events = _sales_events(expected)
+    command = [sys.executable, "-m", "streams.cli", "replay", str(SALES), "--mapping",
+               str(MAPPINGS / "crm-sales-opportunities.yaml"), "--rate", "4000"]  # fmt: skip
+    replays = subprocess.Popen(
+        ["/bin/sh", "-c", f"{' '.join(command)} && {' '.join(command)}"],
+        env={**os.environ, **worker_env},
+        stdout=subprocess.DEVNULL,
+    )
+    worker = make_worker()
+    try:
+        for kill_after in (events // 3, events):
+            worker.start()
+            wait_until(
+                lambda: total(scrape(worker.port), "kpimon_events_total") >= kill_after,  # noqa: B023
+                timeout=180,
+                message=f"{kill_after} events processed before the kill",
+                interval=0.05,
+            )
+            worker.kill()
+        assert replays.wait(timeout=120) == 0
+    finally:
+        replays.kill()
+    worker.start()
+
+    def all_read() -> bool:
+        samples = scrape(worker.port)
+        return total(samples, "kpimon_events_total") == events and (
+            total(samples, "kpimon_events_duplicate_total") == events
+        )
+
+    wait_until(all_read, timeout=240, message=f"{events} events and {events} second copies read")
+    _assert_sales_months_match(worker.port, expected)
 
 
 @pytest.mark.integration
