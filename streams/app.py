@@ -166,6 +166,7 @@ def create_app(
             buckets=lambda: list(buckets.data.items()),
             progress=lambda: list(progress.data.items()),
             clock=clock,
+            entities=lambda: list(entities.data.items()),
         )
     )
     registry.register(FaustMonitorCollector(lambda: app.monitor, lambda: app.rebalancing_count, pipeline.continuity))

@@ -9,8 +9,10 @@ from prometheus_client.registry import Collector
 
 from schemas.catalog import Catalog
 from schemas.config import KpimonConfig
+from streams.entities import LOST_REASON_PREFIX, EntityState, open_deals
+from streams.facts import Scope, scopes_for
 from streams.folding import BucketGroup, ProgressValue
-from streams.kpis import kpi_samples, window_totals
+from streams.kpis import ScopeTotals, cycle_quantiles, kpi_samples, window_totals
 from streams.windows import LONGEST_RETENTION
 
 KPI_LABELS = ("window", "scope", "team", "rep", "channel")
@@ -25,6 +27,36 @@ PROGRESS_COUNTERS = (
 )
 
 
+OPEN_LABELS = ("scope", "team", "rep", "channel")
+PER_WORKER = "Exact for the partitions of this worker; not additive across workers."
+
+
+FUNNEL_DETAILS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (
+        "kpimon_sales_cycle_p50_seconds",
+        f"Median sales cycle of the deals won in the window. {PER_WORKER}",
+        KPI_LABELS,
+    ),
+    (
+        "kpimon_sales_cycle_p90_seconds",
+        f"90th percentile of the sales cycle of the deals won in the window. {PER_WORKER}",
+        KPI_LABELS,
+    ),
+    ("kpimon_deals_lost_by_reason", "Deals lost in the window, per loss reason.", (*KPI_LABELS, "reason")),
+    ("kpimon_open_deals", "Deals created and not (or no longer) won or lost.", OPEN_LABELS),
+    (
+        "kpimon_open_pipeline_value",
+        "Value of the open deals (their opportunity amount), in the reporting currency.",
+        OPEN_LABELS,
+    ),
+)
+
+
+def funnel_detail_families() -> tuple[GaugeMetricFamily, ...]:
+    """Funnel series beyond the catalog's formulas: cycle quantiles, losses by reason, the open pipeline."""
+    return tuple(GaugeMetricFamily(name, help_text, labels=labels) for name, help_text, labels in FUNNEL_DETAILS)
+
+
 class KpiCollector(Collector):
     """Computes every KPI of the catalog from the worker's tables at scrape time."""
 
@@ -35,12 +67,14 @@ class KpiCollector(Collector):
         buckets: Callable[[], Iterable[tuple[str, BucketGroup]]],
         progress: Callable[[], Iterable[tuple[str, ProgressValue]]],
         clock: Callable[[], float],
+        entities: Callable[[], Iterable[tuple[str, EntityState]]] = list,
     ) -> None:
         self._catalog = catalog
         self._config = config
         self._buckets = buckets
         self._progress = progress
         self._clock = clock
+        self._entities = entities
 
     def _kpi_families(self) -> dict[str, GaugeMetricFamily]:
         return {
@@ -63,6 +97,7 @@ class KpiCollector(Collector):
     def describe(self) -> Iterator[Metric]:
         counters, watermark = self._progress_families()
         yield from self._kpi_families().values()
+        yield from funnel_detail_families()
         yield from counters.values()
         yield watermark
 
@@ -74,6 +109,7 @@ class KpiCollector(Collector):
             labels = [sample.window, scope.kind, scope.team, scope.rep, scope.channel]
             families[sample.kpi.metric].add_metric(labels, sample.value)
         yield from families.values()
+        yield from self._funnel_details(totals)
         counters, watermark = self._progress_families()
         sums: dict[str, dict[str, int]] = {field: {} for field in counters}
         for partition, progress in self._progress():
@@ -87,3 +123,26 @@ class KpiCollector(Collector):
                 family.add_metric([label], count)
         yield from counters.values()
         yield watermark
+
+    def _funnel_details(self, totals: ScopeTotals) -> tuple[GaugeMetricFamily, ...]:
+        p50, p90, lost, open_count, open_value = families = funnel_detail_families()
+        for (scope, window), counters in sorted(totals.windows.items(), key=lambda item: (item[0][0].key, item[0][1])):
+            labels = [window, scope.kind, scope.team, scope.rep, scope.channel]
+            quantiles = cycle_quantiles(counters)
+            if quantiles:
+                p50.add_metric(labels, quantiles["sales_cycle_p50_seconds"])
+                p90.add_metric(labels, quantiles["sales_cycle_p90_seconds"])
+            for name, count in sorted(counters.items()):
+                if name.startswith(LOST_REASON_PREFIX) and count:
+                    lost.add_metric([*labels, name.removeprefix(LOST_REASON_PREFIX)], count)
+        pipeline: dict[Scope, list[float]] = {}
+        for deal in open_deals(self._entities()):
+            for scope in scopes_for(deal.team, deal.rep, deal.channel, self._config):
+                sums = pipeline.setdefault(scope, [0, 0.0])
+                sums[0] += 1
+                sums[1] += deal.amount
+        for scope, (count, value) in sorted(pipeline.items(), key=lambda item: item[0].key):
+            labels = [scope.kind, scope.team, scope.rep, scope.channel]
+            open_count.add_metric(labels, count)
+            open_value.add_metric(labels, value)
+        return families

@@ -12,7 +12,7 @@ order, and an event applied twice (its id is kept in the state) changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Literal, TypedDict, cast
@@ -283,3 +283,35 @@ def apply_entity_events(
             update.states[table_key] = new
             update.facts[record.position] = fact_changes(before, after)
     return update
+
+
+def is_open(state: DealState) -> bool:
+    """A created deal with no outcome, or one re-opened by a stage change after its outcome."""
+    outcome, stage = state["outcome"], state["stage"]
+    if state["created_at"] is None:
+        return False
+    if outcome is None:
+        return True
+    return stage is not None and (int(stage[1]), str(stage[2])) > (outcome["at"], outcome["event_id"])
+
+
+@dataclass(frozen=True)
+class OpenDeal:
+    """An open deal's value and where it counts: (team, rep, channel)."""
+
+    amount: float
+    team: str | None
+    rep: str | None
+    channel: str
+
+
+def open_deals(states: Iterable[tuple[str, EntityState]]) -> Iterator[OpenDeal]:
+    """The open deals among stored entity states (keys ``"<partition>|deal:<id>"``)."""
+    for key, state in states:
+        if "|deal:" not in key:
+            continue
+        deal = cast(DealState, state)
+        if is_open(deal) and deal["amount"] is not None:
+            attributes = deal["attributes"]
+            channel = _attribute(attributes, "channel") or UNKNOWN_CHANNEL
+            yield OpenDeal(deal["amount"], _attribute(attributes, "team"), _attribute(attributes, "rep"), channel)

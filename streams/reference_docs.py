@@ -9,7 +9,7 @@ from pathlib import Path
 
 from schemas.catalog import WINDOW_NAMES, Catalog
 from schemas.config import KpimonConfig
-from streams.collector import KPI_LABELS, PROGRESS_COUNTERS, KpiCollector
+from streams.collector import FUNNEL_DETAILS, KPI_LABELS, PROGRESS_COUNTERS, KpiCollector
 from streams.faust_collector import LAG_LABELS, FaustMonitorCollector
 from streams.validation import REASON_CODES
 
@@ -77,14 +77,20 @@ def metrics_reference(catalog: Catalog) -> str:
         "|---|---|---|",
     ]
     kpi_metrics = {kpi.metric for kpi in catalog.kpis}
+    details = {name: ", ".join(f"`{label}`" for label in labels) for name, _, labels in FUNNEL_DETAILS}
     other: list[str] = []
+    detail_lines: list[str] = []
     for family in kpi_collector.describe():
         if family.name in kpi_metrics:
             lines.append(f"| `{family.name}` | gauge | {family.documentation} |")
+        elif family.name in details:
+            detail_lines.append(f"| `{family.name}` | gauge | {details[family.name]} | {family.documentation} |")
         else:
             suffix = "_total" if family.type == "counter" else ""
             label = progress_labels.get(family.name, "partition")
             other.append(f"| `{family.name}{suffix}` | {family.type} | `{label}` | {family.documentation} |")
+    lines += ["", "## Funnel details (gauges)", "", "| metric | type | labels | help |", "|---|---|---|---|"]
+    lines += detail_lines
     lines += ["", "## Ingest (exact across restarts)", "", "| metric | type | labels | help |", "|---|---|---|---|"]
     lines += other
     lines += [

@@ -7,7 +7,8 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from schemas.catalog import WINDOW_NAMES, load_catalog
 from schemas.config import KpimonConfig, TeamConfig
-from streams.collector import KpiCollector
+from streams.collector import FUNNEL_DETAILS, KpiCollector
+from streams.entities import DealState, EntityState
 from streams.facts import Scope
 from streams.folding import BucketGroup, GroupKey, ProgressValue
 from streams.windows import DAY, HOUR, MINUTE, MONTH, QUARTER, Resolution
@@ -185,6 +186,7 @@ def test_families_and_types() -> None:
         "kpimon_events_late_dropped": "counter",
         "kpimon_events_rejected": "counter",
         "kpimon_watermark_timestamp_seconds": "gauge",
+        **{name: "gauge" for name, _, _ in FUNNEL_DETAILS},
     }
 
 
@@ -192,7 +194,7 @@ def test_empty_tables_expose_families_without_samples() -> None:
     registry = CollectorRegistry()
     registry.register(KpiCollector(CATALOG, CONFIG, buckets=list, progress=list, clock=lambda: NOW))
     families = list(registry.collect())
-    assert len(families) == len(CATALOG.kpis) + 5
+    assert len(families) == len(CATALOG.kpis) + len(FUNNEL_DETAILS) + 5
     assert all(family.samples == [] for family in families)
     text = generate_latest(registry).decode()
     assert "# TYPE kpimon_calls gauge" in text
@@ -233,3 +235,49 @@ def test_clash_with_an_existing_metric_raises() -> None:
     Counter("kpimon_events", "another", registry=registry)
     with pytest.raises(ValueError, match="Duplicated timeseries"):
         registry.register(KpiCollector(CATALOG, CONFIG, buckets=list, progress=list, clock=lambda: NOW))
+
+
+def deal(amount: float, rep: str, outcome_at: int | None = None, stage_at: int | None = None) -> DealState:
+    return {
+        "created_at": 1_699_000_000,
+        "amount": amount,
+        "attributes": {"team": ["emea", 1, "e"], "rep": [rep, 1, "e"]},
+        "stage": None if stage_at is None else ["negotiation", stage_at, "s"],
+        "outcome": None
+        if outcome_at is None
+        else {"kind": "won", "at": outcome_at, "event_id": "w", "amount": amount, "reason": "", "opened_at": None},
+        "event_ids": [],
+    }
+
+
+def test_funnel_details_cycle_quantiles_lost_reasons_and_open_pipeline() -> None:
+    counters = {
+        "cycle_sample:d1": 100.0,
+        "cycle_sample:d2": 300.0,
+        "cycle_sample:d3": 200.0,
+        "lost_reason:price": 2,
+        "lost_reason:timing": 0,  # retracted: no series
+    }
+    buckets = [group(0, ALL, MINUTE, HOUR_22, {1_699_999_980: counters})]
+    entities: list[tuple[str, EntityState]] = [
+        ("0|deal:a", deal(1000.0, "ann")),  # open
+        ("1|deal:b", deal(500.0, "ann", outcome_at=1_699_100_000)),  # won: closed
+        ("2|deal:c", deal(250.0, "bob", outcome_at=1_699_100_000, stage_at=1_699_200_000)),  # re-opened
+        ("2|lead:l", {"created_at": 1, "mql_at": None, "sql_at": None, "attributes": {}, "event_ids": []}),
+    ]
+    registry = CollectorRegistry()
+    registry.register(
+        KpiCollector(
+            CATALOG, CONFIG, buckets=lambda: buckets, progress=list, clock=lambda: NOW, entities=lambda: entities
+        )
+    )
+    assert registry.get_sample_value("kpimon_sales_cycle_p50_seconds", labels("1h", ALL)) == 200.0
+    assert registry.get_sample_value("kpimon_sales_cycle_p90_seconds", labels("1h", ALL)) == 280.0  # 200 + 0.8 x 100
+    assert registry.get_sample_value("kpimon_deals_lost_by_reason", {**labels("1h", ALL), "reason": "price"}) == 2
+    assert registry.get_sample_value("kpimon_deals_lost_by_reason", {**labels("1h", ALL), "reason": "timing"}) is None
+    overall = {"scope": "all", "team": "", "rep": "", "channel": ""}
+    ann = {"scope": "rep", "team": "emea", "rep": "ann", "channel": ""}
+    assert registry.get_sample_value("kpimon_open_deals", overall) == 2
+    assert registry.get_sample_value("kpimon_open_pipeline_value", overall) == 1250.0
+    assert registry.get_sample_value("kpimon_open_pipeline_value", ann) == 1000.0
+    assert registry.get_sample_value("kpimon_open_deals", {**overall, "scope": "channel", "channel": "unknown"}) == 2
