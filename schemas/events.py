@@ -87,6 +87,19 @@ class LeadQualified(Event):
     stage: Literal["mql", "sql"]
 
 
+class LeadConverted(Event):
+    """A lead became an opportunity or a customer through a deal.
+
+    kpimon sends it itself (to the re-keyed topic, keyed by the lead) when a deal
+    that names its lead is created or won; a CRM may send it too.
+    """
+
+    type: Literal["lead.converted"]
+    lead_id: Identifier
+    stage: Literal["opportunity", "customer"]
+    deal_id: Identifier
+
+
 class OpportunityCreated(Event):
     type: Literal["opportunity.created"]
     deal_id: Identifier
@@ -237,6 +250,7 @@ AnyEvent = Annotated[
     | DemoCompleted
     | LeadCreated
     | LeadQualified
+    | LeadConverted
     | OpportunityCreated
     | OpportunityStageChanged
     | DealWon
@@ -269,7 +283,7 @@ _ENTITY_OF: dict[str, tuple[str, str]] = {
     for kind, model in zip(EVENT_TYPES, EVENT_MODELS, strict=True)
     for entity, models in (
         ("deal", (OpportunityCreated, OpportunityStageChanged, DealWon, DealLost)),
-        ("lead", (LeadCreated, LeadQualified)),
+        ("lead", (LeadCreated, LeadQualified, LeadConverted)),
     )
     if model in models
 }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal, TypedDict, cast
 
@@ -21,6 +22,7 @@ from schemas.events import (
     AnyEvent,
     DealLost,
     DealWon,
+    LeadConverted,
     LeadCreated,
     LeadQualified,
     OpportunityCreated,
@@ -30,7 +32,7 @@ from schemas.events import (
 from streams.records import Accepted, Position
 
 DealEvent = OpportunityCreated | OpportunityStageChanged | DealWon | DealLost
-LeadEvent = LeadCreated | LeadQualified
+LeadEvent = LeadCreated | LeadQualified | LeadConverted
 UNKNOWN_CHANNEL = "unknown"
 CYCLE_SAMPLE_PREFIX = "cycle_sample:"  # one counter per won deal: its cycle length, for percentiles
 LOST_REASON_PREFIX = "lost_reason:"  # deals lost, per reason
@@ -52,7 +54,7 @@ class Outcome(TypedDict):
 class DealState(TypedDict):
     created_at: int | None
     amount: float | None  # the opportunity's value in the reporting currency
-    attributes: dict[str, Stamped]  # team, rep, channel
+    attributes: dict[str, Stamped]  # team, rep, channel, lead
     stage: Stamped | None  # the latest stage change: [to_stage, time, event id]
     outcome: Outcome | None
     event_ids: list[str]
@@ -62,6 +64,8 @@ class LeadState(TypedDict):
     created_at: int | None
     mql_at: int | None
     sql_at: int | None
+    opportunity_at: int | None  # the first time one of its deals was created
+    customer_at: int | None  # the first time one of its deals was won
     attributes: dict[str, Stamped]  # team, rep, channel
     event_ids: list[str]
 
@@ -82,7 +86,15 @@ def empty_deal() -> DealState:
 
 
 def empty_lead() -> LeadState:
-    return {"created_at": None, "mql_at": None, "sql_at": None, "attributes": {}, "event_ids": []}
+    return {
+        "created_at": None,
+        "mql_at": None,
+        "sql_at": None,
+        "opportunity_at": None,
+        "customer_at": None,
+        "attributes": {},
+        "event_ids": [],
+    }
 
 
 def _timestamp(event: AnyEvent) -> int:
@@ -120,7 +132,7 @@ def apply_deal_event(state: DealState, event: DealEvent, to_reporting: ToReporti
     _set_attributes(new["attributes"], event, {"team": event.team, "rep": event.rep_id})
     match event:
         case OpportunityCreated():
-            _set_attributes(new["attributes"], event, {"channel": event.channel})
+            _set_attributes(new["attributes"], event, {"channel": event.channel, "lead": event.lead_id})
             if new["created_at"] is None or at <= new["created_at"]:
                 new["amount"] = to_reporting(event.amount, event.currency)
             new["created_at"] = _earliest(new["created_at"], at)
@@ -129,7 +141,7 @@ def apply_deal_event(state: DealState, event: DealEvent, to_reporting: ToReporti
                 new["stage"] = [event.to_stage, at, event.event_id]
         case DealWon() | DealLost():
             if isinstance(event, DealWon):
-                _set_attributes(new["attributes"], event, {"channel": event.channel})
+                _set_attributes(new["attributes"], event, {"channel": event.channel, "lead": event.lead_id})
             outcome = _outcome(event, at, to_reporting)
             current = new["outcome"]
             if current is None or (at, event.event_id) > (current["at"], current["event_id"]):
@@ -167,6 +179,8 @@ def apply_lead_event(state: LeadState, event: LeadEvent) -> LeadState:
         "created_at": state["created_at"],
         "mql_at": state["mql_at"],
         "sql_at": state["sql_at"],
+        "opportunity_at": state["opportunity_at"],
+        "customer_at": state["customer_at"],
         "attributes": dict(state["attributes"]),
         "event_ids": [*state["event_ids"], event.event_id],
     }
@@ -180,6 +194,10 @@ def apply_lead_event(state: LeadState, event: LeadEvent) -> LeadState:
             new["mql_at"] = _earliest(new["mql_at"], at)
         case LeadQualified():
             new["sql_at"] = _earliest(new["sql_at"], at)
+        case LeadConverted(stage="opportunity"):
+            new["opportunity_at"] = _earliest(new["opportunity_at"], at)
+        case LeadConverted():
+            new["customer_at"] = _earliest(new["customer_at"], at)
     return new
 
 
@@ -217,7 +235,14 @@ def lead_facts(state: LeadState) -> list[Fact]:
     team, rep = _attribute(attributes, "team"), _attribute(attributes, "rep")
     channel = _attribute(attributes, "channel") or UNKNOWN_CHANNEL
     stages = (("leads", state["created_at"]), ("mqls", state["mql_at"]), ("sqls", state["sql_at"]))
-    return [Fact(at, team, rep, channel, {name: 1}) for name, at in stages if at is not None]
+    facts = [Fact(at, team, rep, channel, {name: 1}) for name, at in stages if at is not None]
+    created_at = state["created_at"]
+    if created_at is not None:  # the cohort counters: at the lead's creation, whenever it converted
+        reached = (("cohort_opportunities", state["opportunity_at"]), ("cohort_customers", state["customer_at"]))
+        cohort = {name: 1.0 for name, at in reached if at is not None}
+        if cohort:
+            facts.append(Fact(created_at, team, rep, channel, cohort))
+    return facts
 
 
 Where = tuple[int, str | None, str | None, str | None]  # a fact's timestamp, team, rep and channel
@@ -245,11 +270,39 @@ def fact_changes(before: Iterable[Fact], after: Iterable[Fact]) -> list[Fact]:
 EntityState = DealState | LeadState
 
 
+def deal_conversions(deal_id: str, state: DealState) -> list[dict[str, str]]:
+    """The ``lead.converted`` events a deal that names its lead implies (contract JSON, stable ids)."""
+    lead = _attribute(state["attributes"], "lead")
+    if lead is None:
+        return []
+    outcome = state["outcome"]
+    opened_at = state["created_at"]
+    if opened_at is None and outcome is not None:
+        opened_at = outcome["opened_at"]
+    reached = [("opportunity", opened_at)]
+    if outcome is not None and outcome["kind"] == "won":
+        reached.append(("customer", outcome["at"]))
+    return [
+        {
+            "event_id": f"kpimon-{stage}-{deal_id}",
+            "type": "lead.converted",
+            "occurred_at": datetime.fromtimestamp(int(at), UTC).isoformat(),
+            "source": "kpimon",
+            "lead_id": lead,
+            "stage": stage,
+            "deal_id": deal_id,
+        }
+        for stage, at in reached
+        if at is not None
+    ]
+
+
 @dataclass
 class EntityUpdate:
     facts: dict[Position, list[Fact]] = field(default_factory=dict)  # the counter changes each record caused
     states: dict[str, EntityState] = field(default_factory=dict)  # changed states by table key
     duplicates: list[Position] = field(default_factory=list)  # events their entity had applied already
+    conversions: list[dict[str, str]] = field(default_factory=list)  # new lead.converted events to send
 
 
 def entity_table_key(partition: int, key: str) -> str:
@@ -268,15 +321,17 @@ def apply_entity_events(
             continue
         table_key = entity_table_key(record.position.partition, key)
         state = update.states.get(table_key) or stored.get(table_key)
-        if isinstance(event, LeadCreated | LeadQualified):
+        if key.startswith("lead:"):
             lead = cast(LeadState, state) if state is not None else empty_lead()
-            new_lead = apply_lead_event(lead, event)
+            new_lead = apply_lead_event(lead, cast(LeadEvent, event))
             before, after, new = lead_facts(lead), lead_facts(new_lead), cast(EntityState, new_lead)
         else:
             deal_id = key.removeprefix("deal:")
             deal = cast(DealState, state) if state is not None else empty_deal()
             new_deal = apply_deal_event(deal, cast(DealEvent, event), to_reporting)
             before, after, new = deal_facts(deal_id, deal), deal_facts(deal_id, new_deal), cast(EntityState, new_deal)
+            known = {conversion["event_id"] for conversion in deal_conversions(deal_id, deal)}
+            update.conversions += [c for c in deal_conversions(deal_id, new_deal) if c["event_id"] not in known]
         if new is state:
             update.duplicates.append(record.position)
         else:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from aiokafka.partitioner import murmur2
 from faust.types import EventT, ProducerT, TopicT
 
@@ -210,10 +211,13 @@ class IngestPipeline:
         for key, progress in folded.progress.items():
             tables.progress[key] = progress
         self._evict()
+        for conversion in entities.conversions:
+            # To the lead's partition; stable ids make a second copy after a crash a duplicate.
+            await self._rekeyed.send(key=f"lead:{conversion['lead_id']}".encode(), value=orjson.dumps(conversion))
         if entities.states:
-            # A deal's or lead's new state only after the counters it changed are
-            # durable: a crash in between recomputes the same changes from the old
-            # state, and the groups that have them already skip them by offset.
+            # A deal's or lead's new state only after the counters it changed, and the
+            # conversions it implies, are durable: a crash in between recomputes the same
+            # changes from the old state, and the groups that have them skip them by offset.
             await flush_completely(self._producer())
             for key, state in entities.states.items():
                 tables.entities[key] = state

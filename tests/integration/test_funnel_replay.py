@@ -3,6 +3,7 @@ offline computation of tests/reference/offline_funnel.py (counts exactly, amount
 
 from __future__ import annotations
 
+import csv
 import math
 import os
 import subprocess
@@ -160,6 +161,21 @@ def test_sales_funnel_is_identical_after_sigkill_during_the_replay(
     _assert_sales_months_match(worker.port, expected)
 
 
+def _olist_cohorts() -> dict[tuple[str, str], int]:
+    """(channel or "" for overall, São Paulo month of the lead's first contact) -> its leads that closed a deal."""
+    with OLIST.open(newline="", encoding="utf-8-sig") as handle:
+        leads = {row["mql_id"]: row for row in csv.DictReader(handle)}
+    with (OLIST.parent / "olist_closed_deals_dataset.csv").open(newline="", encoding="utf-8-sig") as handle:
+        closed = {row["mql_id"] for row in csv.DictReader(handle)}
+    cohorts: dict[tuple[str, str], int] = {}
+    for mql_id in closed:
+        month_number, _, year = leads[mql_id]["first_contact_date"].split("/")  # M/D/YYYY, a local date
+        month = f"{year}-{int(month_number):02d}"
+        for channel in ("", leads[mql_id]["origin"] or "unknown"):
+            cohorts[(channel, month)] = cohorts.get((channel, month), 0) + 1
+    return cohorts
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(not OLIST.exists(), reason="the public data sets are not next to this checkout")
 def test_olist_funnel_per_channel_rep_and_month_equals_the_offline_computation(
@@ -174,7 +190,14 @@ def test_olist_funnel_per_channel_rep_and_month_equals_the_offline_computation(
         for (kind, _, _), values in expected.items()
         if kind == "overall"
     )
+    cohorts = _olist_cohorts()
+    won_leads = sum(count for (channel, _), count in cohorts.items() if channel == "")
     worker = _run_worker_until_counted(make_worker, events, KPIMON_CONFIG_FILE=str(config))
+    wait_until(  # the lead.converted events go round through the re-keyed topic
+        lambda: total(scrape(worker.port), "kpimon_events_total") >= events + 2 * won_leads,  # opportunity, customer
+        timeout=60,
+        message="the leads' conversions counted",
+    )
     rows = {(row["scope"], row["channel"], row["rep"], row["month"]): row["counters"] for row in _months(worker.port)}
     scope_of = {"overall": lambda key: ("all", "", ""), "channel": lambda key: ("channel", key[0], ""),
                 "rep": lambda key: ("rep", "", key[0])}  # fmt: skip
@@ -182,6 +205,9 @@ def test_olist_funnel_per_channel_rep_and_month_equals_the_offline_computation(
         observed = rows.get((*scope_of[kind](key), month), {})
         where = f"{kind} {key} {month}"
         _compare(values["deals_won"], observed.get("deals_won", 0), f"{where} deals_won")
+        if kind in ("overall", "channel"):  # every won deal names its lead (deal_id = lead_id = mql_id)
+            cohort = cohorts.get((key[0] if key else "", month), 0)
+            _compare(cohort, observed.get("cohort_customers", 0), f"{where} cohort_customers")
         if kind != "rep":
             _compare(values["leads"], observed.get("leads", 0), f"{where} leads")
             _compare(values["mqls"], observed.get("mqls", 0), f"{where} mqls")

@@ -15,6 +15,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "demo.completed": {"rep_id": "alice"},
     "lead.created": {"lead_id": "l-1"},
     "lead.qualified": {"lead_id": "l-1", "stage": "mql"},
+    "lead.converted": {"lead_id": "l-1", "stage": "customer", "deal_id": "d-1"},
     "opportunity.created": {"deal_id": "d-1", "amount": 12000, "currency": "EUR"},
     "opportunity.stage_changed": {"deal_id": "d-1", "from_stage": "discovery", "to_stage": "proposal"},
     "deal.won": {"deal_id": "d-1", "amount": 12000.5, "currency": "USD"},

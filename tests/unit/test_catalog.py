@@ -54,6 +54,18 @@ BUILTIN_KPIS = {
         "ratio",
         FUNNEL_SCOPES,
     ),
+    "lead_cohort_to_opportunity": (
+        "kpimon_lead_cohort_to_opportunity_ratio",
+        "cohort_opportunities / leads",
+        "ratio",
+        FUNNEL_SCOPES,
+    ),
+    "lead_cohort_to_customer": (
+        "kpimon_lead_cohort_to_customer_ratio",
+        "cohort_customers / leads",
+        "ratio",
+        FUNNEL_SCOPES,
+    ),
     "opportunity_to_customer": (
         "kpimon_opportunity_to_customer_ratio",
         "deals_won / opportunities_created",
@@ -94,6 +106,8 @@ BUILTIN_COUNTERS = {
     "revenue": "deal.won",
     "deals_won_timed": "deal.won",
     "cycle_seconds": "deal.won",
+    "cohort_opportunities": "lead.converted",
+    "cohort_customers": "lead.converted",
 }
 
 BUILTIN = load_catalog()
@@ -147,8 +161,8 @@ def test_builtin_kpi_metric_names(kpi: KpiSpec) -> None:
 
 def test_builtin_ids_and_metrics_are_unique() -> None:
     catalog = BUILTIN
-    assert len({kpi.id for kpi in catalog.kpis}) == len(catalog.kpis) == 28
-    assert len({kpi.metric for kpi in catalog.kpis}) == 28
+    assert len({kpi.id for kpi in catalog.kpis}) == len(catalog.kpis) == 30
+    assert len({kpi.metric for kpi in catalog.kpis}) == 30
     assert catalog.cross_reference_problems() == []
 
 

@@ -231,3 +231,36 @@ def test_a_batch_updates_each_entity_in_order_and_reports_each_records_changes()
     again = apply_entity_events(records, update.states, to_usd)
     assert again.states == {} and again.facts == {}
     assert len(again.duplicates) == 4  # every deal and lead event: their entities have them
+
+
+def test_a_deal_naming_its_lead_converts_the_lead_once_per_stage() -> None:
+    records = [
+        Accepted(Position("crm", 0, 1), created("c", T0, lead_id="l1")),
+        Accepted(Position("crm", 0, 2), won("w", T0 + 3 * DAY)),
+        Accepted(Position("crm", 0, 3), stage("s", T0 + 4 * DAY, "negotiation")),
+    ]
+    update = apply_entity_events(records, {}, to_usd)
+    assert [(c["event_id"], c["stage"], c["lead_id"], c["occurred_at"]) for c in update.conversions] == [
+        ("kpimon-opportunity-d1", "opportunity", "l1", iso(T0)),
+        ("kpimon-customer-d1", "customer", "l1", iso(T0 + 3 * DAY)),
+    ]
+    assert apply_entity_events(records, update.states, to_usd).conversions == []
+    assert apply_entity_events([records[1]], {}, to_usd).conversions == []  # the lead is not known yet
+    converted = lead_event("lead.converted", "kpimon-customer-d1", T0 + 3 * DAY, stage="customer", deal_id="d1")
+    lead_update = apply_entity_events([Accepted(Position("crm", 1, 7), converted)], {}, to_usd)
+    assert lead_update.states["1|lead:l1"]["customer_at"] == T0 + 3 * DAY  # type: ignore[typeddict-item]
+
+
+def test_a_converted_lead_counts_in_its_creation_cohort() -> None:
+    _, emitted = run_lead(
+        [
+            lead_event("lead.converted", "k1", T0 + 9 * DAY, stage="customer", deal_id="d1"),
+            lead_event("lead.created", "c", T0, channel="web"),
+            lead_event("lead.converted", "k2", T0 + 2 * DAY, stage="opportunity", deal_id="d1"),
+        ]
+    )
+    assert as_table(emitted) == {
+        (T0, None, None, "web", "leads"): 1,
+        (T0, None, None, "web", "cohort_opportunities"): 1,
+        (T0, None, None, "web", "cohort_customers"): 1,
+    }

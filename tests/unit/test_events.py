@@ -22,6 +22,7 @@ MODEL_NAMES = {
     "demo.completed": "DemoCompleted",
     "lead.created": "LeadCreated",
     "lead.qualified": "LeadQualified",
+    "lead.converted": "LeadConverted",
     "opportunity.created": "OpportunityCreated",
     "opportunity.stage_changed": "OpportunityStageChanged",
     "deal.won": "DealWon",
@@ -58,10 +59,10 @@ def error_types(data: Any) -> list[str]:
     return [error["type"] for error in info.value.errors()]
 
 
-def test_there_are_26_event_types() -> None:
-    assert len(EVENT_TYPES) == 26
+def test_there_are_27_event_types() -> None:
+    assert len(EVENT_TYPES) == 27
     assert set(EVENT_TYPES) == set(MINIMAL) == set(MODEL_NAMES)
-    assert len(EVENT_MODELS) == 26
+    assert len(EVENT_MODELS) == 27
 
 
 @pytest.mark.parametrize("event_type", list(MINIMAL))

@@ -10,7 +10,15 @@ import pytest
 from schemas.catalog import load_catalog
 from schemas.config import KpimonConfig, RepConfig, TeamConfig
 from schemas.events import AnyEvent, parse_event
-from streams.entities import apply_deal_event, apply_lead_event, deal_facts, empty_deal, empty_lead, lead_facts
+from streams.entities import (
+    apply_deal_event,
+    apply_lead_event,
+    deal_facts,
+    empty_deal,
+    empty_lead,
+    fact_changes,
+    lead_facts,
+)
 from streams.facts import OVERALL, UNASSIGNED_TEAM, Scope, counter_deltas, scopes_of
 from tests.unit.contract_examples import MINIMAL
 
@@ -97,10 +105,16 @@ def test_catalog_and_code_agree_on_counters() -> None:
             changes = {"outcome": outcome} if event_type == "call.logged" else {}
             for counter in counter_deltas(make(event_type, **changes)):
                 emitted.setdefault(counter, set()).add(event_type)
-    for changes in ({"stage": "mql"}, {"stage": "sql"}, {}):
-        event = make("lead.qualified", **changes) if changes else make("lead.created")
-        lead = apply_lead_event(empty_lead(), event)  # type: ignore[arg-type]
-        for fact in lead_facts(lead):
+    created = apply_lead_event(empty_lead(), make("lead.created", event_id="c"))  # type: ignore[arg-type]
+    for event in [
+        make("lead.created"),
+        make("lead.qualified", stage="mql"),
+        make("lead.qualified", stage="sql"),
+        make("lead.converted", stage="opportunity"),
+        make("lead.converted", stage="customer"),
+    ]:
+        lead = apply_lead_event(created if event.type == "lead.converted" else empty_lead(), event)  # type: ignore[arg-type]
+        for fact in fact_changes(lead_facts(created) if event.type == "lead.converted" else [], lead_facts(lead)):
             for counter in fact.counters:
                 emitted.setdefault(counter, set()).add(event.type)
     deal_events = [make("opportunity.created"), make("deal.won", opened_at="2026-03-01T09:30:00Z"), make("deal.lost")]
