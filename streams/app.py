@@ -146,7 +146,7 @@ def create_app(
             settings.batch_size, within=settings.batch_within_seconds
         )
         async for events in batches:
-            await pipeline.process(events)
+            await pipeline.process_isolating_failures(events)
 
     async def check_tails() -> None:
         if not app.rebalancing:

@@ -6,6 +6,8 @@ every changed key is written back once per batch (one changelog record each).
 
 from __future__ import annotations
 
+import logging
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -28,6 +30,7 @@ from streams.settings import Settings
 from streams.validation import Rejection, validate_message
 from streams.windows import MINUTE
 
+log = logging.getLogger(__name__)
 SEEN_SWEEP_SECONDS = 3600
 TAIL_IDLE_SECONDS = 5.0
 
@@ -130,6 +133,37 @@ class IngestPipeline:
             )
             if rewind is not None:
                 await self._consumer.rewind(rewind)
+
+    async def process_isolating_failures(self, events: Sequence[EventT[Any]]) -> None:
+        """``process``; if it raises, the batch again one message at a time, dead-lettering any that raises.
+
+        State writes are idempotent by offset, so running the messages of a failed
+        batch again is safe. A message whose processing raises is a bug in kpimon,
+        not in the message; dead-lettering it (reason ``processing_error``) keeps the
+        partition moving instead of crashing the agent on it for ever.
+        """
+        try:
+            await self.process(events)
+        except Exception:
+            if len(events) == 1:
+                log.exception("Dead-lettering a message whose processing failed")
+                await self._reject_unprocessable(events[0])
+                return
+            log.exception("A batch of %d messages failed: processing them one by one", len(events))
+            for event in events:
+                await self.process_isolating_failures([event])
+
+    async def _reject_unprocessable(self, event: EventT[Any]) -> None:
+        message = event.message
+        position = Position(message.topic, message.partition, message.offset)
+        applied = last_applied_offset(self._tables.local_progress, position.topic, position.partition)
+        if applied is not None and position.offset <= applied:
+            return
+        rejection = Rejection("processing_error", f"processing raised: {sys.exc_info()[1]!r}")
+        await self._deadletter.send(
+            key=message.key, value=message.value, headers=deadletter_headers(position, rejection, self._clock())
+        )
+        await self._fold([Rejected(position, rejection)])
 
     async def process(self, events: Sequence[EventT[Any]]) -> None:
         self._processing = True

@@ -29,6 +29,7 @@ REASON_CODES = (
     "unknown_currency",
     "invalid_field",
     *sorted(set(_REASONS.values())),
+    "processing_error",  # valid, but processing it raised: a kpimon bug, isolated so the worker goes on
 )
 MAX_DETAILS = 3
 
