@@ -135,6 +135,19 @@ def _docs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dashboards(args: argparse.Namespace) -> int:
+    from streams.dashboards import write_dashboards
+
+    paths = write_dashboards(Path(args.root), load_catalog(), check=args.check)
+    if args.check:
+        if paths:
+            print(f"dashboards: stale, run `kpimon dashboards`: {', '.join(map(str, paths))}", file=sys.stderr)
+        return 1 if paths else 0
+    for path in paths:
+        print(f"dashboards: wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kpimon",
@@ -204,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     docs.add_argument("--check", action="store_true", help="only check that the files are current (exit 1 if not)")
     docs.add_argument("--root", default=".", help="the repository root (default: the current directory)")
     docs.set_defaults(run=_docs)
+    dashboards = commands.add_parser("dashboards", help="regenerate deploy/grafana/dashboards/*.json from the catalog")
+    dashboards.add_argument("--check", action="store_true", help="only check the files are current (exit 1 if not)")
+    dashboards.add_argument("--root", default=".", help="the repository root (default: the current directory)")
+    dashboards.set_defaults(run=_dashboards)
     return parser
 
 
