@@ -10,7 +10,7 @@ STATE := .local-stack
 WEB_PORT ?= 6066
 RATE ?= 50
 
-.PHONY: help install stack demo stop test lint unit integration bench docs clean
+.PHONY: help install tools stack demo stop test lint unit integration bench docs clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,6 +21,21 @@ $(BIN)/kpimon: pyproject.toml
 	@touch $@
 
 install: $(BIN)/kpimon  ## create .venv and install kpimon with its test tools
+
+# Debian's packages; their services are not wanted (Alertmanager's would take 9093, the local
+# Kafka controller's port): the ones installed here are disabled again where systemd runs.
+tools:  ## promtool, amtool and prometheus for the deploy checks (apt-get, first run only)
+	@pkgs=""; \
+	command -v prometheus >/dev/null && command -v promtool >/dev/null || pkgs="prometheus"; \
+	command -v amtool >/dev/null || pkgs="$$pkgs prometheus-alertmanager"; \
+	[ -n "$$pkgs" ] || exit 0; \
+	sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	echo "installing Debian's$$pkgs with apt-get (for promtool, amtool and prometheus)..."; \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null || \
+		{ echo "apt-get could not install$$pkgs; install them by hand"; exit 1; }; \
+	if [ -d /run/systemd/system ]; then $$sudo systemctl disable --now $$pkgs >/dev/null 2>&1 || true; fi; \
+	promtool --version 2>&1 | head -n 1; amtool --version 2>&1 | head -n 1
 
 stack:  ## start (or reuse) the local Kafka broker and Redis
 	$(STACK) up
@@ -52,15 +67,15 @@ stop: stop-demo  ## stop the demo, Kafka and Redis
 	$(STACK) down
 
 lint: install  ## ruff, mypy and the import-layer contract
-	$(BIN)/ruff check schemas streams alerts tests bench
-	$(BIN)/ruff format --check schemas streams alerts tests bench
+	$(BIN)/ruff check schemas streams alerts tests bench deploy
+	$(BIN)/ruff format --check schemas streams alerts tests bench deploy
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 unit: install  ## unit tests only (no services needed)
 	$(BIN)/pytest tests/unit -q
 
-test: install stack lint  ## everything CI runs: lint, type checks, unit and integration tests
+test: install tools stack lint  ## everything CI runs: lint, type checks, unit and integration tests
 	$(BIN)/pytest -q
 
 bench: install stack  ## the throughput benchmark (see docs/benchmarks.md)

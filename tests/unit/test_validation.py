@@ -56,6 +56,7 @@ def test_reason_codes() -> None:
             "unknown_field",
             "naive_timestamp",
             "out_of_range",
+            "processing_error",
         ]
     )
     assert len(set(REASON_CODES)) == len(REASON_CODES)

@@ -1,0 +1,187 @@
+"""Generate deploy/prometheus/rules/kpimon.rules.yml: KPI roll-ups across workers, from the KPI catalog.
+
+Each worker exports the scopes of the partitions it owns (docs/architecture.md), so a
+scope's value is spread over several workers. The only correct roll-up is the KPI's own
+formula evaluated over the counters *summed* across workers, exactly what one worker owning
+every partition would compute:
+
+    win rate = sum(deals_won) / (sum(deals_won) + sum(deals_lost))
+
+never the average (or sum) of each worker's ratio. A counter is on /metrics only as the
+value of a KPI whose formula is exactly that counter (``kpimon_deals_won`` for
+``deals_won``), so a derived KPI gets a recording rule only when every counter of its
+formula is exported that way; the others are listed, with the missing counters, in the
+file's header.
+
+Rules:
+- ``kpimon:<kpi id>:sum``    a single-counter KPI summed across workers
+- ``kpimon:<kpi id>:ratio``  a derived KPI whose formula is a division, over summed counters
+- ``kpimon:<kpi id>:rollup`` any other derived KPI, over summed counters
+
+A division by a sum that is 0 yields no series, as on /metrics (never NaN or +Inf).
+
+    python deploy/prometheus/generate_rules.py            # rewrite the rules file
+    python deploy/prometheus/generate_rules.py --check    # exit 1 if it is stale
+    python deploy/prometheus/generate_rules.py --catalog my-catalog.yaml   # with a catalog extension
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from schemas.catalog import SCOPE_KINDS, WINDOW_NAMES, Catalog, KpiSpec, load_catalog
+
+RULES_FILE = Path(__file__).resolve().parent / "rules" / "kpimon.rules.yml"
+GROUP_NAME = "kpimon-kpi-rollups"
+# Labels that tell workers apart: the target's address, and the pod under Kubernetes.
+WORKER_LABELS = ("instance", "pod")
+SUM_WITHOUT = f"sum without ({', '.join(WORKER_LABELS)})"
+
+
+@dataclass(frozen=True)
+class RecordingRule:
+    record: str
+    expr: str
+    kpi: KpiSpec
+
+
+@dataclass(frozen=True)
+class Skipped:
+    kpi: KpiSpec
+    missing: tuple[str, ...]
+
+
+def exported_counters(catalog: Catalog) -> dict[str, KpiSpec]:
+    """Counter name -> the KPI that exports it as a series (its formula is exactly the counter)."""
+    exported: dict[str, KpiSpec] = {}
+    for kpi in catalog.kpis:
+        body = kpi.formula.tree.body
+        if isinstance(body, ast.Name) and body.id not in exported:
+            exported[body.id] = kpi
+    return exported
+
+
+def _alternatives(values: Sequence[str], every: Sequence[str]) -> str | None:
+    """A regex matching ``values``, or None when they are all of ``every`` (no matcher needed)."""
+    return None if set(every) <= set(values) else "|".join(value for value in every if value in values)
+
+
+def _selector(kpi: KpiSpec, source: KpiSpec, scopes: Sequence[str], windows: Sequence[str]) -> str:
+    """``source``'s series summed across workers, limited to the scopes and windows ``kpi`` has."""
+    matchers = []
+    scope_regex = None if set(source.scopes) <= set(scopes) else _alternatives(scopes, SCOPE_KINDS)
+    window_regex = None if set(source.windows) <= set(windows) else _alternatives(windows, WINDOW_NAMES)
+    if scope_regex is not None:
+        matchers.append(f'scope=~"{scope_regex}"')
+    if window_regex is not None:
+        matchers.append(f'window=~"{window_regex}"')
+    selector = source.metric + (f"{{{', '.join(matchers)}}}" if matchers else "")
+    return f"{SUM_WITHOUT} ({selector})"
+
+
+def _has_series(node: ast.expr) -> bool:
+    return any(isinstance(child, ast.Name) for child in ast.walk(node))
+
+
+def _number(value: float) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _promql(node: ast.expr, operand: dict[str, str], top: bool = True) -> str:
+    """PromQL of a catalog formula (``+ - * /``, unary minus, numbers, counters) over summed series."""
+    if isinstance(node, ast.Name):
+        return operand[node.id]
+    if isinstance(node, ast.Constant):
+        return _number(node.value)
+    if isinstance(node, ast.UnaryOp):
+        return f"-({_promql(node.operand, operand)})"
+    assert isinstance(node, ast.BinOp)
+    symbol = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}[type(node.op)]
+    left = _promql(node.left, operand, top=False)
+    right = _promql(node.right, operand, top=False)
+    if isinstance(node.op, ast.Div) and _has_series(node.right):
+        # x / 0 has no value (as on /metrics): keep only the series whose denominator is not 0.
+        right = f"({_promql(node.right, operand, top=False)} != 0)"
+    text = f"{left} {symbol} {right}"
+    return text if top else f"({text})"
+
+
+def recording_rules(catalog: Catalog) -> tuple[list[RecordingRule], list[Skipped]]:
+    exported = exported_counters(catalog)
+    rules: list[RecordingRule] = []
+    skipped: list[Skipped] = []
+    for kpi in catalog.kpis:
+        body = kpi.formula.tree.body
+        if isinstance(body, ast.Name):
+            if exported[body.id] is kpi:
+                rules.append(RecordingRule(f"kpimon:{kpi.id}:sum", f"{SUM_WITHOUT} ({kpi.metric})", kpi))
+            continue
+        missing = tuple(sorted(name for name in kpi.formula.names if name not in exported))
+        if missing:
+            skipped.append(Skipped(kpi, missing))
+            continue
+        sources = [exported[name] for name in sorted(kpi.formula.names)]
+        scopes = [scope for scope in kpi.scopes if all(scope in source.scopes for source in sources)]
+        windows = [window for window in kpi.windows if all(window in source.windows for source in sources)]
+        if not scopes or not windows:
+            skipped.append(Skipped(kpi, ()))
+            continue
+        operand = {name: _selector(kpi, exported[name], scopes, windows) for name in kpi.formula.names}
+        kind = "ratio" if isinstance(body, ast.BinOp) and isinstance(body.op, ast.Div) else "rollup"
+        rules.append(RecordingRule(f"kpimon:{kpi.id}:{kind}", _promql(body, operand), kpi))
+    return rules, skipped
+
+
+def render(catalog: Catalog) -> str:
+    rules, skipped = recording_rules(catalog)
+    lines = [
+        "# Generated by `python deploy/prometheus/generate_rules.py` from schemas/catalog.yaml: do not edit by hand.",
+        "#",
+        "# KPI values rolled up across kpimon workers. Each worker exports the scopes of its own partitions;",
+        "# counts are summed across workers, and every derived KPI is its catalog formula over those sums",
+        "# (sum the numerator and the denominator, then divide; never average the workers' ratios).",
+        "# Labels kept: window, scope, team, rep, channel (and job); a division by 0 gives no series.",
+    ]
+    if skipped:
+        lines += ["#", "# Derived KPIs without a roll-up (a counter of their formula is not exported as a series):"]
+        for item in skipped:
+            why = f"needs {', '.join(item.missing)}" if item.missing else "no scope or window in common"
+            lines.append(f"#   {item.kpi.id} ({item.kpi.metric} = {item.kpi.formula.source}): {why}")
+    lines += ["", "groups:", f"  - name: {GROUP_NAME}", "    rules:"]
+    for rule in rules:
+        lines += [
+            f"      # {rule.kpi.name}: {rule.kpi.formula.source}",
+            f"      - record: {rule.record}",
+            "        expr: |-",
+            f"          {rule.expr}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--catalog", type=Path, help="a YAML file extending the built-in KPI catalog")
+    parser.add_argument("--output", type=Path, default=RULES_FILE, help=f"default: {RULES_FILE}")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the file is not what would be generated")
+    args = parser.parse_args(argv)
+    text = render(load_catalog(args.catalog))
+    if args.check:
+        current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+        if current != text:
+            print(f"{args.output} is stale: run python deploy/prometheus/generate_rules.py", file=sys.stderr)
+            return 1
+        print(f"{args.output} is current")
+        return 0
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text, encoding="utf-8")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
