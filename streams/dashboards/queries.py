@@ -12,14 +12,13 @@ series of its counters, so ``deals_won / (deals_won + deals_lost)`` becomes
 has a series only where a KPI's formula is that counter alone (``kpimon_revenue`` is
 the ``revenue`` counter), so average deal size (``revenue / deals_won``) is exact too.
 Where a part of a formula uses a counter without a series, that part is another
-KPI's gauge (``cycle_seconds / deals_won_timed`` is the sales cycle): it is taken
-per worker weighted by its denominator, ``sum(gauge * weight) / sum(weight)``, which
-is exact for one worker, and across workers exact when the weight counts what the
-denominator counts. ``deals_won_timed`` has no series; ``deals_won`` stands in for it
-(equal whenever every won deal's opening time is known). So pipeline velocity is
-rebuilt from summed counts and this weighted sales cycle. A KPI that cannot be
-rebuilt at all falls back to the summed gauge, and its panel says it is exact for
-one worker only. Each panel's description states which case applies.
+KPI's gauge (``calls_connected / calls`` is the call connect rate): it is taken per
+worker weighted by its denominator, ``sum(gauge * weight) / sum(weight)``, which is
+exact for one worker, and across workers exact unless a worker counted the numerator
+without its denominator. The sales cycle and pipeline velocity are rebuilt from the
+summed ``kpimon_sales_cycle_total_seconds`` and ``kpimon_deals_won_timed``. A KPI
+that cannot be rebuilt at all falls back to the summed gauge, and its panel says it
+is exact for one worker only. Each panel's description states which case applies.
 """
 
 from __future__ import annotations
@@ -33,9 +32,6 @@ from schemas.catalog import Catalog, KpiSpec, ScopeKind
 
 AGGREGATE = "sum without (instance, pod, job)"
 # Counters without a series: the exported counter that counts the same things, and when it does.
-MEAN_WEIGHTS: Mapping[str, tuple[str, str]] = {
-    "deals_won_timed": ("deals_won", "every won deal's opening time is known"),
-}
 _OPERATORS: Mapping[type[ast.operator], str] = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 
 
@@ -110,22 +106,15 @@ class _Translator:
         if kpi is None or not isinstance(node.op, ast.Div) or not isinstance(node.right, ast.Name):
             raise _NoSeries(ast.unparse(node))
         denominator = node.right.id
-        weight, when = (denominator, "") if denominator in self._series else MEAN_WEIGHTS.get(denominator, ("", ""))
-        if weight not in self._series:
+        if denominator not in self._series:
             raise _NoSeries(denominator)
         gauge = self._selector.render(kpi.metric)
-        weights = self._selector.render(self._series[weight])
-        if weight == denominator:
-            self.notes.append(
-                f"{kpi.name} is the per-worker gauge weighted by {weight} (sum of gauge x {weight} over sum of "
-                f"{weight}): exact for one worker; across workers exact unless a worker counted "
-                f"{ast.unparse(node.left)} without any {denominator} in the window."
-            )
-        else:
-            self.notes.append(
-                f"{kpi.name} is the per-worker gauge weighted by {weight} ({denominator} has no series): exact for "
-                f"one worker; across workers exact when {weight} equals {denominator} ({when})."
-            )
+        weights = self._selector.render(self._series[denominator])
+        self.notes.append(
+            f"{kpi.name} is the per-worker gauge weighted by {denominator} (sum of gauge x {denominator} over sum "
+            f"of {denominator}): exact for one worker; across workers exact unless a worker counted "
+            f"{ast.unparse(node.left)} without any {denominator} in the window."
+        )
         return f"({AGGREGATE} ({gauge} * {weights}) / ({AGGREGATE} ({weights} and {gauge}) > 0))"
 
 

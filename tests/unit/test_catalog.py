@@ -76,6 +76,8 @@ BUILTIN_KPIS = {
     "revenue": ("kpimon_revenue", "revenue", "currency", FUNNEL_SCOPES),
     "average_deal_size": ("kpimon_average_deal_size", "revenue / deals_won", "currency", FUNNEL_SCOPES),
     "sales_cycle": ("kpimon_sales_cycle_seconds", "cycle_seconds / deals_won_timed", "seconds", FUNNEL_SCOPES),
+    "deals_won_timed": ("kpimon_deals_won_timed", "deals_won_timed", "count", FUNNEL_SCOPES),
+    "sales_cycle_total": ("kpimon_sales_cycle_total_seconds", "cycle_seconds", "seconds", FUNNEL_SCOPES),
     "pipeline_velocity": (
         "kpimon_pipeline_velocity_per_day",
         "opportunities_created * (revenue / deals_won) * (deals_won / (deals_won + deals_lost)) "
@@ -161,8 +163,8 @@ def test_builtin_kpi_metric_names(kpi: KpiSpec) -> None:
 
 def test_builtin_ids_and_metrics_are_unique() -> None:
     catalog = BUILTIN
-    assert len({kpi.id for kpi in catalog.kpis}) == len(catalog.kpis) == 30
-    assert len({kpi.metric for kpi in catalog.kpis}) == 30
+    assert len({kpi.id for kpi in catalog.kpis}) == len(catalog.kpis) == 32
+    assert len({kpi.metric for kpi in catalog.kpis}) == 32
     assert catalog.cross_reference_problems() == []
 
 

@@ -148,17 +148,22 @@ def test_ratios_are_rebuilt_exactly_from_summed_counts() -> None:
         assert kpi_query(CATALOG, KPIS[kpi_id], week).exact, kpi_id
 
 
-def test_a_mean_without_its_counters_is_weighted_per_worker() -> None:
+def test_a_ratio_over_a_counter_without_series_is_its_gauge_weighted_by_the_denominator() -> None:
+    connect = kpi_query(CATALOG, KPIS["call_connect_rate"], Selector("today", "rep", (("team", "$team"),)))
+    gauge = 'kpimon_call_connect_ratio{window="today", scope="rep", team=~"$team"}'
+    weight = 'kpimon_calls{window="today", scope="rep", team=~"$team"}'
+    assert connect.expr == f"{AGGREGATE} ({gauge} * {weight}) / ({AGGREGATE} ({weight} and {gauge}) > 0)"
+    assert not connect.exact and "weighted by calls" in connect.note
+
+
+def test_the_sales_cycle_and_velocity_are_rebuilt_exactly_from_summed_counters() -> None:
     cycle = kpi_query(CATALOG, KPIS["sales_cycle"], Selector("30d", "team", (("team", "$team"),)))
-    assert not cycle.exact
-    gauge = 'kpimon_sales_cycle_seconds{window="30d", scope="team", team=~"$team"}'
-    weight = 'kpimon_deals_won{window="30d", scope="team", team=~"$team"}'
-    assert cycle.expr == f"{AGGREGATE} ({gauge} * {weight}) / ({AGGREGATE} ({weight} and {gauge}) > 0)"
-    assert "exact for one worker" in cycle.note
+    assert cycle.exact
+    assert "kpimon_sales_cycle_total_seconds" in cycle.expr and "kpimon_deals_won_timed" in cycle.expr
+    assert "kpimon_sales_cycle_seconds{" not in cycle.expr
     velocity = kpi_query(CATALOG, KPIS["pipeline_velocity"], Selector("30d", "all"))
-    assert not velocity.exact
+    assert velocity.exact
     assert "kpimon_pipeline_velocity_per_day" not in velocity.expr
-    assert "kpimon_sales_cycle_seconds" in velocity.expr and "exact for one worker" in velocity.note
 
 
 def test_a_kpi_that_cannot_be_rebuilt_is_the_summed_gauge_documented_as_exact_for_one_worker() -> None:
@@ -382,10 +387,15 @@ def test_two_workers_add_up_to_what_one_worker_would_show(tmp_path: Path) -> Non
         for kpi_id, value in counts.items()
     ]
     series += [
-        {"series": f'kpimon_sales_cycle_seconds{{instance="{worker}", job="kpimon", {labels}}}', "values": f"{value}x3"}
-        for worker, value in cycles.items()
+        {"series": f'{metric}{{instance="{worker}", job="kpimon", {labels}}}', "values": f"{value}x3"}
+        for worker, cycle_seconds in cycles.items()
+        for metric, value in (
+            ("kpimon_sales_cycle_seconds", cycle_seconds),
+            ("kpimon_deals_won_timed", per_worker[worker]["deals_won"]),
+            ("kpimon_sales_cycle_total_seconds", cycle_seconds * per_worker[worker]["deals_won"]),
+        )
     ]
-    cycle = (3 * 10 + 1 * 30) / 4  # days, weighted by deals won
+    cycle = (3 * 10 + 1 * 30) / 4  # days: the summed cycles over the summed timed deals
     expected = {
         "win_rate": 4 / 8,
         "average_deal_size": 400 / 4,
