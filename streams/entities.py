@@ -206,18 +206,30 @@ def _attribute(attributes: dict[str, Stamped], name: str) -> str | None:
     return None if stamp is None else str(stamp[0])
 
 
+def _placement(attributes: dict[str, Stamped]) -> tuple[str | None, str | None, str]:
+    """Where an entity counts: its team, rep and channel (``unknown`` when it has none)."""
+    channel = _attribute(attributes, "channel") or UNKNOWN_CHANNEL
+    return _attribute(attributes, "team"), _attribute(attributes, "rep"), channel
+
+
+def _opened_at(state: DealState) -> int | None:
+    """The deal's creation, else the ``opened_at`` of its win (a creation before kpimon started)."""
+    outcome = state["outcome"]
+    if state["created_at"] is None and outcome is not None:
+        return outcome["opened_at"]
+    return state["created_at"]
+
+
 def deal_facts(deal_id: str, state: DealState) -> list[Fact]:
     """What a deal counts: its creation, and its outcome (the latest win or loss)."""
-    attributes = state["attributes"]
-    team, rep = _attribute(attributes, "team"), _attribute(attributes, "rep")
-    channel = _attribute(attributes, "channel") or UNKNOWN_CHANNEL
+    team, rep, channel = _placement(state["attributes"])
     facts = []
     if state["created_at"] is not None:
         facts.append(Fact(state["created_at"], team, rep, channel, {"opportunities_created": 1}))
     outcome = state["outcome"]
     if outcome is not None and outcome["kind"] == "won":
         counters = {"deals_won": 1.0, "revenue": outcome["amount"]}
-        opened_at = state["created_at"] if state["created_at"] is not None else outcome["opened_at"]
+        opened_at = _opened_at(state)
         if opened_at is not None:
             cycle = float(max(outcome["at"] - opened_at, 0))
             counters |= {"deals_won_timed": 1, "cycle_seconds": cycle, CYCLE_SAMPLE_PREFIX + deal_id: cycle}
@@ -231,9 +243,7 @@ def deal_facts(deal_id: str, state: DealState) -> list[Fact]:
 
 def lead_facts(state: LeadState) -> list[Fact]:
     """What a lead counts: created, and the first time it became an MQL and an SQL."""
-    attributes = state["attributes"]
-    team, rep = _attribute(attributes, "team"), _attribute(attributes, "rep")
-    channel = _attribute(attributes, "channel") or UNKNOWN_CHANNEL
+    team, rep, channel = _placement(state["attributes"])
     stages = (("leads", state["created_at"]), ("mqls", state["mql_at"]), ("sqls", state["sql_at"]))
     facts = [Fact(at, team, rep, channel, {name: 1}) for name, at in stages if at is not None]
     created_at = state["created_at"]
@@ -276,10 +286,7 @@ def deal_conversions(deal_id: str, state: DealState) -> list[dict[str, str]]:
     if lead is None:
         return []
     outcome = state["outcome"]
-    opened_at = state["created_at"]
-    if opened_at is None and outcome is not None:
-        opened_at = outcome["opened_at"]
-    reached = [("opportunity", opened_at)]
+    reached = [("opportunity", _opened_at(state))]
     if outcome is not None and outcome["kind"] == "won":
         reached.append(("customer", outcome["at"]))
     return [
@@ -367,6 +374,4 @@ def open_deals(states: Iterable[tuple[str, EntityState]]) -> Iterator[OpenDeal]:
             continue
         deal = cast(DealState, state)
         if is_open(deal) and deal["amount"] is not None:
-            attributes = deal["attributes"]
-            channel = _attribute(attributes, "channel") or UNKNOWN_CHANNEL
-            yield OpenDeal(deal["amount"], _attribute(attributes, "team"), _attribute(attributes, "rep"), channel)
+            yield OpenDeal(deal["amount"], *_placement(deal["attributes"]))

@@ -19,7 +19,7 @@ from aiokafka.partitioner import murmur2
 from faust.types import EventT, ProducerT, TopicT
 
 from schemas.config import KpimonConfig
-from schemas.events import routing_key
+from schemas.events import routing_key, routing_key_of
 from streams.continuity import ContinuityGuard, PartitionTail
 from streams.dedup import SeenBatch, SeenIndex, expired_batch_keys, split_duplicates
 from streams.entities import EntityState, apply_entity_events
@@ -106,6 +106,7 @@ class IngestPipeline:
         self._rekeyed = rekeyed
         self._producer = producer
         self._consumer = consumer
+        self._known_currencies = config.known_currencies()
         self.continuity = ContinuityGuard()
         self._clock = clock
         self._bucket_sweep_watermark = 0
@@ -156,14 +157,18 @@ class IngestPipeline:
     async def _reject_unprocessable(self, event: EventT[Any]) -> None:
         message = event.message
         position = Position(message.topic, message.partition, message.offset)
-        applied = last_applied_offset(self._tables.local_progress, position.topic, position.partition)
-        if applied is not None and position.offset <= applied:
+        if self._already_applied(position):
             return
         rejection = Rejection("processing_error", f"processing raised: {sys.exc_info()[1]!r}")
         await self._deadletter.send(
             key=message.key, value=message.value, headers=deadletter_headers(position, rejection, self._clock())
         )
         await self._fold([Rejected(position, rejection)])
+
+    def _already_applied(self, position: Position) -> bool:
+        """Whether the state has this message already (read again after a crash or a re-read)."""
+        applied = last_applied_offset(self._tables.local_progress, position.topic, position.partition)
+        return applied is not None and position.offset <= applied
 
     async def process(self, events: Sequence[EventT[Any]]) -> None:
         self._processing = True
@@ -190,14 +195,13 @@ class IngestPipeline:
             if position not in admitted:
                 continue
             message = event.message
-            applied = last_applied_offset(local_progress, position.topic, position.partition)
-            first_delivery = applied is None or position.offset > applied
+            first_delivery = not self._already_applied(position)
             outcome = validate_message(
                 message.value,
                 max_bytes=self._settings.max_event_bytes,
                 now=now,
                 future_tolerance_seconds=self._settings.future_tolerance_seconds,
-                known_currencies=self._config.known_currencies(),
+                known_currencies=self._known_currencies,
             )
             if isinstance(outcome, Rejection):
                 records.append(Rejected(position, outcome))
@@ -205,10 +209,12 @@ class IngestPipeline:
                     await self._deadletter.send(
                         key=message.key, value=message.value, headers=deadletter_headers(position, outcome, now)
                     )
-            elif message.partition != partition_of(routing_key(outcome), self._settings.partitions):
+                continue
+            key = routing_key(outcome)
+            if message.partition != partition_of(key, self._settings.partitions):
                 records.append(Forwarded(position))
                 if first_delivery:
-                    await self._rekeyed.send(key=routing_key(outcome).encode(), value=message.value)
+                    await self._rekeyed.send(key=key.encode(), value=message.value)
             else:
                 records.append(Accepted(position, outcome))
         await self._fold(records)
@@ -247,7 +253,7 @@ class IngestPipeline:
         self._evict()
         for conversion in entities.conversions:
             # To the lead's partition; stable ids make a second copy after a crash a duplicate.
-            await self._rekeyed.send(key=f"lead:{conversion['lead_id']}".encode(), value=orjson.dumps(conversion))
+            await self._rekeyed.send(key=routing_key_of(conversion).encode(), value=orjson.dumps(conversion))
         if entities.states:
             # A deal's or lead's new state only after the counters it changed, and the
             # conversions it implies, are durable: a crash in between recomputes the same

@@ -142,3 +142,16 @@ async def consume_all(topic: str, expected: int, timeout: float = 30.0) -> list[
 
 def run(coroutine: object) -> object:
     return asyncio.run(coroutine)  # type: ignore[arg-type]
+
+
+def kill_after_each(worker: WorkerProcess, counts: Iterable[int], timeout: float) -> None:
+    """Start the worker and SIGKILL it once it has counted each number of events in turn."""
+    for kill_after in counts:
+        worker.start()
+        wait_until(
+            lambda: total(scrape(worker.port), "kpimon_events_total") >= kill_after,  # noqa: B023
+            timeout=timeout,
+            message=f"{kill_after} events processed before the kill",
+            interval=0.05,
+        )
+        worker.kill()

@@ -11,7 +11,17 @@ from datetime import UTC, datetime
 import pytest
 
 from streams.topics import ensure_topics
-from tests.integration.support import BOOTSTRAP, WorkerProcess, event_message, produce, run, scrape, total, wait_until
+from tests.integration.support import (
+    BOOTSTRAP,
+    WorkerProcess,
+    event_message,
+    kill_after_each,
+    produce,
+    run,
+    scrape,
+    total,
+    wait_until,
+)
 
 EVENTS = 40_000
 DUPLICATE_SHARE = 0.05
@@ -62,15 +72,7 @@ def test_counts_exact_after_sigkill_and_restart(
         seconds[str(event["rep_id"])] += int(str(event["duration_seconds"]))
 
     worker = make_worker()
-    for kill_after in (EVENTS // 4, EVENTS // 2):
-        worker.start()
-        wait_until(
-            lambda: total(scrape(worker.port), "kpimon_events_total") >= kill_after,  # noqa: B023
-            timeout=120,
-            message=f"{kill_after} events processed before the kill",
-            interval=0.05,
-        )
-        worker.kill()
+    kill_after_each(worker, (EVENTS // 4, EVENTS // 2), timeout=120)
     observed: list[tuple[float, float]] = []
 
     def all_counted() -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.integration.support import REPO, WorkerProcess, scrape, total, wait_until
+from tests.integration.support import REPO, WorkerProcess, kill_after_each, scrape, total, wait_until
 from tests.reference.offline_funnel import olist_funnel_by_month, sales_opportunities_by_month
 
 DATASETS = REPO.parent / "shared" / "datasets"
@@ -137,15 +137,7 @@ def test_sales_funnel_is_identical_after_sigkill_during_the_replay(
     )
     worker = make_worker()
     try:
-        for kill_after in (events // 3, events):
-            worker.start()
-            wait_until(
-                lambda: total(scrape(worker.port), "kpimon_events_total") >= kill_after,  # noqa: B023
-                timeout=180,
-                message=f"{kill_after} events processed before the kill",
-                interval=0.05,
-            )
-            worker.kill()
+        kill_after_each(worker, (events // 3, events), timeout=180)
         assert replays.wait(timeout=120) == 0
     finally:
         replays.kill()
