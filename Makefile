@@ -8,9 +8,10 @@ BIN := $(VENV)/bin
 STACK := deploy/local/kpimon-local
 STATE := .local-stack
 WEB_PORT ?= 6066
+SLACK_PORT ?= 8099
 RATE ?= 50
 
-.PHONY: help install tools stack demo stop test lint unit integration bench docs clean
+.PHONY: help install tools stack demo stop test lint unit integration bench bench-alerts docs clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,7 +44,11 @@ stack:  ## start (or reuse) the local Kafka broker and Redis
 demo: install stack  ## run the monitor: Kafka, Redis, a worker and the demo simulator
 	@mkdir -p $(STATE)/logs
 	@$(MAKE) --no-print-directory stop-demo
+	@nohup $(BIN)/python -m alerts.testing --port $(SLACK_PORT) --log $(STATE)/logs/slack.jsonl \
+		> $(STATE)/logs/slack.log 2>&1 & echo $$! > $(STATE)/demo-slack.pid
 	@KPIMON_CONFIG_FILE=deploy/examples/kpimon.yaml KPIMON_DATA_DIR=$(STATE)/kpimon-data KPIMON_WEB_PORT=$(WEB_PORT) \
+		KPIMON_RULES_FILE=deploy/examples/alerts.yaml \
+		SLACK_SALES_WEBHOOK_URL=http://127.0.0.1:$(SLACK_PORT)/slack OPS_WEBHOOK_URL=http://127.0.0.1:$(SLACK_PORT)/ops \
 		nohup $(BIN)/kpimon worker > $(STATE)/logs/worker.log 2>&1 & echo $$! > $(STATE)/demo-worker.pid
 	@KPIMON_CONFIG_FILE=deploy/examples/kpimon.yaml \
 		nohup $(BIN)/kpimon simulate --rate $(RATE) > $(STATE)/logs/simulator.log 2>&1 & echo $$! > $(STATE)/demo-simulator.pid
@@ -52,11 +57,13 @@ demo: install stack  ## run the monitor: Kafka, Redis, a worker and the demo sim
 	@echo "kpimon is running:"
 	@echo "  metrics      http://127.0.0.1:$(WEB_PORT)/metrics"
 	@echo "  today/rep    curl -s http://127.0.0.1:$(WEB_PORT)/metrics | grep 'kpimon_calls{.*scope=\"rep\".*window=\"today\"'"
+	@echo "  alerts       curl -s http://127.0.0.1:$(WEB_PORT)/metrics | grep 'kpimon_alert_state{.*} 1'"
+	@echo "  messages     http://127.0.0.1:$(SLACK_PORT)/requests (a local stand-in for Slack; rules: deploy/examples/alerts.yaml)"
 	@echo "  logs         $(STATE)/logs/worker.log, $(STATE)/logs/simulator.log"
 	@echo "  stop         make stop"
 
 stop-demo:
-	@for name in simulator worker; do \
+	@for name in simulator worker slack; do \
 		pidfile=$(STATE)/demo-$$name.pid; \
 		if [ -f $$pidfile ] && kill -0 $$(cat $$pidfile) 2>/dev/null; then \
 			kill $$(cat $$pidfile); while kill -0 $$(cat $$pidfile) 2>/dev/null; do sleep 0.2; done; \
@@ -80,6 +87,9 @@ test: install tools stack lint  ## everything CI runs: lint, type checks, unit a
 
 bench: install stack  ## the throughput benchmark (see docs/benchmarks.md)
 	$(BIN)/python bench/throughput.py
+
+bench-alerts: install stack  ## alert latency: injected drop to the webhook request (docs/benchmarks.md)
+	$(BIN)/python bench/alert_latency.py
 
 clean:  ## remove the venv and the local stack's data
 	$(STACK) reset

@@ -17,9 +17,9 @@ from schemas.formula import Formula, FormulaError
 from schemas.yaml_source import Location, load_yaml_model
 
 WindowName = Literal["1h", "24h", "7d", "30d", "today", "week", "month", "quarter"]
-ScopeKind = Literal["all", "team", "rep", "channel"]
+ScopeKind = Literal["all", "team", "rep", "channel", "campaign"]
 WINDOW_NAMES: tuple[WindowName, ...] = ("1h", "24h", "7d", "30d", "today", "week", "month", "quarter")
-SCOPE_KINDS: tuple[ScopeKind, ...] = ("all", "team", "rep", "channel")
+SCOPE_KINDS: tuple[ScopeKind, ...] = ("all", "team", "rep", "channel", "campaign")
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
 UNIT_SUFFIXES = {"count": "", "seconds": "_seconds", "ratio": "_ratio", "currency": "", "currency_per_day": "_per_day"}
@@ -97,6 +97,13 @@ class Catalog(BaseModel):
 
     def cross_reference_problems(self) -> list[tuple[Location, str]]:
         return _kpi_problems(self.kpis, self.counters)
+
+    def kpi(self, kpi_id: str) -> KpiSpec:
+        """The KPI with id ``kpi_id``; KeyError when the catalog has none."""
+        for kpi in self.kpis:
+            if kpi.id == kpi_id:
+                return kpi
+        raise KeyError(kpi_id)
 
 
 class CatalogExtension(BaseModel):

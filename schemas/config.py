@@ -2,7 +2,7 @@
 
 Example (``deploy/examples/kpimon.yaml``)::
 
-    timezone: Europe/Berlin        # for the overall and channel scopes
+    timezone: Europe/Berlin        # for the overall, channel and campaign scopes
     teams:
       emea: {timezone: Europe/Berlin}
       amer: {timezone: America/New_York}

@@ -79,6 +79,7 @@ class LeadCreated(Event):
     lead_id: Identifier
     channel: Label | None = None
     campaign_id: Identifier | None = None
+    contact_id: Identifier | None = None  # the person, as email and web events name them; default: the lead_id
 
 
 class LeadQualified(Event):
@@ -107,6 +108,7 @@ class OpportunityCreated(Event):
     amount: Money
     currency: Currency
     channel: Label | None = None
+    campaign_id: Identifier | None = None
 
 
 class OpportunityStageChanged(Event):
@@ -124,6 +126,7 @@ class DealWon(Event):
     opened_at: AwareDatetime | None = None
     lead_id: Identifier | None = None
     channel: Label | None = None
+    campaign_id: Identifier | None = None
 
 
 class DealLost(Event):
@@ -225,11 +228,21 @@ class EmailUnsubscribed(EmailEngagement):
 
 
 class SpendRecorded(Event):
+    """Money spent on a channel (and campaign); ``replaces`` corrects an earlier record.
+
+    ``replaces`` names the ``event_id`` of the first record of the spend it corrects
+    (a correction of a correction names the same first record): the latest record of
+    the chain, by ``occurred_at``, is the amount, counted at the first record's time.
+    ``kind`` sales is spend on selling (salaries, tools), counted in the CAC only.
+    """
+
     type: Literal["spend.recorded"]
     channel: Label
     campaign_id: Identifier | None = None
     amount: Money
     currency: Currency
+    kind: Literal["marketing", "sales"] = "marketing"
+    replaces: Identifier | None = None
 
 
 class WebSession(Event):
@@ -239,6 +252,8 @@ class WebSession(Event):
     duration_seconds: Seconds
     channel: Label | None = None
     campaign_id: Identifier | None = None
+    contact_id: Identifier | None = None  # a known visitor: the person behind a lead (attribution touches)
+    bot: bool = False  # flagged by the analytics tool: counted apart, in no traffic KPI
 
 
 AnyEvent = Annotated[

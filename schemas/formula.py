@@ -75,3 +75,14 @@ class Formula:
     def evaluate(self, values: Mapping[str, float]) -> float | None:
         """The formula's value; counters absent from ``values`` are 0; x/0 is None."""
         return _evaluate(self.tree.body, values)
+
+    def ratio_parts(self) -> tuple[Formula, Formula] | None:
+        """Numerator and denominator of a formula that is one division at the top; None otherwise.
+
+        ``deals_won / (deals_won + deals_lost)`` gives ``deals_won`` and
+        ``deals_won + deals_lost``: the successes and the sample size of a rate.
+        """
+        body = self.tree.body
+        if not (isinstance(body, ast.BinOp) and isinstance(body.op, ast.Div)):
+            return None
+        return Formula.parse(ast.unparse(body.left)), Formula.parse(ast.unparse(body.right))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any, cast
@@ -12,9 +13,13 @@ from aiohttp.web import Response
 from faust import web
 from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from redis.asyncio import Redis
 
+from alerts.rules import RulesFile
 from schemas.catalog import Catalog
 from schemas.config import KpimonConfig
+from streams.alert_metrics import AlertCollector
+from streams.alerting import AlertService
 from streams.collector import KpiCollector
 from streams.continuity import PartitionTail
 from streams.faust_collector import FaustMonitorCollector
@@ -25,7 +30,7 @@ from streams.settings import Settings
 
 PRODUCER_BUFFER_MESSAGES = 10_000
 TAIL_CHECK_SECONDS = 5.0
-STATE_VERSION = "v2"  # bump when the key or value layout changes: new tables start clean
+STATE_VERSION = "v3"  # bump when the key or value layout changes: new tables start clean
 
 
 class PartitionKeyedTable(faust.Table[str, Any]):
@@ -70,7 +75,11 @@ def _table(app: faust.App, name: str, settings: Settings) -> PartitionKeyedTable
 
 
 def create_app(
-    settings: Settings, config: KpimonConfig, catalog: Catalog, clock: Callable[[], float] = time.time
+    settings: Settings,
+    config: KpimonConfig,
+    catalog: Catalog,
+    clock: Callable[[], float] = time.time,
+    rules: RulesFile | None = None,
 ) -> faust.App:
     app = faust.App(
         settings.app_id,
@@ -171,6 +180,10 @@ def create_app(
     )
     registry.register(FaustMonitorCollector(lambda: app.monitor, lambda: app.rebalancing_count, pipeline.continuity))
 
+    if rules is not None:
+        service = _alert_service(app, settings, config, catalog, rules, buckets, clock)
+        registry.register(AlertCollector(lambda: service.metrics))
+
     @app.page("/kpis/months")
     async def months(self: web.View, request: web.Request) -> web.Response:
         """Counters and KPIs per scope and calendar month, for history and replays of old data."""
@@ -183,3 +196,47 @@ def create_app(
         return cast(web.Response, Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST}))
 
     return app
+
+
+def _alert_service(
+    app: faust.App,
+    settings: Settings,
+    config: KpimonConfig,
+    catalog: Catalog,
+    rules: RulesFile,
+    buckets: PartitionKeyedTable,
+    clock: Callable[[], float],
+) -> AlertService:
+    """The alert engine on this worker's timers: evaluation, digests and delivery (see streams.alerting)."""
+    alerts_topic = app.topic(settings.alerts_topic)
+
+    async def audit(key: str, record: bytes) -> None:
+        await alerts_topic.send(key=key.encode(), value=record)
+
+    def owned() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.crm_topic}
+
+    def ready() -> bool:
+        return not app.rebalancing and cast(Any, app.tables).recovery.completed.is_set()
+
+    service = AlertService(
+        settings,
+        config,
+        catalog,
+        rules,
+        Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5),
+        buckets=lambda: list(buckets.data.items()),
+        owned=owned,
+        ready=ready,
+        audit=audit,
+        clock=clock,
+        env=os.environ,
+    )
+    app.timer(settings.alert_interval_seconds)(service.evaluate)
+    app.timer(settings.delivery_interval_seconds)(service.deliver)
+
+    @app.on_before_shutdown.connect
+    async def close_alerts(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await service.close()
+
+    return service

@@ -15,7 +15,7 @@ from streams.folding import BucketGroup, ProgressValue
 from streams.kpis import ScopeTotals, cycle_quantiles, kpi_samples, window_totals
 from streams.windows import LONGEST_RETENTION
 
-KPI_LABELS = ("window", "scope", "team", "rep", "channel")
+KPI_LABELS = ("window", "scope", "team", "rep", "channel", "campaign")
 LATE_HELP = (
     f"Events older than the longest retention ({LONGEST_RETENTION.retention_seconds // 86_400} days), not counted."
 )
@@ -27,7 +27,7 @@ PROGRESS_COUNTERS = (
 )
 
 
-OPEN_LABELS = ("scope", "team", "rep", "channel")
+OPEN_LABELS = ("scope", "team", "rep", "channel", "campaign")
 PER_WORKER = "Exact for the partitions of this worker; not additive across workers."
 
 
@@ -50,6 +50,11 @@ FUNNEL_DETAILS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         OPEN_LABELS,
     ),
 )
+
+
+def scope_labels(scope: Scope) -> list[str]:
+    """The values of ``OPEN_LABELS`` (``KPI_LABELS`` after the window) for a scope; unused labels are ""."""
+    return [scope.kind, scope.team, scope.rep, scope.channel, scope.campaign]
 
 
 def funnel_detail_families() -> tuple[GaugeMetricFamily, ...]:
@@ -106,7 +111,7 @@ class KpiCollector(Collector):
         totals = window_totals(self._buckets(), int(self._clock()), self._config)
         for sample in kpi_samples(self._catalog, totals):
             scope = sample.scope
-            labels = [sample.window, scope.kind, scope.team, scope.rep, scope.channel]
+            labels = [sample.window, *scope_labels(scope)]
             families[sample.kpi.metric].add_metric(labels, sample.value)
         yield from families.values()
         yield from self._funnel_details(totals)
@@ -127,7 +132,7 @@ class KpiCollector(Collector):
     def _funnel_details(self, totals: ScopeTotals) -> tuple[GaugeMetricFamily, ...]:
         p50, p90, lost, open_count, open_value = families = funnel_detail_families()
         for (scope, window), counters in sorted(totals.windows.items(), key=lambda item: (item[0][0].key, item[0][1])):
-            labels = [window, scope.kind, scope.team, scope.rep, scope.channel]
+            labels = [window, *scope_labels(scope)]
             quantiles = cycle_quantiles(counters)
             if quantiles:
                 p50.add_metric(labels, quantiles["sales_cycle_p50_seconds"])
@@ -137,12 +142,12 @@ class KpiCollector(Collector):
                     lost.add_metric([*labels, name.removeprefix(LOST_REASON_PREFIX)], count)
         pipeline: dict[Scope, list[float]] = {}
         for deal in open_deals(self._entities()):
-            for scope in scopes_for(deal.team, deal.rep, deal.channel, self._config):
+            for scope in scopes_for(deal.team, deal.rep, deal.channel, deal.campaign, self._config):
                 sums = pipeline.setdefault(scope, [0, 0.0])
                 sums[0] += 1
                 sums[1] += deal.amount
         for scope, (count, value) in sorted(pipeline.items(), key=lambda item: item[0].key):
-            labels = [scope.kind, scope.team, scope.rep, scope.channel]
+            labels = scope_labels(scope)
             open_count.add_metric(labels, count)
             open_value.add_metric(labels, value)
         return families

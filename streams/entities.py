@@ -5,7 +5,7 @@ The counters an entity contributes are a function of its state alone
 change in counters is the difference between the facts after and before
 (``fact_changes``): a deal won, re-opened and won again counts once, at its
 last win; a creation that arrives after the win still gives the cycle length;
-a rep reassigned moves the deal's counts to the new rep. Every choice is made by
+a rep, channel or campaign reassigned moves the deal's counts there. Every choice is made by
 event time (ties by event id), so the result does not depend on delivery
 order, and an event applied twice (its id is kept in the state) changes nothing.
 """
@@ -54,7 +54,7 @@ class Outcome(TypedDict):
 class DealState(TypedDict):
     created_at: int | None
     amount: float | None  # the opportunity's value in the reporting currency
-    attributes: dict[str, Stamped]  # team, rep, channel, lead
+    attributes: dict[str, Stamped]  # team, rep, channel, campaign, lead
     stage: Stamped | None  # the latest stage change: [to_stage, time, event id]
     outcome: Outcome | None
     event_ids: list[str]
@@ -66,19 +66,23 @@ class LeadState(TypedDict):
     sql_at: int | None
     opportunity_at: int | None  # the first time one of its deals was created
     customer_at: int | None  # the first time one of its deals was won
-    attributes: dict[str, Stamped]  # team, rep, channel
+    attributes: dict[str, Stamped]  # team, rep, channel, campaign
     event_ids: list[str]
 
 
 @dataclass(frozen=True)
 class Fact:
-    """``counters`` at event time ``timestamp`` in the scopes of (team, rep, channel)."""
+    """``counters`` at event time ``timestamp`` in the scopes of (team, rep, channel, campaign).
+
+    Without a campaign the counters go to no campaign scope (see ``streams.facts.Scope``).
+    """
 
     timestamp: int
     team: str | None
     rep: str | None
     channel: str | None
     counters: dict[str, float]
+    campaign: str | None = None
 
 
 def empty_deal() -> DealState:
@@ -132,7 +136,8 @@ def apply_deal_event(state: DealState, event: DealEvent, to_reporting: ToReporti
     _set_attributes(new["attributes"], event, {"team": event.team, "rep": event.rep_id})
     match event:
         case OpportunityCreated():
-            _set_attributes(new["attributes"], event, {"channel": event.channel, "lead": event.lead_id})
+            named = {"channel": event.channel, "campaign": event.campaign_id, "lead": event.lead_id}
+            _set_attributes(new["attributes"], event, named)
             if new["created_at"] is None or at <= new["created_at"]:
                 new["amount"] = to_reporting(event.amount, event.currency)
             new["created_at"] = _earliest(new["created_at"], at)
@@ -141,7 +146,8 @@ def apply_deal_event(state: DealState, event: DealEvent, to_reporting: ToReporti
                 new["stage"] = [event.to_stage, at, event.event_id]
         case DealWon() | DealLost():
             if isinstance(event, DealWon):
-                _set_attributes(new["attributes"], event, {"channel": event.channel, "lead": event.lead_id})
+                named = {"channel": event.channel, "campaign": event.campaign_id, "lead": event.lead_id}
+                _set_attributes(new["attributes"], event, named)
             outcome = _outcome(event, at, to_reporting)
             current = new["outcome"]
             if current is None or (at, event.event_id) > (current["at"], current["event_id"]):
@@ -188,7 +194,7 @@ def apply_lead_event(state: LeadState, event: LeadEvent) -> LeadState:
     _set_attributes(new["attributes"], event, {"team": event.team, "rep": event.rep_id})
     match event:
         case LeadCreated():
-            _set_attributes(new["attributes"], event, {"channel": event.channel})
+            _set_attributes(new["attributes"], event, {"channel": event.channel, "campaign": event.campaign_id})
             new["created_at"] = _earliest(new["created_at"], at)
         case LeadQualified(stage="mql"):
             new["mql_at"] = _earliest(new["mql_at"], at)
@@ -206,10 +212,13 @@ def _attribute(attributes: dict[str, Stamped], name: str) -> str | None:
     return None if stamp is None else str(stamp[0])
 
 
-def _placement(attributes: dict[str, Stamped]) -> tuple[str | None, str | None, str]:
-    """Where an entity counts: its team, rep and channel (``unknown`` when it has none)."""
+Placement = tuple[str | None, str | None, str, str | None]  # team, rep, channel, campaign
+
+
+def _placement(attributes: dict[str, Stamped]) -> Placement:
+    """Where an entity counts: its team, rep, channel (``unknown`` when it has none) and campaign (if any)."""
     channel = _attribute(attributes, "channel") or UNKNOWN_CHANNEL
-    return _attribute(attributes, "team"), _attribute(attributes, "rep"), channel
+    return _attribute(attributes, "team"), _attribute(attributes, "rep"), channel, _attribute(attributes, "campaign")
 
 
 def _opened_at(state: DealState) -> int | None:
@@ -222,10 +231,10 @@ def _opened_at(state: DealState) -> int | None:
 
 def deal_facts(deal_id: str, state: DealState) -> list[Fact]:
     """What a deal counts: its creation, and its outcome (the latest win or loss)."""
-    team, rep, channel = _placement(state["attributes"])
+    team, rep, channel, campaign = _placement(state["attributes"])
     facts = []
     if state["created_at"] is not None:
-        facts.append(Fact(state["created_at"], team, rep, channel, {"opportunities_created": 1}))
+        facts.append(Fact(state["created_at"], team, rep, channel, {"opportunities_created": 1}, campaign))
     outcome = state["outcome"]
     if outcome is not None and outcome["kind"] == "won":
         counters = {"deals_won": 1.0, "revenue": outcome["amount"]}
@@ -233,34 +242,33 @@ def deal_facts(deal_id: str, state: DealState) -> list[Fact]:
         if opened_at is not None:
             cycle = float(max(outcome["at"] - opened_at, 0))
             counters |= {"deals_won_timed": 1, "cycle_seconds": cycle, CYCLE_SAMPLE_PREFIX + deal_id: cycle}
-        facts.append(Fact(outcome["at"], team, rep, channel, counters))
+        facts.append(Fact(outcome["at"], team, rep, channel, counters, campaign))
     elif outcome is not None:
-        facts.append(
-            Fact(outcome["at"], team, rep, channel, {"deals_lost": 1, LOST_REASON_PREFIX + outcome["reason"]: 1})
-        )
+        lost: dict[str, float] = {"deals_lost": 1, LOST_REASON_PREFIX + outcome["reason"]: 1}
+        facts.append(Fact(outcome["at"], team, rep, channel, lost, campaign))
     return facts
 
 
 def lead_facts(state: LeadState) -> list[Fact]:
     """What a lead counts: created, and the first time it became an MQL and an SQL."""
-    team, rep, channel = _placement(state["attributes"])
+    team, rep, channel, campaign = _placement(state["attributes"])
     stages = (("leads", state["created_at"]), ("mqls", state["mql_at"]), ("sqls", state["sql_at"]))
-    facts = [Fact(at, team, rep, channel, {name: 1}) for name, at in stages if at is not None]
+    facts = [Fact(at, team, rep, channel, {name: 1}, campaign) for name, at in stages if at is not None]
     created_at = state["created_at"]
     if created_at is not None:  # the cohort counters: at the lead's creation, whenever it converted
         reached = (("cohort_opportunities", state["opportunity_at"]), ("cohort_customers", state["customer_at"]))
         cohort = {name: 1.0 for name, at in reached if at is not None}
         if cohort:
-            facts.append(Fact(created_at, team, rep, channel, cohort))
+            facts.append(Fact(created_at, team, rep, channel, cohort, campaign))
     return facts
 
 
-Where = tuple[int, str | None, str | None, str | None]  # a fact's timestamp, team, rep and channel
+Where = tuple[int, str | None, str | None, str | None, str | None]  # timestamp, team, rep, channel, campaign
 
 
 def _amounts(facts: Iterable[Fact], sign: float, into: dict[tuple[Where, str], float]) -> None:
     for fact in facts:
-        where = (fact.timestamp, fact.team, fact.rep, fact.channel)
+        where = (fact.timestamp, fact.team, fact.rep, fact.channel, fact.campaign)
         for name, value in fact.counters.items():
             into[where, name] = into.get((where, name), 0.0) + sign * value
 
@@ -274,7 +282,10 @@ def fact_changes(before: Iterable[Fact], after: Iterable[Fact]) -> list[Fact]:
     for (where, name), delta in amounts.items():
         if delta != 0:
             changes.setdefault(where, {})[name] = delta
-    return [Fact(*where, counters) for where, counters in changes.items()]
+    return [
+        Fact(at, team, rep, channel, counters, campaign)
+        for (at, team, rep, channel, campaign), counters in changes.items()
+    ]
 
 
 EntityState = DealState | LeadState
@@ -359,12 +370,13 @@ def is_open(state: DealState) -> bool:
 
 @dataclass(frozen=True)
 class OpenDeal:
-    """An open deal's value and where it counts: (team, rep, channel)."""
+    """An open deal's value and where it counts: (team, rep, channel, campaign)."""
 
     amount: float
     team: str | None
     rep: str | None
     channel: str
+    campaign: str | None
 
 
 def open_deals(states: Iterable[tuple[str, EntityState]]) -> Iterator[OpenDeal]:

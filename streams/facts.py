@@ -22,21 +22,30 @@ from schemas.events import (
 )
 
 UNASSIGNED_TEAM = "unassigned"
-SCOPE_KEY_SEPARATOR = "|"  # never part of a label: schemas.events.Label excludes it
+SCOPE_KEY_SEPARATOR = "|"  # never part of a team, rep or channel: schemas.events.Label excludes it
 
 
 @dataclass(frozen=True)
 class Scope:
-    """Where a counter is kept: overall, a team, a rep (within a team) or a channel."""
+    """Where a counter is kept: overall, a team, a rep (within a team), a channel or a campaign.
+
+    A channel scope has only ``channel`` set, a campaign scope only ``campaign``. Only
+    what names a campaign counts in one: an event with a ``campaign_id``, a lead whose
+    lead.created named one, a deal whose opportunity.created or deal.won did. Unlike a
+    missing channel (``unknown``), a missing campaign puts nothing in any campaign scope.
+    """
 
     team: str = ""
     rep: str = ""
     channel: str = ""
+    campaign: str = ""
 
     @property
     def kind(self) -> ScopeKind:
         if self.rep:
             return "rep"
+        if self.campaign:
+            return "campaign"
         if self.channel:
             return "channel"
         if self.team:
@@ -45,19 +54,20 @@ class Scope:
 
     @property
     def key(self) -> str:
-        return SCOPE_KEY_SEPARATOR.join((self.team, self.rep, self.channel))
+        """``"<team>|<rep>|<channel>|<campaign>"``; the campaign, an id that may hold ``|``, comes last."""
+        return SCOPE_KEY_SEPARATOR.join((self.team, self.rep, self.channel, self.campaign))
 
     @classmethod
     def from_key(cls, key: str) -> Scope:
-        team, rep, channel = key.split(SCOPE_KEY_SEPARATOR)
-        return cls(team=team, rep=rep, channel=channel)
+        team, rep, channel, campaign = key.split(SCOPE_KEY_SEPARATOR, 3)
+        return cls(team=team, rep=rep, channel=channel, campaign=campaign)
 
 
 OVERALL = Scope()
 
 
 def scope_timezone(scope: Scope, config: KpimonConfig) -> ZoneInfo:
-    """A team's (and its reps') own time zone; the config's default for the overall and channel scopes."""
+    """A team's (and its reps') own time zone; the config's default for the overall, channel and campaign scopes."""
     return config.timezone_of(scope.team) if scope.team else ZoneInfo(config.timezone)
 
 
@@ -95,15 +105,19 @@ def counter_deltas(event: AnyEvent) -> CounterDeltas:
 
 
 def scopes_of(event: AnyEvent, config: KpimonConfig) -> list[Scope]:
-    """Overall, plus the event's team, rep and channel where it has them (see ``scopes_for``)."""
-    return scopes_for(event.team, event.rep_id, getattr(event, "channel", None), config)
+    """Overall, plus the event's team, rep, channel and campaign where it has them (see ``scopes_for``)."""
+    channel, campaign = getattr(event, "channel", None), getattr(event, "campaign_id", None)
+    return scopes_for(event.team, event.rep_id, channel, campaign, config)
 
 
-def scopes_for(team: str | None, rep: str | None, channel: str | None, config: KpimonConfig) -> list[Scope]:
-    """Overall, plus the team, rep and channel given.
+def scopes_for(
+    team: str | None, rep: str | None, channel: str | None, campaign: str | None, config: KpimonConfig
+) -> list[Scope]:
+    """Overall, plus the team, rep, channel and campaign given.
 
     The team is the given ``team``, else the rep's team from the config, else
-    ``unassigned`` for a rep (a rep is always shown within a team).
+    ``unassigned`` for a rep (a rep is always shown within a team). No campaign,
+    no campaign scope.
     """
     team = team or (config.team_of(rep) if rep else None)
     scopes = [OVERALL]
@@ -114,4 +128,6 @@ def scopes_for(team: str | None, rep: str | None, channel: str | None, config: K
         scopes.append(Scope(team=team))
     if channel:
         scopes.append(Scope(channel=channel))
+    if campaign:
+        scopes.append(Scope(campaign=campaign))
     return scopes

@@ -2,7 +2,7 @@
 
 State lives in two key-value maps (Faust tables at the edge):
 
-* buckets: ``"<partition>|<team>|<rep>|<channel>|<resolution>|<group start>"`` ->
+* buckets: ``"<partition>|<team>|<rep>|<channel>|<campaign>|<resolution>|<group start>"`` ->
   ``{"buckets": {"<bucket start>": {counter: value}}, "offsets": {topic: last applied offset}}``
   (one key per group of buckets, see streams.windows; the starts of day and month
   buckets and groups are local calendar units of the scope's time zone)
@@ -60,8 +60,9 @@ class GroupKey:
 
     @classmethod
     def decode(cls, key: str) -> GroupKey:
-        partition, team, rep, channel, resolution, start = key.split("|")
-        return cls(int(partition), Scope(team, rep, channel), RESOLUTION_BY_NAME[resolution], int(start))
+        partition, rest = key.split("|", 1)
+        scope, resolution, start = rest.rsplit("|", 2)  # the scope's campaign, last in its key, may hold "|"
+        return cls(int(partition), Scope.from_key(scope), RESOLUTION_BY_NAME[resolution], int(start))
 
     def end(self, tz: ZoneInfo) -> int:
         """The end of the group's last bucket; ``tz`` is the scope's zone (see ``scope_timezone``)."""
@@ -105,7 +106,7 @@ class _BatchFolder:
         self._groups = groups
         self._progress = progress
         self._config = config
-        self._zones: dict[str, ZoneInfo] = {}  # team -> the zone of its scopes ("" for overall and channels)
+        self._zones: dict[str, ZoneInfo] = {}  # team -> the zone of its scopes ("": overall, channels, campaigns)
         self._spans: dict[tuple[str, str], BucketSpan] = {}  # (resolution, zone) -> the last bucket located
         self.result = FoldResult()
 
@@ -217,9 +218,8 @@ def fold_batch(
             continue
         else:
             deltas = counter_deltas(event)
-            facts = (
-                [Fact(timestamp, event.team, event.rep_id, getattr(event, "channel", None), deltas)] if deltas else []
-            )
+            channel, campaign = getattr(event, "channel", None), getattr(event, "campaign_id", None)
+            facts = [Fact(timestamp, event.team, event.rep_id, channel, deltas, campaign)] if deltas else []
         _fold_facts(folder, position, facts, watermark, config)
     result = folder.result
     result.progress = {key: value for key, value in result.progress.items() if value != progress.get(key)}
@@ -234,7 +234,7 @@ def _fold_facts(
     for fact in facts:
         if is_late(fact.timestamp, watermark):
             continue
-        for scope in scopes_for(fact.team, fact.rep, fact.channel, config):
+        for scope in scopes_for(fact.team, fact.rep, fact.channel, fact.campaign, config):
             tz = folder.timezone_of(scope)
             for resolution in RESOLUTIONS:
                 start, end, group_start = folder.locate(resolution, fact.timestamp, tz)

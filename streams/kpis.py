@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from schemas.catalog import Catalog, KpiSpec, WindowName
+from schemas.catalog import WINDOW_NAMES, Catalog, KpiSpec, WindowName
 from schemas.config import KpimonConfig
 from streams.entities import CYCLE_SAMPLE_PREFIX
 from streams.facts import Scope, scope_timezone
 from streams.folding import BucketGroup, GroupKey
-from streams.windows import MONTH, WINDOWS_BY_RESOLUTION, Resolution, month_label, window_bucket_range
+from streams.windows import MONTH, Resolution, month_label, window_bucket_range
 
 WindowTotals = dict[tuple[Scope, WindowName], dict[str, float]]
 MonthlyTotals = dict[tuple[Scope, str], dict[str, float]]  # (scope, "YYYY-MM") -> counter sums
@@ -31,9 +32,27 @@ def window_totals(groups: Iterable[tuple[str, BucketGroup]], now: int, config: K
     Windows are taken in each scope's time zone; a window's buckets are those whose
     start is in its range (see ``window_bucket_range``).
     """
-    totals: WindowTotals = {}
+    totals, scopes = span_totals(groups, lambda tz: {w: window_bucket_range(w, now, tz) for w in WINDOW_NAMES}, config)
+    return ScopeTotals(windows=totals, scopes=scopes)
+
+
+SpanT = TypeVar("SpanT", bound=Hashable)
+Span = tuple[Resolution, int, int]  # a resolution and the first and last bucket start summed (inclusive)
+
+
+def span_totals(
+    groups: Iterable[tuple[str, BucketGroup]],
+    spans_in: Callable[[ZoneInfo], Mapping[SpanT, Span | None]],
+    config: KpimonConfig,
+) -> tuple[dict[tuple[Scope, SpanT], dict[str, float]], set[Scope]]:
+    """Counter sums per scope and named span of buckets, and every scope seen; ``spans_in(tz)`` names the spans.
+
+    A span is a run of buckets of one resolution in the scope's zone (a window now,
+    or a baseline period); a span given as None is skipped.
+    """
+    totals: dict[tuple[Scope, SpanT], dict[str, float]] = {}
     scopes: set[Scope] = set()
-    ranges: dict[tuple[WindowName, str], tuple[Resolution, int, int]] = {}
+    spans_by_zone: dict[str, dict[str, list[tuple[SpanT, int, int]]]] = {}  # zone -> resolution -> spans
     ends: dict[tuple[str, int, str], int] = {}  # (resolution, group start, zone) -> group end
     zones: dict[str, ZoneInfo] = {}
     for key, group in groups:
@@ -43,23 +62,25 @@ def window_totals(groups: Iterable[tuple[str, BucketGroup]], now: int, config: K
         tz = zones.get(scope.team)
         if tz is None:
             tz = zones[scope.team] = scope_timezone(scope, config)
+        by_resolution = spans_by_zone.get(tz.key)
+        if by_resolution is None:
+            by_resolution = spans_by_zone[tz.key] = {}
+            for name, span in spans_in(tz).items():
+                if span is not None:
+                    by_resolution.setdefault(span[0].name, []).append((name, span[1], span[2]))
         end_key = (group_key.resolution.name, group_key.start, tz.key)
         end = ends.get(end_key)
         if end is None:
             end = ends[end_key] = group_key.end(tz)
-        for window in WINDOWS_BY_RESOLUTION[group_key.resolution.name]:
-            span = ranges.get((window, tz.key))
-            if span is None:
-                span = ranges[(window, tz.key)] = window_bucket_range(window, now, tz)
-            _, first, last = span
+        for name, first, last in by_resolution.get(group_key.resolution.name, ()):
             if end <= first or group_key.start > last:
                 continue
-            sums = totals.setdefault((scope, window), {})
+            sums = totals.setdefault((scope, name), {})
             for start, counters in group["buckets"].items():
                 if first <= int(start) <= last:
-                    for name, amount in counters.items():
-                        sums[name] = sums.get(name, 0) + amount
-    return ScopeTotals(windows=totals, scopes=scopes)
+                    for counter, amount in counters.items():
+                        sums[counter] = sums.get(counter, 0) + amount
+    return totals, scopes
 
 
 def monthly_totals(groups: Iterable[tuple[str, BucketGroup]], config: KpimonConfig) -> MonthlyTotals:
@@ -140,6 +161,7 @@ def monthly_report(catalog: Catalog, totals: MonthlyTotals) -> list[dict[str, ob
                 "team": scope.team,
                 "rep": scope.rep,
                 "channel": scope.channel,
+                "campaign": scope.campaign,
                 "counters": {name: value for name, value in counters.items() if ":" not in name},
                 "kpis": kpis | cycle_quantiles(counters),
             }

@@ -5,10 +5,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+
+from prometheus_client.core import Metric
 
 from schemas.catalog import WINDOW_NAMES, Catalog
 from schemas.config import KpimonConfig
+from streams.alert_metrics import ALERT_LABELS, AlertCollector
 from streams.collector import FUNNEL_DETAILS, KPI_LABELS, PROGRESS_COUNTERS, KpiCollector
 from streams.faust_collector import LAG_LABELS, FaustMonitorCollector
 from streams.validation import REASON_CODES
@@ -21,6 +25,15 @@ UNITS = {
     "currency": "reporting currency",
     "currency_per_day": "reporting currency per day",
 }
+SCOPE_RULE = (
+    "Scopes: `all` (everything), `team`, `rep` (within its team), `channel` and `campaign`. An event counts in the "
+    "scopes it names. Leads and deals count where their own history puts them: a lead's channel and campaign come "
+    "from its lead.created, a deal's from its latest opportunity.created or deal.won naming one (by event time), and "
+    "its MQLs, SQLs, cohort, win, loss, revenue and cycle count there too. A lead or deal without a channel counts "
+    'under channel "unknown"; an event, lead or deal without a campaign counts in no campaign scope (a deal does '
+    "not take its lead's campaign: put `campaign_id` on the opportunity). Rep activity (calls, emails, meetings, "
+    "demos) is not kept per campaign."
+)
 NO_DATA_RULE = (
     "A ratio whose denominator is 0 in a window has no value there: the series is absent from /metrics "
     "(never 0, never NaN, never an error). Counts of a known scope with no events in a window are 0."
@@ -37,6 +50,8 @@ def kpi_glossary(catalog: Catalog) -> str:
         "in the window; see docs/architecture.md for how windows are built from event-time buckets.",
         "",
         NO_DATA_RULE,
+        "",
+        SCOPE_RULE,
         "",
         "| KPI | kind | leads/lags | formula | unit | good | windows | scopes | metric |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -55,6 +70,13 @@ def kpi_glossary(catalog: Catalog) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _family_row(family: Metric, labels: Iterable[str]) -> str:
+    """A table row of a metric family: its exposed name (counters end in ``_total``), type, labels and help."""
+    suffix = "_total" if family.type == "counter" else ""
+    names = ", ".join(f"`{label}`" for label in labels)
+    return f"| `{family.name}{suffix}` | {family.type} | {names} | {family.documentation} |"
+
+
 def metrics_reference(catalog: Catalog) -> str:
     kpi_collector = KpiCollector(catalog, KpimonConfig(), buckets=list, progress=list, clock=float)
     progress_labels = {name: label for _, name, _, label in PROGRESS_COUNTERS}
@@ -70,7 +92,7 @@ def metrics_reference(catalog: Catalog) -> str:
         "## KPI values (gauges)",
         "",
         f"Labels: {', '.join(f'`{label}`' for label in KPI_LABELS)}. `window` is one of {', '.join(WINDOW_NAMES)};",
-        "`scope` is all, team, rep or channel, and the labels that do not apply to the scope are empty",
+        "`scope` is all, team, rep, channel or campaign, and the labels that do not apply to the scope are empty",
         "(a rep's series carries its team). " + NO_DATA_RULE,
         "",
         "| metric | type | help |",
@@ -86,9 +108,7 @@ def metrics_reference(catalog: Catalog) -> str:
         elif family.name in details:
             detail_lines.append(f"| `{family.name}` | gauge | {details[family.name]} | {family.documentation} |")
         else:
-            suffix = "_total" if family.type == "counter" else ""
-            label = progress_labels.get(family.name, "partition")
-            other.append(f"| `{family.name}{suffix}` | {family.type} | `{label}` | {family.documentation} |")
+            other.append(_family_row(family, [progress_labels.get(family.name, "partition")]))
     lines += ["", "## Funnel details (gauges)", "", "| metric | type | labels | help |", "|---|---|---|---|"]
     lines += detail_lines
     lines += ["", "## Ingest (exact across restarts)", "", "| metric | type | labels | help |", "|---|---|---|---|"]
@@ -103,9 +123,20 @@ def metrics_reference(catalog: Catalog) -> str:
         "|---|---|---|---|",
     ]
     for family in FaustMonitorCollector.families():
-        suffix = "_total" if family.type == "counter" else ""
-        labels = ", ".join(f"`{label}`" for label in LAG_LABELS) if "lag" in family.name else ""
-        lines.append(f"| `{family.name}{suffix}` | {family.type} | {labels} | {family.documentation} |")
+        lines.append(_family_row(family, LAG_LABELS if "lag" in family.name else ()))
+    lines += [
+        "",
+        "## Alerts (workers started with a rules file)",
+        "",
+        "`kpimon_alert_state` comes from the worker that evaluates the rule (see docs/alerts.md): one series per",
+        "rule, scope and status, 1 for the current status.",
+        "",
+        "| metric | type | labels | help |",
+        "|---|---|---|---|",
+    ]
+    alert_labels = {"kpimon_alert_state": ALERT_LABELS, "kpimon_alert_notifications": ("outcome",)}
+    for family in AlertCollector.families():
+        lines.append(_family_row(family, alert_labels.get(family.name, ())))
     return "\n".join(lines) + "\n"
 
 

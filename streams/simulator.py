@@ -12,9 +12,15 @@ rate (per hour, at an average working hour's intensity) and a clock:
   and sends email campaigns (opens, clicks, bounces and unsubscribes follow) in
   the company's working hours; web sessions and leads come all day, busier from
   07:00 to 23:00; spend is recorded per paid channel, about once a day each;
+* campaigns come from a small fixed set (``DEMO_CAMPAIGNS``, one or two per paid
+  channel), so the campaign series stay few however long the demo runs: a launch
+  is a new wave of one of them, an email campaign one of the email ones, and a lead,
+  a web session or spend on a paid channel names one of that channel's campaigns
+  (leads from organic search and referrals name none);
 * a lead runs down the funnel: ~40% become MQL, ~50% of those SQL (owned by a
   rep of the lead's team), ~60% of those an opportunity that moves through the
-  stages and is won (~30%) or lost. Funnel time is compressed to minutes so a
+  stages and is won (~30%) or lost; the opportunity and its win name the lead's
+  channel and campaign. Funnel time is compressed to minutes so a
   demo closes deals within the hour. Follow-ups are scheduled when their root
   happens, always later in event time, and kept until they are due.
 
@@ -92,6 +98,14 @@ LEAD_CHANNELS = ("organic_search", "paid_search", "social", "email", "referral",
 LEAD_CHANNEL_WEIGHTS = (0.30, 0.20, 0.15, 0.10, 0.15, 0.10)
 DAILY_SPEND = {"paid_search": 800.0, "social": 500.0, "email": 100.0, "events": 1500.0}
 PAID_CHANNELS = tuple(DAILY_SPEND)
+DEMO_CAMPAIGNS = (  # (campaign_id, channel)
+    ("search-brand", "paid_search"),
+    ("search-competitors", "paid_search"),
+    ("social-retargeting", "social"),
+    ("newsletter", "email"),
+    ("webinar-invites", "email"),
+    ("trade-show", "events"),
+)
 CONTENT_CHANNELS = {"content.published": ("blog", "video", "webinar"), "social.posted": ("linkedin", "x", "youtube")}
 MQL_RATE, SQL_RATE, OPPORTUNITY_RATE, WIN_RATE = 0.4, 0.5, 0.6, 0.3
 STAGES = ("discovery", "proposal", "negotiation")
@@ -186,7 +200,6 @@ class Simulation:
         self._reps_of: dict[str, list[str]] = {}
         for rep_id, rep in self.config.reps.items():
             self._reps_of.setdefault(rep.team, []).append(rep_id)
-        self._campaigns = [(f"{channel}-always-on", channel) for channel in PAID_CHANNELS]
         self._streams = [
             Stream(kind, per_hour, "work", self.config.timezone_of(rep.team).key, rep_id, rep.team)
             for rep_id, rep in self.config.reps.items()
@@ -274,7 +287,8 @@ class Simulation:
         return "EUR" if self.config.timezone_of(team).key.startswith("Europe/") else "USD"
 
     def _campaign_of(self, channel: str) -> str | None:
-        matching = [campaign for campaign, of in self._campaigns if of == channel]
+        """One of the channel's campaigns; None for a channel without any (organic search, referral)."""
+        matching = [campaign for campaign, of in DEMO_CAMPAIGNS if of == channel]
         return self._rng.choice(matching) if matching else None
 
     def _any_team(self) -> str:
@@ -321,8 +335,7 @@ class Simulation:
         self._emit(moment, {**fields, "content_id": self._new_id("content")}, out)
 
     def _campaign_launch(self, stream: Stream, moment: float, out: Out) -> None:
-        campaign, channel, team = self._new_id("campaign"), self._rng.choice(PAID_CHANNELS), self._any_team()
-        self._campaigns = [*self._campaigns[-7:], (campaign, channel)]
+        (campaign, channel), team = self._rng.choice(DEMO_CAMPAIGNS), self._any_team()
         budget = {"budget": float(self._rng.randrange(50, 500) * 100), "currency": self._currency(team)}
         launched = {"campaign_id": campaign, "channel": channel, **budget}
         self._emit(moment, {"type": stream.kind, "team": team, **launched}, out)
@@ -335,7 +348,7 @@ class Simulation:
 
     def _email_campaign(self, stream: Stream, moment: float, out: Out) -> None:
         rng, team, recipients = self._rng, self._any_team(), self._rng.randint(*RECIPIENTS)
-        campaign = self._campaign_of("email") or self._new_id("campaign")
+        campaign = self._campaign_of("email")
         self._emit(moment, {"type": stream.kind, "team": team, "campaign_id": campaign, "recipients": recipients}, out)
         first_contact = rng.randrange(1, 50_000)
         for offset in range(recipients):
@@ -368,12 +381,13 @@ class Simulation:
         moment = self._after(moment, "sql")
         self._schedule(moment, {"type": "lead.qualified", **owner, "lead_id": lead, "stage": "sql"})
         if rng.random() < OPPORTUNITY_RATE:
-            self._opportunity(self._after(moment, "opportunity"), lead, owner, channel)
+            self._opportunity(self._after(moment, "opportunity"), lead, owner, source)
 
-    def _opportunity(self, opened: float, lead: str, owner: EventDict, channel: str) -> None:
+    def _opportunity(self, opened: float, lead: str, owner: EventDict, source: EventDict) -> None:
+        """A deal of the lead, with the lead's channel and campaign (``source``), on its creation and its win."""
         rng, deal, currency = self._rng, self._new_id("deal"), self._currency(owner["team"])
         amount = round(math.exp(rng.uniform(math.log(5_000), math.log(80_000))), 2)
-        deal_fields = {"deal_id": deal, "lead_id": lead, "amount": amount, "currency": currency, "channel": channel}
+        deal_fields = {"deal_id": deal, "lead_id": lead, "amount": amount, "currency": currency, **source}
         self._schedule(opened, {"type": "opportunity.created", **owner, **deal_fields})
         won = rng.random() < WIN_RATE
         moment, steps = opened, len(STAGES) - 1 if won else rng.randint(0, len(STAGES) - 1)
@@ -384,7 +398,7 @@ class Simulation:
         closing: EventDict = {"type": "deal.lost", "reason": rng.choice(LOSS_REASONS)}
         if won:
             closing = {"type": "deal.won", "amount": round(amount * rng.uniform(0.85, 1.0), 2), "currency": currency}
-            closing["opened_at"] = rfc3339(opened)
+            closing |= {"opened_at": rfc3339(opened), **source}
         self._schedule(self._after(moment, "close"), {**closing, **owner, "deal_id": deal})
 
 

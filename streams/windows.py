@@ -14,8 +14,8 @@ resolution  bucket                   retention   stored in groups of         ser
 ==========  =======================  ==========  ==========================  ==============================
 
 The ``1d`` and ``1mo`` buckets are calendar units of the scope's time zone (a
-team's and its reps' own, the config's default for the overall and channel
-scopes): a bucket starts at local midnight (fold=0, see ``day_start``) of its
+team's and its reps' own, the config's default for the overall, channel and
+campaign scopes): a bucket starts at local midnight (fold=0, see ``day_start``) of its
 day or of its month's first day, so a DST day has 23 or 25 hours of buckets'
 worth, and +05:30 or +05:45 zones are exact. Fixed resolutions ignore the zone.
 
@@ -230,14 +230,6 @@ ROLLING_WINDOWS: dict[WindowName, tuple[FixedResolution, int]] = {
     "7d": (HOUR, 7 * DAY_SECONDS),
 }
 THIRTY_DAYS = 30
-
-WINDOWS_BY_RESOLUTION: dict[str, tuple[WindowName, ...]] = {
-    MINUTE.name: ("1h",),
-    QUARTER.name: ("24h",),
-    HOUR.name: ("7d",),
-    DAY.name: ("30d", "today", "week"),
-    MONTH.name: ("month", "quarter"),
-}
 
 
 def is_late(timestamp: int, watermark: int) -> bool:

@@ -9,6 +9,7 @@ import signal
 
 import faust
 
+from alerts.rules import RulesFile
 from schemas.catalog import Catalog
 from schemas.config import KpimonConfig
 from streams.app import create_app
@@ -44,14 +45,16 @@ class BoundedShutdownWorker(faust.Worker):
         os._exit(0)
 
 
-def run_worker(settings: Settings, config: KpimonConfig, catalog: Catalog, loglevel: str) -> None:
-    app = create_app(settings, config, catalog)
+def run_worker(
+    settings: Settings, config: KpimonConfig, catalog: Catalog, loglevel: str, rules: RulesFile | None = None
+) -> None:
+    app = create_app(settings, config, catalog, rules=rules)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     loop.run_until_complete(
         ensure_topics(
             settings.bootstrap_servers,
-            [*settings.source_topics, settings.deadletter_topic],
+            [*settings.source_topics, settings.deadletter_topic, settings.alerts_topic],
             settings.partitions,
             settings.replication_factor,
         )

@@ -92,21 +92,21 @@ def _number(value: float) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def _promql(node: ast.expr, operand: dict[str, str], top: bool = True) -> str:
+def promql(node: ast.expr, operand: dict[str, str], top: bool = True) -> str:
     """PromQL of a catalog formula (``+ - * /``, unary minus, numbers, counters) over summed series."""
     if isinstance(node, ast.Name):
         return operand[node.id]
     if isinstance(node, ast.Constant):
         return _number(node.value)
     if isinstance(node, ast.UnaryOp):
-        return f"-({_promql(node.operand, operand)})"
+        return f"-({promql(node.operand, operand)})"
     assert isinstance(node, ast.BinOp)
     symbol = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}[type(node.op)]
-    left = _promql(node.left, operand, top=False)
-    right = _promql(node.right, operand, top=False)
+    left = promql(node.left, operand, top=False)
+    right = promql(node.right, operand, top=False)
     if isinstance(node.op, ast.Div) and _has_series(node.right):
         # x / 0 has no value (as on /metrics): keep only the series whose denominator is not 0.
-        right = f"({_promql(node.right, operand, top=False)} != 0)"
+        right = f"({promql(node.right, operand, top=False)} != 0)"
     text = f"{left} {symbol} {right}"
     return text if top else f"({text})"
 
@@ -133,7 +133,7 @@ def recording_rules(catalog: Catalog) -> tuple[list[RecordingRule], list[Skipped
             continue
         operand = {name: _selector(kpi, exported[name], scopes, windows) for name in kpi.formula.names}
         kind = "ratio" if isinstance(body, ast.BinOp) and isinstance(body.op, ast.Div) else "rollup"
-        rules.append(RecordingRule(f"kpimon:{kpi.id}:{kind}", _promql(body, operand), kpi))
+        rules.append(RecordingRule(f"kpimon:{kpi.id}:{kind}", promql(body, operand), kpi))
     return rules, skipped
 
 
@@ -145,7 +145,7 @@ def render(catalog: Catalog) -> str:
         "# KPI values rolled up across kpimon workers. Each worker exports the scopes of its own partitions;",
         "# counts are summed across workers, and every derived KPI is its catalog formula over those sums",
         "# (sum the numerator and the denominator, then divide; never average the workers' ratios).",
-        "# Labels kept: window, scope, team, rep, channel (and job); a division by 0 gives no series.",
+        "# Labels kept: window, scope, team, rep, channel, campaign (and job); a division by 0 gives no series.",
     ]
     if skipped:
         lines += ["#", "# Derived KPIs without a roll-up (a counter of their formula is not exported as a series):"]
@@ -169,17 +169,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=RULES_FILE, help=f"default: {RULES_FILE}")
     parser.add_argument("--check", action="store_true", help="exit 1 if the file is not what would be generated")
     args = parser.parse_args(argv)
-    text = render(load_catalog(args.catalog))
-    if args.check:
-        current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+    command = "python deploy/prometheus/generate_rules.py"
+    return write_or_check(args.output, render(load_catalog(args.catalog)), args.check, command)
+
+
+def write_or_check(output: Path, text: str, check: bool, command: str) -> int:
+    """Write the generated ``text`` to ``output``; with ``check``, only say whether it is current (exit 1 if not)."""
+    if check:
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
         if current != text:
-            print(f"{args.output} is stale: run python deploy/prometheus/generate_rules.py", file=sys.stderr)
+            print(f"{output} is stale: run {command}", file=sys.stderr)
             return 1
-        print(f"{args.output} is current")
+        print(f"{output} is current")
         return 0
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text, encoding="utf-8")
-    print(f"wrote {args.output}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    print(f"wrote {output}")
     return 0
 
 

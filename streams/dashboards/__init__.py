@@ -46,8 +46,8 @@ from typing import Any
 import orjson
 
 from schemas.catalog import Catalog
+from streams.dashboard_links import UIDS
 from streams.dashboards.funnel import funnel
-from streams.dashboards.layout import UIDS
 from streams.dashboards.marketing import marketing
 from streams.dashboards.panels import CURRENCY, GRAFANA_UNITS, threshold_steps
 from streams.dashboards.queries import AGGREGATE, Selector, counter_series, kpi_query

@@ -7,12 +7,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 from schemas.catalog import KpiSpec
+from streams.dashboard_links import UIDS
 from streams.dashboards._sdk import Builder, JSONEncoder, builders, common, models
 from streams.dashboards.panels import PanelBuilder
 from streams.dashboards.variables import datasource_variable, window_variable
 
 TAG = "kpimon"
-UIDS = {"wallboard": "kpimon-wallboard", "funnel": "kpimon-funnel", "marketing": "kpimon-marketing"}
 
 
 def dashboard_link(title: str, dashboard: str, *variables: str) -> builders.DashboardLink:

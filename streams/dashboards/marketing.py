@@ -1,5 +1,5 @@
 """The marketing dashboard (``kpimon-marketing``): the marketing activity the worker exports
-today, and a text panel naming the panels that come with the marketing KPIs.
+today, the funnel per campaign, and a text panel naming the panels that come with the marketing KPIs.
 
 Only metrics a worker exports are queried (``docs/metrics.md``): no panel refers to the marketing
 KPIs of a later issue (cost per lead, CAC, ROMI, open rate, CTR, web sessions).
@@ -27,6 +27,7 @@ COMING_WITH_MARKETING_KPIS = (
 )
 MARKETING_ACTIVITY = ("content_published", "social_posts", "campaigns_launched", "email_campaign_sends")
 MARKETING_LEADS = ("leads", "mqls", "lead_to_mql")
+CAMPAIGN_FUNNEL = ("leads", "mqls", "opportunities_created", "deals_won", "revenue")
 
 
 def marketing(catalog: Catalog, currency: str = CURRENCY) -> dict[str, Any]:
@@ -35,15 +36,17 @@ def marketing(catalog: Catalog, currency: str = CURRENCY) -> dict[str, Any]:
     dashboard = windowed_dashboard(
         "marketing",
         "kpimon · Marketing",
-        "Marketing activity and the leads it brings, per channel and team.",
+        "Marketing activity and the leads it brings, per channel, campaign and team.",
         "1m",
         [panels.kpi(kpi_id) for kpi_id in (*MARKETING_ACTIVITY, *MARKETING_LEADS)],
     )
     dashboard.with_variable(label_variable("team", "Team", series_of(panels, everything, "team")))
     dashboard.with_variable(label_variable("channel", "Channel", series_of(panels, everything, "channel")))
+    dashboard.with_variable(label_variable("campaign", "Campaign", series_of(panels, CAMPAIGN_FUNNEL, "campaign")))
     overall = Selector("$window", "all")
     channel = Selector("$window", "channel", (("channel", "$channel"),))
     team = Selector("$window", "team", (("team", "$team"),))
+    campaign = Selector("$window", "campaign", (("campaign", "$campaign"),))
     by_channel = [kpi_id for kpi_id in MARKETING_ACTIVITY if "channel" in panels.kpi(kpi_id).scopes]
     coming = "\n".join(f"- {name}" for name in COMING_WITH_MARKETING_KPIS)
     note = (
@@ -109,6 +112,22 @@ def marketing(catalog: Catalog, currency: str = CURRENCY) -> dict[str, Any]:
                         12,
                         panels.breakdown_table(
                             "Marketing activity by team · $window", MARKETING_ACTIVITY, team, (("team", "Team"),)
+                        ),
+                    ),
+                ],
+            ),
+            (
+                "By campaign",
+                9,
+                [
+                    (
+                        24,
+                        panels.breakdown_table(
+                            "Funnel by campaign · $window",
+                            CAMPAIGN_FUNNEL,
+                            campaign,
+                            (("campaign", "Campaign"),),
+                            sort=panels.kpi("revenue").name,
                         ),
                     ),
                 ],

@@ -3,7 +3,7 @@
 **Aggregation across workers.** Every worker exports the scopes of the partitions it
 owns, so the same series comes once per worker. Every metric in a panel query is
 wrapped in ``sum without (instance, pod, job) (...)``, which keeps the KPI labels
-(``window``, ``scope``, ``team``, ``rep``, ``channel``) and adds up the workers.
+(``window``, ``scope``, ``team``, ``rep``, ``channel``, ``campaign``) and adds up the workers.
 That is exact for counts and money. A ratio gauge is never summed nor averaged:
 ``kpi_query`` translates the KPI's catalog formula into PromQL over the summed
 series of its counters, so ``deals_won / (deals_won + deals_lost)`` becomes

@@ -64,7 +64,7 @@ MARKETING = [
     (240, "campaign.launched", {"channel": "email", "campaign_id": "k1", "budget": "1500.00", "currency": "EUR"}),
     (35, "email_campaign.sent", {"campaign_id": "k1", "recipients": 250}),
     (3 * 24 * 60, "email_campaign.sent", {"campaign_id": "k0", "recipients": 40}),
-    (60 * 24, "lead.created", {"lead_id": "l1", "channel": "social"}),
+    (60 * 24, "lead.created", {"lead_id": "l1", "channel": "social", "campaign_id": "k1"}),
 ]
 COUNTERS = {
     "call.logged": lambda e: {
@@ -103,18 +103,35 @@ def _activity_events(now: float) -> list[dict[str, object]]:
     return events
 
 
-def _scopes(event: dict[str, object]) -> list[tuple[str, str, str, str]]:
-    """(scope kind, team, rep, channel), computed from the test's own roster."""
-    scopes = [("all", "", "", "")]
+Scope = tuple[str, str, str, str, str]  # kind, team, rep, channel, campaign
+
+
+def _scopes(event: dict[str, object]) -> list[Scope]:
+    """(scope kind, team, rep, channel, campaign), computed from the test's own roster."""
+    scopes = [("all", "", "", "", "")]
     rep = event.get("rep_id")
     team = event.get("team") or (REP_TEAM[str(rep)] if rep else None)
     if rep:
-        scopes.append(("rep", str(team), str(rep), ""))
+        scopes.append(("rep", str(team), str(rep), "", ""))
     if team:
-        scopes.append(("team", str(team), "", ""))
+        scopes.append(("team", str(team), "", "", ""))
     if event.get("channel"):
-        scopes.append(("channel", "", "", str(event["channel"])))
+        scopes.append(("channel", "", "", str(event["channel"]), ""))
+    if event.get("campaign_id"):
+        scopes.append(("campaign", "", "", "", str(event["campaign_id"])))
     return scopes
+
+
+def _labels(scope: Scope, window: str) -> Labels:
+    kind, team, rep, channel, campaign = scope
+    return (
+        ("campaign", campaign),
+        ("channel", channel),
+        ("rep", rep),
+        ("scope", kind),
+        ("team", team),
+        ("window", window),
+    )
 
 
 def _in_window(window: str, occurred: float, now: float, team: str) -> bool:
@@ -136,8 +153,8 @@ def _in_window(window: str, occurred: float, now: float, team: str) -> bool:
 
 
 def expected_kpis(events: Iterable[dict[str, object]], now: float) -> dict[tuple[str, Labels], float]:
-    sums: dict[tuple[tuple[str, str, str, str], str], dict[str, float]] = {}
-    known: set[tuple[str, str, str, str]] = set()
+    sums: dict[tuple[Scope, str], dict[str, float]] = {}
+    known: set[Scope] = set()
     for event in events:
         occurred = datetime.fromisoformat(str(event["occurred_at"])).timestamp()
         counters: Callable[[dict[str, object]], dict[str, float]] = COUNTERS.get(str(event["type"]), lambda e: {})
@@ -159,9 +176,7 @@ def expected_kpis(events: Iterable[dict[str, object]], now: float) -> dict[tuple
             for window in kpi.windows:
                 value = kpi.formula.evaluate(sums.get((scope, window), {}))
                 if value is not None:
-                    kind, team, rep, channel = scope
-                    labels = (("channel", channel), ("rep", rep), ("scope", kind), ("team", team), ("window", window))
-                    expected[(kpi.metric, labels)] = value
+                    expected[(kpi.metric, _labels(scope, window))] = value
     return expected
 
 
@@ -247,13 +262,18 @@ def test_activity_kpis_exact_with_duplicates_late_and_invalid_input(
     missing, extra = sorted(set(expected) - set(actual))[:5], sorted(set(actual) - set(expected))[:5]
     assert actual == pytest.approx(expected, abs=1e-9), f"missing {missing}, unexpected {extra}"
     # spot checks by hand, so a shared mistake in the expectation cannot hide
-    rep_alice_24h = (("channel", ""), ("rep", "alice"), ("scope", "rep"), ("team", "emea"), ("window", "24h"))
+    rep_alice_24h = _labels(("rep", "emea", "alice", "", ""), "24h")
     assert actual[("kpimon_calls", rep_alice_24h)] == 2
     assert actual[("kpimon_call_duration_seconds", rep_alice_24h)] == 150
-    overall_1h = (("channel", ""), ("rep", ""), ("scope", "all"), ("team", ""), ("window", "1h"))
+    overall_1h = _labels(("all", "", "", "", ""), "1h")
     assert actual[("kpimon_calls", overall_1h)] == 4  # a0, a1, a2 and the re-keyed rk1
     assert actual[("kpimon_email_response_ratio", overall_1h)] == 0.5
     assert actual[("kpimon_email_campaign_sends", overall_1h)] == 250
+    k1 = ("campaign", "", "", "", "k1")  # k0's 40 recipients, three days ago, are not in the last 24h
+    assert (
+        actual[("kpimon_email_campaign_sends", _labels(k1, "24h"))],
+        actual[("kpimon_leads", _labels(k1, "7d"))],
+    ) == (250, 1)
 
     dead = run(consume_all(deadletter, expected=len(invalid)))
     assert isinstance(dead, list) and len(dead) == len(invalid)

@@ -50,7 +50,7 @@ def _events(now: float) -> list[dict[str, object]]:
 
 
 def _labels(scope: str, team: str = "", rep: str = "") -> tuple[tuple[str, str], ...]:
-    return (("channel", ""), ("rep", rep), ("scope", scope), ("team", team), ("window", "24h"))
+    return (("campaign", ""), ("channel", ""), ("rep", rep), ("scope", scope), ("team", team), ("window", "24h"))
 
 
 @pytest.mark.integration

@@ -1,5 +1,6 @@
 """Both public data sets replayed through a real worker: every funnel KPI per scope and month equals the
-offline computation of tests/reference/offline_funnel.py (counts exactly, amounts and ratios within 1e-9)."""
+offline computation of tests/reference/offline_funnel.py (counts exactly, amounts and ratios within 1e-9).
+Likewise per campaign, for generated events with campaigns (tests/reference/offline_campaigns.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
 
 from tests.integration.support import REPO, WorkerProcess, kill_after_each, scrape, total, wait_until
+from tests.reference.offline_campaigns import campaign_events, campaign_funnel_by_month
 from tests.reference.offline_funnel import olist_funnel_by_month, sales_opportunities_by_month
 
 DATASETS = REPO.parent / "shared" / "datasets"
@@ -205,3 +208,106 @@ def test_olist_funnel_per_channel_rep_and_month_equals_the_offline_computation(
             _compare(values["mqls"], observed.get("mqls", 0), f"{where} mqls")
             leads, won = observed.get("leads", 0), observed.get("deals_won", 0)
             _compare(values["lead_to_customer"], won / leads if leads else None, f"{where} lead_to_customer")
+
+
+# -- per campaign ------------------------------------------------------------------------------------------------------
+
+CAMPAIGN_ZONE = "America/New_York"  # the config's default zone: every campaign's months are in it
+CAMPAIGN_CONFIG = f"""\
+timezone: {CAMPAIGN_ZONE}
+reporting_currency: USD
+teams:
+  emea: {{timezone: Europe/Berlin}}
+  amer: {{timezone: America/New_York}}
+  apac: {{timezone: Asia/Singapore}}
+"""
+CAMPAIGN_COUNTERS = (
+    "leads",
+    "mqls",
+    "sqls",
+    "cohort_opportunities",
+    "cohort_customers",
+    "opportunities_created",
+    "deals_won",
+    "deals_lost",
+    "revenue",
+    "cycle_seconds",
+    "campaigns_launched",
+    "email_campaign_sends",
+)
+CAMPAIGN_KPIS = (
+    "lead_to_mql",
+    "win_rate",
+    "opportunity_to_customer",
+    "average_deal_size",
+    "sales_cycle",
+    "lead_cohort_to_customer",
+)
+
+
+def _write_jsonl(path: Path, events: list[dict[str, Any]]) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(event) + b"\n" for event in events))
+    return path
+
+
+def _replay_jsonl(source: Path, env: Mapping[str, str], config: Path) -> None:
+    command = [sys.executable, "-m", "streams.cli", "replay", str(source), "--config", str(config)]
+    result = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert " 0 bad rows" in result.stdout, result.stdout
+
+
+def _conversions(funnel: list[dict[str, Any]]) -> int:
+    """The lead.converted events the worker sends itself: per deal naming its lead, one when created, one when won."""
+    with_lead = {event["deal_id"] for event in funnel if event["type"] == "opportunity.created" and "lead_id" in event}
+    won = {event["deal_id"] for event in funnel if event["type"] == "deal.won"}
+    return len(with_lead) + len(with_lead & won)
+
+
+@pytest.mark.integration
+def test_funnel_per_campaign_and_month_equals_the_offline_computation(
+    make_worker: Callable[..., WorkerProcess], worker_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Leads count in the campaign of their creation, deals in the latest campaign their events name, in the
+    config's default zone; what names no campaign counts in none. The funnel is replayed twice (every copy a
+    duplicate), the marketing events once (activity copies more than 8 days old would count again)."""
+    funnel, marketing = campaign_events(seed=11)
+    expected = campaign_funnel_by_month([*funnel, *marketing], ZoneInfo(CAMPAIGN_ZONE))
+    config = tmp_path / "kpimon.yaml"
+    config.write_text(CAMPAIGN_CONFIG)
+    funnel_file = _write_jsonl(tmp_path / "funnel.jsonl", funnel)
+    for source in (funnel_file, _write_jsonl(tmp_path / "marketing.jsonl", marketing), funnel_file):
+        _replay_jsonl(source, worker_env, config)
+    worker = make_worker(KPIMON_CONFIG_FILE=str(config))
+    worker.start()
+    events = len(funnel) + len(marketing) + _conversions(funnel)
+
+    def all_read() -> bool:
+        samples = scrape(worker.port)
+        return total(samples, "kpimon_events_total") >= events and (
+            total(samples, "kpimon_events_duplicate_total") >= len(funnel)
+        )
+
+    wait_until(all_read, timeout=240, message=f"{events} events and {len(funnel)} copies read")
+    wait_until(  # a scrape is a moment: let any conversion still on its way arrive
+        lambda: total(scrape(worker.port), "kpimon_events_total") == events, timeout=30, message="no extra event"
+    )
+    months = _months(worker.port)
+    rows = {(row["campaign"], row["month"]): row for row in months if row["scope"] == "campaign"}
+    compared = 0
+    for (campaign, month), values in expected.items():
+        row = rows.get((campaign, month), {"counters": {}, "kpis": {}})
+        where = f"campaign {campaign!r} {month}"
+        for name in CAMPAIGN_COUNTERS:
+            _compare(values[name], row["counters"].get(name, 0), f"{where} {name}")
+        for name in CAMPAIGN_KPIS:
+            _compare(values[name], row["kpis"].get(name), f"{where} {name}")
+        compared += len(CAMPAIGN_COUNTERS) + len(CAMPAIGN_KPIS)
+    assert compared > 300
+    assert all(row["team"] == row["rep"] == row["channel"] == "" for row in rows.values())
+    for key in set(rows) - set(expected):  # a deal moved to another campaign leaves zeros behind, nothing else
+        assert not any(rows[key]["counters"].values()), f"campaign {key}: {rows[key]['counters']}"
+    assert {campaign for campaign, _ in rows} == {campaign for campaign, _ in expected}  # no "unknown", no web-only
+    overall = sum(row["counters"].get("leads", 0) for row in months if row["scope"] == "all")
+    in_campaigns = sum(values["leads"] for values in expected.values())
+    assert overall == sum(event["type"] == "lead.created" for event in funnel) > in_campaigns

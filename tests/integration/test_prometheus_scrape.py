@@ -58,7 +58,8 @@ SIMULATED = 1500
 READ_COUNTERS = ("kpimon_events_total", "kpimon_events_duplicate_total", "kpimon_events_rejected_total")
 WIN_RATE = "kpimon_win_rate_ratio"
 SIMULATE = (sys.executable, "-m", "streams.cli", "simulate")
-KPI_LABELS = {"job", "window", "scope", "team", "rep", "channel"}
+KPI_LABELS = {"job", "window", "scope", "team", "rep", "channel", "campaign"}
+FUNNEL_CAMPAIGN = "partner-referrals"
 # Labels of each alert's expression (before the alert's own labels are added).
 ALERT_LABELS = {
     "KpimonWorkerDown": {"job", "instance"},
@@ -190,7 +191,10 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[[int], Prometheus]]:
 
 
 def funnel_events(config: KpimonConfig, now: float) -> list[dict[str, Any]]:
-    """Per team, for its first rep: 3 leads, 2 MQLs, 1 SQL, 2 opportunities, 1 won and 1 lost."""
+    """Per team, for its first rep: 3 leads, 2 MQLs, 1 SQL, 2 opportunities, 1 won and 1 lost.
+
+    Two of the leads and both deals name ``FUNNEL_CAMPAIGN``; the third lead names no campaign.
+    """
     events: list[dict[str, Any]] = []
 
     def event(team: str, kind: str, seconds_ago: float, serial: str, **fields: Any) -> None:
@@ -201,7 +205,8 @@ def funnel_events(config: KpimonConfig, now: float) -> list[dict[str, Any]]:
     for team in config.teams:
         rep = next(rep_id for rep_id, rep in config.reps.items() if rep.team == team)
         for n in range(3):
-            event(team, "lead.created", 120, f"lead-{n}", lead_id=f"{team}-lead-{n}", channel="referral")
+            campaign = {"campaign_id": FUNNEL_CAMPAIGN} if n < 2 else {}
+            event(team, "lead.created", 120, f"lead-{n}", lead_id=f"{team}-lead-{n}", channel="referral", **campaign)
         for n in range(2):
             event(team, "lead.qualified", 110, f"mql-{n}", lead_id=f"{team}-lead-{n}", stage="mql")
         event(team, "lead.qualified", 100, "sql-0", lead_id=f"{team}-lead-0", stage="sql", rep_id=rep)
@@ -216,6 +221,7 @@ def funnel_events(config: KpimonConfig, now: float) -> list[dict[str, Any]]:
                 amount=20000,
                 currency="EUR",
                 channel="referral",
+                campaign_id=FUNNEL_CAMPAIGN,
             )
         event(team, "deal.won", 30, "won-0", deal_id=f"{team}-deal-0", rep_id=rep, amount=18000, currency="EUR")
         event(team, "deal.lost", 30, "lost-1", deal_id=f"{team}-deal-1", rep_id=rep, reason="chose a competitor")
@@ -376,7 +382,8 @@ def check_recording_rules(prometheus: Prometheus, catalog: Catalog, config: Kpim
     With one worker, each roll-up must equal the worker's own series of that KPI.
     """
     loaded = [rule for group in prometheus.get("/api/v1/rules")["groups"] for rule in group["rules"]]
-    assert len(loaded) == len(rules("kpimon.rules.yml")) + len(rules("kpimon.alerts.yml"))
+    files = ("kpimon.rules.yml", "kpimon.alerts.yml", "kpimon.generated-alerts.yml")
+    assert len(loaded) == sum(len(rules(name)) for name in files)
     failures = [
         f"{rule['name']}: {rule['health']} {rule.get('lastError')}" for rule in loaded if rule["health"] != "ok"
     ]
@@ -395,13 +402,16 @@ def check_recording_rules(prometheus: Prometheus, catalog: Catalog, config: Kpim
         if len(prometheus.query(record)) != len(results):
             failures.append(f"{record}: the recorded series differ from its expression")
         metric = metric_of[record.split(":")[1]]
-        matched = prometheus.query(f"({expr}) - on (job, window, scope, team, rep, channel) {metric}")
+        matched = prometheus.query(f"({expr}) - on (job, window, scope, team, rep, channel, campaign) {metric}")
         wrong = [result for result in matched if abs(float(result["value"][1])) > 1e-9]
         if len(matched) != len(results) or wrong:
             failures.append(f"{record}: differs from {metric}: {describe(wrong)} ({len(matched)}/{len(results)})")
     teams = {result["metric"].get("team") for result in prometheus.query('kpimon:win_rate:ratio{scope="team"}')}
     if teams != set(config.teams):
         failures.append(f"kpimon:win_rate:ratio: teams {sorted(map(str, teams))}, expected {sorted(config.teams)}")
+    campaign_win_rate = prometheus.query(f'kpimon:win_rate:ratio{{scope="campaign", campaign="{FUNNEL_CAMPAIGN}"}}')
+    if not campaign_win_rate:
+        failures.append(f"kpimon:win_rate:ratio: no series of campaign {FUNNEL_CAMPAIGN}")
     return failures
 
 

@@ -19,7 +19,7 @@ from schemas.catalog import (
 from schemas.formula import Formula
 from schemas.yaml_source import ConfigFileError, load_yaml_model
 
-FUNNEL_SCOPES = ("all", "team", "rep", "channel")
+FUNNEL_SCOPES = ("all", "team", "rep", "channel", "campaign")
 BUILTIN_KPIS = {
     # id: (metric, formula, unit, scopes)
     "calls": ("kpimon_calls", "calls", "count", ("all", "team", "rep")),
@@ -38,8 +38,18 @@ BUILTIN_KPIS = {
     "demos_completed": ("kpimon_demos_completed", "demos_completed", "count", ("all", "team", "rep")),
     "content_published": ("kpimon_content_published", "content_published", "count", ("all", "team", "channel")),
     "social_posts": ("kpimon_social_posts", "social_posts", "count", ("all", "team", "channel")),
-    "campaigns_launched": ("kpimon_campaigns_launched", "campaigns_launched", "count", ("all", "team", "channel")),
-    "email_campaign_sends": ("kpimon_email_campaign_sends", "email_campaign_sends", "count", ("all", "team")),
+    "campaigns_launched": (
+        "kpimon_campaigns_launched",
+        "campaigns_launched",
+        "count",
+        ("all", "team", "channel", "campaign"),
+    ),
+    "email_campaign_sends": (
+        "kpimon_email_campaign_sends",
+        "email_campaign_sends",
+        "count",
+        ("all", "team", "campaign"),
+    ),
     "leads": ("kpimon_leads", "leads", "count", FUNNEL_SCOPES),
     "mqls": ("kpimon_mqls", "mqls", "count", FUNNEL_SCOPES),
     "sqls": ("kpimon_sqls", "sqls", "count", FUNNEL_SCOPES),

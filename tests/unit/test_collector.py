@@ -21,6 +21,7 @@ ALL = Scope()
 EMEA = Scope(team="emea")
 ALICE = Scope(team="emea", rep="alice")
 BLOG = Scope(channel="blog")
+SPRING = Scope(campaign="spring|sale")  # a campaign id may hold the key separator
 
 
 def group(
@@ -50,6 +51,8 @@ BUCKETS = [
     group(0, EMEA, DAY, NOV_BER, {1_699_916_400: {"calls": 4}}),  # today in Berlin
     group(0, EMEA, MONTH, Y23_BER, {NOV_BER: {"calls": 4}}),
     group(1, BLOG, DAY, NOV_UTC, {1_699_747_200: {"content_published": 2}}),  # Sunday: 30d, not this week
+    group(0, SPRING, MINUTE, HOUR_22, {1_699_999_980: {"leads": 4, "mqls": 1, "campaigns_launched": 1}}),
+    group(1, SPRING, MINUTE, HOUR_22, {1_699_999_920: {"leads": 1, "deals_won": 1, "revenue": 900.0}}),
 ]
 
 
@@ -89,8 +92,18 @@ def registry_with_collector() -> CollectorRegistry:
     return registry
 
 
+def scope_labels(scope: Scope) -> dict[str, str]:
+    return {
+        "scope": scope.kind,
+        "team": scope.team,
+        "rep": scope.rep,
+        "channel": scope.channel,
+        "campaign": scope.campaign,
+    }
+
+
 def labels(window: str, scope: Scope) -> dict[str, str]:
-    return {"window": window, "scope": scope.kind, "team": scope.team, "rep": scope.rep, "channel": scope.channel}
+    return {"window": window, **scope_labels(scope)}
 
 
 @pytest.mark.parametrize(
@@ -123,6 +136,12 @@ def labels(window: str, scope: Scope) -> dict[str, str]:
         ("kpimon_content_published", "1h", BLOG, 0.0),
         ("kpimon_emails_sent", "1h", ALL, 0.0),
         ("kpimon_email_campaign_sends", "7d", EMEA, 0.0),
+        ("kpimon_leads", "1h", SPRING, 5.0),  # a campaign: its leads, summed over partitions
+        ("kpimon_lead_to_mql_ratio", "1h", SPRING, 0.2),
+        ("kpimon_revenue", "1h", SPRING, 900.0),
+        ("kpimon_campaigns_launched", "1h", SPRING, 1.0),
+        ("kpimon_email_campaign_sends", "1h", SPRING, 0.0),
+        ("kpimon_deals_lost", "today", SPRING, 0.0),
         # absent: a ratio over zero, and a scope the KPI does not have
         ("kpimon_call_connect_ratio", "7d", EMEA, None),
         ("kpimon_email_response_ratio", "1h", ALL, None),
@@ -130,6 +149,9 @@ def labels(window: str, scope: Scope) -> dict[str, str]:
         ("kpimon_content_published", "1h", ALICE, None),
         ("kpimon_email_campaign_sends", "1h", ALICE, None),
         ("kpimon_calls", "1h", Scope(team="apac"), None),
+        ("kpimon_calls", "1h", SPRING, None),  # activity done by reps is not kept per campaign
+        ("kpimon_content_published", "1h", SPRING, None),
+        ("kpimon_win_rate_ratio", "1h", SPRING, 1.0),
     ],
 )
 def test_kpi_gauges(metric: str, window: str, scope: Scope, value: float | None) -> None:
@@ -237,11 +259,16 @@ def test_clash_with_an_existing_metric_raises() -> None:
         registry.register(KpiCollector(CATALOG, CONFIG, buckets=list, progress=list, clock=lambda: NOW))
 
 
-def deal(amount: float, rep: str, outcome_at: int | None = None, stage_at: int | None = None) -> DealState:
+def deal(
+    amount: float, rep: str, outcome_at: int | None = None, stage_at: int | None = None, campaign: str = ""
+) -> DealState:
+    attributes: dict[str, list[str | int]] = {"team": ["emea", 1, "e"], "rep": [rep, 1, "e"]}
+    if campaign:
+        attributes["campaign"] = [campaign, 1, "e"]
     return {
         "created_at": 1_699_000_000,
         "amount": amount,
-        "attributes": {"team": ["emea", 1, "e"], "rep": [rep, 1, "e"]},
+        "attributes": attributes,
         "stage": None if stage_at is None else ["negotiation", stage_at, "s"],
         "outcome": None
         if outcome_at is None
@@ -260,9 +287,9 @@ def test_funnel_details_cycle_quantiles_lost_reasons_and_open_pipeline() -> None
     }
     buckets = [group(0, ALL, MINUTE, HOUR_22, {1_699_999_980: counters})]
     entities: list[tuple[str, EntityState]] = [
-        ("0|deal:a", deal(1000.0, "ann")),  # open
+        ("0|deal:a", deal(1000.0, "ann", campaign="spring")),  # open
         ("1|deal:b", deal(500.0, "ann", outcome_at=1_699_100_000)),  # won: closed
-        ("2|deal:c", deal(250.0, "bob", outcome_at=1_699_100_000, stage_at=1_699_200_000)),  # re-opened
+        ("2|deal:c", deal(250.0, "bob", outcome_at=1_699_100_000, stage_at=1_699_200_000)),  # re-opened, no campaign
         ("2|lead:l", {"created_at": 1, "mql_at": None, "sql_at": None, "attributes": {}, "event_ids": []}),
     ]
     registry = CollectorRegistry()
@@ -275,9 +302,12 @@ def test_funnel_details_cycle_quantiles_lost_reasons_and_open_pipeline() -> None
     assert registry.get_sample_value("kpimon_sales_cycle_p90_seconds", labels("1h", ALL)) == 280.0  # 200 + 0.8 x 100
     assert registry.get_sample_value("kpimon_deals_lost_by_reason", {**labels("1h", ALL), "reason": "price"}) == 2
     assert registry.get_sample_value("kpimon_deals_lost_by_reason", {**labels("1h", ALL), "reason": "timing"}) is None
-    overall = {"scope": "all", "team": "", "rep": "", "channel": ""}
-    ann = {"scope": "rep", "team": "emea", "rep": "ann", "channel": ""}
+    overall = scope_labels(ALL)
+    ann = scope_labels(Scope(team="emea", rep="ann"))
     assert registry.get_sample_value("kpimon_open_deals", overall) == 2
     assert registry.get_sample_value("kpimon_open_pipeline_value", overall) == 1250.0
     assert registry.get_sample_value("kpimon_open_pipeline_value", ann) == 1000.0
     assert registry.get_sample_value("kpimon_open_deals", {**overall, "scope": "channel", "channel": "unknown"}) == 2
+    spring = scope_labels(Scope(campaign="spring"))
+    assert registry.get_sample_value("kpimon_open_deals", spring) == 1  # deal c has no campaign
+    assert registry.get_sample_value("kpimon_open_pipeline_value", spring) == 1000.0

@@ -253,13 +253,13 @@ def test_wallboard_headline_windows() -> None:
     [
         ("kpimon-wallboard.json", {"datasource", "team", "rep"}),
         ("kpimon-funnel.json", {"datasource", "team", "rep", "channel", "window"}),
-        ("kpimon-marketing.json", {"datasource", "team", "channel", "window"}),
+        ("kpimon-marketing.json", {"datasource", "team", "channel", "campaign", "window"}),
     ],
 )
 def test_template_variables(name: str, wanted: set[str]) -> None:
     found = variables(DASHBOARDS[name])
     assert wanted <= set(found)
-    for label in wanted & {"team", "rep", "channel"}:
+    for label in wanted & {"team", "rep", "channel", "campaign"}:
         variable = found[label]
         assert variable["type"] == "query"
         assert variable["query"].startswith("label_values(") and variable["query"].endswith(f", {label})")
@@ -321,6 +321,20 @@ def test_panels_are_numbered_and_fit_the_grid() -> None:
         for panel in board["panels"]:
             grid = panel["gridPos"]
             assert grid["x"] + grid["w"] <= 24
+
+
+def test_marketing_shows_the_funnel_per_campaign() -> None:
+    board = DASHBOARDS["kpimon-marketing.json"]
+    campaign = variables(board)["campaign"]
+    assert 'scope="campaign"' in campaign["query"] and "kpimon_revenue" in campaign["query"]
+    (table,) = [panel for panel in panels(board) if panel["title"].startswith("Funnel by campaign")]
+    assert table["type"] == "table"
+    queries = [target["expr"] for target in table["targets"]]
+    metrics = ("leads", "mqls", "opportunities_created", "deals_won", "revenue")
+    assert [METRIC_NAME.findall(query) for query in queries] == [[f"kpimon_{metric}"] for metric in metrics]
+    assert all('scope="campaign", campaign=~"$campaign"' in query for query in queries)
+    organize = next(t for t in table["transformations"] if t["id"] == "organize")
+    assert organize["options"]["renameByName"]["campaign"] == "Campaign"
 
 
 def test_marketing_says_which_panels_come_later_and_queries_none_of_them() -> None:

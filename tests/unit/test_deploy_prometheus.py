@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from alerts.rules import RulesFile, load_rules
 from schemas.catalog import load_catalog
 from schemas.config import load_config
 
@@ -29,8 +30,8 @@ ALERTMANAGER = REPO / "deploy/alertmanager/alertmanager.yml"
 WORKER_JOB = "kpimon"
 
 
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("generate_rules", PROMETHEUS_DIR / "generate_rules.py")
+def _load_script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, PROMETHEUS_DIR / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
@@ -38,7 +39,8 @@ def _load_generator() -> ModuleType:
     return module
 
 
-generate_rules = _load_generator()
+generate_rules = _load_script("generate_rules")
+generate_alerts = _load_script("generate_alerts")  # imports generate_rules, found in sys.modules
 
 
 def tool(name: str) -> str:
@@ -105,25 +107,166 @@ def test_every_derived_kpi_over_exported_counters_has_a_roll_up() -> None:
     assert {"win_rate", "email_response_rate", "lead_to_mql", "average_deal_size"} <= by_kpi.keys()
 
 
+# -- the alerting rules generated from kpimon's alert rules ------------------------------------------------------------
+
+EXAMPLE_RULES = REPO / "deploy/examples/alerts.yaml"
+
+
+def translate(*rules: dict[str, Any], grafana_url: str | None = None) -> tuple[list[Any], list[Any]]:
+    """Rules given as in a rules file (``for``, ``scope``, ``condition`` ...), translated."""
+    base = {"severity": "warning", "routes": ["r"]}
+    rules_file = RulesFile.model_validate({"grafana_url": grafana_url, "rules": [{**base, **rule} for rule in rules]})
+    return generate_alerts.translate(rules_file, load_catalog())
+
+
+def test_checked_in_generated_alerts_are_current() -> None:
+    assert "is current" in run(sys.executable, PROMETHEUS_DIR / "generate_alerts.py", "--check")
+
+
+def test_check_reports_a_stale_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "alerts.yml"
+    output.write_text("groups: []\n", encoding="utf-8")
+    assert generate_alerts.main(["--check", "--output", str(output)]) == 1
+    assert "is stale: run python deploy/prometheus/generate_alerts.py" in capsys.readouterr().err
+    assert generate_alerts.main(["--output", str(output)]) == 0
+    assert generate_alerts.main(["--check", "--output", str(output)]) == 0
+
+
+def test_example_rules_translate_to_the_roll_ups() -> None:
+    rules = load_rules(EXAMPLE_RULES, load_catalog())
+    translated, untranslated = generate_alerts.translate(rules, load_catalog())
+    by_id = {rule.source.id: rule for rule in translated}
+    drop = by_id["lead-conversion-drop"]
+    assert drop.alert == "KpimonLeadConversionDrop"
+    assert drop.expr == (
+        'kpimon:lead_to_opportunity:ratio{window="7d", scope="team"} < 0.7 * '
+        '(kpimon:lead_to_opportunity:ratio{window="7d", scope="team"} offset 7d > 0)\n'
+        'and kpimon:leads:sum{window="7d", scope="team"} >= 30'
+    )
+    win_rate = by_id["emea-win-rate-low"]
+    selector = '{window="30d", scope="team", team="emea"}'
+    assert win_rate.expr == (
+        f"kpimon:win_rate:ratio{selector} < 0.2\n"
+        f"and (kpimon:deals_won:sum{selector} + kpimon:deals_lost:sum{selector}) >= 10"
+    )
+    assert win_rate.labels == {"severity": "critical", "kpimon_rule": "emea-win-rate-low"}
+    assert win_rate.left_out[0] == "confidence 0.9"
+    # Every series read is a recording rule of kpimon.rules.yml.
+    records = {rule.record for rule in generate_rules.recording_rules(load_catalog())[0]}
+    for rule in translated:
+        assert set(re.findall(r"kpimon:[a-z0-9_]+:[a-z]+", rule.expr)) <= records, rule.alert
+    assert [(item.source.id, item.reason.split(":")[0]) for item in untranslated] == [("rep-calls-behind-pace", "pace")]
+
+
+def test_generated_file_lists_what_is_not_translated() -> None:
+    text = (RULES_DIR / "kpimon.generated-alerts.yml").read_text(encoding="utf-8")
+    header = text.split("\ngroups:", 1)[0]
+    assert "rep-calls-behind-pace: pace:" in header
+    for setting in ("confidence 0.9", "recovery_margin 0.02", "quiet_hours 20:00-08:00", "repeat_interval 1d"):
+        assert setting in header
+    assert "business_days: Alertmanager's time_intervals" in header
+
+
+@pytest.mark.parametrize(
+    ("window", "baseline", "offset"),
+    [
+        ("1h", "previous_period", "1h"),
+        ("24h", "previous_period", "24h"),
+        ("30d", "previous_period", "30d"),
+        ("1h", "same_hour_last_week", "1w"),
+        ("24h", "same_hour_last_week", "1w"),
+    ],
+)
+def test_drop_compares_with_the_baseline_offset(window: str, baseline: str, offset: str) -> None:
+    condition = {"drop": {"percent": 25, "baseline": baseline}}
+    (rule,), skipped = translate({"id": "r", "kpi": "email_response_rate", "window": window, "condition": condition})
+    series = f'kpimon:email_response_rate:ratio{{window="{window}", scope="all"}}'
+    assert rule.expr == f"{series} < 0.75 * ({series} offset {offset} > 0)"
+    assert not skipped
+
+
+@pytest.mark.parametrize(
+    ("rule", "reason"),
+    [
+        ({"kpi": "win_rate", "window": "month", "condition": {"drop": {"percent": 20}}}, "calendar window month"),
+        (
+            {
+                "kpi": "calls",
+                "window": "today",
+                "condition": {"drop": {"percent": 20, "baseline": "same_hour_last_week"}},
+            },
+            "same hour last week of today",
+        ),
+        ({"kpi": "calls", "window": "today", "condition": {"pace": {"goal": 50}}}, "pace"),
+        ({"kpi": "call_connect_rate", "window": "1h", "condition": {"below": 0.2}}, "calls_connected is not exported"),
+    ],
+)
+def test_what_promql_cannot_express_is_skipped_with_the_reason(rule: dict[str, Any], reason: str) -> None:
+    translated, (skipped,) = translate({"id": "r", **rule})
+    assert not translated
+    assert reason in skipped.reason
+
+
+def test_scope_selector_labels_for_and_dashboard_link() -> None:
+    rule = {
+        "id": "emea-reps-revenue-low",
+        "name": "Revenue is low",
+        "kpi": "revenue",
+        "window": "month",
+        "scope": {"kind": "rep", "team": "emea"},
+        "condition": {"below": 10000},
+        "for": "1.5h",
+        "severity": "info",
+    }
+    (alert,), _ = translate(rule, grafana_url="https://grafana.example.com/")
+    assert alert.alert == "KpimonEmeaRepsRevenueLow"
+    assert alert.expr == 'kpimon:revenue:sum{window="month", scope="rep", team="emea"} < 10000'
+    assert generate_alerts.duration(alert.source.for_seconds) == "1h30m"
+    assert (
+        alert.annotations["summary"]
+        == "Revenue of rep {{ $labels.rep }} ({{ $labels.team }}) is {{ $value | humanize }} this month"
+    )
+    assert alert.annotations["dashboard"] == (
+        "https://grafana.example.com/d/kpimon-funnel?var-window=month"
+        "&var-team={{ $labels.team | urlquery }}&var-rep={{ $labels.rep | urlquery }}"
+    )
+    (no_link,), _ = translate(rule)
+    assert "dashboard" not in no_link.annotations
+
+
+def test_generated_alerts_route_to_the_team_and_its_severity() -> None:
+    teams = list(load_config(REPO / "deploy/examples/kpimon.yaml").teams)
+    translated, _ = generate_alerts.translate(load_rules(EXAMPLE_RULES, load_catalog()), load_catalog())
+    assert translated
+    for rule in translated:
+        # The team label comes from the series: the example's rules all watch team scopes.
+        assert rule.source.scope.kind in {"team", "rep"}, rule.alert
+        severity = rule.labels["severity"]
+        for team in [rule.source.scope.team] if rule.source.scope.team else teams:
+            expected = f"{team}-critical" if severity == "critical" else team
+            assert route(f"team={team}", f"severity={severity}", f"alertname={rule.alert}") == expected
+
+
 # -- promtool ----------------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("config", ["prometheus.yml", "prometheus.local.yml"])
 def test_promtool_check_config(config: str) -> None:
     output = run(tool("promtool"), "check", "config", PROMETHEUS_DIR / config)
-    assert "SUCCESS" in output and "2 rule files found" in output
+    # rules/*.yml: the recording rules, the hand-written alerts and the generated ones.
+    assert "SUCCESS" in output and "3 rule files found" in output
 
 
 def test_promtool_check_rules() -> None:
     files = sorted(RULES_DIR.glob("*.yml"))
-    assert [path.name for path in files] == ["kpimon.alerts.yml", "kpimon.rules.yml"]
+    assert [path.name for path in files] == ["kpimon.alerts.yml", "kpimon.generated-alerts.yml", "kpimon.rules.yml"]
     output = run(tool("promtool"), "check", "rules", *files)
     assert output.count("SUCCESS") == len(files)
 
 
 def test_promtool_test_rules() -> None:
     tests = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
-    assert tests, "deploy/prometheus/tests/*.yml"
+    assert {"alerts.test.yml", "generated-alerts.test.yml", "rollups.test.yml"} <= {path.name for path in tests}
     output = run(tool("promtool"), "test", "rules", *tests)
     assert output.count("SUCCESS") == len(tests)
 

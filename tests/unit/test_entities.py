@@ -11,6 +11,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.config import KpimonConfig
 from schemas.events import AnyEvent, parse_event
 from streams.entities import (
     CYCLE_SAMPLE_PREFIX,
@@ -25,7 +26,9 @@ from streams.entities import (
     empty_lead,
     fact_changes,
     lead_facts,
+    open_deals,
 )
+from streams.facts import Scope, scopes_for
 from streams.records import Accepted, Position
 
 T0 = 1_700_000_000
@@ -193,9 +196,9 @@ def test_a_lead_without_channel_is_counted_under_unknown() -> None:
 
 
 DEAL_HISTORY = [
-    created("c", T0, team="emea", rep_id="ann", channel="web"),
+    created("c", T0, team="emea", rep_id="ann", channel="web", campaign_id="spring"),
     stage("s1", T0 + DAY, "proposal"),
-    won("w1", T0 + 2 * DAY, amount="500"),
+    won("w1", T0 + 2 * DAY, amount="500", campaign_id="summer"),
     stage("s2", T0 + 3 * DAY, "negotiation"),
     lost("l1", T0 + 4 * DAY, reason="timing"),
     won("w2", T0 + 6 * DAY, amount="650", rep_id="bob"),
@@ -264,3 +267,97 @@ def test_a_converted_lead_counts_in_its_creation_cohort() -> None:
         (T0, None, None, "web", "cohort_opportunities"): 1,
         (T0, None, None, "web", "cohort_customers"): 1,
     }
+
+
+# -- campaigns ---------------------------------------------------------------------------------------------------------
+
+
+def by_campaign(facts: Sequence[Fact]) -> dict[tuple[int, str | None, str], float]:
+    """Non-zero sums per (time, campaign, counter); campaign None: counted in no campaign."""
+    table: dict[tuple[int, str | None, str], float] = {}
+    for fact in facts:
+        for name, value in fact.counters.items():
+            table[fact.timestamp, fact.campaign, name] = table.get((fact.timestamp, fact.campaign, name), 0.0) + value
+    return {key: value for key, value in table.items() if value != 0}
+
+
+def test_a_lead_counts_its_stages_and_cohort_in_the_campaign_of_its_creation() -> None:
+    _, emitted = run_lead(
+        [
+            lead_event("lead.qualified", "q1", T0 + 60, stage="mql"),  # before its creation arrived
+            lead_event("lead.created", "c", T0, channel="paid_search", campaign_id="c1"),
+            lead_event("lead.qualified", "q2", T0 + 90, stage="sql", rep_id="ann"),
+            lead_event("lead.converted", "k1", T0 + DAY, stage="opportunity", deal_id="d1"),
+            lead_event("lead.converted", "k2", T0 + 5 * DAY, stage="customer", deal_id="d1"),
+        ]
+    )
+    assert by_campaign(emitted) == {
+        (T0, "c1", "leads"): 1,
+        (T0 + 60, "c1", "mqls"): 1,
+        (T0 + 90, "c1", "sqls"): 1,
+        (T0, "c1", "cohort_opportunities"): 1,
+        (T0, "c1", "cohort_customers"): 1,
+    }
+    scopes = scopes_for(emitted[0].team, emitted[0].rep, emitted[0].channel, emitted[0].campaign, KpimonConfig())
+    assert Scope(campaign="c1") in scopes
+
+
+def test_a_deal_counts_its_opportunity_win_revenue_and_cycle_in_its_campaign() -> None:
+    state, emitted = run_deal([created("c", T0, campaign_id="c2"), won("w", T0 + 2 * DAY)])
+    assert by_campaign(emitted) == {
+        (T0, "c2", "opportunities_created"): 1,
+        (T0 + 2 * DAY, "c2", "deals_won"): 1,
+        (T0 + 2 * DAY, "c2", "revenue"): 900,
+        (T0 + 2 * DAY, "c2", "deals_won_timed"): 1,
+        (T0 + 2 * DAY, "c2", "cycle_seconds"): 2 * DAY,
+        (T0 + 2 * DAY, "c2", CYCLE_SAMPLE_PREFIX + "d1"): 2 * DAY,
+    }
+    still_open = run_deal([created("c", T0, campaign_id="c2")])[0]
+    assert [deal.campaign for deal in open_deals([("0|deal:d1", still_open)])] == ["c2"]
+    lost_deal = run_deal([created("c", T0, campaign_id="c2"), lost("l", T0 + DAY)])[1]
+    assert by_campaign(lost_deal)[(T0 + DAY, "c2", "deals_lost")] == 1
+    assert state["attributes"]["campaign"][0] == "c2"
+
+
+def test_the_campaign_on_the_win_counts_when_the_creation_names_none() -> None:
+    _, emitted = run_deal([created("c", T0), won("w", T0 + DAY, campaign_id="c3")])
+    assert by_campaign(emitted)[(T0, "c3", "opportunities_created")] == 1
+    assert by_campaign(emitted)[(T0 + DAY, "c3", "deals_won")] == 1
+
+
+def test_without_a_campaign_nothing_counts_in_any_campaign() -> None:
+    _, lead = run_lead(
+        [lead_event("lead.created", "c", T0, channel="web"), lead_event("lead.qualified", "q", T0, stage="mql")]
+    )
+    _, deal = run_deal([created("c", T0, channel="web"), won("w", T0 + DAY)])
+    assert {fact.campaign for fact in [*lead, *deal]} == {None}
+    for fact in [*lead, *deal]:
+        scopes = scopes_for(fact.team, fact.rep, fact.channel, fact.campaign, KpimonConfig())
+        assert [scope.kind for scope in scopes] == ["all", "channel"]  # the channel, never a campaign
+
+
+def test_a_later_event_naming_another_campaign_moves_the_deal_there() -> None:
+    _, emitted = run_deal(
+        [created("c", T0, campaign_id="c1"), won("w", T0 + 3 * DAY, campaign_id="c2"), stage("s", T0 + DAY, "proposal")]
+    )
+    table = by_campaign(emitted)
+    assert table[(T0, "c2", "opportunities_created")] == 1
+    assert table[(T0 + 3 * DAY, "c2", "deals_won")] == 1
+    assert table[(T0 + 3 * DAY, "c2", "revenue")] == 900
+    assert not any(campaign == "c1" for _, campaign, _ in table)
+    # by event time, not by arrival: a creation that arrives last does not take the deal back to c1
+    _, late_creation = run_deal([won("w", T0 + 3 * DAY, campaign_id="c2"), created("c", T0, campaign_id="c1")])
+    assert by_campaign(late_creation) == table
+
+
+def test_moving_a_deal_between_campaigns_retracts_its_counts_from_the_first() -> None:
+    state = run_deal([created("c", T0, campaign_id="c1"), won("w", T0 + DAY)])[0]
+    moved = apply_deal_event(state, won("w2", T0 + 2 * DAY, amount="950", campaign_id="c2"), to_usd)  # type: ignore[arg-type]
+    before = deal_facts("d1", state)
+    changes = by_campaign(fact_changes(before, deal_facts("d1", moved)))
+    assert changes[(T0, "c1", "opportunities_created")] == -1
+    assert changes[(T0 + DAY, "c1", "deals_won")] == -1
+    assert changes[(T0 + DAY, "c1", "revenue")] == -900
+    assert changes[(T0, "c2", "opportunities_created")] == 1
+    assert changes[(T0 + 2 * DAY, "c2", "deals_won")] == 1
+    assert changes[(T0 + 2 * DAY, "c2", "revenue")] == 950

@@ -146,7 +146,17 @@ def test_catalog_and_code_agree_on_counters() -> None:
         ),
         # a marketing event with a channel and no team
         (make("content.published", channel="blog"), [OVERALL, Scope(channel="blog")]),
-        (make("campaign.launched", channel="paid_search"), [OVERALL, Scope(channel="paid_search")]),
+        # a campaign's own events count under it (MINIMAL gives them campaign cmp-1)
+        (
+            make("campaign.launched", channel="paid_search"),
+            [OVERALL, Scope(channel="paid_search"), Scope(campaign="cmp-1")],
+        ),
+        (
+            make("spend.recorded", team="emea", campaign_id="spring"),
+            [OVERALL, Scope(team="emea"), Scope(channel="paid_social"), Scope(campaign="spring")],
+        ),
+        (make("web.session", campaign_id="spring"), [OVERALL, Scope(campaign="spring")]),
+        (make("email.opened"), [OVERALL, Scope(campaign="cmp-1")]),
         # a team-only event
         (make("lead.created", team="emea"), [OVERALL, Scope(team="emea")]),
         # a team the config does not define is still a team scope
@@ -164,7 +174,10 @@ def test_catalog_and_code_agree_on_counters() -> None:
         (make("deal.won", rep_id="zed"), [OVERALL, Scope(team="unassigned", rep="zed"), Scope(team="unassigned")]),
         # nothing to scope by
         (make("deal.won"), [OVERALL]),
-        (make("email_campaign.sent"), [OVERALL]),
+        (make("web.session"), [OVERALL]),
+        # no campaign on the event: no campaign scope (there is no "unknown" campaign)
+        (make("spend.recorded", channel="social"), [OVERALL, Scope(channel="social")]),
+        (make("email_campaign.sent"), [OVERALL, Scope(campaign="cmp-1")]),
     ],
 )
 def test_scopes_of(event: AnyEvent, scopes: list[Scope]) -> None:
@@ -186,11 +199,13 @@ def test_rep_without_config() -> None:
 @pytest.mark.parametrize(
     ("scope", "kind", "key"),
     [
-        (OVERALL, "all", "||"),
-        (Scope(team="emea"), "team", "emea||"),
-        (Scope(team="emea", rep="alice"), "rep", "emea|alice|"),
-        (Scope(channel="blog"), "channel", "||blog"),
-        (Scope(team="emea", channel="blog"), "channel", "emea||blog"),
+        (OVERALL, "all", "|||"),
+        (Scope(team="emea"), "team", "emea|||"),
+        (Scope(team="emea", rep="alice"), "rep", "emea|alice||"),
+        (Scope(channel="blog"), "channel", "||blog|"),
+        (Scope(team="emea", channel="blog"), "channel", "emea||blog|"),
+        (Scope(campaign="spring-2026"), "campaign", "|||spring-2026"),
+        (Scope(campaign="a|b|c"), "campaign", "|||a|b|c"),  # an id may hold the separator: it comes last
     ],
 )
 def test_scope_kind_and_key(scope: Scope, kind: str, key: str) -> None:

@@ -55,12 +55,16 @@ ALICE = Scope(team="emea", rep="alice")
 UNASSIGNED = Scope(team="unassigned")
 BOB = Scope(team="unassigned", rep="bob")
 BLOG = Scope(channel="blog")
+SPRING = Scope(campaign="spring")
+ODD = Scope(campaign="q1|2024|x")
 
 FIELDS: dict[str, dict[str, Any]] = {
     "call.logged": {"rep_id": "alice", "duration_seconds": 120, "outcome": "connected"},
     "email.sent": {"rep_id": "bob", "contact_id": "c-1"},
     "content.published": {"channel": "blog", "content_id": "post-1"},
     "lead.created": {"lead_id": "l-1"},
+    "campaign.launched": {"campaign_id": "spring", "channel": "paid_search"},
+    "email_campaign.sent": {"campaign_id": "spring", "recipients": 300},
 }
 
 
@@ -182,28 +186,31 @@ EXPECTED_PROGRESS = {
 @pytest.mark.parametrize(
     ("group_key", "tz_name", "encoded", "last_bucket_start", "end"),
     [
-        (GroupKey(0, ALL, MINUTE, GM), "UTC", "0||||1m|1699999200", 1_700_002_740, 1_700_002_800),
+        (GroupKey(0, ALL, MINUTE, GM), "UTC", "0|||||1m|1699999200", 1_700_002_740, 1_700_002_800),
         (
             GroupKey(3, ALICE, QUARTER, GD),
             "Europe/Berlin",
-            "3|emea|alice||15m|1699920000",
+            "3|emea|alice|||15m|1699920000",
             1_700_005_500,
             1_700_006_400,
         ),
-        (GroupKey(11, BLOG, HOUR, GD), "UTC", "11|||blog|1h|1699920000", 1_700_002_800, 1_700_006_400),
-        (GroupKey(1, EMEA, HOUR, 0), "Europe/Berlin", "1|emea|||1h|0", 82_800, 86_400),
+        (GroupKey(11, BLOG, HOUR, GD), "UTC", "11|||blog||1h|1699920000", 1_700_002_800, 1_700_006_400),
+        (GroupKey(1, EMEA, HOUR, 0), "Europe/Berlin", "1|emea||||1h|0", 82_800, 86_400),
         # November 2023 of days: the last starts on 2023-11-30, the next group on 2023-12-01
-        (GroupKey(0, ALL, DAY, MO_UTC), "UTC", "0||||1d|1698796800", 1_701_302_400, 1_701_388_800),
-        (GroupKey(2, EMEA, DAY, MO_BER), "Europe/Berlin", "2|emea|||1d|1698793200", 1_701_298_800, 1_701_385_200),
+        (GroupKey(0, ALL, DAY, MO_UTC), "UTC", "0|||||1d|1698796800", 1_701_302_400, 1_701_388_800),
+        (GroupKey(2, EMEA, DAY, MO_BER), "Europe/Berlin", "2|emea||||1d|1698793200", 1_701_298_800, 1_701_385_200),
         # 2023 of months: the last starts on 2023-12-01, the next group on 2024-01-01
-        (GroupKey(0, BLOG, MONTH, Y_UTC), "UTC", "0|||blog|1mo|1672531200", 1_701_388_800, 1_704_067_200),
+        (GroupKey(0, BLOG, MONTH, Y_UTC), "UTC", "0|||blog||1mo|1672531200", 1_701_388_800, 1_704_067_200),
         (
             GroupKey(5, ALICE, MONTH, Y_BER),
             "Europe/Berlin",
-            "5|emea|alice||1mo|1672527600",
+            "5|emea|alice|||1mo|1672527600",
             1_701_385_200,
             1_704_063_600,
         ),
+        # a campaign (the config's default zone); its id may hold the separator
+        (GroupKey(4, SPRING, HOUR, GD), "UTC", "4||||spring|1h|1699920000", 1_700_002_800, 1_700_006_400),
+        (GroupKey(4, ODD, MONTH, Y_UTC), "UTC", "4||||q1|2024|x|1mo|1672531200", 1_701_388_800, 1_704_067_200),
     ],
 )
 def test_group_key(group_key: GroupKey, tz_name: str, encoded: str, last_bucket_start: int, end: int) -> None:
@@ -633,3 +640,40 @@ def test_a_retracted_per_deal_counter_leaves_the_bucket() -> None:
         [second], {second.position: [Fact(T0, None, None, "web", {"cycle_sample:d1": -60.0})]}
     )
     assert result.groups[key(Scope(channel="web"), MONTH, Y_UTC)] == group({MO_UTC: {}}, {CRM: 6})
+
+
+def test_a_campaigns_own_events_count_under_it_in_the_default_zone() -> None:
+    state = State()
+    result = state.run(
+        [
+            record(0, "campaign.launched", "launch", T0, MKT, team="emea"),
+            record(1, "email_campaign.sent", "send", T0 + 60, MKT),
+            record(2, "content.published", "post", T0 + 60, MKT),  # no campaign_id: in no campaign
+        ]
+    )
+    assert result.groups[key(SPRING, MINUTE, GM)] == group(
+        {M1: {"campaigns_launched": 1}, M2: {"email_campaign_sends": 300}}, {MKT: 1}
+    )
+    assert result.groups[key(SPRING, DAY, MO_UTC)] == group(
+        {D_UTC: {"campaigns_launched": 1, "email_campaign_sends": 300}}, {MKT: 1}
+    )  # the config's default zone (UTC), not the launching team's (Berlin)
+    assert result.groups[key(Scope(channel="paid_search"), MINUTE, GM)] == group(
+        {M1: {"campaigns_launched": 1}}, {MKT: 0}
+    )
+    campaigns = {GroupKey.decode(name).scope.campaign for name in result.groups} - {""}
+    assert campaigns == {"spring"}
+
+
+def test_entity_facts_count_in_their_campaign_and_facts_without_one_in_none() -> None:
+    state = State()
+    created = record(5, "lead.created", "lc", T0)
+    facts = [
+        Fact(T0, "emea", None, "web", {"leads": 1}, "q1|2024|x"),
+        Fact(T0 + 60, None, None, "web", {"mqls": 1}),
+    ]
+    result = state.run_with_facts([created], {created.position: facts})
+    assert result.groups[key(ODD, MINUTE, GM)] == group({M1: {"leads": 1}}, {CRM: 5})
+    assert result.groups[key(ODD, MONTH, Y_UTC)] == group({MO_UTC: {"leads": 1}}, {CRM: 5})
+    assert result.groups[key(Scope(channel="web"), MINUTE, GM)] == group({M1: {"leads": 1}, M2: {"mqls": 1}}, {CRM: 5})
+    assert {GroupKey.decode(name).scope.kind for name in result.groups} == {"all", "team", "channel", "campaign"}
+    assert all(GroupKey.decode(name).scope.campaign in ("", "q1|2024|x") for name in result.groups)

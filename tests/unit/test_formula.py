@@ -130,3 +130,24 @@ def test_error_names_the_formula_and_the_offending_part() -> None:
         Formula.parse("calls / max(emails_sent, 1)")
     assert "'calls / max(emails_sent, 1)'" in str(info.value)
     assert "'max(emails_sent, 1)'" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("source", "parts"),
+    [
+        ("email_replies / emails_sent", ("email_replies", "emails_sent")),
+        ("deals_won / (deals_won + deals_lost)", ("deals_won", "deals_won + deals_lost")),
+        ("(a + b) / c / d", ("(a + b) / c", "d")),
+        ("calls", None),
+        ("a / b * 100", None),
+        ("a - b / c", None),
+    ],
+)
+def test_ratio_parts(source: str, parts: tuple[str, str] | None) -> None:
+    split = Formula.parse(source).ratio_parts()
+    if parts is None:
+        assert split is None
+    else:
+        assert split is not None
+        assert (split[0].source, split[1].source) == tuple(Formula.parse(p).source for p in parts)
+        assert split[0].evaluate({"a": 6, "b": 2, "c": 2, "d": 2}) is not None

@@ -427,7 +427,14 @@ def test_monthly_report_has_counters_kpis_and_cycle_quantiles() -> None:
         }
     }
     [row] = monthly_report(catalog, totals)
-    assert (row["month"], row["scope"], row["team"], row["rep"], row["channel"]) == ("2017-03", "team", "emea", "", "")
+    assert (row["month"], row["scope"], row["team"], row["rep"], row["channel"], row["campaign"]) == (
+        "2017-03",
+        "team",
+        "emea",
+        "",
+        "",
+        "",
+    )
     assert "cycle_sample:d1" not in row["counters"] and row["counters"]["revenue"] == 300.0  # type: ignore[index]
     kpis = row["kpis"]
     assert isinstance(kpis, dict)
@@ -436,3 +443,20 @@ def test_monthly_report_has_counters_kpis_and_cycle_quantiles() -> None:
     assert kpis["sales_cycle_p90_seconds"] == pytest.approx(2.8 * 86400)  # 1 day + 0.9 x 2 days
     assert kpis["pipeline_velocity"] == 4 * 150.0 * 0.5 / 2  # opportunities x deal size x win rate / cycle days
     assert "leads" in kpis and "lead_to_mql" not in kpis  # a count of nothing is 0; a ratio over 0 is absent
+
+
+def test_monthly_report_rows_of_a_campaign_keep_only_the_kpis_kept_per_campaign() -> None:
+    campaign = Scope(campaign="spring")
+    totals = {(campaign, "2024-03"): {"leads": 4, "mqls": 1, "campaigns_launched": 1, "calls": 3}}
+    [row] = monthly_report(load_catalog(), totals)
+    assert (row["scope"], row["team"], row["rep"], row["channel"], row["campaign"]) == (
+        "campaign",
+        "",
+        "",
+        "",
+        "spring",
+    )
+    kpis = row["kpis"]
+    assert isinstance(kpis, dict)
+    assert kpis["leads"] == 4 and kpis["lead_to_mql"] == 0.25 and kpis["campaigns_launched"] == 1
+    assert "calls" not in kpis and "content_published" not in kpis  # not kept per campaign

@@ -10,7 +10,7 @@ import pytest
 
 from schemas.config import KpimonConfig, RepConfig, TeamConfig
 from schemas.events import EVENT_TYPES, parse_event, routing_key
-from streams.simulator import SOURCE, SimulatedEvent, Simulation, message, rfc3339
+from streams.simulator import DEMO_CAMPAIGNS, SOURCE, SimulatedEvent, Simulation, message, rfc3339
 
 # Wednesday 13 March 2024, 09:00 UTC: 10:00 in Berlin, 05:00 in New York, 17:00 in Singapore
 WORKDAY_MORNING = datetime(2024, 3, 13, 9, 0, tzinfo=UTC).timestamp()
@@ -186,3 +186,28 @@ def test_no_duplicates_unless_asked() -> None:
 def test_invalid_rates_are_refused(rate: float, duplicate_rate: float) -> None:
     with pytest.raises(ValueError, match="rate"):
         Simulation(KpimonConfig(), seed=1, rate=rate, duplicate_rate=duplicate_rate)
+
+
+def test_campaigns_come_from_a_small_fixed_set_and_follow_the_lead_into_its_deal(
+    workday: list[SimulatedEvent],
+) -> None:
+    known = dict(DEMO_CAMPAIGNS)
+    named = [event for _, event in workday if "campaign_id" in event]
+    assert {event["campaign_id"] for event in named} <= set(known)
+    for event in named:
+        if "channel" in event:
+            assert known[event["campaign_id"]] == event["channel"], event
+    launched = {event["campaign_id"] for _, event in workday if event["type"] == "campaign.launched"}
+    assert launched and launched <= set(known)
+    leads = {event["lead_id"]: event for _, event in workday if event["type"] == "lead.created"}
+    assert {lead.get("campaign_id") for lead in leads.values()} >= {None, "search-brand", "newsletter"}
+    deals = {}
+    for _, event in workday:
+        if event["type"] == "opportunity.created":
+            lead = leads[event["lead_id"]]
+            assert (event.get("channel"), event.get("campaign_id")) == (lead["channel"], lead.get("campaign_id"))
+            deals[event["deal_id"]] = event
+    won = [event for _, event in workday if event["type"] == "deal.won"]
+    assert any("campaign_id" in event for event in won)
+    for event in won:
+        assert event.get("campaign_id") == deals[event["deal_id"]].get("campaign_id")

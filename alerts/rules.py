@@ -1,0 +1,245 @@
+"""The alert rules file: routes, rules and digests as frozen models, loaded with line-precise errors.
+
+Example (``deploy/examples/alerts.yaml``; every field in docs/alerts.md)::
+
+    routes:
+      sales-slack: {type: slack, webhook_url_env: SLACK_SALES_WEBHOOK_URL}
+    rules:
+      - id: emea-lead-conversion
+        kpi: lead_to_opportunity
+        window: 7d
+        scope: {kind: team, team: emea}
+        condition: {below: 0.2}
+        for: 10m
+        routes: [sales-slack]
+
+Field validation happens here; references to the catalog, the routes and the
+config (unknown KPIs, windows, scopes, routes, teams) are checked by
+``alerts.rule_checks`` once the whole file is read.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from alerts.calendar import in_quiet_hours
+from alerts.durations import Duration
+from alerts.hours import QuietHours, TimeOfDay, Weekday, WorkingHours
+from alerts.model import ScopeLabels, Severity
+from alerts.routes import Route
+from alerts.rule_checks import rules_file_problems
+from schemas.catalog import Catalog, WindowName
+from schemas.config import KpimonConfig, TimeZoneName
+from schemas.events import Identifier, Label
+from schemas.yaml_source import load_yaml_model
+
+RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=80)]
+RouteName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)]
+Threshold = Annotated[float, Field(allow_inf_nan=False)]
+RuleScopeKind = Literal["all", "team", "rep", "channel", "campaign"]
+ConditionKind = Literal["below", "above", "drop", "pace"]
+Baseline = Literal["previous_period", "same_hour_last_week"]
+
+_FROZEN = ConfigDict(extra="forbid", frozen=True)
+# The labels a scope of each kind carries, so the ones a selector may narrow it by.
+SCOPE_KIND_LABELS: dict[str, tuple[str, ...]] = {
+    "all": (),
+    "team": ("team",),
+    "rep": ("team", "rep"),
+    "channel": ("channel",),
+    "campaign": ("campaign",),
+}
+
+
+class ScopeSelector(BaseModel):
+    """Which scopes a rule watches: every scope of ``kind``, narrowed by the labels given.
+
+    ``{kind: team}`` is every team, ``{kind: team, team: emea}`` one team,
+    ``{kind: rep, team: emea}`` every rep of emea, ``{kind: rep, rep: emea-anna}`` one rep.
+    """
+
+    model_config = _FROZEN
+
+    kind: RuleScopeKind = "all"
+    team: Label | None = None
+    rep: Label | None = None
+    channel: Label | None = None
+    campaign: Identifier | None = None  # campaign ids are free text, like the events' campaign_id
+
+    @model_validator(mode="after")
+    def _labels_fit_kind(self) -> ScopeSelector:
+        allowed = SCOPE_KIND_LABELS[self.kind]
+        given = {"team": self.team, "rep": self.rep, "channel": self.channel, "campaign": self.campaign}
+        for name, value in given.items():
+            if value is not None and name not in allowed:
+                takes = f"takes only {', '.join(allowed)}" if allowed else "takes no labels"
+                raise ValueError(f"a scope of kind {self.kind!r} has no {name} label (kind {self.kind!r} {takes})")
+        return self
+
+    def matches(self, labels: ScopeLabels) -> bool:
+        pairs = (
+            (self.team, labels.team),
+            (self.rep, labels.rep),
+            (self.channel, labels.channel),
+            (self.campaign, labels.campaign),
+        )
+        return labels.kind == self.kind and all(wanted is None or wanted == actual for wanted, actual in pairs)
+
+
+class Drop(BaseModel):
+    """The value fell by ``percent`` against the same KPI in a baseline period."""
+
+    model_config = _FROZEN
+
+    percent: float = Field(gt=0, lt=100)
+    baseline: Baseline = "previous_period"
+
+
+class Pace(BaseModel):
+    """A count is behind the straight line from 0 at the start of its calendar period to ``goal`` at its end."""
+
+    model_config = _FROZEN
+
+    goal: float = Field(gt=0, allow_inf_nan=False)
+    hours: WorkingHours | None = None  # only working time counts toward the pace
+
+
+class Condition(BaseModel):
+    """Exactly one of ``below``, ``above``, ``drop`` or ``pace``."""
+
+    model_config = _FROZEN
+
+    below: Threshold | None = None
+    above: Threshold | None = None
+    drop: Drop | None = None
+    pace: Pace | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Condition:
+        given = [name for name in ("below", "above", "drop", "pace") if getattr(self, name) is not None]
+        if len(given) != 1:
+            got = f"got {', '.join(given)}" if given else "got none"
+            raise ValueError(f"a condition is exactly one of below, above, drop or pace ({got})")
+        return self
+
+    @property
+    def kind(self) -> ConditionKind:
+        if self.below is not None:
+            return "below"
+        if self.above is not None:
+            return "above"
+        return "drop" if self.drop is not None else "pace"
+
+    @property
+    def breached_above(self) -> bool:
+        """True for ``above``; ``below``, ``drop`` and ``pace`` breach when the value is under the threshold."""
+        return self.above is not None
+
+
+class AlertRule(BaseModel):
+    """One rule: a KPI of the matching scopes in one window, a condition, and what to do when it holds."""
+
+    model_config = _FROZEN
+
+    id: RuleId
+    name: str = Field(min_length=1)  # defaults to the id in words
+    kpi: str
+    window: WindowName
+    scope: ScopeSelector = ScopeSelector()
+    condition: Condition
+    min_sample: float = Field(0.0, ge=0, allow_inf_nan=False)  # the ratio's denominator needed to judge
+    confidence: float | None = Field(None, gt=0, lt=1)  # the Wilson bound must clear the threshold too
+    for_seconds: Duration = Field(0.0, alias="for")
+    recovery_margin: float = Field(0.0, ge=0, allow_inf_nan=False)
+    repeat_interval_seconds: Duration | None = Field(None, alias="repeat_interval")
+    quiet_hours: QuietHours | None = None
+    business_days: tuple[Weekday, ...] | None = None
+    timezone: TimeZoneName | None = None
+    severity: Severity = "warning"
+    routes: tuple[RouteName, ...] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_from_id(cls, data: object) -> object:
+        if isinstance(data, dict) and not data.get("name") and isinstance(data.get("id"), str):
+            words = data["id"].replace("-", " ")
+            return {**data, "name": words[:1].upper() + words[1:]}
+        return data
+
+    @field_validator("repeat_interval_seconds")
+    @classmethod
+    def _positive_interval(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
+            raise ValueError("repeat_interval must be more than 0 (leave it out to notify once per episode)")
+        return value
+
+    @field_validator("business_days")
+    @classmethod
+    def _distinct_days(cls, days: tuple[Weekday, ...] | None) -> tuple[Weekday, ...] | None:
+        if days is not None and not days:
+            raise ValueError("no business days: list the days messages may go out, or leave business_days out")
+        if days is not None and len(set(days)) != len(days):
+            raise ValueError("a day is listed twice")
+        return days
+
+    def zone_for(self, labels: ScopeLabels, config: KpimonConfig) -> ZoneInfo:
+        """The rule's ``timezone``, else the scope's: its team's zone, the config's default for others."""
+        if self.timezone is not None:
+            return ZoneInfo(self.timezone)
+        return config.timezone_of(labels.team) if labels.team else ZoneInfo(config.timezone)
+
+    def is_quiet(self, now: float, tz: ZoneInfo) -> bool:
+        """Inside the quiet hours or on a day that is not a business day: messages wait."""
+        return in_quiet_hours(self.quiet_hours, self.business_days, now, tz)
+
+
+class Digest(BaseModel):
+    """A team's KPIs sent to one route every day or every week at a local time of the team."""
+
+    model_config = _FROZEN
+
+    team: Label
+    cadence: Literal["daily", "weekly"]
+    at: TimeOfDay
+    weekday: Weekday | None = None
+    kpis: tuple[str, ...] = Field(min_length=1)
+    goals: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(default_factory=dict)
+    route: RouteName
+
+    @model_validator(mode="after")
+    def _weekday_for_weekly(self) -> Digest:
+        if self.cadence == "weekly" and self.weekday is None:
+            raise ValueError("a weekly digest needs a weekday (mon ... sun)")
+        if self.cadence == "daily" and self.weekday is not None:
+            raise ValueError("a daily digest has no weekday: remove it or make the cadence weekly")
+        return self
+
+
+def _web_address(url: str) -> str:
+    if not re.match(r"^https?://[^\s/]+\S*$", url):
+        raise ValueError(f"{url!r} is not an http:// or https:// address")
+    return url
+
+
+class RulesFile(BaseModel):
+    """A rules file: where messages go (``routes``), when they are sent (``rules``) and the ``digests``."""
+
+    model_config = _FROZEN
+
+    grafana_url: Annotated[str, AfterValidator(_web_address)] | None = None  # messages link to the dashboards
+    routes: dict[RouteName, Route] = Field(default_factory=dict)
+    rules: tuple[AlertRule, ...] = ()
+    digests: tuple[Digest, ...] = ()
+
+
+def load_rules(path: Path, catalog: Catalog, config: KpimonConfig | None = None) -> RulesFile:
+    """Read and validate a rules file against the catalog (and the config's teams and reps, when given).
+
+    Raises ``schemas.yaml_source.ConfigFileError`` listing every problem as ``file:line:col: message``.
+    """
+    return load_yaml_model(path, RulesFile, cross_check=lambda rules: rules_file_problems(rules, catalog, config))
