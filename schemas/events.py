@@ -305,15 +305,31 @@ _ENTITY_OF: dict[str, tuple[str, str]] = {
 """Event type -> (key prefix, the field whose value follows it) for the events of a deal's or lead's history."""
 
 
+_CONTACT_EVENTS = frozenset({"email.opened", "email.clicked", "email.bounced", "email.unsubscribed", "web.session"})
+"""Event types that belong to a person's history when they name a ``contact_id``."""
+
+
 def entity_key(event: AnyEvent) -> str | None:
-    """``deal:<deal_id>`` or ``lead:<lead_id>`` for the events that make up a deal's or lead's history."""
+    """The entity whose history an event belongs to, if any (see ``entity_key_of``)."""
     return entity_key_of(vars(event))
 
 
 def entity_key_of(event: Mapping[str, Any]) -> str | None:
-    """``entity_key`` of an event given as its fields (its JSON object, not validated): for producers."""
-    entity = _ENTITY_OF.get(event["type"])
-    return None if entity is None else f"{entity[0]}{event[entity[1]]}"
+    """``entity_key`` of an event given as its fields (its JSON object, not validated): for producers.
+
+    ``deal:<deal_id>`` and ``lead:<lead_id>`` for a deal's or lead's events;
+    ``spend:<first record's event_id>`` for a spend record and its corrections;
+    ``contact:<contact_id>`` for email engagement and web sessions of a known person.
+    """
+    kind = event["type"]
+    entity = _ENTITY_OF.get(kind)
+    if entity is not None:
+        return f"{entity[0]}{event[entity[1]]}"
+    if kind == "spend.recorded":
+        return f"spend:{event.get('replaces') or event['event_id']}"
+    if kind in _CONTACT_EVENTS and event.get("contact_id"):
+        return f"contact:{event['contact_id']}"
+    return None
 
 
 def routing_key(event: AnyEvent) -> str:

@@ -9,7 +9,8 @@ from prometheus_client.registry import Collector
 
 from schemas.catalog import Catalog
 from schemas.config import KpimonConfig
-from streams.entities import LOST_REASON_PREFIX, EntityState, open_deals
+from streams.entities import LOST_REASON_PREFIX, open_deals
+from streams.entity_updates import EntityState
 from streams.facts import Scope, scopes_for
 from streams.folding import BucketGroup, ProgressValue
 from streams.kpis import ScopeTotals, cycle_quantiles, kpi_samples, window_totals

@@ -12,8 +12,8 @@ order, and an event applied twice (its id is kept in the state) changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal, TypedDict, cast
@@ -27,9 +27,7 @@ from schemas.events import (
     LeadQualified,
     OpportunityCreated,
     OpportunityStageChanged,
-    entity_key,
 )
-from streams.records import Accepted, Position
 
 DealEvent = OpportunityCreated | OpportunityStageChanged | DealWon | DealLost
 LeadEvent = LeadCreated | LeadQualified | LeadConverted
@@ -313,49 +311,6 @@ def deal_conversions(deal_id: str, state: DealState) -> list[dict[str, str]]:
         for stage, at in reached
         if at is not None
     ]
-
-
-@dataclass
-class EntityUpdate:
-    facts: dict[Position, list[Fact]] = field(default_factory=dict)  # the counter changes each record caused
-    states: dict[str, EntityState] = field(default_factory=dict)  # changed states by table key
-    duplicates: list[Position] = field(default_factory=list)  # events their entity had applied already
-    conversions: list[dict[str, str]] = field(default_factory=list)  # new lead.converted events to send
-
-
-def entity_table_key(partition: int, key: str) -> str:
-    return f"{partition}|{key}"
-
-
-def apply_entity_events(
-    records: Iterable[Accepted], stored: Mapping[str, EntityState], to_reporting: ToReporting
-) -> EntityUpdate:
-    """Apply the batch's deal and lead events to their entities, in order; other records are ignored."""
-    update = EntityUpdate()
-    for record in records:
-        event = record.event
-        key = entity_key(event)
-        if key is None:
-            continue
-        table_key = entity_table_key(record.position.partition, key)
-        state = update.states.get(table_key) or stored.get(table_key)
-        if key.startswith("lead:"):
-            lead = cast(LeadState, state) if state is not None else empty_lead()
-            new_lead = apply_lead_event(lead, cast(LeadEvent, event))
-            before, after, new = lead_facts(lead), lead_facts(new_lead), cast(EntityState, new_lead)
-        else:
-            deal_id = key.removeprefix("deal:")
-            deal = cast(DealState, state) if state is not None else empty_deal()
-            new_deal = apply_deal_event(deal, cast(DealEvent, event), to_reporting)
-            before, after, new = deal_facts(deal_id, deal), deal_facts(deal_id, new_deal), cast(EntityState, new_deal)
-            known = {conversion["event_id"] for conversion in deal_conversions(deal_id, deal)}
-            update.conversions += [c for c in deal_conversions(deal_id, new_deal) if c["event_id"] not in known]
-        if new is state:
-            update.duplicates.append(record.position)
-        else:
-            update.states[table_key] = new
-            update.facts[record.position] = fact_changes(before, after)
-    return update
 
 
 def is_open(state: DealState) -> bool:

@@ -183,8 +183,9 @@ def fold_batch(
 ) -> FoldResult:
     """Apply records in their partition order; return the changed bucket groups and progress.
 
-    A deal or lead event adds the changes it made to its entity's facts
-    (``entity_facts``, from streams.entities); any other event adds its own counters.
+    An entity's event (a deal's, a lead's, ...) adds the changes it made to its
+    entity's facts (``entity_facts``, from streams.entity_updates); every event adds
+    its own counters (``counter_deltas``). Late facts count nowhere.
     """
     folder = _BatchFolder(groups, progress, config)
     duplicate_positions = set(duplicates)
@@ -212,15 +213,12 @@ def fold_batch(
         late = is_late(timestamp, watermark)
         if first_time:
             _increment(partition_progress["late" if late else "events"], event.type)
-        if entity_key(event) is not None:
-            facts: Sequence[Fact] = entity_facts.get(position, ())
-        elif late:
-            continue
-        else:
-            deltas = counter_deltas(event)
+        facts = list(entity_facts.get(position, ())) if entity_key(event) is not None else []
+        deltas = counter_deltas(event)
+        if deltas:
             channel, campaign = getattr(event, "channel", None), getattr(event, "campaign_id", None)
-            facts = [Fact(timestamp, event.team, event.rep_id, channel, deltas, campaign)] if deltas else []
-        _fold_facts(folder, position, facts, watermark, config)
+            facts.append(Fact(timestamp, event.team, event.rep_id, channel, deltas, campaign))
+        _fold_facts(folder, position, facts, watermark, config)  # a late fact counts nowhere
     result = folder.result
     result.progress = {key: value for key, value in result.progress.items() if value != progress.get(key)}
     return result

@@ -22,7 +22,7 @@ from schemas.config import KpimonConfig
 from schemas.events import routing_key, routing_key_of
 from streams.continuity import ContinuityGuard, PartitionTail
 from streams.dedup import SeenBatch, SeenIndex, expired_batch_keys, split_duplicates
-from streams.entities import EntityState, apply_entity_events
+from streams.entity_updates import EntityState, apply_entity_events
 from streams.folding import BucketGroup, ProgressValue, expired_group_keys, fold_batch, last_applied_offset
 from streams.money import to_reporting_currency
 from streams.records import Accepted, Forwarded, Position, Record, Rejected
@@ -251,12 +251,12 @@ class IngestPipeline:
         for key, progress in folded.progress.items():
             tables.progress[key] = progress
         self._evict()
-        for conversion in entities.conversions:
-            # To the lead's partition; stable ids make a second copy after a crash a duplicate.
-            await self._rekeyed.send(key=routing_key_of(conversion).encode(), value=orjson.dumps(conversion))
+        for emitted in entities.emitted:
+            # To its entity's partition; stable ids make a second copy after a crash a duplicate.
+            await self._rekeyed.send(key=routing_key_of(emitted).encode(), value=orjson.dumps(emitted))
         if entities.states:
-            # A deal's or lead's new state only after the counters it changed, and the
-            # conversions it implies, are durable: a crash in between recomputes the same
+            # An entity's new state only after the counters it changed, and the
+            # events it emits, are durable: a crash in between recomputes the same
             # changes from the old state, and the groups that have them skip them by offset.
             await flush_completely(self._producer())
             for key, state in entities.states.items():

@@ -8,7 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from schemas.catalog import WINDOW_NAMES, load_catalog
 from schemas.config import KpimonConfig, TeamConfig
 from streams.collector import FUNNEL_DETAILS, KpiCollector
-from streams.entities import DealState, EntityState
+from streams.entities import DealState
+from streams.entity_updates import EntityState
 from streams.facts import Scope
 from streams.folding import BucketGroup, GroupKey, ProgressValue
 from streams.windows import DAY, HOUR, MINUTE, MONTH, QUARTER, Resolution

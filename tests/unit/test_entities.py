@@ -19,7 +19,6 @@ from streams.entities import (
     Fact,
     LeadState,
     apply_deal_event,
-    apply_entity_events,
     apply_lead_event,
     deal_facts,
     empty_deal,
@@ -28,6 +27,7 @@ from streams.entities import (
     lead_facts,
     open_deals,
 )
+from streams.entity_updates import apply_entity_events
 from streams.facts import Scope, scopes_for
 from streams.records import Accepted, Position
 
@@ -243,12 +243,12 @@ def test_a_deal_naming_its_lead_converts_the_lead_once_per_stage() -> None:
         Accepted(Position("crm", 0, 3), stage("s", T0 + 4 * DAY, "negotiation")),
     ]
     update = apply_entity_events(records, {}, to_usd)
-    assert [(c["event_id"], c["stage"], c["lead_id"], c["occurred_at"]) for c in update.conversions] == [
+    assert [(c["event_id"], c["stage"], c["lead_id"], c["occurred_at"]) for c in update.emitted] == [
         ("kpimon-opportunity-d1", "opportunity", "l1", iso(T0)),
         ("kpimon-customer-d1", "customer", "l1", iso(T0 + 3 * DAY)),
     ]
-    assert apply_entity_events(records, update.states, to_usd).conversions == []
-    assert apply_entity_events([records[1]], {}, to_usd).conversions == []  # the lead is not known yet
+    assert apply_entity_events(records, update.states, to_usd).emitted == []
+    assert apply_entity_events([records[1]], {}, to_usd).emitted == []  # the lead is not known yet
     converted = lead_event("lead.converted", "kpimon-customer-d1", T0 + 3 * DAY, stage="customer", deal_id="d1")
     lead_update = apply_entity_events([Accepted(Position("crm", 1, 7), converted)], {}, to_usd)
     assert lead_update.states["1|lead:l1"]["customer_at"] == T0 + 3 * DAY  # type: ignore[typeddict-item]

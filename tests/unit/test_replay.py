@@ -415,11 +415,11 @@ async def test_run_replay_produces_keyed_by_routing_key_in_order(
 async def test_marketing_events_go_to_the_marketing_topic(jsonl: Path, fake_kafka: list[list[str]]) -> None:
     await run_replay(SETTINGS, CONFIG, jsonl, None, rate=None, progress=lambda _: None)
     sent = {orjson.loads(value)["event_id"]: (topic, key) for topic, key, value in FakeProducer.sent}
-    assert sent == {  # a lead's events keyed by the lead, the others by their event_id
+    assert sent == {  # a lead's events keyed by the lead, a spend record by its first record
         "e1": ("test.crm", b"lead:l1"),
         "e2": ("test.crm", b"lead:l1"),
         "e4": ("test.crm", b"lead:l1"),
-        "e5": ("test.marketing", b"e5"),
+        "e5": ("test.marketing", b"spend:e5"),
     }
 
 
