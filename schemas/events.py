@@ -256,6 +256,67 @@ class WebSession(Event):
     bot: bool = False  # flagged by the analytics tool: counted apart, in no traffic KPI
 
 
+# -- internal events: kpimon sends them itself (source "kpimon"), for revenue attribution -------------------------
+
+ReportingAmount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class Stamp(BaseModel):
+    """A value as set by an event: ``value`` from event ``event_id`` at ``at`` (epoch seconds).
+
+    Of two stamps of one thing, the later by (``at``, ``event_id``) holds.
+    """
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    value: Identifier
+    at: int
+    event_id: Identifier
+
+
+class DealOutcome(BaseModel):
+    """A deal's latest outcome (its latest deal.won or deal.lost), and the lead the deal names (``lead``)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    deal_id: Identifier
+    lead: Stamp
+    outcome: Literal["won", "lost"]
+    at: int  # the outcome's time, epoch seconds
+    event_id: Identifier  # the deal.won or deal.lost
+    amount: ReportingAmount  # won: the deal's value in the reporting currency; lost: 0
+
+
+class LeadDealClosed(Event):
+    """A deal's latest outcome, sent by kpimon to every lead the deal has named (routing key: the lead).
+
+    A lead that is no longer the deal's (``deal.lead`` names another) keeps it only to pass the move on.
+    """
+
+    type: Literal["lead.deal_closed"]
+    lead_id: Identifier
+    deal: DealOutcome
+
+
+class ContactLeadUpdated(Event):
+    """A lead as attribution needs it, sent by kpimon to every contact the lead has named (routing key: the contact).
+
+    ``person`` is the lead's contact by its latest lead.created (None before one arrives: the lead_id);
+    a contact that is not (or no longer) the lead's person ignores the lead. Every field merges by
+    its stamp (``created_at`` by its minimum), so the copies a contact receives, in any order, add up
+    to the lead's latest state.
+    """
+
+    type: Literal["contact.lead_updated"]
+    contact_id: Identifier  # the recipient
+    lead_id: Identifier
+    person: Stamp | None = None
+    created_at: int | None = None  # the lead's creation, epoch seconds
+    channel: Stamp | None = None  # the lead's channel and campaign, by its latest lead.created naming one
+    campaign: Stamp | None = None
+    deals: tuple[DealOutcome, ...] = ()
+
+
 AnyEvent = Annotated[
     CallLogged
     | EmailSent
@@ -283,7 +344,9 @@ AnyEvent = Annotated[
     | EmailBounced
     | EmailUnsubscribed
     | SpendRecorded
-    | WebSession,
+    | WebSession
+    | LeadDealClosed
+    | ContactLeadUpdated,
     Field(discriminator="type"),
 ]
 
@@ -298,14 +361,16 @@ _ENTITY_OF: dict[str, tuple[str, str]] = {
     for kind, model in zip(EVENT_TYPES, EVENT_MODELS, strict=True)
     for entity, models in (
         ("deal", (OpportunityCreated, OpportunityStageChanged, DealWon, DealLost)),
-        ("lead", (LeadCreated, LeadQualified, LeadConverted)),
+        ("lead", (LeadCreated, LeadQualified, LeadConverted, LeadDealClosed)),
     )
     if model in models
 }
 """Event type -> (key prefix, the field whose value follows it) for the events of a deal's or lead's history."""
 
 
-_CONTACT_EVENTS = frozenset({"email.opened", "email.clicked", "email.bounced", "email.unsubscribed", "web.session"})
+_CONTACT_EVENTS = frozenset(
+    {"email.opened", "email.clicked", "email.bounced", "email.unsubscribed", "web.session", "contact.lead_updated"}
+)
 """Event types that belong to a person's history when they name a ``contact_id``."""
 
 
@@ -319,7 +384,8 @@ def entity_key_of(event: Mapping[str, Any]) -> str | None:
 
     ``deal:<deal_id>`` and ``lead:<lead_id>`` for a deal's or lead's events;
     ``spend:<first record's event_id>`` for a spend record and its corrections;
-    ``contact:<contact_id>`` for email engagement and web sessions of a known person.
+    ``contact:<contact_id>`` for email engagement and web sessions of a known person, and the
+    ``contact.lead_updated`` kpimon sends a lead's person.
     """
     kind = event["type"]
     entity = _ENTITY_OF.get(kind)

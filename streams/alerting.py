@@ -126,6 +126,7 @@ class AlertService:
         )
         self.metrics = AlertMetrics()
         self._redis_down = False
+        self._missing: list[int] = []
 
     async def evaluate(self) -> None:
         """One evaluation round: publish this worker's sums, then evaluate the rules and digests it owns."""
@@ -163,9 +164,11 @@ class AlertService:
             self.metrics.statuses = {}
             return
         sums, missing = await self.sums.whole(now, STALE_AFTER_INTERVALS * self._settings.alert_interval_seconds)
+        if missing != self._missing:  # say it when it changes, not every round
+            log.info("alert evaluation %s", f"waits for the sums of partitions {missing}" if missing else "resumes")
+            self._missing = missing
         if sums is None:
             self.metrics.evaluations_skipped += 1
-            log.info("alert evaluation waits for the sums of partitions %s", missing)
             return
         decisions = await self._decide(rules, sums, now)
         await self._apply(decisions, now)

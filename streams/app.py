@@ -13,6 +13,7 @@ from aiohttp.web import Response
 from faust import web
 from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from alerts.rules import RulesFile
@@ -27,9 +28,11 @@ from streams.kpis import monthly_report, monthly_totals
 from streams.pipeline import IngestPipeline, SourceConsumer, Tables
 from streams.records import Position
 from streams.settings import Settings
+from streams.visitor_store import VisitorCounter, VisitorRecorder
 
 PRODUCER_BUFFER_MESSAGES = 10_000
 TAIL_CHECK_SECONDS = 5.0
+VISITOR_RETRY_SECONDS = 5.0
 STATE_VERSION = "v3"  # bump when the key or value layout changes: new tables start clean
 
 
@@ -134,6 +137,7 @@ def create_app(
         entities=entities,
         local_entities=entities.data,
     )
+    visitors = VisitorRecorder(Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5))
     pipeline = IngestPipeline(
         settings,
         config,
@@ -143,7 +147,13 @@ def create_app(
         producer=lambda: app.producer,
         consumer=SourceConsumer(generation=lambda: app.consumer_generation_id, rewind=rewind, tails=tails),
         clock=clock,
+        visitors=visitors,
     )
+    app.timer(VISITOR_RETRY_SECONDS)(visitors.retry)
+
+    @app.on_before_shutdown.connect
+    async def close_visitors(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await visitors.close()
 
     @app.agent(app.topic(*settings.source_topics), name="ingest")
     async def ingest(stream: faust.StreamT[bytes]) -> None:
@@ -176,6 +186,11 @@ def create_app(
             progress=lambda: list(progress.data.items()),
             clock=clock,
             entities=lambda: list(entities.data.items()),
+            unique_visitors=VisitorCounter(
+                SyncRedis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1),
+                settings.app_id,
+                config,
+            ).samples,
         )
     )
     registry.register(FaustMonitorCollector(lambda: app.monitor, lambda: app.rebalancing_count, pipeline.continuity))

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from schemas.catalog import Catalog
+from schemas.catalog import Catalog, WindowName
 from schemas.config import KpimonConfig
 from streams.entities import LOST_REASON_PREFIX, open_deals
 from streams.entity_updates import EntityState
@@ -53,6 +53,15 @@ FUNNEL_DETAILS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
+UNIQUE_VISITORS = (
+    "kpimon_web_unique_visitors",
+    "Distinct visitors of the website sessions in the window, bots excluded: approximate (Redis HyperLogLog, "
+    "standard error 0.81%), merged across workers, so every worker serves the same value (max, never sum, "
+    "across workers). Absent while Redis is unreachable.",
+)
+VisitorSamples = Callable[[ScopeTotals, int], Iterable[tuple[Scope, WindowName, int]]]  # (totals, now)
+
+
 def scope_labels(scope: Scope) -> list[str]:
     """The values of ``OPEN_LABELS`` (``KPI_LABELS`` after the window) for a scope; unused labels are ""."""
     return [scope.kind, scope.team, scope.rep, scope.channel, scope.campaign]
@@ -74,6 +83,7 @@ class KpiCollector(Collector):
         progress: Callable[[], Iterable[tuple[str, ProgressValue]]],
         clock: Callable[[], float],
         entities: Callable[[], Iterable[tuple[str, EntityState]]] = list,
+        unique_visitors: VisitorSamples | None = None,
     ) -> None:
         self._catalog = catalog
         self._config = config
@@ -81,6 +91,7 @@ class KpiCollector(Collector):
         self._progress = progress
         self._clock = clock
         self._entities = entities
+        self._unique_visitors = unique_visitors
 
     def _kpi_families(self) -> dict[str, GaugeMetricFamily]:
         return {
@@ -104,18 +115,25 @@ class KpiCollector(Collector):
         counters, watermark = self._progress_families()
         yield from self._kpi_families().values()
         yield from funnel_detail_families()
+        yield GaugeMetricFamily(*UNIQUE_VISITORS, labels=KPI_LABELS)
         yield from counters.values()
         yield watermark
 
     def collect(self) -> Iterator[Metric]:
         families = self._kpi_families()
-        totals = window_totals(self._buckets(), int(self._clock()), self._config)
+        now = int(self._clock())
+        totals = window_totals(self._buckets(), now, self._config)
         for sample in kpi_samples(self._catalog, totals):
             scope = sample.scope
             labels = [sample.window, *scope_labels(scope)]
             families[sample.kpi.metric].add_metric(labels, sample.value)
         yield from families.values()
         yield from self._funnel_details(totals)
+        visitors = GaugeMetricFamily(*UNIQUE_VISITORS, labels=KPI_LABELS)
+        if self._unique_visitors is not None:
+            for scope, window, count in self._unique_visitors(totals, now):
+                visitors.add_metric([window, *scope_labels(scope)], count)
+        yield visitors
         counters, watermark = self._progress_families()
         sums: dict[str, dict[str, int]] = {field: {} for field in counters}
         for partition, progress in self._progress():

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Literal, TypedDict, cast
+from typing import Literal, NotRequired, TypedDict, cast
 
 from schemas.events import (
     AnyEvent,
@@ -56,6 +56,17 @@ class DealState(TypedDict):
     stage: Stamped | None  # the latest stage change: [to_stage, time, event id]
     outcome: Outcome | None
     event_ids: list[str]
+    leads: NotRequired[list[str]]  # every lead the deal has named: each hears of its outcome (streams/lead_views.py)
+
+
+class DealView(TypedDict):
+    """A deal's latest outcome as its lead knows it (from ``lead.deal_closed``), and the lead the deal names."""
+
+    lead: Stamped
+    outcome: Literal["won", "lost"]
+    at: int
+    event_id: str
+    amount: float  # won: in the reporting currency; lost: 0
 
 
 class LeadState(TypedDict):
@@ -64,8 +75,10 @@ class LeadState(TypedDict):
     sql_at: int | None
     opportunity_at: int | None  # the first time one of its deals was created
     customer_at: int | None  # the first time one of its deals was won
-    attributes: dict[str, Stamped]  # team, rep, channel, campaign
+    attributes: dict[str, Stamped]  # team, rep, channel, campaign, contact (the person)
     event_ids: list[str]
+    deals: NotRequired[dict[str, DealView]]  # the deals that named the lead, for attribution
+    contacts: NotRequired[list[str]]  # every contact the lead has named: each hears of it (streams/lead_views.py)
 
 
 @dataclass(frozen=True)
@@ -123,15 +136,15 @@ def apply_deal_event(state: DealState, event: DealEvent, to_reporting: ToReporti
     if event.event_id in state["event_ids"]:
         return state
     new: DealState = {
-        "created_at": state["created_at"],
-        "amount": state["amount"],
+        **state,
         "attributes": dict(state["attributes"]),
-        "stage": state["stage"],
-        "outcome": state["outcome"],
         "event_ids": [*state["event_ids"], event.event_id],
     }
     at = _timestamp(event)
     _set_attributes(new["attributes"], event, {"team": event.team, "rep": event.rep_id})
+    lead = getattr(event, "lead_id", None)
+    if lead is not None and lead not in new.get("leads", []):
+        new["leads"] = [*new.get("leads", []), lead]
     match event:
         case OpportunityCreated():
             named = {"channel": event.channel, "campaign": event.campaign_id, "lead": event.lead_id}
@@ -180,11 +193,7 @@ def apply_lead_event(state: LeadState, event: LeadEvent) -> LeadState:
     if event.event_id in state["event_ids"]:
         return state
     new: LeadState = {
-        "created_at": state["created_at"],
-        "mql_at": state["mql_at"],
-        "sql_at": state["sql_at"],
-        "opportunity_at": state["opportunity_at"],
-        "customer_at": state["customer_at"],
+        **state,
         "attributes": dict(state["attributes"]),
         "event_ids": [*state["event_ids"], event.event_id],
     }
@@ -192,7 +201,12 @@ def apply_lead_event(state: LeadState, event: LeadEvent) -> LeadState:
     _set_attributes(new["attributes"], event, {"team": event.team, "rep": event.rep_id})
     match event:
         case LeadCreated():
-            _set_attributes(new["attributes"], event, {"channel": event.channel, "campaign": event.campaign_id})
+            named = {
+                "channel": event.channel,
+                "campaign": event.campaign_id,
+                "contact": event.contact_id or event.lead_id,
+            }
+            _set_attributes(new["attributes"], event, named)
             new["created_at"] = _earliest(new["created_at"], at)
         case LeadQualified(stage="mql"):
             new["mql_at"] = _earliest(new["mql_at"], at)

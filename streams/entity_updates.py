@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.events import entity_key
+from streams.attribution import leadless_deal_facts
+from streams.contacts import apply_contact_event, contact_facts, empty_contact
 from streams.entities import (
     Fact,
     ToReporting,
     apply_deal_event,
-    apply_lead_event,
     deal_conversions,
     deal_facts,
     empty_deal,
@@ -27,7 +28,9 @@ from streams.entities import (
     fact_changes,
     lead_facts,
 )
+from streams.lead_views import apply_lead, deal_outcome_events, lead_view_events
 from streams.records import Accepted, Position
+from streams.spend import apply_spend_event, empty_spend, spend_facts
 
 EntityState = Any  # each kind's own TypedDict, stored as JSON
 Emitted = dict[str, Any]  # a contract event as its JSON object
@@ -49,12 +52,25 @@ class EntityKind:
 
 
 ENTITY_KINDS: dict[str, EntityKind] = {
-    "deal": EntityKind(empty_deal, apply_deal_event, deal_facts, deal_conversions),
+    "deal": EntityKind(
+        empty_deal,
+        apply_deal_event,
+        lambda deal_id, state: [*deal_facts(deal_id, state), *leadless_deal_facts(deal_id, state)],
+        lambda deal_id, state: [*deal_conversions(deal_id, state), *deal_outcome_events(deal_id, state)],
+    ),
     "lead": EntityKind(
         empty_lead,
-        lambda state, event, to_reporting: apply_lead_event(state, event),
+        lambda state, event, to_reporting: apply_lead(state, event),
         lambda lead_id, state: lead_facts(state),
+        lead_view_events,
     ),
+    # a person: email engagement, web sessions and the leads' views (email funnel, attribution)
+    "contact": EntityKind(
+        empty_contact,
+        lambda state, event, to_reporting: apply_contact_event(state, event),
+        contact_facts,
+    ),
+    "spend": EntityKind(empty_spend, apply_spend_event, spend_facts),
 }
 
 

@@ -19,7 +19,9 @@ from schemas.events import (
     MeetingBooked,
     MeetingHeld,
     SocialPosted,
+    WebSession,
 )
+from streams.entities import UNKNOWN_CHANNEL
 
 UNASSIGNED_TEAM = "unassigned"
 SCOPE_KEY_SEPARATOR = "|"  # never part of a team, rep or channel: schemas.events.Label excludes it
@@ -100,14 +102,32 @@ def counter_deltas(event: AnyEvent) -> CounterDeltas:
             return {"campaigns_launched": 1}
         case EmailCampaignSent():
             return {"email_campaign_sends": event.recipients}
+        case WebSession(bot=True):
+            return {"web_bot_sessions": 1}  # in no other web counter
+        case WebSession():
+            web: CounterDeltas = {"web_sessions": 1, "web_pageviews": event.pageviews}
+            web["web_session_seconds"] = event.duration_seconds
+            if event.pageviews <= 1:
+                web["web_bounced_sessions"] = 1
+            return web
         case _:
             return {}
 
 
+def event_channel(event: AnyEvent) -> str | None:
+    """The channel an event's own counters count under: its ``channel``; ``unknown`` for a web session without one.
+
+    As for a lead without a channel, so that the sessions per channel add up to all sessions.
+    """
+    channel: str | None = getattr(event, "channel", None)
+    if channel is None and isinstance(event, WebSession):
+        return UNKNOWN_CHANNEL
+    return channel
+
+
 def scopes_of(event: AnyEvent, config: KpimonConfig) -> list[Scope]:
     """Overall, plus the event's team, rep, channel and campaign where it has them (see ``scopes_for``)."""
-    channel, campaign = getattr(event, "channel", None), getattr(event, "campaign_id", None)
-    return scopes_for(event.team, event.rep_id, channel, campaign, config)
+    return scopes_for(event.team, event.rep_id, event_channel(event), getattr(event, "campaign_id", None), config)
 
 
 def scopes_for(

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from schemas.config import KpimonConfig
 from schemas.events import entity_key
 from streams.entities import Fact
-from streams.facts import Scope, counter_deltas, scope_timezone, scopes_for
+from streams.facts import Scope, counter_deltas, event_channel, scope_timezone, scopes_for
 from streams.records import Forwarded, Position, Record, Rejected
 from streams.windows import RESOLUTION_BY_NAME, RESOLUTIONS, Resolution, is_late
 
@@ -216,8 +216,8 @@ def fold_batch(
         facts = list(entity_facts.get(position, ())) if entity_key(event) is not None else []
         deltas = counter_deltas(event)
         if deltas:
-            channel, campaign = getattr(event, "channel", None), getattr(event, "campaign_id", None)
-            facts.append(Fact(timestamp, event.team, event.rep_id, channel, deltas, campaign))
+            campaign = getattr(event, "campaign_id", None)
+            facts.append(Fact(timestamp, event.team, event.rep_id, event_channel(event), deltas, campaign))
         _fold_facts(folder, position, facts, watermark, config)  # a late fact counts nowhere
     result = folder.result
     result.progress = {key: value for key, value in result.progress.items() if value != progress.get(key)}

@@ -19,7 +19,7 @@ from aiokafka.partitioner import murmur2
 from faust.types import EventT, ProducerT, TopicT
 
 from schemas.config import KpimonConfig
-from schemas.events import routing_key, routing_key_of
+from schemas.events import WebSession, routing_key, routing_key_of
 from streams.continuity import ContinuityGuard, PartitionTail
 from streams.dedup import SeenBatch, SeenIndex, expired_batch_keys, split_duplicates
 from streams.entity_updates import EntityState, apply_entity_events
@@ -28,6 +28,8 @@ from streams.money import to_reporting_currency
 from streams.records import Accepted, Forwarded, Position, Record, Rejected
 from streams.settings import Settings
 from streams.validation import Rejection, validate_message
+from streams.visitor_keys import visitor_additions
+from streams.visitor_store import VisitorRecorder
 from streams.windows import MINUTE
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,7 @@ class IngestPipeline:
         producer: Callable[[], ProducerT],
         consumer: SourceConsumer,
         clock: Callable[[], float] = time.time,
+        visitors: VisitorRecorder | None = None,
     ) -> None:
         self._settings = settings
         self._config = config
@@ -109,6 +112,7 @@ class IngestPipeline:
         self._known_currencies = config.known_currencies()
         self.continuity = ContinuityGuard()
         self._clock = clock
+        self._visitors = visitors
         self._bucket_sweep_watermark = 0
         self._seen_sweep_watermark = 0
         self._seen_index = SeenIndex()
@@ -263,6 +267,9 @@ class IngestPipeline:
                 tables.entities[key] = state
         # Faust acks the batch when this returns and may then commit its offsets: make its state durable first.
         await flush_completely(self._producer())
+        if self._visitors is not None:  # in the background: Redis never holds up or fails the ingest
+            sessions = [record.event for record in dedup.fresh if isinstance(record.event, WebSession)]
+            self._visitors.record(visitor_additions(self._settings.app_id, sessions, config, self._clock()))
 
     def _evict(self) -> None:
         tables = self._tables

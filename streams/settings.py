@@ -20,7 +20,9 @@ class Settings(BaseSettings):
     rules_file: Path | None = Field(
         None, description="YAML file with alert rules, routes and digests (none: no alerts)"
     )
-    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis for alert states, the outbox and shared sums")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Redis for unique visitors, alert states, the outbox and shared sums"
+    )
     alerts_topic: str = Field("kpimon.alerts", description="Audit trail: every alert state transition")
     alert_interval_seconds: float = Field(10, gt=0, description="How often alert rules are evaluated")
     delivery_interval_seconds: float = Field(0.5, gt=0, description="How often the outbox is checked for due messages")

@@ -11,7 +11,8 @@ rate (per hour, at an average working hour's intensity) and a clock:
 * marketing publishes content and social posts, launches campaigns (~3 a week)
   and sends email campaigns (opens, clicks, bounces and unsubscribes follow) in
   the company's working hours; web sessions and leads come all day, busier from
-  07:00 to 23:00; spend is recorded per paid channel, about once a day each;
+  07:00 to 23:00 (~5% flagged as bots); spend is recorded per paid channel, and for
+  sales (``kind: sales``), about once a day each, ~15% of it corrected later (``replaces``);
 * campaigns come from a small fixed set (``DEMO_CAMPAIGNS``, one or two per paid
   channel), so the campaign series stay few however long the demo runs: a launch
   is a new wave of one of them, an email campaign one of the email ones, and a lead,
@@ -86,7 +87,7 @@ MARKETING_PER_HOUR = {  # kind: (natural rate, clock)
     "social.posted": (1.0, "work"),
     "campaign.launched": (0.06, "work"),
     "email_campaign.sent": (0.15, "work"),
-    "spend.recorded": (4 / 24, "always"),
+    "spend.recorded": (5 / 24, "always"),
 }
 MARKETING_TYPES = {*MARKETING_PER_HOUR, "email.opened", "email.clicked", "email.bounced", "email.unsubscribed"}
 MARKETING_TYPES -= {"lead.created"}  # leads live in the CRM
@@ -98,6 +99,8 @@ LEAD_CHANNELS = ("organic_search", "paid_search", "social", "email", "referral",
 LEAD_CHANNEL_WEIGHTS = (0.30, 0.20, 0.15, 0.10, 0.15, 0.10)
 DAILY_SPEND = {"paid_search": 800.0, "social": 500.0, "email": 100.0, "events": 1500.0}
 PAID_CHANNELS = tuple(DAILY_SPEND)
+SALES_CHANNEL, DAILY_SALES_SPEND = "sales", 3000.0  # spend of kind sales (salaries, tools): in the CAC only
+SPEND_CORRECTION_RATE, BOT_SESSION_RATE = 0.15, 0.05
 DEMO_CAMPAIGNS = (  # (campaign_id, channel)
     ("search-brand", "paid_search"),
     ("search-competitors", "paid_search"),
@@ -111,16 +114,27 @@ MQL_RATE, SQL_RATE, OPPORTUNITY_RATE, WIN_RATE = 0.4, 0.5, 0.6, 0.3
 STAGES = ("discovery", "proposal", "negotiation")
 LOSS_REASONS = ("price too high", "chose a competitor", "no decision", "bad timing", "no budget", "missing features")
 MEAN_DELAY_MINUTES = {"reply": 20, "meeting": 40, "mql": 5, "sql": 10, "opportunity": 10, "stage": 10, "close": 15}
+MEAN_DELAY_MINUTES["correction"] = 120  # a spend record corrected
 RECIPIENTS = (100, 600)
 BOUNCE_RATE, OPEN_RATE, CLICK_PER_OPEN, UNSUBSCRIBE_PER_OPEN = 0.015, 0.25, 0.12, 0.01
+CONTACTS = 50_000  # the people email campaigns go to, and leads come from: contact-1 .. contact-49999
+# A lead's person first visits the site or clicks an email (its touches, for attribution) in JOURNEY_RATE of
+# the leads, 1 to 3 times, ~3 minutes apart; EMAIL_TOUCH_SHARE of those touches are email clicks.
+JOURNEY_RATE, JOURNEY_TOUCHES, EMAIL_TOUCH_SHARE = 0.6, (1, 3), 0.3
+MEAN_DELAY_MINUTES["touch"] = 3
 
 _OPPORTUNITY_EVENTS = 1 + WIN_RATE * (len(STAGES) - 1) + (1 - WIN_RATE) * (len(STAGES) - 1) / 2 + 1
 _ENGAGEMENTS_PER_RECIPIENT = BOUNCE_RATE + OPEN_RATE * (1 + CLICK_PER_OPEN + UNSUBSCRIBE_PER_OPEN)
 FOLLOW_UPS = {  # root kind: (expected follow-up events per root, their typical delay in minutes)
     "email.sent": (REPLY_PROBABILITY, MEAN_DELAY_MINUTES["reply"]),
     "meeting.booked": (MEETING_HELD_PROBABILITY, MEAN_DELAY_MINUTES["meeting"]),
-    "lead.created": (MQL_RATE * (1 + SQL_RATE * (1 + OPPORTUNITY_RATE * _OPPORTUNITY_EVENTS)), 20),
+    "lead.created": (
+        MQL_RATE * (1 + SQL_RATE * (1 + OPPORTUNITY_RATE * _OPPORTUNITY_EVENTS))
+        + JOURNEY_RATE * sum(JOURNEY_TOUCHES) / 2,
+        20,
+    ),
     "email_campaign.sent": (sum(RECIPIENTS) / 2 * _ENGAGEMENTS_PER_RECIPIENT, MEAN_DELAY_MINUTES["reply"]),
+    "spend.recorded": (SPEND_CORRECTION_RATE, MEAN_DELAY_MINUTES["correction"]),
 }
 
 
@@ -327,6 +341,7 @@ class Simulation:
         visit = {"visitor_id": f"visitor-{rng.randrange(1, 500_000)}", "pageviews": pageviews}
         seconds = round(pageviews * rng.lognormvariate(3.7, 0.6), 1)
         source = {"channel": channel, "campaign_id": self._campaign_of(channel)}
+        visit["bot"] = True if rng.random() < BOT_SESSION_RATE else None  # flagged by the analytics tool
         self._emit(moment, {"type": "web.session", **visit, "duration_seconds": seconds, **source}, out)
 
     def _content(self, stream: Stream, moment: float, out: Out) -> None:
@@ -341,10 +356,16 @@ class Simulation:
         self._emit(moment, {"type": stream.kind, "team": team, **launched}, out)
 
     def _spend(self, stream: Stream, moment: float, out: Out) -> None:
-        channel, team = self._rng.choice(PAID_CHANNELS), self._any_team()
-        amount = round(DAILY_SPEND[channel] * self._rng.uniform(0.7, 1.3), 2)
+        rng = self._rng
+        channel, team = rng.choice((*PAID_CHANNELS, SALES_CHANNEL)), self._any_team()
+        amount = round(DAILY_SPEND.get(channel, DAILY_SALES_SPEND) * rng.uniform(0.7, 1.3), 2)
         spent = {"channel": channel, "campaign_id": self._campaign_of(channel), "amount": amount}
-        self._emit(moment, {"type": stream.kind, "team": team, **spent, "currency": self._currency(team)}, out)
+        spent["kind"] = "sales" if channel == SALES_CHANNEL else "marketing"
+        fields = {"type": stream.kind, "team": team, **spent, "currency": self._currency(team)}
+        self._emit(moment, fields, out)
+        if rng.random() < SPEND_CORRECTION_RATE:  # a later record with the right amount replaces this one
+            correction = {**fields, "amount": round(amount * rng.uniform(0.8, 1.2), 2)}
+            self._schedule(self._after(moment, "correction"), correction | {"replaces": self._recent[-1]["event_id"]})
 
     def _email_campaign(self, stream: Stream, moment: float, out: Out) -> None:
         rng, team, recipients = self._rng, self._any_team(), self._rng.randint(*RECIPIENTS)
@@ -370,7 +391,13 @@ class Simulation:
         rng, lead, team = self._rng, self._new_id("lead"), self._any_team()
         channel = rng.choices(LEAD_CHANNELS, LEAD_CHANNEL_WEIGHTS)[0]
         source = {"channel": channel, "campaign_id": self._campaign_of(channel)}
-        self._emit(moment, {"type": "lead.created", "team": team, "lead_id": lead, **source}, out)
+        contact = f"contact-{rng.randrange(1, CONTACTS)}"
+        created = {"type": "lead.created", "team": team, "lead_id": lead, "contact_id": contact, **source}
+        if rng.random() < JOURNEY_RATE:  # the person visits the site or clicks an email first: the lead comes after
+            moment = self._journey(contact, moment)
+            self._schedule(moment, created)
+        else:
+            self._emit(moment, created, out)
         if rng.random() >= MQL_RATE:
             return
         moment = self._after(moment, "mql")
@@ -382,6 +409,20 @@ class Simulation:
         self._schedule(moment, {"type": "lead.qualified", **owner, "lead_id": lead, "stage": "sql"})
         if rng.random() < OPPORTUNITY_RATE:
             self._opportunity(self._after(moment, "opportunity"), lead, owner, source)
+
+    def _journey(self, contact: str, moment: float) -> float:
+        """The touches of a lead's person before the lead, the first one at ``moment``; the time after the last."""
+        rng = self._rng
+        for _ in range(rng.randint(*JOURNEY_TOUCHES)):
+            if rng.random() < EMAIL_TOUCH_SHARE:
+                touch: EventDict = {"type": "email.clicked", "campaign_id": self._campaign_of("email")}
+            else:
+                channel, pageviews = rng.choices(LEAD_CHANNELS, LEAD_CHANNEL_WEIGHTS)[0], 1 + int(rng.expovariate(0.4))
+                visit = {"visitor_id": f"visitor-{contact}", "pageviews": pageviews, "duration_seconds": 45 * pageviews}
+                touch = {"type": "web.session", **visit, "channel": channel, "campaign_id": self._campaign_of(channel)}
+            self._schedule(moment, {**touch, "contact_id": contact})
+            moment = self._after(moment, "touch")
+        return moment
 
     def _opportunity(self, opened: float, lead: str, owner: EventDict, source: EventDict) -> None:
         """A deal of the lead, with the lead's channel and campaign (``source``), on its creation and its win."""

@@ -1,29 +1,47 @@
-"""The marketing dashboard (``kpimon-marketing``): the marketing activity the worker exports
-today, the funnel per campaign, and a text panel naming the panels that come with the marketing KPIs.
-
-Only metrics a worker exports are queried (``docs/metrics.md``): no panel refers to the marketing
-KPIs of a later issue (cost per lead, CAC, ROMI, open rate, CTR, web sessions).
-"""
+"""The marketing dashboard (``kpimon-marketing``): activity, spend and its return (CPL, CAC,
+ROMI, attributed revenue), email and web engagement, per channel and campaign."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from schemas.catalog import Catalog
-from streams.dashboards._sdk import Builder, TextMode, models, text
+from streams.dashboards._sdk import Builder, models
 from streams.dashboards.kpi_panels import KpiPanels
 from streams.dashboards.layout import dashboard_link, lay_out, to_dict, windowed_dashboard
 from streams.dashboards.panels import CURRENCY
 from streams.dashboards.queries import Selector
 from streams.dashboards.variables import label_variable, series_of
 
-COMING_WITH_MARKETING_KPIS = (
-    "Cost per lead (CPL)",
-    "Customer acquisition cost (CAC)",
-    "Return on marketing investment (ROMI)",
-    "Email open rate",
-    "Click-through rate (CTR)",
-    "Web sessions",
+SPEND_AND_RETURN = ("marketing_spend", "cost_per_lead", "cost_per_mql", "customer_acquisition_cost", "romi")
+ENGAGEMENT = ("email_open_rate", "email_click_through_rate", "web_sessions", "web_bounce_rate")
+SPEND_BY_SOURCE = (
+    "marketing_spend",
+    "leads",
+    "cost_per_lead",
+    "cost_per_mql",
+    "attributed_revenue_first",
+    "attributed_revenue_last",
+    "attributed_revenue_linear",
+    "romi",
+)
+WEB_BY_CHANNEL = (
+    "web_sessions",
+    "web_pageviews",
+    "pages_per_session",
+    "average_session_duration",
+    "web_bounce_rate",
+    "web_bot_sessions",
+)
+EMAIL_BY_CAMPAIGN = (
+    "email_campaign_sends",
+    "email_deliveries",
+    "email_open_rate",
+    "email_click_through_rate",
+    "email_click_to_open_rate",
+    "email_bounce_rate",
+    "email_unsubscribe_rate",
+    "email_conversion_rate",
 )
 MARKETING_ACTIVITY = ("content_published", "social_posts", "campaigns_launched", "email_campaign_sends")
 MARKETING_LEADS = ("leads", "mqls", "lead_to_mql")
@@ -48,18 +66,14 @@ def marketing(catalog: Catalog, currency: str = CURRENCY) -> dict[str, Any]:
     team = Selector("$window", "team", (("team", "$team"),))
     campaign = Selector("$window", "campaign", (("campaign", "$campaign"),))
     by_channel = [kpi_id for kpi_id in MARKETING_ACTIVITY if "channel" in panels.kpi(kpi_id).scopes]
-    coming = "\n".join(f"- {name}" for name in COMING_WITH_MARKETING_KPIS)
-    note = (
-        text.Panel()
-        .title("Coming with the marketing KPIs")
-        .mode(TextMode.MARKDOWN)
-        .content(
-            "The worker does not export these yet. Their panels come here with the marketing KPIs, once they are "
-            "in the catalog and `kpimon dashboards` has regenerated this dashboard:\n\n"
-            f"{coming}\n\n"
-            "Until then this dashboard shows only what `/metrics` serves today (see docs/metrics.md)."
-        )
-    )
+
+    def by_source(title: str, selector: Selector) -> Any:
+        """Spend, leads, their costs and the revenue attributed by each model, per channel or campaign."""
+        label = selector.scope
+        kpi_ids = [k for k in SPEND_BY_SOURCE if label in panels.kpi(k).scopes]
+        keys = ((label, label.capitalize()),)
+        return panels.breakdown_table(title, kpi_ids, selector, keys, sort=panels.kpi("romi").name)
+
     to_funnel: list[Builder[models.DashboardLink]] = [dashboard_link("Funnel", "funnel", "team", "channel")]
     lay_out(
         dashboard,
@@ -85,6 +99,19 @@ def marketing(catalog: Catalog, currency: str = CURRENCY) -> dict[str, Any]:
                     ),
                     (6, panels.kpi_stat("lead_to_mql", overall, "Lead → MQL · $window", links=to_funnel)),
                 ],
+            ),
+            (
+                "Spend and return · $window",
+                5,
+                [
+                    (width, panels.kpi_stat(k, overall, f"{panels.kpi(k).name} · $window"))
+                    for width, k in zip((5, 5, 5, 5, 4), SPEND_AND_RETURN, strict=True)
+                ],
+            ),
+            (
+                "Email and web · $window",
+                5,
+                [(6, panels.kpi_stat(k, overall, f"{panels.kpi(k).name} · $window")) for k in ENGAGEMENT],
             ),
             (
                 "By channel",
@@ -132,7 +159,40 @@ def marketing(catalog: Catalog, currency: str = CURRENCY) -> dict[str, Any]:
                     ),
                 ],
             ),
-            ("Marketing KPIs", 6, [(24, note)]),
+            ("Spend and return by channel", 9, [(24, by_source("Spend and return by channel · $window", channel))]),
+            (
+                "",
+                9,
+                [
+                    (
+                        24,
+                        panels.breakdown_table(
+                            "Web traffic by channel · $window",
+                            [k for k in WEB_BY_CHANNEL if "channel" in panels.kpi(k).scopes],
+                            channel,
+                            (("channel", "Channel"),),
+                            sort=panels.kpi("web_sessions").name,
+                        ),
+                    )
+                ],
+            ),
+            (
+                "Email and spend by campaign",
+                9,
+                [
+                    (
+                        24,
+                        panels.breakdown_table(
+                            "Email campaigns · $window",
+                            EMAIL_BY_CAMPAIGN,
+                            campaign,
+                            (("campaign", "Campaign"),),
+                            sort=panels.kpi("email_campaign_sends").name,
+                        ),
+                    )
+                ],
+            ),
+            ("", 9, [(24, by_source("Spend and return by campaign · $window", campaign))]),
         ],
     )
     return to_dict(dashboard)

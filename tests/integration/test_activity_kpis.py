@@ -242,7 +242,7 @@ def test_activity_kpis_exact_with_duplicates_late_and_invalid_input(
     wait_until(
         lambda: (
             (s := scrape(worker.port))
-            and total(s, "kpimon_events_total") == len(counted_events)
+            and total(s, "kpimon_events_total") == len(counted_events) + 1  # and l1's view sent to its person
             and total(s, "kpimon_events_duplicate_total") == len(duplicates) + 1
             and total(s, "kpimon_events_rejected_total") == len(invalid)
             and total(s, "kpimon_events_late_dropped_total") == 1

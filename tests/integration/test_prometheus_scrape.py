@@ -193,7 +193,9 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[[int], Prometheus]]:
 def funnel_events(config: KpimonConfig, now: float) -> list[dict[str, Any]]:
     """Per team, for its first rep: 3 leads, 2 MQLs, 1 SQL, 2 opportunities, 1 won and 1 lost.
 
-    Two of the leads and both deals name ``FUNNEL_CAMPAIGN``; the third lead names no campaign.
+    Two of the leads and both deals name ``FUNNEL_CAMPAIGN``; the third lead names no campaign. An email campaign
+    of ``FUNNEL_CAMPAIGN`` (sends, a bounce, an unsubscribe) reaches the first lead's person, who opens and clicks
+    before the lead is created: every email rate, and attribution to the email channel, have data.
     """
     events: list[dict[str, Any]] = []
 
@@ -225,6 +227,14 @@ def funnel_events(config: KpimonConfig, now: float) -> list[dict[str, Any]]:
             )
         event(team, "deal.won", 30, "won-0", deal_id=f"{team}-deal-0", rep_id=rep, amount=18000, currency="EUR")
         event(team, "deal.lost", 30, "lost-1", deal_id=f"{team}-deal-1", rep_id=rep, reason="chose a competitor")
+        event(team, "email_campaign.sent", 200, "sent", campaign_id=FUNNEL_CAMPAIGN, recipients=40)
+        for serial, kind, person in (
+            ("bounced", "email.bounced", "nobody"),
+            ("opened", "email.opened", "lead-0"),
+            ("clicked", "email.clicked", "lead-0"),
+            ("unsub", "email.unsubscribed", "lead-2"),
+        ):
+            event(team, kind, 190, serial, campaign_id=FUNNEL_CAMPAIGN, contact_id=f"{team}-{person}")
     return events
 
 

@@ -55,7 +55,7 @@ from fractions import Fraction
 from typing import Any, Final, TypedDict
 from zoneinfo import ZoneInfo
 
-__all__ = ["CAMPAIGNS", "CampaignMonth", "campaign_events", "campaign_funnel_by_month"]
+__all__ = ["CAMPAIGNS", "CampaignMonth", "EventLog", "campaign_events", "campaign_funnel_by_month"]
 
 CAMPAIGNS: Final = ("spring-search", "newsletter", "partners|q1", "trade-show")  # an id may hold "|"
 WEB_ONLY: Final = "web-only"
@@ -98,7 +98,9 @@ def _iso(at: int) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class _Events:
+class EventLog:
+    """Contract events numbered ``<prefix>-<n>`` in the order they are added; fields given as None are left out."""
+
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self.items: list[Event] = []
@@ -113,7 +115,7 @@ class _Events:
         self.items.append(event | {name: value for name, value in fields.items() if value is not None})
 
 
-def _deal(out: _Events, rng: random.Random, lead: str, campaign: str | None, team: str, opened: int) -> None:
+def _deal(out: EventLog, rng: random.Random, lead: str, campaign: str | None, team: str, opened: int) -> None:
     deal = f"deal-{lead}"
     others = [c for c in CAMPAIGNS if c != campaign]
     named = rng.choices([campaign, None, rng.choice(others)], weights=(70, 15, 15))[0]
@@ -141,7 +143,7 @@ def _deal(out: _Events, rng: random.Random, lead: str, campaign: str | None, tea
 def campaign_events(seed: int = 7, leads: int = 400) -> tuple[list[Event], list[Event]]:
     """(funnel events, marketing events) of ``leads`` leads and four campaigns, deterministic for ``seed``."""
     rng = random.Random(seed)
-    funnel, marketing = _Events(f"cmp-{seed}-funnel"), _Events(f"cmp-{seed}-marketing")
+    funnel, marketing = EventLog(f"cmp-{seed}-funnel"), EventLog(f"cmp-{seed}-marketing")
     for index in range(leads):
         lead = f"lead-{seed}-{index}"
         created = MONTH_EDGES[index] if index < len(MONTH_EDGES) else START + rng.randrange(SPAN)

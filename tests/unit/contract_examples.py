@@ -16,6 +16,18 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "lead.created": {"lead_id": "l-1"},
     "lead.qualified": {"lead_id": "l-1", "stage": "mql"},
     "lead.converted": {"lead_id": "l-1", "stage": "customer", "deal_id": "d-1"},
+    "lead.deal_closed": {
+        "lead_id": "l-1",
+        "deal": {
+            "deal_id": "d-1",
+            "lead": {"value": "l-1", "at": 1772443800, "event_id": "e-1"},
+            "outcome": "won",
+            "at": 1772443800,
+            "event_id": "e-2",
+            "amount": 1200.5,
+        },
+    },
+    "contact.lead_updated": {"contact_id": "c-1", "lead_id": "l-1"},
     "opportunity.created": {"deal_id": "d-1", "amount": 12000, "currency": "EUR"},
     "opportunity.stage_changed": {"deal_id": "d-1", "from_stage": "discovery", "to_stage": "proposal"},
     "deal.won": {"deal_id": "d-1", "amount": 12000.5, "currency": "USD"},

@@ -20,6 +20,10 @@ from schemas.formula import Formula
 from schemas.yaml_source import ConfigFileError, load_yaml_model
 
 FUNNEL_SCOPES = ("all", "team", "rep", "channel", "campaign")
+WEB_SCOPES = ("all", "channel", "campaign")  # web traffic and spend: no team, no rep
+EMAIL_SCOPES = ("all", "campaign")  # email engagement: per campaign
+ATTRIBUTION_SCOPES = ("all", "channel", "campaign")  # attributed revenue and ROMI: per touch's channel and campaign
+DELIVERIES = "(email_campaign_sends - email_bounces)"
 BUILTIN_KPIS = {
     # id: (metric, formula, unit, scopes)
     "calls": ("kpimon_calls", "calls", "count", ("all", "team", "rep")),
@@ -95,6 +99,98 @@ BUILTIN_KPIS = {
         "currency_per_day",
         FUNNEL_SCOPES,
     ),
+    # web traffic and spend
+    "marketing_spend": ("kpimon_marketing_spend", "marketing_spend", "currency", WEB_SCOPES),
+    "sales_spend": ("kpimon_sales_spend", "sales_spend", "currency", WEB_SCOPES),
+    "cost_per_lead": ("kpimon_cost_per_lead", "marketing_spend / leads", "currency", WEB_SCOPES),
+    "cost_per_mql": ("kpimon_cost_per_mql", "marketing_spend / mqls", "currency", WEB_SCOPES),
+    "customer_acquisition_cost": (
+        "kpimon_customer_acquisition_cost",
+        "(marketing_spend + sales_spend) / deals_won",
+        "currency",
+        WEB_SCOPES,
+    ),
+    "web_sessions": ("kpimon_web_sessions", "web_sessions", "count", WEB_SCOPES),
+    "web_pageviews": ("kpimon_web_pageviews", "web_pageviews", "count", WEB_SCOPES),
+    "pages_per_session": ("kpimon_web_pages_per_session", "web_pageviews / web_sessions", "count", WEB_SCOPES),
+    "average_session_duration": (
+        "kpimon_web_session_duration_seconds",
+        "web_session_seconds / web_sessions",
+        "seconds",
+        WEB_SCOPES,
+    ),
+    "web_session_duration_total": (
+        "kpimon_web_session_duration_total_seconds",
+        "web_session_seconds",
+        "seconds",
+        WEB_SCOPES,
+    ),
+    "web_bounce_rate": ("kpimon_web_bounce_ratio", "web_bounced_sessions / web_sessions", "ratio", WEB_SCOPES),
+    "web_bounced_sessions": ("kpimon_web_bounced_sessions", "web_bounced_sessions", "count", WEB_SCOPES),
+    "web_bot_sessions": ("kpimon_web_bot_sessions", "web_bot_sessions", "count", WEB_SCOPES),
+    # email and attribution
+    "email_unique_opens": ("kpimon_email_unique_opens", "email_unique_opens", "count", EMAIL_SCOPES),
+    "email_unique_clicks": ("kpimon_email_unique_clicks", "email_unique_clicks", "count", EMAIL_SCOPES),
+    "email_bounces": ("kpimon_email_bounces", "email_bounces", "count", EMAIL_SCOPES),
+    "email_unsubscribes": ("kpimon_email_unsubscribes", "email_unsubscribes", "count", EMAIL_SCOPES),
+    "email_deliveries": ("kpimon_email_deliveries", "email_campaign_sends - email_bounces", "count", EMAIL_SCOPES),
+    "email_delivery_rate": (
+        "kpimon_email_delivery_ratio",
+        f"{DELIVERIES} / email_campaign_sends",
+        "ratio",
+        EMAIL_SCOPES,
+    ),
+    "email_open_rate": ("kpimon_email_open_ratio", f"email_unique_opens / {DELIVERIES}", "ratio", EMAIL_SCOPES),
+    "email_click_through_rate": (
+        "kpimon_email_click_through_ratio",
+        f"email_unique_clicks / {DELIVERIES}",
+        "ratio",
+        EMAIL_SCOPES,
+    ),
+    "email_click_to_open_rate": (
+        "kpimon_email_click_to_open_ratio",
+        "email_unique_clicks / email_unique_opens",
+        "ratio",
+        EMAIL_SCOPES,
+    ),
+    "email_bounce_rate": ("kpimon_email_bounce_ratio", "email_bounces / email_campaign_sends", "ratio", EMAIL_SCOPES),
+    "email_unsubscribe_rate": (
+        "kpimon_email_unsubscribe_ratio",
+        f"email_unsubscribes / {DELIVERIES}",
+        "ratio",
+        EMAIL_SCOPES,
+    ),
+    "email_leads": ("kpimon_email_leads", "email_leads", "count", EMAIL_SCOPES),
+    "email_conversion_rate": (
+        "kpimon_email_conversion_ratio",
+        "email_leads / email_unique_clicks",
+        "ratio",
+        EMAIL_SCOPES,
+    ),
+    "attributed_revenue_first": (
+        "kpimon_attributed_revenue_first",
+        "attributed_revenue_first",
+        "currency",
+        ATTRIBUTION_SCOPES,
+    ),
+    "attributed_revenue_last": (
+        "kpimon_attributed_revenue_last",
+        "attributed_revenue_last",
+        "currency",
+        ATTRIBUTION_SCOPES,
+    ),
+    "attributed_revenue_linear": (
+        "kpimon_attributed_revenue_linear",
+        "attributed_revenue_linear",
+        "currency",
+        ATTRIBUTION_SCOPES,
+    ),
+    "romi": (
+        "kpimon_romi_ratio",
+        "(attributed_revenue_linear - marketing_spend) / marketing_spend",
+        "ratio",
+        ATTRIBUTION_SCOPES,
+    ),
 }
 BUILTIN_COUNTERS = {
     "calls": "call.logged",
@@ -120,6 +216,23 @@ BUILTIN_COUNTERS = {
     "cycle_seconds": "deal.won",
     "cohort_opportunities": "lead.converted",
     "cohort_customers": "lead.converted",
+    # web traffic and spend
+    "marketing_spend": "spend.recorded",
+    "sales_spend": "spend.recorded",
+    "web_sessions": "web.session",
+    "web_pageviews": "web.session",
+    "web_session_seconds": "web.session",
+    "web_bounced_sessions": "web.session",
+    "web_bot_sessions": "web.session",
+    # email and attribution
+    "email_unique_opens": "email.opened",
+    "email_unique_clicks": "email.clicked",
+    "email_bounces": "email.bounced",
+    "email_unsubscribes": "email.unsubscribed",
+    "email_leads": "lead.created",
+    "attributed_revenue_first": "deal.won",
+    "attributed_revenue_last": "deal.won",
+    "attributed_revenue_linear": "deal.won",
 }
 
 BUILTIN = load_catalog()
@@ -173,8 +286,8 @@ def test_builtin_kpi_metric_names(kpi: KpiSpec) -> None:
 
 def test_builtin_ids_and_metrics_are_unique() -> None:
     catalog = BUILTIN
-    assert len({kpi.id for kpi in catalog.kpis}) == len(catalog.kpis) == 32
-    assert len({kpi.metric for kpi in catalog.kpis}) == 32
+    assert len({kpi.id for kpi in catalog.kpis}) == len(catalog.kpis) == len(BUILTIN_KPIS)
+    assert len({kpi.metric for kpi in catalog.kpis}) == len(BUILTIN_KPIS)
     assert catalog.cross_reference_problems() == []
 
 

@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from schemas.catalog import WINDOW_NAMES, load_catalog
 from schemas.config import KpimonConfig, TeamConfig
-from streams.collector import FUNNEL_DETAILS, KpiCollector
+from streams.collector import FUNNEL_DETAILS, UNIQUE_VISITORS, KpiCollector
 from streams.entities import DealState
 from streams.entity_updates import EntityState
 from streams.facts import Scope
@@ -210,6 +210,7 @@ def test_families_and_types() -> None:
         "kpimon_events_rejected": "counter",
         "kpimon_watermark_timestamp_seconds": "gauge",
         **{name: "gauge" for name, _, _ in FUNNEL_DETAILS},
+        UNIQUE_VISITORS[0]: "gauge",
     }
 
 
@@ -217,7 +218,7 @@ def test_empty_tables_expose_families_without_samples() -> None:
     registry = CollectorRegistry()
     registry.register(KpiCollector(CATALOG, CONFIG, buckets=list, progress=list, clock=lambda: NOW))
     families = list(registry.collect())
-    assert len(families) == len(CATALOG.kpis) + len(FUNNEL_DETAILS) + 5
+    assert len(families) == len(CATALOG.kpis) + len(FUNNEL_DETAILS) + 6
     assert all(family.samples == [] for family in families)
     text = generate_latest(registry).decode()
     assert "# TYPE kpimon_calls gauge" in text

@@ -243,7 +243,8 @@ def test_a_deal_naming_its_lead_converts_the_lead_once_per_stage() -> None:
         Accepted(Position("crm", 0, 3), stage("s", T0 + 4 * DAY, "negotiation")),
     ]
     update = apply_entity_events(records, {}, to_usd)
-    assert [(c["event_id"], c["stage"], c["lead_id"], c["occurred_at"]) for c in update.emitted] == [
+    conversions = [c for c in update.emitted if c["type"] == "lead.converted"]  # besides its outcome (attribution)
+    assert [(c["event_id"], c["stage"], c["lead_id"], c["occurred_at"]) for c in conversions] == [
         ("kpimon-opportunity-d1", "opportunity", "l1", iso(T0)),
         ("kpimon-customer-d1", "customer", "l1", iso(T0 + 3 * DAY)),
     ]

@@ -23,6 +23,8 @@ MODEL_NAMES = {
     "lead.created": "LeadCreated",
     "lead.qualified": "LeadQualified",
     "lead.converted": "LeadConverted",
+    "lead.deal_closed": "LeadDealClosed",
+    "contact.lead_updated": "ContactLeadUpdated",
     "opportunity.created": "OpportunityCreated",
     "opportunity.stage_changed": "OpportunityStageChanged",
     "deal.won": "DealWon",
@@ -59,10 +61,10 @@ def error_types(data: Any) -> list[str]:
     return [error["type"] for error in info.value.errors()]
 
 
-def test_there_are_27_event_types() -> None:
-    assert len(EVENT_TYPES) == 27
+def test_there_are_29_event_types() -> None:
+    assert len(EVENT_TYPES) == 29
     assert set(EVENT_TYPES) == set(MINIMAL) == set(MODEL_NAMES)
-    assert len(EVENT_MODELS) == 27
+    assert len(EVENT_MODELS) == 29
 
 
 @pytest.mark.parametrize("event_type", list(MINIMAL))

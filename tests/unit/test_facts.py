@@ -10,6 +10,8 @@ import pytest
 from schemas.catalog import load_catalog
 from schemas.config import KpimonConfig, RepConfig, TeamConfig
 from schemas.events import AnyEvent, parse_event
+from streams.attribution import leadless_deal_facts
+from streams.contacts import apply_contact_event, contact_facts, empty_contact
 from streams.entities import (
     apply_deal_event,
     apply_lead_event,
@@ -20,6 +22,7 @@ from streams.entities import (
     lead_facts,
 )
 from streams.facts import OVERALL, UNASSIGNED_TEAM, Scope, counter_deltas, scopes_of
+from streams.spend import apply_spend_event, empty_spend, spend_facts
 from tests.unit.contract_examples import MINIMAL
 
 CONFIG = KpimonConfig(
@@ -60,6 +63,21 @@ def make(event_type: str, **changes: Any) -> AnyEvent:
         (make("campaign.launched"), {"campaigns_launched": 1}),
         (make("email_campaign.sent", recipients=2500), {"email_campaign_sends": 2500}),
         (make("email_campaign.sent", recipients=0), {"email_campaign_sends": 0}),
+        (
+            make("web.session", pageviews=4, duration_seconds=130.5),
+            {"web_sessions": 1, "web_pageviews": 4, "web_session_seconds": 130.5},
+        ),
+        (  # one page or none: a bounce
+            make("web.session", pageviews=1, duration_seconds=8),
+            {"web_sessions": 1, "web_pageviews": 1, "web_session_seconds": 8.0, "web_bounced_sessions": 1},
+        ),
+        (
+            make("web.session", pageviews=0, duration_seconds=0),
+            {"web_sessions": 1, "web_pageviews": 0, "web_session_seconds": 0.0, "web_bounced_sessions": 1},
+        ),
+        # a bot counts in web_bot_sessions only: no session, pageview, time or bounce
+        (make("web.session", pageviews=1, bot=True), {"web_bot_sessions": 1}),
+        (make("web.session", pageviews=9, duration_seconds=600, bot=True), {"web_bot_sessions": 1}),
     ],
     ids=lambda value: getattr(value, "type", None),
 )
@@ -84,8 +102,7 @@ def test_counter_deltas(event: AnyEvent, deltas: dict[str, float]) -> None:
         "email.clicked",
         "email.bounced",
         "email.unsubscribed",
-        "spend.recorded",
-        "web.session",
+        "spend.recorded",  # counted from the spend's own records (streams.spend)
     ],
 )
 def test_events_no_kpi_counts_yet_have_no_deltas(event_type: str) -> None:
@@ -124,6 +141,36 @@ def test_catalog_and_code_agree_on_counters() -> None:
             for counter in fact.counters:
                 if ":" not in counter:
                     emitted.setdefault(counter, set()).add(event.type)
+    for event in [make("web.session", pageviews=1), make("web.session", bot=True)]:
+        for counter in counter_deltas(event):
+            emitted.setdefault(counter, set()).add(event.type)
+    for kind in ("marketing", "sales"):
+        spend = apply_spend_event(empty_spend(), make("spend.recorded", kind=kind), lambda amount, currency: 1.0)  # type: ignore[arg-type]
+        for fact in spend_facts("evt-1", spend):
+            for counter in fact.counters:
+                emitted.setdefault(counter, set()).add("spend.recorded")
+    # a person's (streams.contacts): the email funnel, leads after a click; revenue attributed at the win
+    for event in [make("email.opened"), make("email.clicked"), make("email.bounced"), make("email.unsubscribed")]:
+        for fact in contact_facts("c-1", apply_contact_event(empty_contact(), event)):  # type: ignore[arg-type]
+            implied = event.type == "email.clicked" and "email_unique_opens" in fact.counters  # an implied open
+            for counter in [] if implied else fact.counters:
+                emitted.setdefault(counter, set()).add(event.type)
+    clicked = apply_contact_event(empty_contact(), make("email.clicked"))  # type: ignore[arg-type]
+    person = {"value": "c-1", "at": 0, "event_id": "lc"}
+    lead = make(
+        "contact.lead_updated",
+        event_id="v",
+        person=person,
+        created_at=int(make("email.clicked").occurred_at.timestamp()),
+    )
+    converted = apply_contact_event(clicked, lead)  # type: ignore[arg-type]
+    for fact in fact_changes(contact_facts("c-1", clicked), contact_facts("c-1", converted)):
+        for counter in fact.counters:
+            emitted.setdefault(counter, set()).add("lead.created")
+    won = apply_deal_event(empty_deal(), make("deal.won"), lambda amount, currency: float(amount))  # type: ignore[arg-type]
+    for fact in leadless_deal_facts("d1", won):
+        for counter in fact.counters:
+            emitted.setdefault(counter, set()).add("deal.won")
     assert set(emitted) == set(catalog.counters)
     assert {counter: {spec.source} for counter, spec in catalog.counters.items()} == emitted
 
@@ -155,7 +202,9 @@ def test_catalog_and_code_agree_on_counters() -> None:
             make("spend.recorded", team="emea", campaign_id="spring"),
             [OVERALL, Scope(team="emea"), Scope(channel="paid_social"), Scope(campaign="spring")],
         ),
-        (make("web.session", campaign_id="spring"), [OVERALL, Scope(campaign="spring")]),
+        # a web session without channel counts under "unknown", as a lead does
+        (make("web.session", campaign_id="spring"), [OVERALL, Scope(channel="unknown"), Scope(campaign="spring")]),
+        (make("web.session", channel="social"), [OVERALL, Scope(channel="social")]),
         (make("email.opened"), [OVERALL, Scope(campaign="cmp-1")]),
         # a team-only event
         (make("lead.created", team="emea"), [OVERALL, Scope(team="emea")]),
@@ -174,7 +223,7 @@ def test_catalog_and_code_agree_on_counters() -> None:
         (make("deal.won", rep_id="zed"), [OVERALL, Scope(team="unassigned", rep="zed"), Scope(team="unassigned")]),
         # nothing to scope by
         (make("deal.won"), [OVERALL]),
-        (make("web.session"), [OVERALL]),
+        (make("web.session"), [OVERALL, Scope(channel="unknown")]),
         # no campaign on the event: no campaign scope (there is no "unknown" campaign)
         (make("spend.recorded", channel="social"), [OVERALL, Scope(channel="social")]),
         (make("email_campaign.sent"), [OVERALL, Scope(campaign="cmp-1")]),

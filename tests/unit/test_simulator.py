@@ -60,7 +60,7 @@ def test_every_event_validates_against_the_contract(workday: list[SimulatedEvent
 
 def test_the_model_covers_sales_and_marketing(workday: list[SimulatedEvent]) -> None:
     subscriptions_and_surveys = {kind for kind in EVENT_TYPES if kind.startswith(("subscription.", "survey."))}
-    derived = {"lead.converted"}  # the worker sends these itself
+    derived = {"lead.converted", "lead.deal_closed", "contact.lead_updated"}  # the worker sends these itself
     assert {event["type"] for _, event in workday} == set(EVENT_TYPES) - subscriptions_and_surveys - derived
     assert {event["type"] for kind, event in workday if kind == "crm"} >= {"call.logged", "deal.won"}
     assert {event["type"] for kind, event in workday if kind == "marketing"} >= {"web.session", "spend.recorded"}
@@ -211,3 +211,19 @@ def test_campaigns_come_from_a_small_fixed_set_and_follow_the_lead_into_its_deal
     assert any("campaign_id" in event for event in won)
     for event in won:
         assert event.get("campaign_id") == deals[event["deal_id"]].get("campaign_id")
+
+
+def test_some_spend_is_corrected_later_and_some_sessions_are_bots(workday: list[SimulatedEvent]) -> None:
+    spend = [event for _, event in workday if event["type"] == "spend.recorded"]
+    first = {event["event_id"]: event for event in spend if "replaces" not in event}
+    corrections = [event for event in spend if "replaces" in event]
+    assert corrections and {event["kind"] for event in first.values()} == {"marketing", "sales"}
+    for correction in corrections:
+        original = first[correction["replaces"]]
+        assert occurred(correction) > occurred(original)
+        assert message(correction)[0] == message(original)[0] == f"spend:{original['event_id']}".encode()
+        same = ("channel", "campaign_id", "kind", "currency")
+        assert [correction.get(name) for name in same] == [original.get(name) for name in same]
+    sessions = [event for _, event in workday if event["type"] == "web.session"]
+    bots = sum(1 for event in sessions if event.get("bot"))
+    assert 0.03 < bots / len(sessions) < 0.07
