@@ -57,6 +57,7 @@ class DealState(TypedDict):
     outcome: Outcome | None
     event_ids: list[str]
     leads: NotRequired[list[str]]  # every lead the deal has named: each hears of its outcome (streams/lead_views.py)
+    first_won_at: NotRequired[int]  # its earliest win, even if a later loss replaced it: its lead became a customer
 
 
 class DealView(TypedDict):
@@ -159,6 +160,7 @@ def apply_deal_event(state: DealState, event: DealEvent, to_reporting: ToReporti
             if isinstance(event, DealWon):
                 named = {"channel": event.channel, "campaign": event.campaign_id, "lead": event.lead_id}
                 _set_attributes(new["attributes"], event, named)
+                new["first_won_at"] = _earliest(new.get("first_won_at"), at)
             outcome = _outcome(event, at, to_reporting)
             current = new["outcome"]
             if current is None or (at, event.event_id) > (current["at"], current["event_id"]):
@@ -304,14 +306,15 @@ EntityState = DealState | LeadState
 
 
 def deal_conversions(deal_id: str, state: DealState) -> list[dict[str, str]]:
-    """The ``lead.converted`` events a deal that names its lead implies (contract JSON, stable ids)."""
+    """The ``lead.converted`` events a deal that names its lead implies (contract JSON, stable ids).
+
+    The lead became a customer at the deal's first win, even when a later loss replaced
+    that win: whether it did must not depend on which of the two arrived first.
+    """
     lead = _attribute(state["attributes"], "lead")
     if lead is None:
         return []
-    outcome = state["outcome"]
-    reached = [("opportunity", _opened_at(state))]
-    if outcome is not None and outcome["kind"] == "won":
-        reached.append(("customer", outcome["at"]))
+    reached = [("opportunity", _opened_at(state)), ("customer", state.get("first_won_at"))]
     return [
         {
             "event_id": f"kpimon-{stage}-{deal_id}",

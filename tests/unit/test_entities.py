@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -253,6 +254,16 @@ def test_a_deal_naming_its_lead_converts_the_lead_once_per_stage() -> None:
     converted = lead_event("lead.converted", "kpimon-customer-d1", T0 + 3 * DAY, stage="customer", deal_id="d1")
     lead_update = apply_entity_events([Accepted(Position("crm", 1, 7), converted)], {}, to_usd)
     assert lead_update.states["1|lead:l1"]["customer_at"] == T0 + 3 * DAY  # type: ignore[typeddict-item]
+
+
+@pytest.mark.parametrize("win_first", [True, False])
+def test_a_win_replaced_by_a_later_loss_still_made_the_lead_a_customer_in_either_order(win_first: bool) -> None:
+    created_, won_, lost_ = created("c", T0, lead_id="l1"), won("w", T0 + 3 * DAY), lost("x", T0 + 5 * DAY)
+    closing = [won_, lost_] if win_first else [lost_, won_]
+    records = [Accepted(Position("crm", 0, offset), event) for offset, event in enumerate([created_, *closing])]
+    update = apply_entity_events(records, {}, to_usd)
+    customer = [c for c in update.emitted if c["type"] == "lead.converted" and c["stage"] == "customer"]
+    assert [(c["event_id"], c["occurred_at"]) for c in customer] == [("kpimon-customer-d1", iso(T0 + 3 * DAY))]
 
 
 def test_a_converted_lead_counts_in_its_creation_cohort() -> None:
