@@ -14,38 +14,48 @@ class TopicLayoutError(RuntimeError):
 
 
 async def ensure_topics(
-    bootstrap_servers: str, names: Iterable[str], partitions: int, replication_factor: int = 1
+    bootstrap_servers: str,
+    names: Iterable[str],
+    partitions: int,
+    replication_factor: int = 1,
+    *,
+    outputs: Iterable[str] = (),
 ) -> None:
-    """Create missing topics with ``partitions``; refuse existing ones with another count.
+    """Create missing topics with ``partitions``; refuse existing ``names`` with another count.
 
     The source topics, the re-keyed topic and the changelogs must be
-    co-partitioned: partition p of each belongs to the same worker.
+    co-partitioned: partition p of each belongs to the same worker. ``outputs``
+    (topics kpimon only writes, such as the alerts audit trail) are created when
+    missing and taken as they are otherwise.
     """
     names = list(dict.fromkeys(names))
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
-        await _create_or_check(admin, names, partitions, replication_factor)
+        await _create_or_check(
+            admin, names, [name for name in outputs if name not in names], partitions, replication_factor
+        )
     finally:
         await admin.close()
 
 
 async def _create_or_check(
-    admin: AIOKafkaAdminClient, names: list[str], partitions: int, replication_factor: int
+    admin: AIOKafkaAdminClient, names: list[str], outputs: list[str], partitions: int, replication_factor: int
 ) -> None:
     listed = set(await admin.list_topics())
     existing = {
         description["topic"]: description["partitions"]
-        for description in await admin.describe_topics([name for name in names if name in listed])
+        for description in await admin.describe_topics([name for name in [*names, *outputs] if name in listed])
     }
-    wrong = {name: len(parts) for name, parts in existing.items() if parts and len(parts) != partitions}
+    checked = {name: parts for name, parts in existing.items() if name in names}
+    wrong = {name: len(parts) for name, parts in checked.items() if parts and len(parts) != partitions}
     if wrong:
         lines = ", ".join(f"{name} has {count}" for name, count in wrong.items())
         raise TopicLayoutError(
             f"topics must all have {partitions} partitions (KPIMON_PARTITIONS), but {lines}: "
             f"set KPIMON_PARTITIONS to match, or recreate the topics"
         )
-    missing = [name for name in names if name not in existing]
+    missing = [name for name in [*names, *outputs] if name not in existing]
     if missing:
         with suppress(TopicAlreadyExistsError):  # another worker created it meanwhile
             await admin.create_topics([NewTopic(name, partitions, replication_factor) for name in missing])

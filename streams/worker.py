@@ -54,9 +54,10 @@ def run_worker(
     loop.run_until_complete(
         ensure_topics(
             settings.bootstrap_servers,
-            [*settings.source_topics, settings.deadletter_topic, settings.alerts_topic],
+            [*settings.source_topics, settings.deadletter_topic],
             settings.partitions,
             settings.replication_factor,
+            outputs=[settings.alerts_topic] if rules is not None else [],
         )
     )
     print(f"kpimon worker: metrics on http://{settings.web_host}:{settings.web_port}/metrics", flush=True)
