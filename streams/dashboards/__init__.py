@@ -29,9 +29,8 @@ Design choices:
   with defaults, and bars are coloured by pace to them.
 * Headline stats are for the whole organisation (``scope="all"``, which also counts
   events without a team); ``$team``, ``$rep`` and ``$channel`` filter the breakdowns.
-* Only metrics a worker exports are queried (``docs/metrics.md``): no panel refers to
-  the marketing KPIs of a later issue (cost per lead, CAC, ROMI, open rate, CTR, web
-  sessions); a text panel names the panels that will come with them.
+* Only metrics a worker exports are queried (``docs/metrics.md``); the integration test
+  runs every panel's query against a real Prometheus scraping a real worker.
 
 Modules: ``queries`` (PromQL from the catalog), ``panels`` (shared panel conventions),
 ``kpi_panels`` (panel factories), ``variables``, ``layout`` (dashboard shell, grid, JSON),
