@@ -228,6 +228,9 @@ def funnel_events(config: KpimonConfig, now: float) -> list[dict[str, Any]]:
         event(team, "deal.won", 30, "won-0", deal_id=f"{team}-deal-0", rep_id=rep, amount=18000, currency="EUR")
         event(team, "deal.lost", 30, "lost-1", deal_id=f"{team}-deal-1", rep_id=rep, reason="chose a competitor")
         event(team, "email_campaign.sent", 200, "sent", campaign_id=FUNNEL_CAMPAIGN, recipients=40)
+        # spend where the won deal is attributed, whatever the hour the simulator ran at: ROMI has data
+        spend = {"channel": "referral", "campaign_id": FUNNEL_CAMPAIGN, "amount": 500, "currency": "EUR"}
+        event(team, "spend.recorded", 150, "spend", **spend)
         for serial, kind, person in (
             ("bounced", "email.bounced", "nobody"),
             ("opened", "email.opened", "lead-0"),
@@ -357,11 +360,14 @@ def test_every_rule_and_dashboard_query_returns_data_from_a_real_worker(
     seen: list[tuple[float, float, int]] = []
 
     def worker_read_everything() -> bool:
-        """Every message read (counted, duplicate or rejected), the same total twice in a row, win rates."""
+        """Every message read (counted, duplicate or rejected), the same total twice in a row, win rates, and
+        ROMI: the won deals' revenue reached their people through two internal hops and was attributed."""
         samples = scrape(worker.port)
         read = sum(total(samples, name) for name in READ_COUNTERS)
-        seen.append((read, total(samples, "kpimon_events_rejected_total"), len(samples.get(WIN_RATE, {}))))
-        return read >= messages and seen[-1][1] == 1 and seen[-1][2] > 0 and seen[-2:] == [seen[-1]] * 2
+        rejected, win_rates = total(samples, "kpimon_events_rejected_total"), len(samples.get(WIN_RATE, {}))
+        seen.append((read, rejected, win_rates, len(samples.get("kpimon_romi_ratio", {}))))
+        settled = seen[-2:] == [seen[-1]] * 2
+        return read >= messages and rejected == 1 and win_rates > 0 and seen[-1][3] > 0 and settled
 
     wait_until(worker_read_everything, timeout=60, message=lambda: f"the worker read {messages}: {seen[-1:]}")
     read_total = f'sum({{__name__=~"{"|".join(READ_COUNTERS)}"}}) == {seen[-1][0]}'
