@@ -54,14 +54,12 @@ def notifications_for(
         route = routes.get(name)
         if route is None:
             raise KeyError(f"rule {event.rule_id!r} sends to route {name!r}, which is not configured")
-        notifications.append(
-            Notification(
-                id=f"{event.idempotency_key}/{name}",
-                route=name,
-                url_env=route.url_env,
-                body=render(event, route, grafana_link),
-                created_at=now,
-                not_before=now,
-            )
-        )
+        notifications.append(due_now(event.idempotency_key, name, route, render(event, route, grafana_link), now))
     return notifications
+
+
+def due_now(key: str, route_name: str, route: Route, body: bytes, now: float) -> Notification:
+    """A message for ``route`` queued at ``now`` and due at once; its id is ``<key>/<route name>``."""
+    return Notification(
+        id=f"{key}/{route_name}", route=route_name, url_env=route.url_env, body=body, created_at=now, not_before=now
+    )

@@ -31,7 +31,7 @@ from alerts.routes import SlackRoute
 from alerts.rules import AlertRule, Digest, RulesFile, ScopeSelector
 from alerts.slack import DigestRow, digest_message
 from alerts.store import RedisAlertStore, states_by_key
-from alerts.webhook import notifications_for
+from alerts.webhook import due_now, notifications_for
 from schemas.catalog import Catalog
 from schemas.config import KpimonConfig
 from streams.alert_inputs import Need, Sums, labels_of, observe, scopes_in, value_in
@@ -240,16 +240,7 @@ class AlertService:
         route = self._rules.routes[digest.route]
         message = digest_message(due.title, rows)
         body = message if isinstance(route, SlackRoute) else {"digest": due.id, **message}
-        return [
-            Notification(
-                id=f"{due.id}/{digest.route}",
-                route=digest.route,
-                url_env=route.url_env,
-                body=orjson.dumps(body),
-                created_at=now,
-                not_before=now,
-            )
-        ]
+        return [due_now(due.id, digest.route, route, orjson.dumps(body), now)]
 
     async def close(self) -> None:
         await self.deliverer.close()
