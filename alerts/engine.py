@@ -14,15 +14,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from alerts.conditions import Check, check
-from alerts.model import AlertEvent, AlertState, Observation, ScopeLabels
+from alerts.model import AlertEvent, AlertState, Observation
 from alerts.rules import AlertRule
 from alerts.state import Step, advance, event_sequence
 from schemas.catalog import KpiSpec
+from schemas.scopes import Scope
 
 
-def state_key(rule_id: str, scope: ScopeLabels) -> str:
+def state_key(rule_id: str, scope: Scope) -> str:
     """Where a (rule, scope)'s state is stored: ``<rule id>/<scope key>``."""
-    return f"{rule_id}/{scope.key}"
+    return f"{rule_id}/{scope.id}"
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Decision:
     """What one evaluation of a rule for one scope decided."""
 
     rule: AlertRule
-    scope: ScopeLabels
+    scope: Scope
     observation: Observation
     check: Check
     before: AlertState
@@ -65,7 +66,7 @@ class Decision:
 def decide(
     rule: AlertRule,
     kpi: KpiSpec,
-    scope: ScopeLabels,
+    scope: Scope,
     observation: Observation,
     before: AlertState,
     now: float,

@@ -11,38 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from schemas.scopes import Scope
+
 Status = Literal["ok", "pending", "firing", "resolved"]  # resolved behaves as ok until breached again
 EventKind = Literal["firing", "repeat", "resolved"]
 Severity = Literal["info", "warning", "critical"]
-SCOPE_LABEL_NAMES = ("team", "rep", "channel", "campaign")
-
-
-@dataclass(frozen=True, order=True)
-class ScopeLabels:
-    """A scope as /metrics labels it: ``kind`` is all, team, rep, channel or campaign; unused labels are ""."""
-
-    kind: str = "all"
-    team: str = ""
-    rep: str = ""
-    channel: str = ""
-    campaign: str = ""
-
-    @property
-    def key(self) -> str:
-        """A stable text key (Redis keys, idempotency keys): ``kind:team:rep:channel:campaign``."""
-        return ":".join((self.kind, self.team, self.rep, self.channel, self.campaign))
-
-    def describe(self) -> str:
-        """Human words for messages: ``team emea``, ``rep alice (emea)``, ``channel web``, ``overall``."""
-        if self.kind == "rep":
-            return f"rep {self.rep} ({self.team})"
-        if self.kind == "team":
-            return f"team {self.team}"
-        if self.kind == "channel":
-            return f"channel {self.channel}"
-        if self.kind == "campaign":
-            return f"campaign {self.campaign}"
-        return "overall"
 
 
 @dataclass(frozen=True)
@@ -84,7 +57,7 @@ class AlertEvent:
     kpi_name: str
     unit: str  # the catalog unit: count, seconds, ratio, currency, currency_per_day
     window: str
-    scope: ScopeLabels
+    scope: Scope
     value: float | None
     threshold: float | None  # the value the condition compares against (absolute, after baselines/pace)
     condition: str  # human words: "below 0.2", "20% below the previous period", "behind the pace to 50 by 18:00"
@@ -98,7 +71,7 @@ class AlertEvent:
     @property
     def idempotency_key(self) -> str:
         """Equal for the same event decided twice (an evaluation retried after a crash): the outbox keeps one."""
-        return f"{self.rule_id}/{self.scope.key}/{self.episode}/{self.kind}/{self.sequence}"
+        return f"{self.rule_id}/{self.scope.id}/{self.episode}/{self.kind}/{self.sequence}"
 
 
 @dataclass(frozen=True)

@@ -30,18 +30,18 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from alerts.calendar import in_quiet_hours
 from alerts.durations import Duration
 from alerts.hours import QuietHours, TimeOfDay, Weekday, WorkingHours
-from alerts.model import ScopeLabels, Severity
+from alerts.model import Severity
 from alerts.routes import Route
 from alerts.rule_checks import rules_file_problems
 from schemas.catalog import Catalog, WindowName
 from schemas.config import KpimonConfig, TimeZoneName
 from schemas.events import Identifier, Label
+from schemas.scopes import Scope, ScopeKind
 from schemas.yaml_source import load_yaml_model
 
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=80)]
 RouteName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)]
 Threshold = Annotated[float, Field(allow_inf_nan=False)]
-RuleScopeKind = Literal["all", "team", "rep", "channel", "campaign"]
 ConditionKind = Literal["below", "above", "drop", "pace"]
 Baseline = Literal["previous_period", "same_hour_last_week"]
 
@@ -65,7 +65,7 @@ class ScopeSelector(BaseModel):
 
     model_config = _FROZEN
 
-    kind: RuleScopeKind = "all"
+    kind: ScopeKind = "all"
     team: Label | None = None
     rep: Label | None = None
     channel: Label | None = None
@@ -81,7 +81,7 @@ class ScopeSelector(BaseModel):
                 raise ValueError(f"a scope of kind {self.kind!r} has no {name} label (kind {self.kind!r} {takes})")
         return self
 
-    def matches(self, labels: ScopeLabels) -> bool:
+    def matches(self, labels: Scope) -> bool:
         pairs = (
             (self.team, labels.team),
             (self.rep, labels.rep),
@@ -187,7 +187,7 @@ class AlertRule(BaseModel):
             raise ValueError("a day is listed twice")
         return days
 
-    def zone_for(self, labels: ScopeLabels, config: KpimonConfig) -> ZoneInfo:
+    def zone_for(self, labels: Scope, config: KpimonConfig) -> ZoneInfo:
         """The rule's ``timezone``, else the scope's: its team's zone, the config's default for others."""
         if self.timezone is not None:
             return ZoneInfo(self.timezone)

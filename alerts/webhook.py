@@ -24,7 +24,12 @@ def webhook_message(event: AlertEvent, grafana_link: str | None = None) -> dict[
     message: dict[str, Any] = {"schema": SCHEMA, "idempotency_key": event.idempotency_key}
     message |= {field.name: getattr(event, field.name) for field in dataclasses.fields(event)}
     message |= {
-        "scope": {**dataclasses.asdict(event.scope), "key": event.scope.key, "description": event.scope.describe()},
+        "scope": {
+            "kind": event.scope.kind,
+            **dataclasses.asdict(event.scope),
+            "key": event.scope.id,
+            "description": event.scope.describe(),
+        },
         "since": utc_iso(event.since),
         "at": utc_iso(event.at),
         "routes": list(event.routes),

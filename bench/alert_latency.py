@@ -50,7 +50,6 @@ from redis.asyncio import Redis
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python bench/alert_latency.py` puts only bench/ on the path
 
-from alerts.model import ScopeLabels  # noqa: E402
 from alerts.testing import RecordedRequest, WebhookSink  # noqa: E402
 from alerts.wilson import wilson_interval  # noqa: E402
 from bench.throughput import (  # noqa: E402
@@ -61,7 +60,8 @@ from bench.throughput import (  # noqa: E402
     stop_worker,
     worker_env,
 )
-from streams.topics import ensure_topics  # noqa: E402
+from schemas.scopes import Scope  # noqa: E402
+from streams.worker.topics import ensure_topics  # noqa: E402
 from tests.integration.redis_namespace import REDIS_URL  # noqa: E402
 from tests.integration.support import BOOTSTRAP, Message, event_message, free_port  # noqa: E402
 
@@ -168,7 +168,7 @@ def leads_counted(text: str, team: str) -> float:
 def fires_for(request: RecordedRequest, team: str) -> bool:
     """Whether ``request`` is the firing message of ``team``: Idempotency-Key ``rule/scope/episode/kind/seq/route``."""
     parts = (request.header("Idempotency-Key") or "").split("/")
-    return len(parts) > 3 and parts[1] == ScopeLabels(kind="team", team=team).key and parts[3] == "firing"
+    return len(parts) > 3 and parts[1] == Scope(team=team).id and parts[3] == "firing"
 
 
 @dataclass

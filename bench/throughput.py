@@ -42,8 +42,8 @@ sys.path.insert(0, str(REPO))  # `python bench/throughput.py` puts only bench/ o
 
 from schemas.config import load_config  # noqa: E402
 from schemas.events import parse_event  # noqa: E402
-from streams.simulator import SimulatedEvent, Simulation, message  # noqa: E402
-from streams.topics import ensure_topics  # noqa: E402
+from streams.tools.simulator import SimulatedEvent, Simulation, message  # noqa: E402
+from streams.worker.topics import ensure_topics  # noqa: E402
 from tests.integration.support import BOOTSTRAP, free_port  # noqa: E402
 
 KAFKA_VERSION = "3.9.1"  # the broker of deploy/local/kpimon-local
@@ -359,7 +359,7 @@ def final_metrics(port: int) -> dict[str, Any]:
 
 def start_worker(env: dict[str, str], port: int, loglevel: str, log_path: Path) -> subprocess.Popen[bytes]:
     """``kpimon worker`` in its own process; returns once it serves /metrics (before it consumes)."""
-    command = [sys.executable, "-m", "streams.cli", "worker", "--web-port", str(port), "--loglevel", loglevel]
+    command = [sys.executable, "-m", "streams.tools.cli", "worker", "--web-port", str(port), "--loglevel", loglevel]
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             command, env={**os.environ, **env}, cwd=log_path.parent, stdout=log, stderr=subprocess.STDOUT

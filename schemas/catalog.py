@@ -14,12 +14,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from schemas.formula import Formula, FormulaError
+from schemas.scopes import SCOPE_KINDS, ScopeKind
 from schemas.yaml_source import Location, load_yaml_model
 
 WindowName = Literal["1h", "24h", "7d", "30d", "today", "week", "month", "quarter"]
-ScopeKind = Literal["all", "team", "rep", "channel", "campaign"]
 WINDOW_NAMES: tuple[WindowName, ...] = ("1h", "24h", "7d", "30d", "today", "week", "month", "quarter")
-SCOPE_KINDS: tuple[ScopeKind, ...] = ("all", "team", "rep", "channel", "campaign")
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
 UNIT_SUFFIXES = {"count": "", "seconds": "_seconds", "ratio": "_ratio", "currency": "", "currency_per_day": "_per_day"}

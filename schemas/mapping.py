@@ -43,8 +43,8 @@ Rows the mapping emits no event for are errors unless they match
 
 A mapping is checked against the contract when it is loaded (``load_mapping``);
 mapping a row is ``schemas.row_mapping``, converting a cell ``schemas.cells``,
-reading the CSV files ``streams.csv_source`` and producing the events
-``streams.replay``.
+reading the CSV files ``streams.tools.csv_source`` and producing the events
+``streams.tools.replay``.
 """
 
 from __future__ import annotations
@@ -351,7 +351,7 @@ def load_mapping(path: Path, fits: CrossCheck[CsvMapping] | None = None) -> CsvM
     """Read and validate a mapping file; raises ConfigFileError with ``file:line:col`` problems.
 
     Once the mapping agrees with the contract, ``fits`` may find more problems,
-    e.g. columns the CSV files do not have (``streams.csv_source.load_mapping_for``).
+    e.g. columns the CSV files do not have (``streams.tools.csv_source.load_mapping_for``).
     """
 
     def cross_check(mapping: CsvMapping) -> list[tuple[Location, str]]:

@@ -3,7 +3,7 @@
 ``RowMapper`` prepares a mapping once for many rows; each row becomes its
 events, its problems (a row with any problem emits nothing), or is skipped on
 purpose (``skip_when``). The contract checks the events afterwards
-(``streams.replay``); reading the CSV files is ``streams.csv_source``.
+(``streams.tools.replay``); reading the CSV files is ``streams.tools.csv_source``.
 """
 
 from __future__ import annotations

@@ -46,11 +46,11 @@ from pathlib import Path
 from generate_rules import RecordingRule, Skipped, exported_counters, promql, recording_rules, write_or_check
 
 from alerts.conditions import format_number
-from alerts.model import SCOPE_LABEL_NAMES
 from alerts.rules import SCOPE_KIND_LABELS as SCOPE_LABELS
 from alerts.rules import AlertRule, RulesFile, load_rules
 from schemas.catalog import Catalog, KpiSpec, load_catalog
-from streams.dashboard_links import UIDS, dashboard_of
+from schemas.scopes import SCOPE_LABEL_NAMES
+from streams.readout.links import UIDS, dashboard_of
 
 REPO = Path(__file__).resolve().parents[2]
 RULES_FILE = REPO / "deploy" / "examples" / "alerts.yaml"
@@ -225,7 +225,7 @@ def _condition(rule: AlertRule, kpi: KpiSpec, series: str) -> tuple[str, str]:
 
 
 def _dashboard(grafana_url: str, rule: AlertRule, kpi: KpiSpec) -> str:
-    """The link kpimon's messages carry (``streams.dashboard_links.grafana_link``), labels filled in by Prometheus."""
+    """The link kpimon's messages carry (``streams.readout.links.grafana_link``), labels filled in by Prometheus."""
     query = [f"var-window={rule.window}"]
     for name in ("team", "rep", "channel"):
         if name in SCOPE_LABELS[rule.scope.kind]:

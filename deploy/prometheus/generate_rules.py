@@ -34,7 +34,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from schemas.catalog import SCOPE_KINDS, WINDOW_NAMES, Catalog, KpiSpec, load_catalog
+from schemas.catalog import WINDOW_NAMES, Catalog, KpiSpec, load_catalog
+from schemas.scopes import SCOPE_KINDS
 
 RULES_FILE = Path(__file__).resolve().parent / "rules" / "kpimon.rules.yml"
 GROUP_NAME = "kpimon-kpi-rollups"

@@ -43,7 +43,7 @@ class WorkerProcess:
         env = {**os.environ, **self.env, "KPIMON_WEB_PORT": str(self.port)}
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "worker", "--loglevel", "info"],
+            [sys.executable, "-m", "streams.tools.cli", "worker", "--loglevel", "info"],
             env=env,
             cwd=self.log_path.parent,
             stdout=log,

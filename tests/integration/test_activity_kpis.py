@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from schemas.catalog import WINDOW_NAMES, load_catalog
-from streams.pipeline import partition_of
+from streams.worker.pipeline import partition_of
 from tests.integration.support import (
     Labels,
     Message,

@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from alerts.store import AlertStore, RedisAlertStore
-from tests.unit.alert_store_contract import CONTRACT
+from tests.unit.alerts.alert_store_contract import CONTRACT
 
 
 @pytest.mark.parametrize("check", CONTRACT, ids=lambda check: check.__name__)

@@ -6,15 +6,15 @@ import uuid
 
 from redis.asyncio import Redis
 
-from alerts.model import ScopeLabels
-from streams.alert_inputs import Need, sums_key
-from streams.alert_sums import SharedSums, groups_by_partition
-from streams.windows import DAY
-from tests.unit.test_kpis import CONFIG, EMEA, NOW, groups
+from schemas.scopes import Scope
+from streams.core.windows import DAY
+from streams.readout.alert_inputs import Need, sums_key
+from streams.worker.alert_sums import SharedSums, groups_by_partition
+from tests.unit.readout.test_kpis import CONFIG, EMEA, NOW, groups
 
 TODAY = 1_699_916_400  # 2023-11-14 in Berlin, emea's zone
 NOVEMBER = 1_698_793_200
-NEEDS = [Need(lambda labels: labels == ScopeLabels(kind="team", team="emea"), "today", "now", frozenset({"leads"}))]
+NEEDS = [Need(lambda labels: labels == Scope(team="emea"), "today", "now", frozenset({"leads"}))]
 GROUPS = groups(
     (0, EMEA, DAY, NOVEMBER, TODAY, {"leads": 3}),
     (1, EMEA, DAY, NOVEMBER, TODAY, {"leads": 4}),

@@ -141,7 +141,7 @@ def simulator(alert_env: dict[str, str], tmp_path: Path) -> Iterator[subprocess.
     """The demo simulator, producing steadily for the whole test."""
     with (tmp_path / "simulator.log").open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli", "simulate", "--rate", SIMULATOR_RATE],
+            [sys.executable, "-m", "streams.tools.cli", "simulate", "--rate", SIMULATOR_RATE],
             env={**os.environ, **alert_env},
             cwd=REPO,
             stdout=log,

@@ -28,7 +28,7 @@ from alerts.slack import slack_message
 from alerts.testing import ManualClock, WebhookSink
 from alerts.webhook import notifications_for, webhook_message
 from tests.integration.redis_namespace import redis_namespace
-from tests.unit.delivery_examples import ROUTES, T0, alert_event, notification
+from tests.unit.alerts.delivery_examples import ROUTES, T0, alert_event, notification
 
 STEP = 0.25
 GRAFANA = "https://grafana.example.com/d/kpimon-sales"

@@ -9,11 +9,11 @@ from alerts.rules import RulesFile
 from alerts.testing import WebhookSink
 from schemas.catalog import load_catalog
 from schemas.config import KpimonConfig, TeamConfig
-from streams.alerting import AlertService
-from streams.facts import Scope
-from streams.folding import BucketGroup, GroupKey
-from streams.settings import Settings
-from streams.windows import DAY
+from schemas.scopes import Scope
+from streams.core.folding import BucketGroup, GroupKey
+from streams.core.windows import DAY
+from streams.worker.alerting import AlertService
+from streams.worker.settings import Settings
 from tests.integration.redis_namespace import redis_namespace
 
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -47,7 +47,16 @@ COUNTERS = {"opportunities_created", "deals_won", "deals_lost", "revenue", "lead
 
 
 def _replay(source: Path, mapping: str, env: Mapping[str, str], *extra: str) -> None:
-    command = [sys.executable, "-m", "streams.cli", "replay", str(source), "--mapping", str(MAPPINGS / mapping), *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "streams.tools.cli",
+        "replay",
+        str(source),
+        "--mapping",
+        str(MAPPINGS / mapping),
+        *extra,
+    ]
     result = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert " 0 bad rows" in result.stdout, result.stdout
@@ -140,7 +149,7 @@ def test_sales_funnel_is_identical_after_sigkill_during_the_replay(
     """The replay runs (twice: every event has a copy) while the worker is killed twice; the result is the same."""
     expected = sales_opportunities_by_month(DATASETS)
     events = _sales_events(expected)
-    command = [sys.executable, "-m", "streams.cli", "replay", str(SALES), "--mapping",
+    command = [sys.executable, "-m", "streams.tools.cli", "replay", str(SALES), "--mapping",
                str(MAPPINGS / "crm-sales-opportunities.yaml"), "--rate", "4000"]  # fmt: skip
     replays = subprocess.Popen(
         ["/bin/sh", "-c", f"{' '.join(command)} && {' '.join(command)}"],
@@ -262,7 +271,7 @@ def _write_jsonl(path: Path, events: list[dict[str, Any]]) -> Path:
 
 
 def _replay_jsonl(source: Path, env: Mapping[str, str], config: Path) -> None:
-    command = [sys.executable, "-m", "streams.cli", "replay", str(source), "--config", str(config)]
+    command = [sys.executable, "-m", "streams.tools.cli", "replay", str(source), "--config", str(config)]
     result = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     assert " 0 bad rows" in result.stdout, result.stdout

@@ -9,8 +9,8 @@ import pytest
 from alerts.outbox import REMEMBER_SECONDS, Outbox, RedisOutbox
 from alerts.rate_gate import RateGate, RedisRateGate
 from tests.integration.redis_namespace import redis_namespace
-from tests.unit import outbox_contract, rate_gate_contract
-from tests.unit.delivery_examples import T0, notification
+from tests.unit.alerts import outbox_contract, rate_gate_contract
+from tests.unit.alerts.delivery_examples import T0, notification
 
 
 @pytest.mark.parametrize("check", outbox_contract.CONTRACT, ids=lambda check: check.__name__)

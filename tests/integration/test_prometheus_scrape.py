@@ -57,7 +57,7 @@ WORKER_JOB = "kpimon"
 SIMULATED = 1500
 READ_COUNTERS = ("kpimon_events_total", "kpimon_events_duplicate_total", "kpimon_events_rejected_total")
 WIN_RATE = "kpimon_win_rate_ratio"
-SIMULATE = (sys.executable, "-m", "streams.cli", "simulate")
+SIMULATE = (sys.executable, "-m", "streams.tools.cli", "simulate")
 KPI_LABELS = {"job", "window", "scope", "team", "rep", "channel", "campaign"}
 FUNNEL_CAMPAIGN = "partner-referrals"
 # Labels of each alert's expression (before the alert's own labels are added).

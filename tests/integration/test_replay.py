@@ -33,7 +33,7 @@ def test_replaying_a_crm_export_twice_counts_every_event_once(
     make_worker: Callable[..., WorkerProcess], worker_env: dict[str, str]
 ) -> None:
     expected = _expected_counts()
-    replay = [sys.executable, "-m", "streams.cli", "replay", str(DATASET), "--mapping", str(MAPPING)]
+    replay = [sys.executable, "-m", "streams.tools.cli", "replay", str(DATASET), "--mapping", str(MAPPING)]
     for _ in range(2):
         result = subprocess.run(replay, env={**os.environ, **worker_env}, capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stdout + result.stderr

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.topics import TopicLayoutError, ensure_topics
+from streams.worker.topics import TopicLayoutError, ensure_topics
 from tests.integration.support import BOOTSTRAP
 
 

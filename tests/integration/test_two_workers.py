@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from streams.topics import ensure_topics
+from streams.worker.topics import ensure_topics
 from tests.integration.support import BOOTSTRAP, WorkerProcess, event_message, produce, run, scrape, total, wait_until
 
 EVENTS = 6_000

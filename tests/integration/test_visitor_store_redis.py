@@ -1,4 +1,4 @@
-"""streams.visitor_store against the real Redis: HyperLogLogs written in the background, counted per window."""
+"""streams.worker.visitor_store against the real Redis: HyperLogLogs written in the background, counted per window."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from redis.asyncio import Redis
 
 from schemas.config import KpimonConfig
 from schemas.events import WebSession, parse_event
-from streams.facts import Scope
-from streams.kpis import ScopeTotals
-from streams.visitor_keys import STANDARD_ERROR, visitor_additions
-from streams.visitor_store import VisitorCounter, VisitorRecorder
+from schemas.scopes import Scope
+from streams.readout.kpis import ScopeTotals
+from streams.readout.visitor_keys import STANDARD_ERROR, visitor_additions
+from streams.worker.visitor_store import VisitorCounter, VisitorRecorder
 from tests.integration.redis_namespace import REDIS_URL, redis_namespace
 from tests.integration.support import free_port
 

@@ -16,7 +16,7 @@ import redis
 
 from schemas.catalog import WINDOW_NAMES, load_catalog
 from schemas.events import routing_key_of
-from streams.visitor_keys import STANDARD_ERROR
+from streams.readout.visitor_keys import STANDARD_ERROR
 from tests.integration.redis_namespace import REDIS_URL
 from tests.integration.support import (
     Labels,
@@ -42,13 +42,13 @@ WEB_AND_SPEND_KPIS = [CATALOG.kpi(kpi_id) for kpi_id in WEB_AND_SPEND]
 MANY_VISITORS = 5000
 TYPES_SENT = {"spend.recorded", "web.session", "lead.created", "lead.qualified", "deal.won"}
 UNIQUE = "kpimon_web_unique_visitors"
-ScopeLabels = tuple[str, str]  # scope kind, and the channel or campaign
-ALL: ScopeLabels = ("all", "")
+Scope = tuple[str, str]  # scope kind, and the channel or campaign
+ALL: Scope = ("all", "")
 BRAND, RETARGET = ("campaign", "brand"), ("campaign", "retarget")
 SEARCH, SOCIAL, UNKNOWN, SALES = [("channel", name) for name in ("paid_search", "social", "unknown", "sales")]
 
 
-def scopes(channel: str | None, campaign: str | None) -> list[ScopeLabels]:
+def scopes(channel: str | None, campaign: str | None) -> list[Scope]:
     """Overall, the channel (``unknown`` for none, as the worker does) and the campaign if any."""
     return [ALL, ("channel", channel or "unknown"), *([("campaign", campaign)] if campaign else [])]
 
@@ -63,8 +63,8 @@ class Ground:
     def __init__(self, now: float) -> None:
         self.now = now
         self.events: list[dict[str, Any]] = []
-        self.counters: dict[ScopeLabels, dict[str, float]] = {}
-        self.visitors: dict[ScopeLabels, set[str]] = {}
+        self.counters: dict[Scope, dict[str, float]] = {}
+        self.visitors: dict[Scope, set[str]] = {}
 
     def add(self, event_id: str, event_type: str, minutes_ago: float, **fields: Any) -> None:
         occurred_at = datetime.fromtimestamp(self.now - minutes_ago * 60, UTC).isoformat()
@@ -163,7 +163,7 @@ def messages(g: Ground, copies: list[str], crm: str, marketing: str) -> list[Mes
     ]
 
 
-def labels(scope: ScopeLabels, window: str) -> Labels:
+def labels(scope: Scope, window: str) -> Labels:
     kind, name = scope
     channel, campaign = (name, "") if kind == "channel" else ("", name)
     return (

@@ -1,0 +1,273 @@
+"""Fold a batch of records into bucketed counters and per-partition progress. Pure.
+
+State lives in two key-value maps (Faust tables at the edge):
+
+* buckets: ``"<partition>|<team>|<rep>|<channel>|<campaign>|<resolution>|<group start>"`` ->
+  ``{"buckets": {"<bucket start>": {counter: value}}, "offsets": {topic: last applied offset}}``
+  (one key per group of buckets, see streams.core.windows; the starts of day and month
+  buckets and groups are local calendar units of the scope's time zone)
+* progress: ``"<partition>"`` -> the partition's watermark, its own applied
+  offsets and the monotonic counts behind the ``*_total`` metrics.
+
+Each value carries the last offset it absorbed from every source topic, so a
+record delivered again after a crash changes nothing: folding is idempotent
+whatever part of the previous attempt reached the changelog. Only changed keys
+are returned, each once per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypedDict
+from zoneinfo import ZoneInfo
+
+from schemas.config import KpimonConfig
+from schemas.events import entity_key
+from schemas.scopes import Scope
+from streams.core.facts import counter_deltas, event_channel, scope_timezone, scopes_for
+from streams.core.records import Fact, Forwarded, Position, Record, Rejected
+from streams.core.windows import RESOLUTION_BY_NAME, RESOLUTIONS, Resolution, is_late
+
+Counters = dict[str, float]
+
+
+class BucketGroup(TypedDict):
+    buckets: dict[str, Counters]  # bucket start (epoch seconds, as text for JSON) -> counters
+    offsets: dict[str, int]
+
+
+class ProgressValue(TypedDict):
+    watermark: int
+    offsets: dict[str, int]
+    events: dict[str, int]
+    duplicates: dict[str, int]
+    late: dict[str, int]
+    rejected: dict[str, int]
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    """Where a group of buckets is stored: partition, scope, resolution and group start."""
+
+    partition: int
+    scope: Scope
+    resolution: Resolution
+    start: int
+
+    def encode(self) -> str:
+        return f"{self.partition}|{self.scope.key}|{self.resolution.name}|{self.start}"
+
+    @classmethod
+    def decode(cls, key: str) -> GroupKey:
+        partition, rest = key.split("|", 1)
+        scope, resolution, start = rest.rsplit("|", 2)  # the scope's campaign, last in its key, may hold "|"
+        return cls(int(partition), Scope.from_key(scope), RESOLUTION_BY_NAME[resolution], int(start))
+
+    def end(self, tz: ZoneInfo) -> int:
+        """The end of the group's last bucket; ``tz`` is the scope's zone (see ``scope_timezone``)."""
+        return self.resolution.group_end(self.start, tz)
+
+    def last_bucket_start(self, tz: ZoneInfo) -> int:
+        return self.resolution.last_bucket_start(self.start, tz)
+
+
+def empty_progress() -> ProgressValue:
+    return {"watermark": 0, "offsets": {}, "events": {}, "duplicates": {}, "late": {}, "rejected": {}}
+
+
+def _is_new(offsets: Mapping[str, int], position: Position) -> bool:
+    return position.offset > offsets.get(position.topic, -1)
+
+
+def last_applied_offset(progress: Mapping[str, ProgressValue], topic: str, partition: int) -> int | None:
+    """The last offset of ``topic``'s ``partition`` folded into the state, None before the first."""
+    value = progress.get(str(partition))
+    return None if value is None else value["offsets"].get(topic)
+
+
+def _increment(counts: dict[str, int], name: str) -> None:
+    counts[name] = counts.get(name, 0) + 1
+
+
+@dataclass
+class FoldResult:
+    groups: dict[str, BucketGroup] = field(default_factory=dict)
+    progress: dict[str, ProgressValue] = field(default_factory=dict)
+
+
+BucketSpan = tuple[int, int, int]  # bucket start, bucket end, group start
+
+
+class _BatchFolder:
+    def __init__(
+        self, groups: Mapping[str, BucketGroup], progress: Mapping[str, ProgressValue], config: KpimonConfig
+    ) -> None:
+        self._groups = groups
+        self._progress = progress
+        self._config = config
+        self._zones: dict[str, ZoneInfo] = {}  # team -> the zone of its scopes ("": overall, channels, campaigns)
+        self._spans: dict[tuple[str, str], BucketSpan] = {}  # (resolution, zone) -> the last bucket located
+        self.result = FoldResult()
+
+    def timezone_of(self, scope: Scope) -> ZoneInfo:
+        tz = self._zones.get(scope.team)
+        if tz is None:
+            tz = self._zones[scope.team] = scope_timezone(scope, self._config)
+        return tz
+
+    def locate(self, resolution: Resolution, timestamp: int, tz: ZoneInfo) -> BucketSpan:
+        """The bucket and group of ``timestamp``; the last one is cached, as a batch's events mostly share it."""
+        cache_key = (resolution.name, tz.key)
+        span = self._spans.get(cache_key)
+        if span is None or not span[0] <= timestamp < span[1]:
+            start = resolution.bucket_start(timestamp, tz)
+            span = (start, resolution.bucket_end(start, tz), resolution.group_start(start, tz))
+            self._spans[cache_key] = span
+        return span
+
+    def progress_of(self, partition: int) -> ProgressValue:
+        key = str(partition)
+        value = self.result.progress.get(key)
+        if value is None:
+            stored = self._progress.get(key)
+            value = _copy_progress(stored) if stored else empty_progress()
+            self.result.progress[key] = value
+        return value
+
+    def add_to_group(self, key: str, position: Position, buckets: Mapping[int, Mapping[str, float]]) -> None:
+        """Add one record's deltas to the buckets of one group, unless the group has the record already."""
+        group = self.result.groups.get(key)
+        if group is None:
+            stored = self._groups.get(key)
+            offsets = stored["offsets"] if stored else {}
+            if not _is_new(offsets, position):
+                return
+            group = {
+                "buckets": {start: dict(counters) for start, counters in stored["buckets"].items()} if stored else {},
+                "offsets": dict(offsets),
+            }
+            self.result.groups[key] = group
+        elif not _is_new(group["offsets"], position):
+            return
+        for bucket_start, deltas in buckets.items():
+            counters = group["buckets"].setdefault(str(bucket_start), {})
+            for name, delta in deltas.items():
+                value = counters.get(name, 0) + delta
+                if value == 0 and ":" in name:
+                    counters.pop(name, None)  # a retracted per-deal or per-reason counter
+                else:
+                    counters[name] = value
+        group["offsets"][position.topic] = position.offset
+
+
+def _copy_progress(value: ProgressValue) -> ProgressValue:
+    return {
+        "watermark": value["watermark"],
+        "offsets": dict(value["offsets"]),
+        "events": dict(value["events"]),
+        "duplicates": dict(value["duplicates"]),
+        "late": dict(value["late"]),
+        "rejected": dict(value["rejected"]),
+    }
+
+
+def fold_batch(
+    records: Sequence[Record],
+    duplicates: Iterable[Position],
+    *,
+    groups: Mapping[str, BucketGroup],
+    progress: Mapping[str, ProgressValue],
+    config: KpimonConfig,
+    entity_facts: Mapping[Position, Sequence[Fact]] | None = None,
+) -> FoldResult:
+    """Apply records in their partition order; return the changed bucket groups and progress.
+
+    An entity's event (a deal's, a lead's, ...) adds the changes it made to its
+    entity's facts (``entity_facts``, from streams.entities.registry); every event adds
+    its own counters (``counter_deltas``). Late facts count nowhere.
+    """
+    folder = _BatchFolder(groups, progress, config)
+    duplicate_positions = set(duplicates)
+    entity_facts = entity_facts or {}
+    for record in records:
+        position = record.position
+        partition_progress = folder.progress_of(position.partition)
+        first_time = _is_new(partition_progress["offsets"], position)
+        if first_time:
+            partition_progress["offsets"][position.topic] = position.offset
+        if isinstance(record, Forwarded):
+            continue
+        if isinstance(record, Rejected):
+            if first_time:
+                _increment(partition_progress["rejected"], record.rejection.reason)
+            continue
+        event = record.event
+        if position in duplicate_positions:
+            if first_time:
+                _increment(partition_progress["duplicates"], event.type)
+            continue
+        timestamp = record.timestamp
+        watermark = max(partition_progress["watermark"], timestamp)
+        partition_progress["watermark"] = watermark
+        late = is_late(timestamp, watermark)
+        if first_time:
+            _increment(partition_progress["late" if late else "events"], event.type)
+        facts = list(entity_facts.get(position, ())) if entity_key(event) is not None else []
+        deltas = counter_deltas(event)
+        if deltas:
+            campaign = getattr(event, "campaign_id", None)
+            facts.append(Fact(timestamp, event.team, event.rep_id, event_channel(event), deltas, campaign))
+        _fold_facts(folder, position, facts, watermark, config)  # a late fact counts nowhere
+    result = folder.result
+    result.progress = {key: value for key, value in result.progress.items() if value != progress.get(key)}
+    return result
+
+
+def _fold_facts(
+    folder: _BatchFolder, position: Position, facts: Sequence[Fact], watermark: int, config: KpimonConfig
+) -> None:
+    """Add a record's facts to every bucket that still retains their time, one write per group."""
+    by_group: dict[str, dict[int, dict[str, float]]] = {}
+    for fact in facts:
+        if is_late(fact.timestamp, watermark):
+            continue
+        for scope in scopes_for(fact.team, fact.rep, fact.channel, fact.campaign, config):
+            tz = folder.timezone_of(scope)
+            for resolution in RESOLUTIONS:
+                start, end, group_start = folder.locate(resolution, fact.timestamp, tz)
+                if resolution.retains(end, watermark):  # else too old for this resolution: skip it
+                    key = GroupKey(position.partition, scope, resolution, group_start).encode()
+                    bucket = by_group.setdefault(key, {}).setdefault(start, {})
+                    for name, delta in fact.counters.items():
+                        bucket[name] = bucket.get(name, 0) + delta
+    for key, buckets in by_group.items():
+        folder.add_to_group(key, position, buckets)
+
+
+def expired_group_keys(
+    keys: Iterable[str], watermarks: Mapping[int, int], config: KpimonConfig | None = None
+) -> list[str]:
+    """Groups whose every bucket fell out of its resolution's retention (by event time).
+
+    Where a day or month group ends depends on its scope's time zone. With ``config``
+    that end is exact; without it, the latest end in any zone is used: such a group is
+    kept up to a week longer than needed, never evicted early.
+    """
+    expired = []
+    zones: dict[str, ZoneInfo] = {}
+    for key in keys:
+        group = GroupKey.decode(key)
+        watermark = watermarks.get(group.partition)
+        if watermark is None:
+            continue
+        if config is None:
+            end = group.resolution.latest_group_end(group.start)
+        else:
+            tz = zones.get(group.scope.team)
+            if tz is None:
+                tz = zones[group.scope.team] = scope_timezone(group.scope, config)
+            end = group.end(tz)
+        if not group.resolution.retains(end, watermark):
+            expired.append(key)
+    return expired

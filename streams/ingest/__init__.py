@@ -1,0 +1,1 @@
+"""One batch as a value (pure): what it writes and in which order; streams.worker.pipeline applies it."""

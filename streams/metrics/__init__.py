@@ -1,0 +1,1 @@
+"""The Prometheus collectors of /metrics: KPI values, Faust's sensors, alert states."""

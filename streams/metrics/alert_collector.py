@@ -1,0 +1,79 @@
+"""Alerting on /metrics: the status of every (rule, scope) this worker evaluates, and delivery counts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import get_args
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from alerts.delivery import DeliveryReport
+from alerts.model import Status
+from alerts.rules import AlertRule
+from schemas.scopes import Scope
+
+ALERT_LABELS = ("rule", "severity", "kpi", "window", "scope", "team", "rep", "channel", "campaign", "state")
+STATUSES: tuple[Status, ...] = get_args(Status)
+OUTCOMES = ("sent", "retried", "failed")
+
+
+@dataclass
+class AlertMetrics:
+    """What /metrics shows of alerting: the current status of each evaluated (rule, scope), delivery counts."""
+
+    statuses: dict[str, tuple[AlertRule, Scope, Status]] = field(default_factory=dict)
+    deliveries: dict[str, int] = field(default_factory=dict)
+    pending: int = 0
+    evaluations_skipped: int = 0
+
+    def count(self, report: DeliveryReport) -> None:
+        for outcome in OUTCOMES:
+            self.deliveries[outcome] = self.deliveries.get(outcome, 0) + getattr(report, outcome)
+        self.pending = report.pending
+
+
+class AlertCollector(Collector):
+    def __init__(self, metrics: Callable[[], AlertMetrics]) -> None:
+        self._metrics = metrics
+
+    @staticmethod
+    def families() -> tuple[Metric, ...]:
+        """The (empty) metric families this collector fills on every scrape."""
+        return (
+            GaugeMetricFamily(
+                "kpimon_alert_state",
+                "1 for the current status of each rule and scope this worker evaluates, 0 for the others.",
+                labels=ALERT_LABELS,
+            ),
+            CounterMetricFamily(
+                "kpimon_alert_notifications",
+                "Delivery attempts by this worker: sent (2xx), retried (429, 5xx, errors), failed (given up).",
+                labels=("outcome",),
+            ),
+            GaugeMetricFamily("kpimon_alert_outbox_pending", "Notifications waiting in the outbox (all workers)."),
+            CounterMetricFamily(
+                "kpimon_alert_evaluations_skipped",
+                "Evaluations held back because some partition's sums were missing or stale (a worker recovering).",
+            ),
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self.families()
+
+    def collect(self) -> Iterator[Metric]:
+        metrics = self._metrics()
+        state, notifications, pending, skipped = self.families()
+        assert isinstance(state, GaugeMetricFamily) and isinstance(notifications, CounterMetricFamily)
+        for rule, scope, status in metrics.statuses.values():
+            labels = [rule.id, rule.severity, rule.kpi, rule.window, scope.kind, scope.team, scope.rep]
+            labels += [scope.channel, scope.campaign]
+            for candidate in STATUSES:
+                state.add_metric([*labels, candidate], 1 if candidate == status else 0)
+        for outcome in OUTCOMES:
+            notifications.add_metric([outcome], metrics.deliveries.get(outcome, 0))
+        assert isinstance(pending, GaugeMetricFamily) and isinstance(skipped, CounterMetricFamily)
+        pending.add_metric([], metrics.pending)
+        skipped.add_metric([], metrics.evaluations_skipped)
+        yield from (state, notifications, pending, skipped)

@@ -1,0 +1,1 @@
+"""The read side (pure): window totals and KPI values, baselines, unique-visitor keys, alert inputs, links."""

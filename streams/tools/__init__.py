@@ -1,0 +1,1 @@
+"""Commands around the worker: the CLI, the simulator, replay of files, reference docs and dashboards."""

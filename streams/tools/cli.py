@@ -1,0 +1,267 @@
+"""The ``kpimon`` command line: worker, simulate, schema, check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+from aiokafka.errors import KafkaConnectionError
+
+from schemas.catalog import Catalog, load_catalog
+from schemas.config import KpimonConfig, load_config
+from schemas.events import event_json_schema
+from schemas.yaml_source import ConfigFileError
+from streams.worker.settings import Settings
+from streams.worker.topics import TopicLayoutError
+
+EPILOG = """\
+Settings come from KPIMON_* environment variables (KPIMON_BOOTSTRAP_SERVERS,
+KPIMON_PARTITIONS, KPIMON_WEB_PORT, ...); the flags below override them.
+Docs: README.md, docs/metrics.md, docs/architecture.md.
+"""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {
+        name: value
+        for name, value in (
+            ("config_file", getattr(args, "config", None)),
+            ("catalog_file", getattr(args, "catalog", None)),
+            ("rules_file", getattr(args, "rules", None)),
+            ("web_port", getattr(args, "web_port", None)),
+            ("bootstrap_servers", getattr(args, "bootstrap_servers", None)),
+        )
+        if value is not None
+    }
+    return Settings(**overrides)
+
+
+def _load(settings: Settings) -> tuple[KpimonConfig, Catalog]:
+    config = load_config(settings.config_file) if settings.config_file else KpimonConfig()
+    return config, load_catalog(settings.catalog_file)
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from alerts.rules import load_rules
+    from streams.worker.run import run_worker
+
+    settings = _settings(args)
+    config, catalog = _load(settings)
+    rules = load_rules(settings.rules_file, catalog, config) if settings.rules_file else None
+    run_worker(settings, config, catalog, args.loglevel, rules)
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from streams.tools.simulator import run_simulation
+
+    settings = _settings(args)
+    config, _ = _load(settings)
+    produced = asyncio.run(
+        run_simulation(
+            settings,
+            config,
+            rate=args.rate,
+            seed=args.seed,
+            duration=args.duration,
+            total=args.total,
+            progress=lambda line: print(line, flush=True),
+        )
+    )
+    print(f"simulate: done, {produced:,} events produced", flush=True)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from streams.tools.replay import ReplayInputError, run_replay
+
+    settings = _settings(args)
+    config, _ = _load(settings)
+    try:
+        summary = asyncio.run(
+            run_replay(
+                settings,
+                config,
+                args.file,
+                args.mapping,
+                rate=args.rate,
+                progress=lambda line: print(line, flush=True),
+                dry_run=args.dry_run,
+            )
+        )
+    except ReplayInputError as exc:
+        print(f"kpimon: {exc}", file=sys.stderr)
+        return 2
+    return 1 if summary.bad_rows else 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    text = orjson.dumps(event_json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"schema: wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from alerts.rules import load_rules
+
+    config = load_config(Path(args.file))
+    catalog = load_catalog(Path(args.catalog) if args.catalog else None)
+    print(
+        f"{args.file}: ok ({len(config.teams)} teams, {len(config.reps)} reps; "
+        f"catalog of {len(catalog.kpis)} KPIs over {len(catalog.counters)} counters)"
+    )
+    if args.rules:
+        rules = load_rules(Path(args.rules), catalog, config)
+        print(f"{args.rules}: ok ({len(rules.rules)} rules, {len(rules.routes)} routes, {len(rules.digests)} digests)")
+    return 0
+
+
+def _docs(args: argparse.Namespace) -> int:
+    from streams.tools.reference_docs import reference_docs
+
+    stale = []
+    for path, text in reference_docs(load_catalog()).items():
+        target = Path(args.root) / path
+        if args.check:
+            if not target.exists() or target.read_text(encoding="utf-8") != text:
+                stale.append(str(path))
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        print(f"docs: wrote {path}")
+    if stale:
+        print(f"docs: stale, run `kpimon docs`: {', '.join(stale)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _dashboards(args: argparse.Namespace) -> int:
+    from streams.tools.dashboards import write_dashboards
+
+    paths = write_dashboards(Path(args.root), load_catalog(), check=args.check)
+    if args.check:
+        if paths:
+            print(f"dashboards: stale, run `kpimon dashboards`: {', '.join(map(str, paths))}", file=sys.stderr)
+        return 1 if paths else 0
+    for path in paths:
+        print(f"dashboards: wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kpimon",
+        description="Real-time sales and marketing KPIs from Kafka events, on Prometheus /metrics.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    worker = commands.add_parser(
+        "worker",
+        help="run a stream worker (consumes events, serves /metrics)",
+        description="Consume the CRM and marketing topics, keep the KPIs of the partitions this worker owns and "
+        "serve them on http://HOST:PORT/metrics. Start more workers with the same KPIMON_APP_ID to share the "
+        "partitions. Example: kpimon worker --config deploy/examples/kpimon.yaml",
+    )
+    worker.add_argument("--config", type=Path, help="teams/reps YAML file (default: KPIMON_CONFIG_FILE)")
+    worker.add_argument("--catalog", type=Path, help="YAML file extending the KPI catalog")
+    worker.add_argument(
+        "--rules", type=Path, help="alert rules YAML file (default: KPIMON_RULES_FILE; none: no alerts)"
+    )
+    worker.add_argument("--web-port", type=int, help="HTTP port of /metrics (default 6066)")
+    worker.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")
+    worker.add_argument("--loglevel", default="info", choices=["debug", "info", "warning", "error"])
+    worker.set_defaults(run=_worker)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="produce realistic demo events to Kafka",
+        description="Produce a realistic, deterministic stream of CRM and marketing events in real time: reps "
+        "working their teams' business hours, a lead -> MQL -> opportunity -> won/lost funnel, campaigns and web "
+        "sessions. Progress every 5 s. Example: kpimon simulate --rate 200 --duration 60",
+    )
+    simulate.add_argument("--config", type=Path, help="teams/reps YAML file (default: a built-in demo roster)")
+    simulate.add_argument("--rate", type=float, default=50.0, help="events per second (default 50)")
+    simulate.add_argument("--seed", type=int, default=1, help="random seed; equal seeds give equal events")
+    simulate.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
+    simulate.add_argument("--total", type=int, help="stop after this many events")
+    simulate.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")
+    simulate.set_defaults(run=_simulate)
+
+    replay = commands.add_parser(
+        "replay",
+        help="backfill events from a JSONL file or a CSV export (with a mapping)",
+        description="Produce events from a JSONL file of contract events, or from a CSV export with a YAML column "
+        "mapping (deploy/mappings/), in event-time order with stable event ids: replaying twice is harmless. Bad "
+        "rows are reported by line and skipped; the exit status is 1 when there were any. Example: kpimon replay "
+        "../shared/datasets/crm-sales-opportunities/sales_pipeline.csv --mapping "
+        "deploy/mappings/crm-sales-opportunities.yaml",
+    )
+    replay.add_argument("file", type=Path, help="a JSONL file of events, or a CSV file (needs --mapping)")
+    replay.add_argument("--mapping", type=Path, help="YAML column mapping for a CSV file")
+    replay.add_argument(
+        "--config", type=Path, help="config YAML with the currency rates (default: KPIMON_CONFIG_FILE; USD only)"
+    )
+    replay.add_argument("--rate", type=float, help="events per second (default: as fast as possible)")
+    replay.add_argument("--dry-run", action="store_true", help="read and check only; report bad rows, produce nothing")
+    replay.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")
+    replay.set_defaults(run=_replay)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of the event contract")
+    schema.add_argument("--output", "-o", help="write to this file instead of stdout")
+    schema.set_defaults(run=_schema)
+
+    check = commands.add_parser(
+        "check",
+        help="validate a config file (and a catalog extension and alert rules)",
+        description="Validate the config file, and the catalog extension and alert rules when given, as a worker "
+        "does at start: every problem is reported as file:line:column. Exit status 2 when any file is invalid. "
+        "Example: kpimon check deploy/examples/kpimon.yaml --rules deploy/examples/alerts.yaml",
+    )
+    check.add_argument("file", help="the YAML config file")
+    check.add_argument("--catalog", help="a YAML file extending the KPI catalog")
+    check.add_argument("--rules", help="an alert rules YAML file, checked against the catalog and the config")
+    check.set_defaults(run=_check)
+    docs = commands.add_parser("docs", help="regenerate docs/kpis.md and docs/metrics.md from the catalog")
+    docs.add_argument("--check", action="store_true", help="only check that the files are current (exit 1 if not)")
+    docs.add_argument("--root", default=".", help="the repository root (default: the current directory)")
+    docs.set_defaults(run=_docs)
+    dashboards = commands.add_parser("dashboards", help="regenerate deploy/grafana/dashboards/*.json from the catalog")
+    dashboards.add_argument("--check", action="store_true", help="only check the files are current (exit 1 if not)")
+    dashboards.add_argument("--root", default=".", help="the repository root (default: the current directory)")
+    dashboards.set_defaults(run=_dashboards)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ConfigFileError as exc:
+        print(f"kpimon: invalid configuration:\n{exc}", file=sys.stderr)
+        return 2
+    except KafkaConnectionError as exc:
+        print(
+            f"kpimon: cannot reach Kafka ({exc}): start it with `deploy/local/kpimon-local up` "
+            "or point KPIMON_BOOTSTRAP_SERVERS at your brokers",
+            file=sys.stderr,
+        )
+        return 3
+    except TopicLayoutError as exc:
+        print(f"kpimon: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

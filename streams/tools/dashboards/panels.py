@@ -1,0 +1,86 @@
+"""Shared panel conventions: the data source, units, colours, queries and descriptions.
+
+**Units and colours from the catalog.** The catalog unit gives the Grafana unit
+(``GRAFANA_UNITS``); ``good: up/down`` gives the colour order: red -> amber -> green
+thresholds upwards when up is good (reversed when down is good), the gradient of
+bar gauges comparing teams, reps or channels, and the colour of a stat's change.
+Every panel uses the ``datasource`` variable: no data source uid is baked in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal
+
+from schemas.catalog import KpiSpec
+from schemas.config import KpimonConfig
+from streams.tools.dashboards._sdk import (
+    Builder,
+    PromQueryFormat,
+    builders,
+    common,
+    common_builders,
+    models,
+    prometheus,
+)
+
+CURRENCY = KpimonConfig().reporting_currency  # the default reporting currency: Grafana's money unit
+DATASOURCE = common.DataSourceRef(type_val="prometheus", uid="${datasource}")
+GRAFANA_UNITS: Mapping[str, str] = {
+    "count": "short",
+    "seconds": "s",
+    "ratio": "percentunit",
+    "currency": "currency{currency}",
+    "currency_per_day": "currency{currency}",  # Grafana has no money-per-day unit: titles say "per day"
+}
+PACE_AMBER, PACE_GREEN = 0.8, 1.0
+
+PanelBuilder = Builder[models.Panel]
+
+
+def grafana_unit(kpi: KpiSpec, currency: str) -> str:
+    return GRAFANA_UNITS[kpi.unit].format(currency=currency)
+
+
+def threshold_steps(good: Literal["up", "down"], amber: float, green: float) -> list[models.Threshold]:
+    """Red / amber / green in the order ``good`` says: upwards when up is good, downwards otherwise."""
+    if good == "up":
+        return [models.Threshold(None, "red"), models.Threshold(amber, "orange"), models.Threshold(green, "green")]
+    return [models.Threshold(None, "green"), models.Threshold(amber, "orange"), models.Threshold(green, "red")]
+
+
+def gradient(good: Literal["up", "down"]) -> models.FieldColorModeId:
+    """The colour scheme of a comparison (reps, teams, channels): the best end is green."""
+    return models.FieldColorModeId.CONTINUOUS_RD_YL_GR if good == "up" else models.FieldColorModeId.CONTINUOUS_GR_YL_RD
+
+
+def neutral_thresholds() -> builders.ThresholdsConfig:
+    return builders.ThresholdsConfig().mode(models.ThresholdsMode.ABSOLUTE).steps([models.Threshold(None, "blue")])
+
+
+def pace_thresholds(kpi: KpiSpec) -> builders.ThresholdsConfig:
+    steps = threshold_steps(kpi.good, PACE_AMBER, PACE_GREEN)
+    return builders.ThresholdsConfig().mode(models.ThresholdsMode.ABSOLUTE).steps(steps)
+
+
+def panel_target(
+    expr: str, ref_id: str, legend: str = "", *, instant: bool = False, table: bool = False
+) -> prometheus.Dataquery:
+    """A query over the time range (stats' sparklines), or an instant one (bars, tables: the value now)."""
+    query = prometheus.Dataquery().expr(expr).ref_id(ref_id).datasource(DATASOURCE)
+    if legend:
+        query = query.legend_format(legend)
+    query = query.instant() if instant else query.range()
+    return query.format(PromQueryFormat.TABLE) if table else query
+
+
+def reduce_last() -> common_builders.ReduceDataOptions:
+    return common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
+
+
+def describe(*parts: str) -> str:
+    return " ".join(part for part in parts if part)
+
+
+def ref_letter(index: int) -> str:
+    return chr(ord("A") + index)

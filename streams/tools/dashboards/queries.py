@@ -1,0 +1,143 @@
+"""PromQL for the KPIs, built from the catalog: pure, no Grafana.
+
+**Aggregation across workers.** Every worker exports the scopes of the partitions it
+owns, so the same series comes once per worker. Every metric in a panel query is
+wrapped in ``sum without (instance, pod, job) (...)``, which keeps the KPI labels
+(``window``, ``scope``, ``team``, ``rep``, ``channel``, ``campaign``) and adds up the workers.
+That is exact for counts and money. A ratio gauge is never summed nor averaged:
+``kpi_query`` translates the KPI's catalog formula into PromQL over the summed
+series of its counters, so ``deals_won / (deals_won + deals_lost)`` becomes
+``sum(won) / ((sum(won) + sum(lost)) > 0)``, exact whatever the number of workers
+(``> 0`` keeps the catalog's rule that a ratio over zero has no value). A counter
+has a series only where a KPI's formula is that counter alone (``kpimon_revenue`` is
+the ``revenue`` counter), so average deal size (``revenue / deals_won``) is exact too.
+Where a part of a formula uses a counter without a series, that part is another
+KPI's gauge (``calls_connected / calls`` is the call connect rate): it is taken per
+worker weighted by its denominator, ``sum(gauge * weight) / sum(weight)``, which is
+exact for one worker, and across workers exact unless a worker counted the numerator
+without its denominator. The sales cycle and pipeline velocity are rebuilt from the
+summed ``kpimon_sales_cycle_total_seconds`` and ``kpimon_deals_won_timed``. A KPI
+that cannot be rebuilt at all falls back to the summed gauge, and its panel says it
+is exact for one worker only. Each panel's description states which case applies.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import cast
+
+from schemas.catalog import Catalog, KpiSpec
+from schemas.scopes import ScopeKind
+
+AGGREGATE = "sum without (instance, pod, job)"
+# Counters without a series: the exported counter that counts the same things, and when it does.
+_OPERATORS: Mapping[type[ast.operator], str] = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+
+
+@dataclass(frozen=True)
+class Selector:
+    """The label matchers of one panel: a window, a scope, and ``label=~"$variable"`` filters."""
+
+    window: str
+    scope: ScopeKind
+    filters: tuple[tuple[str, str], ...] = ()
+
+    def render(self, metric: str) -> str:
+        matchers = [f'window="{self.window}"', f'scope="{self.scope}"']
+        matchers += [f'{label}=~"{pattern}"' for label, pattern in self.filters]
+        return f"{metric}{{{', '.join(matchers)}}}"
+
+
+@dataclass(frozen=True)
+class KpiQuery:
+    expr: str
+    exact: bool  # exact whatever the number of workers
+    note: str  # how the value is aggregated across workers, for the panel description
+
+
+class _NoSeries(Exception):
+    """A formula part that summed series cannot rebuild."""
+
+
+def counter_series(catalog: Catalog) -> dict[str, str]:
+    """Counters exported as a series: those a KPI's formula is alone (counter -> metric)."""
+    return {kpi.formula.tree.body.id: kpi.metric for kpi in catalog.kpis if isinstance(kpi.formula.tree.body, ast.Name)}
+
+
+def total(metric: str, selector: Selector) -> str:
+    return f"{AGGREGATE} ({selector.render(metric)})"
+
+
+def _number(value: object) -> str:
+    number = float(cast(float, value))
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+class _Translator:
+    def __init__(self, catalog: Catalog, selector: Selector) -> None:
+        self._catalog = catalog
+        self._series = counter_series(catalog)
+        self._selector = selector
+        self.notes: list[str] = []
+
+    def translate(self, node: ast.expr) -> str:
+        if isinstance(node, ast.Name):
+            if node.id not in self._series:
+                raise _NoSeries(node.id)
+            return total(self._series[node.id], self._selector)
+        if isinstance(node, ast.Constant):
+            return _number(node.value)
+        if isinstance(node, ast.UnaryOp):
+            return f"-({self.translate(node.operand)})"
+        assert isinstance(node, ast.BinOp)
+        try:
+            left, right = self.translate(node.left), self.translate(node.right)
+        except _NoSeries:
+            return self._weighted_gauge(node)
+        if isinstance(node.op, ast.Div) and not isinstance(node.right, ast.Constant):
+            right = f"({right} > 0)"  # a ratio over zero has no value (catalog rule), not +Inf
+        return f"({left} {_OPERATORS[type(node.op)]} {right})"
+
+    def _weighted_gauge(self, node: ast.BinOp) -> str:
+        """``x / y`` that is another KPI's formula: its per-worker gauge, weighted by ``y``."""
+        shape = ast.dump(node)
+        kpi = next((k for k in self._catalog.kpis if ast.dump(k.formula.tree.body) == shape), None)
+        if kpi is None or not isinstance(node.op, ast.Div) or not isinstance(node.right, ast.Name):
+            raise _NoSeries(ast.unparse(node))
+        denominator = node.right.id
+        if denominator not in self._series:
+            raise _NoSeries(denominator)
+        gauge = self._selector.render(kpi.metric)
+        weights = self._selector.render(self._series[denominator])
+        self.notes.append(
+            f"{kpi.name} is the per-worker gauge weighted by {denominator} (sum of gauge x {denominator} over sum "
+            f"of {denominator}): exact for one worker; across workers exact unless a worker counted "
+            f"{ast.unparse(node.left)} without any {denominator} in the window."
+        )
+        return f"({AGGREGATE} ({gauge} * {weights}) / ({AGGREGATE} ({weights} and {gauge}) > 0))"
+
+
+def kpi_query(catalog: Catalog, kpi: KpiSpec, selector: Selector) -> KpiQuery:
+    """PromQL for ``kpi`` that aggregates the workers' series correctly (see the module docstring)."""
+    if selector.scope not in kpi.scopes:
+        raise ValueError(f"KPI {kpi.id!r} has no {selector.scope!r} scope (it has {', '.join(kpi.scopes)})")
+    if selector.window not in kpi.windows and not selector.window.startswith("$"):
+        raise ValueError(f"KPI {kpi.id!r} has no {selector.window!r} window")
+    body = kpi.formula.tree.body
+    translator = _Translator(catalog, selector)
+    try:
+        expr = translator.translate(body)
+    except _NoSeries:
+        note = f"Sum of the per-worker {kpi.metric} gauge: exact for one worker only."
+        return KpiQuery(total(kpi.metric, selector), exact=False, note=note)
+    if isinstance(body, ast.BinOp) and expr.startswith("(") and expr.endswith(")"):
+        expr = expr[1:-1]
+    if translator.notes:
+        return KpiQuery(expr, exact=False, note=" ".join(translator.notes))
+    if isinstance(body, ast.Name):
+        note = "Summed over workers: exact."
+    else:
+        note = f"Each count summed over workers, then `{kpi.formula.source}`: exact."
+    return KpiQuery(expr, exact=True, note=note)

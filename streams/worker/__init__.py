@@ -1,0 +1,1 @@
+"""The edge: the Faust app and its tables, the batch pipeline, topics, settings, Redis stores, alerting timers."""

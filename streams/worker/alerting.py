@@ -1,0 +1,232 @@
+"""Alerts inside a worker: shared sums, rule evaluation, digests and delivery, on timers.
+
+Every ``alert_interval_seconds`` a worker publishes the sums of the partitions it
+owns (``SharedSums``) and evaluates the rules and digests it owns: a rule
+belongs to the worker that owns source partition ``crc32(rule id) % partitions``,
+so each rule is evaluated by one worker, and moves with its partition. States
+live in Redis with a compare-and-set, notifications go through the Redis outbox
+with ids that make a re-decided event a no-op, and each status change is
+produced to the alerts topic. Redis being down pauses alerts, never the KPIs.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
+
+import aiohttp
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from alerts.delivery import Deliverer
+from alerts.digests import DueDigest, digest_window, due_digest
+from alerts.engine import Decision, decide, state_key
+from alerts.model import Notification
+from alerts.outbox import RedisOutbox
+from alerts.rate_gate import RedisRateGate
+from alerts.routes import SlackRoute
+from alerts.rules import AlertRule, Digest, RulesFile, ScopeSelector
+from alerts.slack import DigestRow, digest_message
+from alerts.store import RedisAlertStore, states_by_key
+from alerts.webhook import due_now, notifications_for
+from schemas.catalog import Catalog
+from schemas.config import KpimonConfig
+from schemas.scopes import OVERALL, Scope
+from streams.core.folding import BucketGroup
+from streams.metrics.alert_collector import AlertMetrics
+from streams.readout.alert_inputs import Need, Sums, observe, scopes_in, value_in
+from streams.readout.links import grafana_link
+from streams.worker.alert_sums import SharedSums, groups_by_partition
+from streams.worker.settings import Settings
+
+log = logging.getLogger(__name__)
+STALE_AFTER_INTERVALS = 3  # a partition's sums older than this many intervals hold evaluation back
+
+
+def owner_partition(name: str, partitions: int) -> int:
+    """The source partition whose owner evaluates the rule or digest ``name``."""
+    return zlib.crc32(name.encode()) % partitions
+
+
+def digest_key(digest: Digest) -> str:
+    return f"digest/{digest.team}/{digest.cadence}"
+
+
+def needs_of(rules: RulesFile, catalog: Catalog) -> list[Need]:
+    """The sums the rules and digests read: each rule's window (and baseline), each digest's last two periods."""
+    needs = []
+    for rule in rules.rules:
+        counters = catalog.kpi(rule.kpi).formula.names
+        needs.append(Need(rule.scope.matches, rule.window, "now", counters))
+        drop = rule.condition.drop
+        if drop is not None:
+            needs.append(Need(rule.scope.matches, rule.window, drop.baseline, counters))
+    for digest in rules.digests:
+        counters = frozenset().union(*(catalog.kpi(kpi).formula.names for kpi in digest.kpis))
+        team = ScopeSelector(kind="team", team=digest.team)
+        for variant in ("previous_period", "period_before"):
+            needs.append(Need(team.matches, digest_window(digest), variant, counters))
+    return needs
+
+
+def configured_scopes(config: KpimonConfig) -> set[Scope]:
+    """The scopes that exist even without any event: overall, every team and every rep of the config."""
+    scopes = {OVERALL, *(Scope(team=team) for team in config.teams)}
+    return scopes | {Scope(team=rep.team, rep=rep_id) for rep_id, rep in config.reps.items()}
+
+
+class AlertService:
+    def __init__(
+        self,
+        settings: Settings,
+        config: KpimonConfig,
+        catalog: Catalog,
+        rules: RulesFile,
+        redis: Redis,
+        *,
+        buckets: Callable[[], Iterable[tuple[str, BucketGroup]]],
+        owned: Callable[[], set[int]],
+        ready: Callable[[], bool],
+        audit: Callable[[str, bytes], Awaitable[None]],
+        clock: Callable[[], float],
+        env: Mapping[str, str],
+    ) -> None:
+        namespace = settings.app_id
+        self._settings = settings
+        self._config = config
+        self._catalog = catalog
+        self._rules = rules
+        self._buckets = buckets
+        self._owned = owned
+        self._ready = ready
+        self._audit = audit
+        self._clock = clock
+        self.sums = SharedSums(redis, namespace, settings.partitions, needs_of(rules, catalog), config)
+        self.store = RedisAlertStore(redis, namespace)
+        self.outbox = RedisOutbox(redis, namespace)
+        self.deliverer = Deliverer(
+            self.outbox, rules.routes, env, clock, aiohttp.ClientSession, RedisRateGate(redis, namespace)
+        )
+        self.metrics = AlertMetrics()
+        self._redis_down = False
+        self._missing: list[int] = []
+
+    async def evaluate(self) -> None:
+        """One evaluation round: publish this worker's sums, then evaluate the rules and digests it owns."""
+        if not self._ready():
+            return
+        await self._guarded(self._evaluate())
+
+    async def deliver(self) -> None:
+        """Send what the outbox has due."""
+        await self._guarded(self._deliver())
+
+    async def _guarded(self, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except (RedisError, OSError) as exc:
+            if not self._redis_down:
+                log.warning("alerts paused: Redis is unreachable (%s); KPIs keep flowing, alerts resume with it", exc)
+            self._redis_down = True
+            return
+        if self._redis_down:
+            log.warning("alerts resumed: Redis is reachable again")
+        self._redis_down = False
+
+    async def _deliver(self) -> None:
+        self.metrics.count(await self.deliverer.deliver_due())
+
+    async def _evaluate(self) -> None:
+        now = self._clock()
+        owned = self._owned()
+        await self.sums.publish(owned, groups_by_partition(self._buckets()), now)
+        partitions = self._settings.partitions
+        rules = [rule for rule in self._rules.rules if owner_partition(rule.id, partitions) in owned]
+        digests = [d for d in self._rules.digests if owner_partition(digest_key(d), partitions) in owned]
+        if not rules and not digests:
+            self.metrics.statuses = {}
+            return
+        sums, missing = await self.sums.whole(now, STALE_AFTER_INTERVALS * self._settings.alert_interval_seconds)
+        if missing != self._missing:  # say it when it changes, not every round
+            log.info("alert evaluation %s", f"waits for the sums of partitions {missing}" if missing else "resumes")
+            self._missing = missing
+        if sums is None:
+            self.metrics.evaluations_skipped += 1
+            return
+        decisions = await self._decide(rules, sums, now)
+        await self._apply(decisions, now)
+        self.metrics.statuses = {d.key: (d.rule, d.scope, d.step.state.status) for d, _ in decisions}
+        for digest in digests:
+            due = due_digest(digest, now, self._config.timezone_of(digest.team))
+            if due is not None:
+                await self.outbox.enqueue(self._digest_notifications(due, sums, now))
+
+    async def _decide(self, rules: list[AlertRule], sums: Sums, now: float) -> list[tuple[Decision, int]]:
+        candidates = scopes_in(sums) | configured_scopes(self._config)
+        targets = [
+            (rule, scope)
+            for rule in rules
+            for scope in sorted(candidates, key=lambda scope: scope.key)
+            if rule.scope.matches(scope)
+        ]
+        keys = [state_key(rule.id, scope) for rule, scope in targets]
+        before = states_by_key(await self.store.load(keys), keys)
+        decisions = []
+        for (rule, scope), key in zip(targets, keys, strict=True):
+            kpi = self._catalog.kpi(rule.kpi)
+            observation = observe(kpi, sums, scope, rule.window)
+            drop = rule.condition.drop
+            if drop is not None:
+                observation = replace(observation, baseline=value_in(kpi, sums, scope, rule.window, drop.baseline))
+            labels = scope
+            state, version = before[key]
+            tz = rule.zone_for(labels, self._config)
+            decisions.append((decide(rule, kpi, labels, observation, state, now, tz), version))
+        return decisions
+
+    async def _apply(self, decisions: list[tuple[Decision, int]], now: float) -> None:
+        """Queue each event's messages, then store the new state; announce status changes on the alerts topic.
+
+        Queued first: a crash before the state is stored decides the same event again,
+        whose notifications carry the same ids and are not queued twice.
+        """
+        for decision, version in decisions:
+            if decision.step.state == decision.before:
+                continue
+            if decision.event is not None:
+                kpi = self._catalog.kpi(decision.rule.kpi)
+                link = grafana_link(self._rules.grafana_url, kpi, decision.scope, decision.rule.window)
+                await self.outbox.enqueue(notifications_for(decision.event, self._rules.routes, now, link))
+            if not await self.store.save(decision.key, decision.step.state, version):
+                log.info("alert %s was decided by another worker first", decision.key)
+                continue
+            if decision.step.transition is not None:
+                await self._audit(decision.key, orjson.dumps(decision.audit_record()))
+
+    def _digest_notifications(self, due: DueDigest, sums: Sums, now: float) -> list[Notification]:
+        digest = due.digest
+        team = Scope(team=digest.team)
+        window = digest_window(digest)
+        rows = []
+        for kpi_id in digest.kpis:
+            kpi = self._catalog.kpi(kpi_id)
+            rows.append(
+                DigestRow(
+                    kpi_name=kpi.name,
+                    unit=kpi.unit,
+                    value=value_in(kpi, sums, team, window, "previous_period"),
+                    previous=value_in(kpi, sums, team, window, "period_before"),
+                    goal=digest.goals.get(kpi_id),
+                    good=kpi.good,
+                )
+            )
+        route = self._rules.routes[digest.route]
+        message = digest_message(due.title, rows)
+        body = message if isinstance(route, SlackRoute) else {"digest": due.id, **message}
+        return [due_now(due.id, digest.route, route, orjson.dumps(body), now)]
+
+    async def close(self) -> None:
+        await self.deliverer.close()

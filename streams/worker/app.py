@@ -1,0 +1,257 @@
+"""The Faust app: tables, topics, the ingest agent and the /metrics page."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+import faust
+import orjson
+from aiohttp.web import Response
+from faust import web
+from faust.types import TP
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+
+from alerts.rules import RulesFile
+from schemas.catalog import Catalog
+from schemas.config import KpimonConfig
+from streams.core.continuity import PartitionTail
+from streams.core.records import Position
+from streams.metrics.alert_collector import AlertCollector
+from streams.metrics.faust_collector import FaustMonitorCollector
+from streams.metrics.kpi_collector import KpiCollector
+from streams.readout.kpis import monthly_report, monthly_totals
+from streams.worker.alerting import AlertService
+from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables
+from streams.worker.settings import Settings
+from streams.worker.visitor_store import VisitorCounter, VisitorRecorder
+
+PRODUCER_BUFFER_MESSAGES = 10_000
+TAIL_CHECK_SECONDS = 5.0
+VISITOR_RETRY_SECONDS = 5.0
+STATE_VERSION = "v3"  # bump when the key or value layout changes: new tables start clean
+
+
+class PartitionKeyedTable(faust.Table[str, Any]):
+    """A table whose keys start with ``"<partition>|"``: that partition holds the key.
+
+    Faust normally takes the changelog partition from the event being
+    processed, which does not exist inside ``take_events()`` batches. The
+    partition in the key is the source partition the value was folded from,
+    so changelog partition p is restored on the worker that owns source
+    partition p (Faust co-assigns topics with equal partition counts).
+    """
+
+    def partition_for_key(self, key: Any) -> int:
+        return int(str(key).split("|", 1)[0])
+
+    async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
+        """Forget the keys of partitions this worker no longer owns.
+
+        The memory store only drops keys it restored from the changelog; keys
+        this worker wrote itself would outlive a rebalance that moved their
+        partition away, and be exported twice (here and by the new owner).
+        """
+        changelog = self.changelog_topic.get_topic_name()
+        owned = {tp.partition for tp in active_tps if tp.topic == changelog}
+        for key in [key for key in self.data if self.partition_for_key(key) not in owned]:
+            self.data.pop(key, None)
+        await super().on_recovery_completed(active_tps, standby_tps)
+
+
+def _table(app: faust.App, name: str, settings: Settings) -> PartitionKeyedTable:
+    table = PartitionKeyedTable(
+        app,
+        name=f"{name}-{STATE_VERSION}",
+        default=None,
+        partitions=settings.partitions,
+        key_type=str,  # JSON-encoded keys and values (orjson when installed)
+        beacon=app.tables.beacon,
+        help=f"kpimon {name} state",
+    )
+    app.tables.add(table)
+    return table
+
+
+def create_app(
+    settings: Settings,
+    config: KpimonConfig,
+    catalog: Catalog,
+    clock: Callable[[], float] = time.time,
+    rules: RulesFile | None = None,
+) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=settings.broker_url,
+        store="memory://",
+        datadir=str(settings.data_dir),
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        producer_acks=-1,
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        # No standbys: the store of a standby partition is the same dict the
+        # collector and eviction read; a moved partition is restored from its
+        # changelog instead.
+        table_standby_replicas=0,
+        producer_linger=0.005,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_rebalance_timeout=settings.session_timeout_seconds,
+    )
+
+    async def rewind(to: Position) -> None:
+        tp = TP(to.topic, to.partition)
+        if tp in app.consumer.assignment():
+            app.log.warning("Re-reading %s[%d] from %d: messages were skipped", to.topic, to.partition, to.offset)
+            await app.consumer.seek(tp, to.offset)
+
+    async def tails() -> list[PartitionTail]:
+        consumer = app.consumer
+        sources = set(settings.source_topics)
+        result = []
+        for tp in sorted(tp for tp in consumer.assignment() if tp.topic in sources):
+            position = await consumer.position(tp)
+            if position is not None:
+                result.append(PartitionTail(tp.topic, tp.partition, consumer.highwater(tp), position))
+        return result
+
+    seen = _table(app, "seen", settings)
+    buckets = _table(app, "buckets", settings)
+    progress = _table(app, "progress", settings)
+    entities = _table(app, "entities", settings)
+    tables = Tables(
+        seen=seen,
+        buckets=buckets,
+        progress=progress,
+        local_seen=seen.data,
+        local_buckets=buckets.data,
+        local_progress=progress.data,
+        entities=entities,
+        local_entities=entities.data,
+    )
+    visitors = VisitorRecorder(Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5))
+    pipeline = IngestPipeline(
+        settings,
+        config,
+        tables,
+        deadletter=app.topic(settings.deadletter_topic),
+        rekeyed=app.topic(settings.rekeyed_topic),
+        producer=lambda: app.producer,
+        consumer=SourceConsumer(generation=lambda: app.consumer_generation_id, rewind=rewind, tails=tails),
+        clock=clock,
+        visitors=visitors,
+    )
+    app.timer(VISITOR_RETRY_SECONDS)(visitors.retry)
+
+    @app.on_before_shutdown.connect
+    async def close_visitors(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await visitors.close()
+
+    @app.agent(app.topic(*settings.source_topics), name="ingest")
+    async def ingest(stream: faust.StreamT[bytes]) -> None:
+        # Faust pauses consumption while more than this many produced messages
+        # wait for the Kafka client; a batch writes a few hundred changelog
+        # records at once, far above Faust's default of 100.
+        app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
+        batches = cast(faust.Stream[bytes], stream).take_events(
+            settings.batch_size, within=settings.batch_within_seconds
+        )
+        async for events in batches:
+            await pipeline.process_isolating_failures(events)
+
+    async def check_tails() -> None:
+        if not app.rebalancing:
+            await pipeline.check_tails()
+
+    app.timer(TAIL_CHECK_SECONDS)(check_tails)
+
+    @seen.on_recover
+    async def rebuild_seen_index() -> None:
+        pipeline.rebuild_seen_index()
+
+    registry = CollectorRegistry()
+    registry.register(
+        KpiCollector(
+            catalog,
+            config,
+            buckets=lambda: list(buckets.data.items()),
+            progress=lambda: list(progress.data.items()),
+            clock=clock,
+            entities=lambda: list(entities.data.items()),
+            unique_visitors=VisitorCounter(
+                SyncRedis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1),
+                settings.app_id,
+                config,
+            ).samples,
+        )
+    )
+    registry.register(FaustMonitorCollector(lambda: app.monitor, lambda: app.rebalancing_count, pipeline.continuity))
+
+    if rules is not None:
+        service = _alert_service(app, settings, config, catalog, rules, buckets, clock)
+        registry.register(AlertCollector(lambda: service.metrics))
+
+    @app.page("/kpis/months")
+    async def months(self: web.View, request: web.Request) -> web.Response:
+        """Counters and KPIs per scope and calendar month, for history and replays of old data."""
+        report = monthly_report(catalog, monthly_totals(list(buckets.data.items()), config))
+        return cast(web.Response, Response(body=orjson.dumps(report), content_type="application/json"))
+
+    @app.page("/metrics")
+    async def metrics(self: web.View, request: web.Request) -> web.Response:
+        body = generate_latest(registry)
+        return cast(web.Response, Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST}))
+
+    return app
+
+
+def _alert_service(
+    app: faust.App,
+    settings: Settings,
+    config: KpimonConfig,
+    catalog: Catalog,
+    rules: RulesFile,
+    buckets: PartitionKeyedTable,
+    clock: Callable[[], float],
+) -> AlertService:
+    """The alert engine on this worker's timers: evaluation, digests and delivery (see streams.worker.alerting)."""
+    alerts_topic = app.topic(settings.alerts_topic)
+
+    async def audit(key: str, record: bytes) -> None:
+        await alerts_topic.send(key=key.encode(), value=record)
+
+    def owned() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.crm_topic}
+
+    def ready() -> bool:
+        return not app.rebalancing and cast(Any, app.tables).recovery.completed.is_set()
+
+    service = AlertService(
+        settings,
+        config,
+        catalog,
+        rules,
+        Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5),
+        buckets=lambda: list(buckets.data.items()),
+        owned=owned,
+        ready=ready,
+        audit=audit,
+        clock=clock,
+        env=os.environ,
+    )
+    app.timer(settings.alert_interval_seconds)(service.evaluate)
+    app.timer(settings.delivery_interval_seconds)(service.deliver)
+
+    @app.on_before_shutdown.connect
+    async def close_alerts(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await service.close()
+
+    return service

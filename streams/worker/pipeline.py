@@ -1,0 +1,286 @@
+"""One batch of Kafka messages through validation, dedup and folding into the tables.
+
+The edge around the pure core: reads come from the tables' local stores, and
+every changed key is written back once per batch (one changelog record each).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiokafka.partitioner import murmur2
+from faust.types import EventT, ProducerT, TopicT
+
+from schemas.config import KpimonConfig
+from schemas.events import WebSession, routing_key, routing_key_of
+from streams.core.continuity import ContinuityGuard, PartitionTail
+from streams.core.dedup import SeenBatch, SeenIndex, expired_batch_keys, split_duplicates
+from streams.core.folding import BucketGroup, ProgressValue, expired_group_keys, fold_batch, last_applied_offset
+from streams.core.money import to_reporting_currency
+from streams.core.records import Accepted, Forwarded, Position, Record, Rejected
+from streams.core.validation import Rejection, validate_message
+from streams.core.windows import MINUTE
+from streams.entities.registry import EntityState, apply_entity_events
+from streams.readout.visitor_keys import visitor_additions
+from streams.worker.settings import Settings
+from streams.worker.visitor_store import VisitorRecorder
+
+log = logging.getLogger(__name__)
+SEEN_SWEEP_SECONDS = 3600
+TAIL_IDLE_SECONDS = 5.0
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner picks for ``key``."""
+    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+async def flush_completely(producer: ProducerT) -> None:
+    """Wait until every message produced so far is acknowledged by Kafka.
+
+    Faust's own ``flush()`` returns as soon as its buffer makes no progress for
+    0.1 s, possibly with messages still buffered; Faust calls it before it
+    commits offsets, so on its own it does not guarantee that a committed
+    batch's state is durable.
+    """
+    while producer.buffer.size:
+        await producer.buffer.flush()
+    await producer.flush()
+
+
+def deadletter_headers(position: Position, rejection: Rejection, now: float) -> list[tuple[str, bytes]]:
+    return [
+        ("kpimon-reason", rejection.reason.encode()),
+        ("kpimon-detail", rejection.detail.encode()),
+        ("kpimon-source-topic", position.topic.encode()),
+        ("kpimon-source-partition", str(position.partition).encode()),
+        ("kpimon-source-offset", str(position.offset).encode()),
+        ("kpimon-rejected-at", f"{now:.3f}".encode()),
+    ]
+
+
+@dataclass
+class Tables:
+    """The worker's state; each a Faust table whose keys start with their partition."""
+
+    seen: MutableMapping[str, Any]
+    buckets: MutableMapping[str, Any]
+    progress: MutableMapping[str, Any]
+    local_seen: MutableMapping[str, SeenBatch]
+    local_buckets: MutableMapping[str, BucketGroup]
+    local_progress: MutableMapping[str, ProgressValue]
+    entities: MutableMapping[str, Any]
+    local_entities: MutableMapping[str, EntityState]
+
+
+@dataclass
+class SourceConsumer:
+    """The consumer behind the agent: its rebalance generation, and a way to re-read a partition."""
+
+    generation: Callable[[], int]
+    rewind: Callable[[Position], Awaitable[None]]
+    tails: Callable[[], Awaitable[list[PartitionTail]]]
+
+
+class IngestPipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        config: KpimonConfig,
+        tables: Tables,
+        deadletter: TopicT,
+        rekeyed: TopicT,
+        producer: Callable[[], ProducerT],
+        consumer: SourceConsumer,
+        clock: Callable[[], float] = time.time,
+        visitors: VisitorRecorder | None = None,
+    ) -> None:
+        self._settings = settings
+        self._config = config
+        self._tables = tables
+        self._deadletter = deadletter
+        self._rekeyed = rekeyed
+        self._producer = producer
+        self._consumer = consumer
+        self._known_currencies = config.known_currencies()
+        self.continuity = ContinuityGuard()
+        self._clock = clock
+        self._visitors = visitors
+        self._bucket_sweep_watermark = 0
+        self._seen_sweep_watermark = 0
+        self._seen_index = SeenIndex()
+        self._run_id = uuid.uuid4().hex[:12]
+        self._batch_number = 0
+        self._processing = False
+
+    def rebuild_seen_index(self) -> None:
+        """Mirror the stored seen-batches in memory; run after every table recovery."""
+        self._seen_index.rebuild(self._tables.local_seen.items())
+
+    async def check_tails(self) -> None:
+        """Re-read idle source partitions whose last messages never reached the agent."""
+        if self._processing:
+            return
+        for tail in await self._consumer.tails():
+            rewind = self.continuity.tail_rewind(
+                tail,
+                last_applied_offset(self._tables.local_progress, tail.topic, tail.partition),
+                self._consumer.generation(),
+                now=self._clock(),
+                idle_seconds=TAIL_IDLE_SECONDS,
+            )
+            if rewind is not None:
+                await self._consumer.rewind(rewind)
+
+    async def process_isolating_failures(self, events: Sequence[EventT[Any]]) -> None:
+        """``process``; if it raises, the batch again one message at a time, dead-lettering any that raises.
+
+        State writes are idempotent by offset, so running the messages of a failed
+        batch again is safe. A message whose processing raises is a bug in kpimon,
+        not in the message; dead-lettering it (reason ``processing_error``) keeps the
+        partition moving instead of crashing the agent on it for ever.
+        """
+        try:
+            await self.process(events)
+        except Exception:
+            if len(events) == 1:
+                log.exception("Dead-lettering a message whose processing failed")
+                await self._reject_unprocessable(events[0])
+                return
+            log.exception("A batch of %d messages failed: processing them one by one", len(events))
+            for event in events:
+                await self.process_isolating_failures([event])
+
+    async def _reject_unprocessable(self, event: EventT[Any]) -> None:
+        message = event.message
+        position = Position(message.topic, message.partition, message.offset)
+        if self._already_applied(position):
+            return
+        rejection = Rejection("processing_error", f"processing raised: {sys.exc_info()[1]!r}")
+        await self._deadletter.send(
+            key=message.key, value=message.value, headers=deadletter_headers(position, rejection, self._clock())
+        )
+        await self._fold([Rejected(position, rejection)])
+
+    def _already_applied(self, position: Position) -> bool:
+        """Whether the state has this message already (read again after a crash or a re-read)."""
+        applied = last_applied_offset(self._tables.local_progress, position.topic, position.partition)
+        return applied is not None and position.offset <= applied
+
+    async def process(self, events: Sequence[EventT[Any]]) -> None:
+        self._processing = True
+        try:
+            await self._process(events)
+        finally:
+            self._processing = False
+
+    async def _process(self, events: Sequence[EventT[Any]]) -> None:
+        now = self._clock()
+        records: list[Record] = []
+        local_progress = self._tables.local_progress
+        positions = [Position(e.message.topic, e.message.partition, e.message.offset) for e in events]
+        admission = self.continuity.admit(
+            positions,
+            lambda topic, partition: last_applied_offset(local_progress, topic, partition),
+            self._consumer.generation(),
+            now,
+        )
+        for rewind in admission.rewinds:
+            await self._consumer.rewind(rewind)
+        admitted = set(admission.admitted)
+        for position, event in zip(positions, events, strict=True):
+            if position not in admitted:
+                continue
+            message = event.message
+            first_delivery = not self._already_applied(position)
+            outcome = validate_message(
+                message.value,
+                max_bytes=self._settings.max_event_bytes,
+                now=now,
+                future_tolerance_seconds=self._settings.future_tolerance_seconds,
+                known_currencies=self._known_currencies,
+            )
+            if isinstance(outcome, Rejection):
+                records.append(Rejected(position, outcome))
+                if first_delivery:
+                    await self._deadletter.send(
+                        key=message.key, value=message.value, headers=deadletter_headers(position, outcome, now)
+                    )
+                continue
+            key = routing_key(outcome)
+            if message.partition != partition_of(key, self._settings.partitions):
+                records.append(Forwarded(position))
+                if first_delivery:
+                    await self._rekeyed.send(key=key.encode(), value=message.value)
+            else:
+                records.append(Accepted(position, outcome))
+        await self._fold(records)
+
+    async def _fold(self, records: list[Record]) -> None:
+        tables = self._tables
+        dedup = split_duplicates([r for r in records if isinstance(r, Accepted)], self._seen_index)
+        self._batch_number += 1
+        for partition, batch in dedup.new_batches.items():
+            # A key of its own per batch and process: a batch replayed after a
+            # crash never overwrites ids that an earlier attempt stored.
+            key = f"{partition}|{self._run_id}-{self._batch_number}"
+            tables.seen[key] = batch
+            self._seen_index.add(key, batch)
+        if dedup.new_batches:
+            # An event's seen-entry must be durable before its counters are:
+            # otherwise a crash could keep the counters, lose the entry, and let
+            # a copy on another topic be counted again.
+            await flush_completely(self._producer())
+        config = self._config
+        entities = apply_entity_events(
+            dedup.fresh, tables.local_entities, lambda amount, currency: to_reporting_currency(amount, currency, config)
+        )
+        folded = fold_batch(
+            records,
+            [*(record.position for record in dedup.duplicates), *entities.duplicates],
+            groups=tables.local_buckets,
+            progress=tables.local_progress,
+            config=config,
+            entity_facts=entities.facts,
+        )
+        for key, value in folded.groups.items():
+            tables.buckets[key] = value
+        for key, progress in folded.progress.items():
+            tables.progress[key] = progress
+        self._evict()
+        for emitted in entities.emitted:
+            # To its entity's partition; stable ids make a second copy after a crash a duplicate.
+            await self._rekeyed.send(key=routing_key_of(emitted).encode(), value=orjson.dumps(emitted))
+        if entities.states:
+            # An entity's new state only after the counters it changed, and the
+            # events it emits, are durable: a crash in between recomputes the same
+            # changes from the old state, and the groups that have them skip them by offset.
+            await flush_completely(self._producer())
+            for key, state in entities.states.items():
+                tables.entities[key] = state
+        # Faust acks the batch when this returns and may then commit its offsets: make its state durable first.
+        await flush_completely(self._producer())
+        if self._visitors is not None:  # in the background: Redis never holds up or fails the ingest
+            sessions = [record.event for record in dedup.fresh if isinstance(record.event, WebSession)]
+            self._visitors.record(visitor_additions(self._settings.app_id, sessions, config, self._clock()))
+
+    def _evict(self) -> None:
+        tables = self._tables
+        watermarks = {int(key): value["watermark"] for key, value in tables.local_progress.items()}
+        newest = max(watermarks.values(), default=0)
+        if newest - self._bucket_sweep_watermark >= MINUTE.seconds:
+            self._bucket_sweep_watermark = newest
+            for key in expired_group_keys(list(tables.local_buckets), watermarks, self._config):
+                del tables.buckets[key]
+        if newest - self._seen_sweep_watermark >= SEEN_SWEEP_SECONDS:
+            self._seen_sweep_watermark = newest
+            for key in expired_batch_keys(list(tables.local_seen.items()), watermarks):
+                self._seen_index.remove(key, tables.local_seen[key])
+                del tables.seen[key]

@@ -1,0 +1,82 @@
+"""streams.worker.alerting and streams.metrics.alert_collector: the sums rules read; what /metrics shows."""
+
+from __future__ import annotations
+
+import zlib
+
+from prometheus_client import CollectorRegistry
+
+from alerts.delivery import DeliveryReport
+from alerts.rules import RulesFile
+from schemas.catalog import load_catalog
+from schemas.config import KpimonConfig, RepConfig, TeamConfig
+from schemas.scopes import OVERALL, Scope
+from streams.metrics.alert_collector import AlertCollector, AlertMetrics
+from streams.worker.alerting import configured_scopes, needs_of, owner_partition
+
+RULES = RulesFile.model_validate(
+    {
+        "routes": {"sales": {"type": "slack", "webhook_url_env": "SLACK_SALES_WEBHOOK_URL"}},
+        "rules": [
+            {
+                "id": "win-rate-drop",
+                "kpi": "win_rate",
+                "window": "30d",
+                "scope": {"kind": "team", "team": "emea"},
+                "condition": {"drop": {"percent": 25}},
+                "routes": ["sales"],
+            }
+        ],
+        "digests": [
+            {
+                "team": "amer",
+                "cadence": "weekly",
+                "weekday": "mon",
+                "at": "09:00",
+                "kpis": ["revenue"],
+                "route": "sales",
+            }
+        ],
+    }
+)
+
+
+def test_needs_cover_the_window_the_baseline_and_the_digest_periods() -> None:
+    needs = needs_of(RULES, load_catalog())
+    assert [(need.window, need.variant, sorted(need.counters)) for need in needs] == [
+        ("30d", "now", ["deals_lost", "deals_won"]),
+        ("30d", "previous_period", ["deals_lost", "deals_won"]),
+        ("week", "previous_period", ["revenue"]),
+        ("week", "period_before", ["revenue"]),
+    ]
+    emea, amer = Scope(team="emea"), Scope(team="amer")
+    assert [need.matches(emea) for need in needs] == [True, True, False, False]
+    assert [need.matches(amer) for need in needs] == [False, False, True, True]
+
+
+def test_configured_scopes_exist_without_events() -> None:
+    config = KpimonConfig(teams={"emea": TeamConfig()}, reps={"anna": RepConfig(team="emea")})
+    assert configured_scopes(config) == {OVERALL, Scope(team="emea"), Scope(team="emea", rep="anna")}
+
+
+def test_each_rule_has_one_stable_owner() -> None:
+    assert owner_partition("win-rate-drop", 6) == zlib.crc32(b"win-rate-drop") % 6  # the same on every worker
+    owners = {owner_partition(f"rule-{n}", 6) for n in range(100)}
+    assert owners == set(range(6))  # rules spread over the partitions
+
+
+def test_alert_state_on_metrics() -> None:
+    metrics = AlertMetrics()
+    rule = RULES.rules[0]
+    metrics.statuses = {"k": (rule, Scope(team="emea"), "firing")}
+    metrics.count(DeliveryReport(sent=2, retried=1, pending=3))
+    metrics.count(DeliveryReport(sent=1, failed=1, pending=0))
+    registry = CollectorRegistry()
+    registry.register(AlertCollector(lambda: metrics))
+    labels = {"rule": "win-rate-drop", "severity": "warning", "kpi": "win_rate", "window": "30d", "scope": "team"}
+    labels |= {"team": "emea", "rep": "", "channel": "", "campaign": ""}
+    assert registry.get_sample_value("kpimon_alert_state", labels | {"state": "firing"}) == 1
+    assert registry.get_sample_value("kpimon_alert_state", labels | {"state": "ok"}) == 0
+    assert registry.get_sample_value("kpimon_alert_notifications_total", {"outcome": "sent"}) == 3
+    assert registry.get_sample_value("kpimon_alert_notifications_total", {"outcome": "failed"}) == 1
+    assert registry.get_sample_value("kpimon_alert_outbox_pending") == 0

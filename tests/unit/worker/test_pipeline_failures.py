@@ -1,0 +1,100 @@
+"""A message whose processing raises is dead-lettered; the rest of its batch is counted."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+
+import streams.worker.pipeline
+from schemas.config import KpimonConfig
+from streams.core.records import Record
+from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables, partition_of
+from streams.worker.settings import Settings
+
+NOW = 1_700_000_000.0
+SETTINGS = Settings()
+
+
+class Topic:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(self, **message: Any) -> None:
+        self.sent.append(message)
+
+
+class Producer:
+    buffer = SimpleNamespace(size=0)
+
+    async def flush(self) -> None:
+        return None
+
+
+async def _nothing(*_: Any) -> Any:
+    return []
+
+
+def _event(event_id: str, offset: int) -> Any:
+    value = orjson.dumps(
+        {
+            "event_id": event_id,
+            "type": "email.sent",
+            "occurred_at": datetime.fromtimestamp(NOW - 60, UTC).isoformat(),
+            "source": "test",
+            "rep_id": "ann",
+            "contact_id": "c1",
+        }
+    )
+    message = SimpleNamespace(
+        topic="crm", partition=partition_of(event_id, SETTINGS.partitions), offset=offset, value=value, key=None
+    )
+    return SimpleNamespace(message=message)
+
+
+async def test_a_failing_message_is_dead_lettered_and_the_rest_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    fold_batch = streams.worker.pipeline.fold_batch
+
+    def failing_fold(records: Sequence[Record], *args: Any, **kwargs: Any) -> Any:
+        if any(getattr(record, "event", None) and record.event.event_id == "boom" for record in records):  # type: ignore[union-attr]
+            raise RuntimeError("a bug")
+        return fold_batch(records, *args, **kwargs)
+
+    monkeypatch.setattr(streams.worker.pipeline, "fold_batch", failing_fold)
+    seen: dict[str, Any] = {}
+    buckets: dict[str, Any] = {}
+    progress: dict[str, Any] = {}
+    entities: dict[str, Any] = {}
+    deadletter, rekeyed = Topic(), Topic()
+    pipeline = IngestPipeline(
+        SETTINGS,
+        KpimonConfig(),
+        Tables(seen, buckets, progress, seen, buckets, progress, entities, entities),
+        deadletter=deadletter,  # type: ignore[arg-type]
+        rekeyed=rekeyed,  # type: ignore[arg-type]
+        producer=Producer,  # type: ignore[arg-type]
+        consumer=SourceConsumer(generation=lambda: 1, rewind=_nothing, tails=_nothing),
+        clock=lambda: NOW,
+    )
+    boom = "boom"
+    ok1, ok2 = [f"ok{n}" for n in range(100) if partition_of(f"ok{n}", SETTINGS.partitions) == partition_of(boom, 6)][
+        :2
+    ]
+    events = [_event(ok1, 10), _event(boom, 11), _event(ok2, 12)]  # one partition, consecutive offsets
+    await pipeline.process_isolating_failures(events)
+
+    assert [dict(message["headers"])["kpimon-reason"] for message in deadletter.sent] == [b"processing_error"]
+    assert b"a bug" in dict(deadletter.sent[0]["headers"])["kpimon-detail"]
+    assert dict(deadletter.sent[0]["headers"])["kpimon-source-offset"] == b"11"
+    counted = {name: value for p in progress.values() for name, value in p["events"].items()}
+    rejected = {name: value for p in progress.values() for name, value in p["rejected"].items()}
+    assert counted == {"email.sent": 2} and rejected == {"processing_error": 1}
+    assert progress[str(partition_of(boom, SETTINGS.partitions))]["offsets"] == {"crm": 12}
+
+    await pipeline.process_isolating_failures(events)  # read again after a crash: nothing changes
+    assert len(deadletter.sent) == 1
+    assert {name: value for p in progress.values() for name, value in p["events"].items()} == {"email.sent": 2}
