@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TypedDict
 
 from streams.core.records import Accepted
+from streams.core.table_keys import key_partition
 
 DEDUP_HORIZON_SECONDS = 8 * 86_400
 FirstCopy = tuple[str, int]  # (topic, offset) of an event id's first copy
@@ -29,10 +30,6 @@ class SeenBatch(TypedDict):
 
     newest: int  # newest occurred_at among them: the batch expires when that is late
     ids: dict[str, list[str | int]]  # event_id -> [topic, offset]
-
-
-def batch_partition(key: str) -> int:
-    return int(key.split("|", 1)[0])
 
 
 class SeenIndex:
@@ -48,12 +45,12 @@ class SeenIndex:
         return self._first.get((partition, event_id))
 
     def add(self, key: str, batch: SeenBatch) -> None:
-        partition = batch_partition(key)
+        partition = key_partition(key)
         for event_id, (topic, offset) in batch["ids"].items():
             self._first.setdefault((partition, event_id), (str(topic), int(offset)))
 
     def remove(self, key: str, batch: SeenBatch) -> None:
-        partition = batch_partition(key)
+        partition = key_partition(key)
         for event_id in batch["ids"]:
             self._first.pop((partition, event_id), None)
 
@@ -105,7 +102,7 @@ def expired_batch_keys(batches: Iterable[tuple[str, SeenBatch]], watermarks: dic
     """
     expired = []
     for key, batch in batches:
-        watermark = watermarks.get(batch_partition(key))
+        watermark = watermarks.get(key_partition(key))
         if watermark is not None and batch["newest"] < watermark - DEDUP_HORIZON_SECONDS:
             expired.append(key)
     return expired

@@ -27,6 +27,7 @@ from schemas.events import entity_key
 from schemas.scopes import Scope
 from streams.core.facts import counter_deltas, event_channel, scope_timezone, scopes_for
 from streams.core.records import Fact, Forwarded, Position, Record, Rejected
+from streams.core.table_keys import split_table_key, table_key
 from streams.core.windows import RESOLUTION_BY_NAME, RESOLUTIONS, Resolution, is_late
 
 Counters = dict[str, float]
@@ -56,13 +57,13 @@ class GroupKey:
     start: int
 
     def encode(self) -> str:
-        return f"{self.partition}|{self.scope.key}|{self.resolution.name}|{self.start}"
+        return table_key(self.partition, f"{self.scope.key}|{self.resolution.name}|{self.start}")
 
     @classmethod
     def decode(cls, key: str) -> GroupKey:
-        partition, rest = key.split("|", 1)
+        partition, rest = split_table_key(key)
         scope, resolution, start = rest.rsplit("|", 2)  # the scope's campaign, last in its key, may hold "|"
-        return cls(int(partition), Scope.from_key(scope), RESOLUTION_BY_NAME[resolution], int(start))
+        return cls(partition, Scope.from_key(scope), RESOLUTION_BY_NAME[resolution], int(start))
 
     def end(self, tz: ZoneInfo) -> int:
         """The end of the group's last bucket; ``tz`` is the scope's zone (see ``scope_timezone``)."""

@@ -29,6 +29,7 @@ from schemas.events import (
     OpportunityStageChanged,
 )
 from streams.core.records import UNKNOWN_CHANNEL, Fact
+from streams.core.table_keys import split_table_key
 
 DealEvent = OpportunityCreated | OpportunityStageChanged | DealWon | DealLost
 LeadEvent = LeadCreated | LeadQualified | LeadConverted
@@ -287,9 +288,6 @@ def fact_changes(before: Iterable[Fact], after: Iterable[Fact]) -> list[Fact]:
     ]
 
 
-EntityState = DealState | LeadState
-
-
 def deal_conversions(deal_id: str, state: DealState) -> list[dict[str, str]]:
     """The ``lead.converted`` events a deal that names its lead implies (contract JSON, stable ids).
 
@@ -336,10 +334,10 @@ class OpenDeal:
     campaign: str | None
 
 
-def open_deals(states: Iterable[tuple[str, EntityState]]) -> Iterator[OpenDeal]:
-    """The open deals among stored entity states (keys ``"<partition>|deal:<id>"``)."""
+def open_deals(states: Iterable[tuple[str, object]]) -> Iterator[OpenDeal]:
+    """The open deals among stored entity states of any kind (deals by their keys, ``"<partition>|deal:<id>"``)."""
     for key, state in states:
-        if "|deal:" not in key:
+        if not split_table_key(key)[1].startswith("deal:"):
             continue
         deal = cast(DealState, state)
         if is_open(deal) and deal["amount"] is not None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from schemas.events import entity_key
 from streams.core.records import Accepted, Fact, Position
+from streams.core.table_keys import table_key
 from streams.entities.attribution import leadless_deal_facts
 from streams.entities.contacts import apply_contact_event, contact_facts, empty_contact
 from streams.entities.deals_leads import (
@@ -81,10 +82,6 @@ class EntityUpdate:
     emitted: list[Emitted] = field(default_factory=list)  # new events for other entities, to send
 
 
-def entity_table_key(partition: int, key: str) -> str:
-    return f"{partition}|{key}"
-
-
 def apply_entity_events(
     records: Iterable[Accepted], stored: Mapping[str, EntityState], to_reporting: ToReporting
 ) -> EntityUpdate:
@@ -103,14 +100,14 @@ def apply_entity_events(
         kind = ENTITY_KINDS.get(prefix)
         if kind is None:
             continue
-        table_key = entity_table_key(record.position.partition, key)
-        state = update.states.get(table_key) or stored.get(table_key)
+        stored_key = table_key(record.position.partition, key)
+        state = update.states.get(stored_key) or stored.get(stored_key)
         current = state if state is not None else kind.empty()
         new = kind.apply(current, event, to_reporting)
         if new is state:
             update.duplicates.append(record.position)
             continue
-        update.states[table_key] = new
+        update.states[stored_key] = new
         update.facts[record.position] = fact_changes(kind.facts(entity_id, current), kind.facts(entity_id, new))
         known = {emitted["event_id"] for emitted in kind.emitted(entity_id, current)}
         update.emitted += [emitted for emitted in kind.emitted(entity_id, new) if emitted["event_id"] not in known]

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from schemas.config import KpimonConfig
 from streams.core.folding import BucketGroup
+from streams.core.table_keys import key_partition
 from streams.readout.alert_inputs import Need, Sums, merge_sums, partition_sums
 
 
@@ -22,7 +23,7 @@ def groups_by_partition(groups: Iterable[tuple[str, BucketGroup]]) -> dict[int, 
     """Bucket groups split by the partition their key starts with."""
     split: dict[int, list[tuple[str, BucketGroup]]] = {}
     for key, group in groups:
-        split.setdefault(int(key.split("|", 1)[0]), []).append((key, group))
+        split.setdefault(key_partition(key), []).append((key, group))
     return split
 
 

@@ -21,6 +21,7 @@ from schemas.catalog import Catalog
 from schemas.config import KpimonConfig
 from streams.core.continuity import PartitionTail
 from streams.core.records import Position
+from streams.core.table_keys import key_partition
 from streams.metrics.alert_collector import AlertCollector
 from streams.metrics.faust_collector import FaustMonitorCollector
 from streams.metrics.kpi_collector import KpiCollector
@@ -47,7 +48,7 @@ class PartitionKeyedTable(faust.Table[str, Any]):
     """
 
     def partition_for_key(self, key: Any) -> int:
-        return int(str(key).split("|", 1)[0])
+        return key_partition(str(key))
 
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
         """Forget the keys of partitions this worker no longer owns.

@@ -19,15 +19,16 @@ from aiokafka.partitioner import murmur2
 from faust.types import EventT, ProducerT, TopicT
 
 from schemas.config import KpimonConfig
-from schemas.events import WebSession, routing_key, routing_key_of
+from schemas.events import routing_key, routing_key_of
 from streams.core.continuity import ContinuityGuard, PartitionTail
-from streams.core.dedup import SeenBatch, SeenIndex, expired_batch_keys, split_duplicates
-from streams.core.folding import BucketGroup, ProgressValue, expired_group_keys, fold_batch, last_applied_offset
-from streams.core.money import to_reporting_currency
+from streams.core.dedup import SeenBatch, SeenIndex, expired_batch_keys
+from streams.core.folding import BucketGroup, ProgressValue, expired_group_keys, last_applied_offset
 from streams.core.records import Accepted, Forwarded, Position, Record, Rejected
+from streams.core.table_keys import table_key
 from streams.core.validation import Rejection, validate_message
 from streams.core.windows import MINUTE
-from streams.entities.registry import EntityState, apply_entity_events
+from streams.entities.registry import EntityState
+from streams.ingest.batch import Stage, StoredState, plan_batch
 from streams.readout.visitor_keys import visitor_additions
 from streams.worker.settings import Settings
 from streams.worker.visitor_store import VisitorRecorder
@@ -224,52 +225,38 @@ class IngestPipeline:
         await self._fold(records)
 
     async def _fold(self, records: list[Record]) -> None:
+        """Write the batch's plan stage by stage, each durable before the next (see streams.ingest.batch)."""
         tables = self._tables
-        dedup = split_duplicates([r for r in records if isinstance(r, Accepted)], self._seen_index)
+        stored = StoredState(self._seen_index, tables.local_buckets, tables.local_progress, tables.local_entities)
+        plan = plan_batch(records, stored, self._config)
         self._batch_number += 1
-        for partition, batch in dedup.new_batches.items():
-            # A key of its own per batch and process: a batch replayed after a
-            # crash never overwrites ids that an earlier attempt stored.
-            key = f"{partition}|{self._run_id}-{self._batch_number}"
-            tables.seen[key] = batch
-            self._seen_index.add(key, batch)
-        if dedup.new_batches:
-            # An event's seen-entry must be durable before its counters are:
-            # otherwise a crash could keep the counters, lose the entry, and let
-            # a copy on another topic be counted again.
-            await flush_completely(self._producer())
-        config = self._config
-        entities = apply_entity_events(
-            dedup.fresh, tables.local_entities, lambda amount, currency: to_reporting_currency(amount, currency, config)
-        )
-        folded = fold_batch(
-            records,
-            [*(record.position for record in dedup.duplicates), *entities.duplicates],
-            groups=tables.local_buckets,
-            progress=tables.local_progress,
-            config=config,
-            entity_facts=entities.facts,
-        )
-        for key, value in folded.groups.items():
-            tables.buckets[key] = value
-        for key, progress in folded.progress.items():
-            tables.progress[key] = progress
+        for number, stage in enumerate(plan.stages):
+            if number:
+                await flush_completely(self._producer())
+            await self._write(stage)
         self._evict()
-        for emitted in entities.emitted:
-            # To its entity's partition; stable ids make a second copy after a crash a duplicate.
-            await self._rekeyed.send(key=routing_key_of(emitted).encode(), value=orjson.dumps(emitted))
-        if entities.states:
-            # An entity's new state only after the counters it changed, and the
-            # events it emits, are durable: a crash in between recomputes the same
-            # changes from the old state, and the groups that have them skip them by offset.
-            await flush_completely(self._producer())
-            for key, state in entities.states.items():
-                tables.entities[key] = state
         # Faust acks the batch when this returns and may then commit its offsets: make its state durable first.
         await flush_completely(self._producer())
         if self._visitors is not None:  # in the background: Redis never holds up or fails the ingest
-            sessions = [record.event for record in dedup.fresh if isinstance(record.event, WebSession)]
-            self._visitors.record(visitor_additions(self._settings.app_id, sessions, config, self._clock()))
+            additions = visitor_additions(self._settings.app_id, plan.web_sessions(), self._config, self._clock())
+            self._visitors.record(additions)
+
+    async def _write(self, stage: Stage) -> None:
+        tables = self._tables
+        for partition, batch in stage.seen.items():
+            # A key of its own per batch and process: a batch replayed after a
+            # crash never overwrites ids that an earlier attempt stored.
+            key = table_key(partition, f"{self._run_id}-{self._batch_number}")
+            tables.seen[key] = batch
+            self._seen_index.add(key, batch)
+        for key, group in stage.groups.items():
+            tables.buckets[key] = group
+        for key, progress in stage.progress.items():
+            tables.progress[key] = progress
+        for emitted in stage.emitted:
+            await self._rekeyed.send(key=routing_key_of(emitted).encode(), value=orjson.dumps(emitted))
+        for key, state in stage.entities.items():
+            tables.entities[key] = state
 
     def _evict(self) -> None:
         tables = self._tables

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas.events import parse_event
-from streams.core.dedup import SeenBatch, SeenIndex, batch_partition, expired_batch_keys, split_duplicates
+from streams.core.dedup import SeenBatch, SeenIndex, expired_batch_keys, split_duplicates
 from streams.core.records import Accepted, Position
 
 CRM = "crm.events"
@@ -39,11 +39,6 @@ def positions(records: list[Accepted]) -> list[tuple[str, int, int]]:
 
 
 STORED_E1: dict[str, SeenBatch] = {"0|run-1": {"newest": TS, "ids": {"e1": [CRM, 5]}}}
-
-
-@pytest.mark.parametrize(("key", "partition"), [("0|run-1", 0), ("11|abc-7", 11), ("2|a|b", 2)])
-def test_batch_partition(key: str, partition: int) -> None:
-    assert batch_partition(key) == partition
 
 
 def test_seen_index() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-import streams.worker.pipeline
+import streams.ingest.batch
 from schemas.config import KpimonConfig
 from streams.core.records import Record
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables, partition_of
@@ -57,14 +57,14 @@ def _event(event_id: str, offset: int) -> Any:
 
 
 async def test_a_failing_message_is_dead_lettered_and_the_rest_counted(monkeypatch: pytest.MonkeyPatch) -> None:
-    fold_batch = streams.worker.pipeline.fold_batch
+    fold_batch = streams.ingest.batch.fold_batch
 
     def failing_fold(records: Sequence[Record], *args: Any, **kwargs: Any) -> Any:
         if any(getattr(record, "event", None) and record.event.event_id == "boom" for record in records):  # type: ignore[union-attr]
             raise RuntimeError("a bug")
         return fold_batch(records, *args, **kwargs)
 
-    monkeypatch.setattr(streams.worker.pipeline, "fold_batch", failing_fold)
+    monkeypatch.setattr(streams.ingest.batch, "fold_batch", failing_fold)
     seen: dict[str, Any] = {}
     buckets: dict[str, Any] = {}
     progress: dict[str, Any] = {}

@@ -27,11 +27,12 @@ from hypothesis import strategies as st
 from schemas.config import KpimonConfig, RepConfig, TeamConfig
 from schemas.events import parse_event
 from schemas.scopes import Scope
-from streams.core.dedup import SeenIndex, expired_batch_keys, split_duplicates
-from streams.core.folding import GroupKey, expired_group_keys, fold_batch
+from streams.core.dedup import SeenIndex, expired_batch_keys
+from streams.core.folding import GroupKey, expired_group_keys
 from streams.core.records import Accepted, Position, Record, Rejected
 from streams.core.validation import Rejection
 from streams.core.windows import DAY, HOUR, MINUTE, MONTH, QUARTER, Resolution
+from streams.ingest.batch import StoredState, plan_batch
 from streams.readout.kpis import monthly_totals, window_totals
 
 NOW = 1_700_000_000  # 2023-11-14T22:13:20Z, a Tuesday
@@ -275,27 +276,22 @@ class Worker:
         return batch
 
     def process(self, batch: list[Record]) -> None:
-        """What streams.worker.pipeline does with a batch, writes in the same order."""
+        """What streams.worker.pipeline does with a batch: its plan's writes, stage by stage, then eviction."""
         number = len(self.batches) - 1
         memory = self.memory
-        dedup = split_duplicates([r for r in batch if isinstance(r, Accepted)], self.index)
+        plan = plan_batch(batch, StoredState(self.index, memory["groups"], memory["progress"], {}), CONFIG)
         writes: list[tuple[str, str, Any]] = []
-        for partition, seen_batch in dedup.new_batches.items():
-            key = f"{partition}|run{self.crashes}-{number}"  # one key per batch and process
-            writes.append(("seen", key, seen_batch))
-            memory["seen"][key] = copy.deepcopy(seen_batch)
-            self.index.add(key, seen_batch)
-        folded = fold_batch(
-            batch,
-            [r.position for r in dedup.duplicates],
-            groups=memory["groups"],
-            progress=memory["progress"],
-            config=CONFIG,
-        )
-        writes += [("groups", key, value) for key, value in folded.groups.items()]
-        writes += [("progress", key, value) for key, value in folded.progress.items()]
-        memory["groups"].update(copy.deepcopy(folded.groups))
-        memory["progress"].update(copy.deepcopy(folded.progress))
+        for stage in plan.stages:
+            assert not stage.emitted and not stage.entities  # activity events have no entity
+            for partition, seen_batch in stage.seen.items():
+                key = f"{partition}|run{self.crashes}-{number}"  # one key per batch and process
+                writes.append(("seen", key, seen_batch))
+                memory["seen"][key] = copy.deepcopy(seen_batch)
+                self.index.add(key, seen_batch)
+            writes += [("groups", key, value) for key, value in stage.groups.items()]
+            writes += [("progress", key, value) for key, value in stage.progress.items()]
+            memory["groups"].update(copy.deepcopy(dict(stage.groups)))
+            memory["progress"].update(copy.deepcopy(dict(stage.progress)))
         watermarks = {int(key): value["watermark"] for key, value in memory["progress"].items()}
         for key in expired_group_keys(list(memory["groups"]), watermarks, self.evict_config):
             writes.append(("groups", key, None))

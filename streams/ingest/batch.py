@@ -1,0 +1,91 @@
+"""One batch of records as a value: everything it writes, and the order in which it must become durable. Pure.
+
+``plan_batch`` runs the pure steps (dedup, entity states, folding) over a batch and the
+state it reads, and returns a ``BatchPlan``: its writes in ``stages``. The worker's
+pipeline writes each stage and waits until Kafka has acknowledged it before it writes
+the next (``streams.worker.pipeline``). The order is what keeps counts exact across a
+crash at any point:
+
+1. ``seen``: the event ids first seen in this batch. They are durable before any counter
+   they cause: otherwise a crash could keep the counters, lose the ids, and let a copy of
+   the same event on another topic be counted again.
+2. ``counters``: changed bucket groups, the partitions' progress, and the events entities
+   emit for other entities (to their partition; stable ids make a second copy a duplicate).
+3. ``entities``: the changed entity states, only after the counters and events they caused
+   are durable. A crash in between applies the event again to the old state, which gives
+   the same changes, and the groups that have them skip them by offset.
+
+Empty stages are left out; the batch is acknowledged only after the last one is durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from schemas.config import KpimonConfig
+from schemas.events import WebSession
+from streams.core.dedup import SeenBatch, SeenIndex, split_duplicates
+from streams.core.folding import BucketGroup, ProgressValue, fold_batch
+from streams.core.money import to_reporting_currency
+from streams.core.records import Accepted, Record
+from streams.entities.registry import Emitted, EntityState, apply_entity_events
+
+StageName = Literal["seen", "counters", "entities"]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Writes that may reach Kafka in any order among themselves, all durable before the next stage's."""
+
+    name: StageName
+    seen: Mapping[int, SeenBatch] = field(default_factory=dict)  # partition -> ids first seen in the batch
+    groups: Mapping[str, BucketGroup] = field(default_factory=dict)  # changed bucket groups by table key
+    progress: Mapping[str, ProgressValue] = field(default_factory=dict)  # changed progress by partition
+    emitted: Sequence[Emitted] = ()  # events for other entities, to send keyed by their routing key
+    entities: Mapping[str, EntityState] = field(default_factory=dict)  # changed entity states by table key
+
+    def is_empty(self) -> bool:
+        return not (self.seen or self.groups or self.progress or self.emitted or self.entities)
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """What a batch reads: the local stores of the worker's tables, and the index of seen ids."""
+
+    seen: SeenIndex
+    groups: Mapping[str, BucketGroup]
+    progress: Mapping[str, ProgressValue]
+    entities: Mapping[str, EntityState]
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    stages: tuple[Stage, ...]  # in the order they must become durable
+    fresh: Sequence[Accepted]  # first copies of events (their web sessions' visitors go to Redis)
+
+    def web_sessions(self) -> list[WebSession]:
+        return [record.event for record in self.fresh if isinstance(record.event, WebSession)]
+
+
+def plan_batch(records: Sequence[Record], stored: StoredState, config: KpimonConfig) -> BatchPlan:
+    """Everything ``records`` write into ``stored``, in stages (see the module's docstring)."""
+    dedup = split_duplicates([record for record in records if isinstance(record, Accepted)], stored.seen)
+    entities = apply_entity_events(
+        dedup.fresh, stored.entities, lambda amount, currency: to_reporting_currency(amount, currency, config)
+    )
+    folded = fold_batch(
+        records,
+        [*(record.position for record in dedup.duplicates), *entities.duplicates],
+        groups=stored.groups,
+        progress=stored.progress,
+        config=config,
+        entity_facts=entities.facts,
+    )
+    stages = (
+        Stage("seen", seen=dedup.new_batches),
+        Stage("counters", groups=folded.groups, progress=folded.progress, emitted=entities.emitted),
+        Stage("entities", entities=entities.states),
+    )
+    return BatchPlan(tuple(stage for stage in stages if not stage.is_empty()), dedup.fresh)
