@@ -19,7 +19,7 @@ from streams.core.continuity import ContinuityGuard
 LAG_LABELS = ("topic", "partition")
 
 
-class FaustMonitorCollector(Collector):
+class FaustCollector(Collector):
     def __init__(
         self, monitor: Callable[[], Monitor], rebalances: Callable[[], int], continuity: ContinuityGuard
     ) -> None:

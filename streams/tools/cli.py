@@ -77,7 +77,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from streams.tools.replay import ReplayInputError, run_replay
+    from streams.tools.replay import run_replay
+    from streams.tools.replay_source import ReplayInputError
 
     settings = _settings(args)
     config, _ = _load(settings)

@@ -23,7 +23,7 @@ from streams.core.continuity import PartitionTail
 from streams.core.records import Position
 from streams.core.table_keys import key_partition
 from streams.metrics.alert_collector import AlertCollector
-from streams.metrics.faust_collector import FaustMonitorCollector
+from streams.metrics.faust_collector import FaustCollector
 from streams.metrics.kpi_collector import KpiCollector
 from streams.readout.kpis import monthly_report, monthly_totals
 from streams.worker.alerting import AlertService
@@ -194,7 +194,7 @@ def create_app(
             ).samples,
         )
     )
-    registry.register(FaustMonitorCollector(lambda: app.monitor, lambda: app.rebalancing_count, pipeline.continuity))
+    registry.register(FaustCollector(lambda: app.monitor, lambda: app.rebalancing_count, pipeline.continuity))
 
     if rules is not None:
         service = _alert_service(app, settings, config, catalog, rules, buckets, clock)

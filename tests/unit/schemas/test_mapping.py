@@ -1,6 +1,6 @@
 """schemas: mapping files (validated with file:line:col), templates, conditions, joins, dates and time zones.
 
-Reading the CSV files (the columns checked against their headers, the joined files) is tested with streams.tools.replay.
+Reading the CSV files (the columns checked against their headers, the joined files) is tested in tests/unit/tools.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import yaml
 
 from schemas.catalog import WINDOW_NAMES, Catalog, CatalogExtension, load_catalog
 from schemas.config import KpimonConfig
-from streams.metrics.faust_collector import FaustMonitorCollector
+from streams.metrics.faust_collector import FaustCollector
 from streams.metrics.kpi_collector import PROGRESS_COUNTERS, KpiCollector
 from streams.tools.cli import main
 from streams.tools.dashboards import (
@@ -45,7 +45,7 @@ def exported_metrics(catalog: Catalog) -> set[str]:
     collector = KpiCollector(catalog, KpimonConfig(), buckets=list, progress=list, clock=float)
     names = {family.name for family in collector.describe() if family.type != "counter"}
     names |= {f"{name}_total" for _, name, _, _ in PROGRESS_COUNTERS}
-    for family in FaustMonitorCollector.families():
+    for family in FaustCollector.families():
         names.add(f"{family.name}_total" if family.type == "counter" else family.name)
     return names
 

@@ -1,4 +1,4 @@
-"""streams.tools.replay and streams.tools.csv_source: CSV (with a mapping) and JSONL files to events; bad rows by line;
+"""streams.tools.replay, replay_source and csv_source: CSV (with a mapping) and JSONL files to events; bad rows by line;
 the mapping's columns checked against the CSV files; event-time order; producing keyed by routing key.
 
 The public data sets are read from ``../shared/datasets/`` (next to the repository); their tests are
@@ -26,19 +26,17 @@ from schemas.mapping import CsvFormat, CsvMapping
 from schemas.yaml_source import ConfigFileError
 from streams.tools import replay
 from streams.tools.csv_source import CsvSourceError, load_join_table, load_mapping_for, read_header
-from streams.tools.replay import (
+from streams.tools.replay import ReplaySummary, progress_line, run_replay
+from streams.tools.replay_source import (
     Acceptance,
     BadRow,
     ReplayInputError,
     ReplayPlan,
-    ReplaySummary,
     RowEvent,
     SkippedRow,
     jsonl_to_events,
     plan_replay,
-    progress_line,
     rows_to_events,
-    run_replay,
 )
 from streams.worker.settings import Settings
 from tests.unit.schemas.mapping_examples import DEALS_HEADER, DEALS_MAPPING, REPS_CSV
