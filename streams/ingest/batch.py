@@ -26,7 +26,7 @@ from typing import Literal
 
 from schemas.config import KpimonConfig
 from schemas.events import WebSession
-from streams.core.dedup import SeenBatch, SeenIndex, split_duplicates
+from streams.core.dedup import SeenChunk, SeenLookup, new_chunks, split_duplicates
 from streams.core.folding import BucketGroup, ProgressValue, fold_batch
 from streams.core.money import to_reporting_currency
 from streams.core.records import Accepted, Record
@@ -40,7 +40,7 @@ class Stage:
     """Writes that may reach Kafka in any order among themselves, all durable before the next stage's."""
 
     name: StageName
-    seen: Mapping[int, SeenBatch] = field(default_factory=dict)  # partition -> ids first seen in the batch
+    seen: Mapping[int, SeenChunk] = field(default_factory=dict)  # partition -> ids first seen in the batch
     groups: Mapping[str, BucketGroup] = field(default_factory=dict)  # changed bucket groups by table key
     progress: Mapping[str, ProgressValue] = field(default_factory=dict)  # changed progress by partition
     emitted: Sequence[Emitted] = ()  # events for other entities, to send keyed by their routing key
@@ -52,9 +52,9 @@ class Stage:
 
 @dataclass(frozen=True)
 class StoredState:
-    """What a batch reads: the local stores of the worker's tables, and the index of seen ids."""
+    """What a batch reads: the local stores of the worker's tables (the seen ids by their hash)."""
 
-    seen: SeenIndex
+    seen: SeenLookup
     groups: Mapping[str, BucketGroup]
     progress: Mapping[str, ProgressValue]
     entities: Mapping[str, EntityState]
@@ -67,6 +67,15 @@ class BatchPlan:
 
     def web_sessions(self) -> list[WebSession]:
         return [record.event for record in self.fresh if isinstance(record.event, WebSession)]
+
+
+def _watermark(key: str, *progress: Mapping[str, ProgressValue]) -> int:
+    """The partition's watermark in the first of ``progress`` that has the partition."""
+    for values in progress:
+        value = values.get(key)
+        if value is not None:
+            return value["watermark"]
+    return 0
 
 
 def plan_batch(records: Sequence[Record], stored: StoredState, config: KpimonConfig) -> BatchPlan:
@@ -83,8 +92,9 @@ def plan_batch(records: Sequence[Record], stored: StoredState, config: KpimonCon
         config=config,
         entity_facts=entities.facts,
     )
+    watermarks = {p: _watermark(str(p), folded.progress, stored.progress) for p in dedup.new_ids}
     stages = (
-        Stage("seen", seen=dedup.new_batches),
+        Stage("seen", seen=new_chunks(dedup, watermarks)),
         Stage("counters", groups=folded.groups, progress=folded.progress, emitted=entities.emitted),
         Stage("entities", entities=entities.states),
     )

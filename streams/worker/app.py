@@ -28,13 +28,15 @@ from streams.metrics.kpi_collector import KpiCollector
 from streams.readout.kpis import monthly_report, monthly_totals
 from streams.worker.alerting import AlertService
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables
+from streams.worker.seen_store import SeenRocksStore
 from streams.worker.settings import Settings
+from streams.worker.store import CachedRocksStore, RocksStore
 from streams.worker.visitor_store import VisitorCounter, VisitorRecorder
 
 PRODUCER_BUFFER_MESSAGES = 10_000
 TAIL_CHECK_SECONDS = 5.0
 VISITOR_RETRY_SECONDS = 5.0
-STATE_VERSION = "v3"  # bump when the key or value layout changes: new tables start clean
+STATE_VERSION = "v4"  # bump when the key or value layout changes: new tables start clean
 
 
 class PartitionKeyedTable(faust.Table[str, Any]):
@@ -47,8 +49,26 @@ class PartitionKeyedTable(faust.Table[str, Any]):
     partition p (Faust co-assigns topics with equal partition counts).
     """
 
+    store_class: type[RocksStore] = RocksStore  # the local store on disk (streams.worker.store)
+
     def partition_for_key(self, key: Any) -> int:
         return key_partition(str(key))
+
+    def _new_store_by_url(self, url: Any) -> Any:
+        if not str(url).startswith("rocksdb:"):
+            return super()._new_store_by_url(url)
+        return self.store_class(
+            url,
+            self.app,
+            self,
+            table_name=self.name,
+            key_type=self.key_type,
+            key_serializer=self.key_serializer,
+            value_serializer=self.value_serializer,
+            value_type=self.value_type,
+            loop=self.loop,
+            options=self.options,
+        )
 
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
         """Forget the keys of partitions this worker no longer owns.
@@ -56,6 +76,9 @@ class PartitionKeyedTable(faust.Table[str, Any]):
         The memory store only drops keys it restored from the changelog; keys
         this worker wrote itself would outlive a rebalance that moved their
         partition away, and be exported twice (here and by the new owner).
+        With the RocksDB store this finds nothing: each partition is a database
+        of its own, closed when the partition is revoked, and only the
+        databases of the partitions held are read.
         """
         changelog = self.changelog_topic.get_topic_name()
         owned = {tp.partition for tp in active_tps if tp.topic == changelog}
@@ -64,16 +87,20 @@ class PartitionKeyedTable(faust.Table[str, Any]):
         await super().on_recovery_completed(active_tps, standby_tps)
 
 
-def _table(app: faust.App, name: str, settings: Settings) -> PartitionKeyedTable:
+def _table(
+    app: faust.App, name: str, settings: Settings, store: type[RocksStore], value_type: type | None = None
+) -> PartitionKeyedTable:
     table = PartitionKeyedTable(
         app,
         name=f"{name}-{STATE_VERSION}",
         default=None,
         partitions=settings.partitions,
-        key_type=str,  # JSON-encoded keys and values (orjson when installed)
+        key_type=str,  # JSON-encoded keys and values (orjson when installed; raw for value_type bytes)
+        value_type=value_type,
         beacon=app.tables.beacon,
         help=f"kpimon {name} state",
     )
+    table.store_class = store
     app.tables.add(table)
     return table
 
@@ -88,7 +115,7 @@ def create_app(
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
-        store="memory://",
+        store="rocksdb://",  # streams.worker.store: on disk under data_dir, restored from the changelog if lost
         datadir=str(settings.data_dir),
         web_host=settings.web_host,
         web_port=settings.web_port,
@@ -124,19 +151,26 @@ def create_app(
                 result.append(PartitionTail(tp.topic, tp.partition, consumer.highwater(tp), position))
         return result
 
-    seen = _table(app, "seen", settings)
-    buckets = _table(app, "buckets", settings)
-    progress = _table(app, "progress", settings)
-    entities = _table(app, "entities", settings)
+    seen = _table(app, "seen", settings, SeenRocksStore, value_type=bytes)
+    buckets = _table(app, "buckets", settings, CachedRocksStore)
+    progress = _table(app, "progress", settings, CachedRocksStore)
+    entities = _table(app, "entities", settings, RocksStore)
+    stores = [cast(RocksStore, table.data) for table in (seen, buckets, progress, entities)]
+
+    def checkpoint() -> None:
+        for store in stores:
+            store.checkpoint()
+
     tables = Tables(
         seen=seen,
         buckets=buckets,
         progress=progress,
-        local_seen=seen.data,
+        local_seen=cast(SeenRocksStore, seen.data),
         local_buckets=buckets.data,
         local_progress=progress.data,
         entities=entities,
         local_entities=entities.data,
+        checkpoint=checkpoint,
     )
     visitors = VisitorRecorder(Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5))
     pipeline = IngestPipeline(
@@ -173,10 +207,6 @@ def create_app(
             await pipeline.check_tails()
 
     app.timer(TAIL_CHECK_SECONDS)(check_tails)
-
-    @seen.on_recover
-    async def rebuild_seen_index() -> None:
-        pipeline.rebuild_seen_index()
 
     registry = CollectorRegistry()
     registry.register(

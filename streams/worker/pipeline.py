@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiokafka.partitioner import murmur2
@@ -21,10 +21,9 @@ from faust.types import EventT, ProducerT, TopicT
 from schemas.config import KpimonConfig
 from schemas.events import routing_key, routing_key_of
 from streams.core.continuity import ContinuityGuard, PartitionTail
-from streams.core.dedup import SeenBatch, SeenIndex, expired_batch_keys
+from streams.core.dedup import SeenLookup, chunk_key, encode_chunk, expired_days
 from streams.core.folding import BucketGroup, ProgressValue, expired_group_keys, last_applied_offset
 from streams.core.records import Accepted, Forwarded, Position, Record, Rejected
-from streams.core.table_keys import table_key
 from streams.core.validation import Rejection, validate_message
 from streams.core.windows import MINUTE
 from streams.entities.registry import EntityState
@@ -35,6 +34,7 @@ from streams.worker.visitor_store import VisitorRecorder
 
 log = logging.getLogger(__name__)
 SEEN_SWEEP_SECONDS = 3600
+SEEN_SWEEP_CHUNKS = 200  # chunks of expired days deleted per batch at most: a day is dropped over several batches
 TAIL_IDLE_SECONDS = 5.0
 
 
@@ -67,6 +67,18 @@ def deadletter_headers(position: Position, rejection: Rejection, now: float) -> 
     ]
 
 
+class LocalSeen(SeenLookup, Protocol):
+    """The seen table's local store: lookups by id hash, and its chunks by day (``streams.worker.seen_store``)."""
+
+    def days(self, partition: int) -> list[int]: ...
+
+    def chunk_keys(self, partition: int, day: int, limit: int) -> list[str]: ...
+
+
+def _no_checkpoint() -> None:
+    """The memory tables of tests have nothing to write to disk."""
+
+
 @dataclass
 class Tables:
     """The worker's state; each a Faust table whose keys start with their partition."""
@@ -74,11 +86,12 @@ class Tables:
     seen: MutableMapping[str, Any]
     buckets: MutableMapping[str, Any]
     progress: MutableMapping[str, Any]
-    local_seen: MutableMapping[str, SeenBatch]
+    local_seen: LocalSeen
     local_buckets: MutableMapping[str, BucketGroup]
     local_progress: MutableMapping[str, ProgressValue]
     entities: MutableMapping[str, Any]
     local_entities: MutableMapping[str, EntityState]
+    checkpoint: Callable[[], None] = _no_checkpoint  # the local stores' writes to disk, once Kafka has them
 
 
 @dataclass
@@ -116,14 +129,10 @@ class IngestPipeline:
         self._visitors = visitors
         self._bucket_sweep_watermark = 0
         self._seen_sweep_watermark = 0
-        self._seen_index = SeenIndex()
+        self._expired_days: list[tuple[int, int]] = []  # (partition, day) of seen ids still to forget
         self._run_id = uuid.uuid4().hex[:12]
         self._batch_number = 0
         self._processing = False
-
-    def rebuild_seen_index(self) -> None:
-        """Mirror the stored seen-batches in memory; run after every table recovery."""
-        self._seen_index.rebuild(self._tables.local_seen.items())
 
     async def check_tails(self) -> None:
         """Re-read idle source partitions whose last messages never reached the agent."""
@@ -227,7 +236,7 @@ class IngestPipeline:
     async def _fold(self, records: list[Record]) -> None:
         """Write the batch's plan stage by stage, each durable before the next (see streams.ingest.batch)."""
         tables = self._tables
-        stored = StoredState(self._seen_index, tables.local_buckets, tables.local_progress, tables.local_entities)
+        stored = StoredState(tables.local_seen, tables.local_buckets, tables.local_progress, tables.local_entities)
         plan = plan_batch(records, stored, self._config)
         self._batch_number += 1
         for number, stage in enumerate(plan.stages):
@@ -237,18 +246,19 @@ class IngestPipeline:
         self._evict()
         # Faust acks the batch when this returns and may then commit its offsets: make its state durable first.
         await flush_completely(self._producer())
+        tables.checkpoint()
         if self._visitors is not None:  # in the background: Redis never holds up or fails the ingest
             additions = visitor_additions(self._settings.app_id, plan.web_sessions(), self._config, self._clock())
             self._visitors.record(additions)
 
     async def _write(self, stage: Stage) -> None:
         tables = self._tables
-        for partition, batch in stage.seen.items():
+        for partition, chunk in stage.seen.items():
             # A key of its own per batch and process: a batch replayed after a
             # crash never overwrites ids that an earlier attempt stored.
-            key = table_key(partition, f"{self._run_id}-{self._batch_number}")
-            tables.seen[key] = batch
-            self._seen_index.add(key, batch)
+            tables.seen[chunk_key(partition, chunk.day, f"{self._run_id}-{self._batch_number}")] = encode_chunk(
+                chunk.entries
+            )
         for key, group in stage.groups.items():
             tables.buckets[key] = group
         for key, progress in stage.progress.items():
@@ -266,8 +276,23 @@ class IngestPipeline:
             self._bucket_sweep_watermark = newest
             for key in expired_group_keys(list(tables.local_buckets), watermarks, self._config):
                 del tables.buckets[key]
-        if newest - self._seen_sweep_watermark >= SEEN_SWEEP_SECONDS:
+        if not self._expired_days and newest - self._seen_sweep_watermark >= SEEN_SWEEP_SECONDS:
             self._seen_sweep_watermark = newest
-            for key in expired_batch_keys(list(tables.local_seen.items()), watermarks):
-                self._seen_index.remove(key, tables.local_seen[key])
-                del tables.seen[key]
+            self._expired_days = [
+                (partition, day)
+                for partition, watermark in watermarks.items()
+                for day in expired_days(tables.local_seen.days(partition), watermark)
+            ]
+        self._forget_expired_ids()
+
+    def _forget_expired_ids(self) -> None:
+        """Delete the chunks of expired days, a few per batch (each takes its ids with it)."""
+        budget = SEEN_SWEEP_CHUNKS
+        while self._expired_days and budget:
+            partition, day = self._expired_days[0]
+            keys = self._tables.local_seen.chunk_keys(partition, day, budget)
+            if not keys:
+                self._expired_days.pop(0)
+            for key in keys:
+                del self._tables.seen[key]
+            budget -= len(keys)

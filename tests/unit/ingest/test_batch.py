@@ -10,7 +10,7 @@ import orjson
 
 from schemas.config import KpimonConfig
 from schemas.events import parse_event
-from streams.core.dedup import SeenIndex
+from streams.core.dedup import MemorySeen, chunk_key, copy_code, encode_chunk, id_hash, seen_day
 from streams.core.records import Accepted, Position, Record, Rejected
 from streams.core.validation import Rejection
 from streams.ingest.batch import StoredState, plan_batch
@@ -26,7 +26,7 @@ def accepted(offset: int, event_type: str, event_id: str, **fields: Any) -> Acce
 
 
 def empty_state() -> StoredState:
-    return StoredState(SeenIndex(), groups={}, progress={}, entities={})
+    return StoredState(MemorySeen(), groups={}, progress={}, entities={})
 
 
 def test_a_call_writes_its_id_before_its_counters() -> None:
@@ -34,7 +34,8 @@ def test_a_call_writes_its_id_before_its_counters() -> None:
     plan = plan_batch(call, empty_state(), CONFIG)
     assert [stage.name for stage in plan.stages] == ["seen", "counters"]
     seen, counters = plan.stages
-    assert list(seen.seen) == [0] and set(seen.seen[0]["ids"]) == {"c1"}
+    assert list(seen.seen) == [0] and set(seen.seen[0].entries) == {id_hash("c1")}
+    assert seen.seen[0].day == seen_day(AT)
     assert counters.progress["0"]["offsets"] == {"crm": 0}
     assert counters.groups and not counters.entities and not counters.emitted
 
@@ -50,8 +51,8 @@ def test_a_deal_naming_its_lead_writes_its_state_after_its_counters_and_the_even
 
 def test_a_batch_of_copies_and_rejections_writes_only_progress() -> None:
     first = accepted(0, "email.sent", "e1", rep_id="ann", contact_id="x")
-    index = SeenIndex()
-    index.add("0|run-1", {"newest": AT, "ids": {"e1": ["crm", 0]}})
+    index = MemorySeen()
+    index[chunk_key(0, seen_day(AT), "run-1")] = encode_chunk({id_hash("e1"): copy_code("crm", 0)})
     copy = Accepted(Position("crm", 0, 1), first.event)
     rejected: Record = Rejected(Position("crm", 0, 2), Rejection("invalid_json", "not JSON"))
     plan = plan_batch([copy, rejected], StoredState(index, {}, {}, {}), CONFIG)

@@ -12,6 +12,7 @@ import pytest
 
 import streams.ingest.batch
 from schemas.config import KpimonConfig
+from streams.core.dedup import MemorySeen
 from streams.core.records import Record
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables, partition_of
 from streams.worker.settings import Settings
@@ -65,7 +66,7 @@ async def test_a_failing_message_is_dead_lettered_and_the_rest_counted(monkeypat
         return fold_batch(records, *args, **kwargs)
 
     monkeypatch.setattr(streams.ingest.batch, "fold_batch", failing_fold)
-    seen: dict[str, Any] = {}
+    seen = MemorySeen()
     buckets: dict[str, Any] = {}
     progress: dict[str, Any] = {}
     entities: dict[str, Any] = {}
