@@ -59,6 +59,7 @@ class DealState(TypedDict):
     event_ids: list[str]
     leads: NotRequired[list[str]]  # every lead the deal has named: each hears of its outcome (entities/lead_views.py)
     first_won_at: NotRequired[int]  # its earliest win, even if a later loss replaced it: its lead became a customer
+    last_at: NotRequired[int]  # its latest event's time (entities/retention.py), as for every kind
 
 
 class DealView(TypedDict):
@@ -81,6 +82,7 @@ class LeadState(TypedDict):
     event_ids: list[str]
     deals: NotRequired[dict[str, DealView]]  # the deals that named the lead, for attribution
     contacts: NotRequired[list[str]]  # every contact the lead has named: each hears of it (entities/lead_views.py)
+    last_at: NotRequired[int]
 
 
 def empty_deal() -> DealState:

@@ -29,7 +29,8 @@ from schemas.events import WebSession
 from streams.core.dedup import SeenChunk, SeenLookup, new_chunks, split_duplicates
 from streams.core.folding import BucketGroup, ProgressValue, fold_batch
 from streams.core.money import to_reporting_currency
-from streams.core.records import Accepted, Record
+from streams.core.records import Accepted, Position, Record
+from streams.core.windows import is_late
 from streams.entities.registry import Emitted, EntityState, apply_entity_events
 
 StageName = Literal["seen", "counters", "entities"]
@@ -78,11 +79,29 @@ def _watermark(key: str, *progress: Mapping[str, ProgressValue]) -> int:
     return 0
 
 
+def _late(records: Sequence[Accepted], progress: Mapping[str, ProgressValue]) -> set[Position]:
+    """The records older than every bucket's retention at their partition's watermark, as folding finds them."""
+    watermarks: dict[int, int] = {}
+    late = set()
+    for record in records:
+        partition = record.position.partition
+        watermark = watermarks.get(partition)
+        if watermark is None:
+            watermark = _watermark(str(partition), progress)
+        watermarks[partition] = watermark = max(watermark, record.timestamp)
+        if is_late(record.timestamp, watermark):
+            late.add(record.position)
+    return late
+
+
 def plan_batch(records: Sequence[Record], stored: StoredState, config: KpimonConfig) -> BatchPlan:
     """Everything ``records`` write into ``stored``, in stages (see the module's docstring)."""
     dedup = split_duplicates([record for record in records if isinstance(record, Accepted)], stored.seen)
     entities = apply_entity_events(
-        dedup.fresh, stored.entities, lambda amount, currency: to_reporting_currency(amount, currency, config)
+        dedup.fresh,
+        stored.entities,
+        lambda amount, currency: to_reporting_currency(amount, currency, config),
+        late=_late(dedup.fresh, stored.progress),
     )
     folded = fold_batch(
         records,

@@ -171,6 +171,7 @@ def create_app(
         entities=entities,
         local_entities=entities.data,
         checkpoint=checkpoint,
+        entity_scan=cast(RocksStore, entities.data).scan,
     )
     visitors = VisitorRecorder(Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5))
     pipeline = IngestPipeline(

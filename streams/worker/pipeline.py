@@ -29,6 +29,7 @@ from streams.core.windows import MINUTE
 from streams.entities.registry import EntityState
 from streams.ingest.batch import Stage, StoredState, plan_batch
 from streams.readout.visitor_keys import visitor_additions
+from streams.worker.eviction import EntitySweep, Scan, scan_mapping
 from streams.worker.settings import Settings
 from streams.worker.visitor_store import VisitorRecorder
 
@@ -92,6 +93,7 @@ class Tables:
     entities: MutableMapping[str, Any]
     local_entities: MutableMapping[str, EntityState]
     checkpoint: Callable[[], None] = _no_checkpoint  # the local stores' writes to disk, once Kafka has them
+    entity_scan: Scan | None = None  # the entity store in key order (None: scan local_entities as a mapping)
 
 
 @dataclass
@@ -130,6 +132,7 @@ class IngestPipeline:
         self._bucket_sweep_watermark = 0
         self._seen_sweep_watermark = 0
         self._expired_days: list[tuple[int, int]] = []  # (partition, day) of seen ids still to forget
+        self.entity_sweep = EntitySweep(tables.entities, tables.entity_scan or scan_mapping(tables.local_entities))
         self._run_id = uuid.uuid4().hex[:12]
         self._batch_number = 0
         self._processing = False
@@ -284,6 +287,7 @@ class IngestPipeline:
                 for day in expired_days(tables.local_seen.days(partition), watermark)
             ]
         self._forget_expired_ids()
+        self.entity_sweep.run(watermarks)
 
     def _forget_expired_ids(self) -> None:
         """Delete the chunks of expired days, a few per batch (each takes its ids with it)."""

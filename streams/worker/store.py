@@ -207,6 +207,26 @@ class RocksStore(Store):
             if pending_value is not None and key[:1] == KEY_START:
                 yield key, pending_value
 
+    def scan(self, partition: int, after: str | None, limit: int) -> list[tuple[str, Any]]:
+        """Up to ``limit`` (key, value) of ``partition`` in key order after ``after``, as written (pending included)."""
+        db = self._db(partition)
+        if db is None:
+            return []
+        start = self._encode_key(after if after is not None else f"{partition}|")
+        prefix = self._encode_key(f"{partition}|")[:-1]
+        pending = self._pending.get(partition, {})
+        found: list[tuple[str, Any]] = []
+        for raw_key, raw_value in db.items(from_key=start):
+            key = cast(bytes, raw_key)
+            if not key.startswith(prefix) or len(found) >= limit:
+                break
+            if key == start and after is not None:
+                continue
+            value = pending.get(key, cast(bytes, raw_value))
+            if value is not None:
+                found.append((self._decode_key(key), self._decode_value(value)))
+        return found
+
     def _iteritems(self) -> Iterator[tuple[bytes, bytes]]:
         for partition, db in self._owned_dbs():
             yield from self._partition_items(partition, db)
