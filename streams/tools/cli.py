@@ -47,12 +47,16 @@ def _load(settings: Settings) -> tuple[KpimonConfig, Catalog]:
 
 def _worker(args: argparse.Namespace) -> int:
     from alerts.rules import load_rules
-    from streams.worker.run import run_worker
+    from streams.worker.run import DataDirInUse, run_worker
 
     settings = _settings(args)
     config, catalog = _load(settings)
     rules = load_rules(settings.rules_file, catalog, config) if settings.rules_file else None
-    run_worker(settings, config, catalog, args.loglevel, rules)
+    try:
+        run_worker(settings, config, catalog, args.loglevel, rules)
+    except DataDirInUse as exc:
+        print(f"kpimon: {exc}", file=sys.stderr)
+        return 3
     return 0
 
 

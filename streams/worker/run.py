@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import signal
+from pathlib import Path
+from typing import IO
 
 import faust
 
@@ -45,9 +48,28 @@ class BoundedShutdownWorker(faust.Worker):
         os._exit(0)
 
 
+class DataDirInUse(RuntimeError):
+    pass
+
+
+def lock_data_dir(data_dir: Path) -> IO[bytes]:
+    """Hold the data dir for this process (released when it exits): two workers cannot share a local store."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (data_dir / "kpimon.lock").open("ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise DataDirInUse(
+            f"{data_dir} (KPIMON_DATA_DIR) is in use by another kpimon worker: give each worker its own"
+        ) from None
+    return handle
+
+
 def run_worker(
     settings: Settings, config: KpimonConfig, catalog: Catalog, loglevel: str, rules: RulesFile | None = None
 ) -> None:
+    data_dir_lock = lock_data_dir(settings.data_dir)  # noqa: F841  (held until the process exits)
     app = create_app(settings, config, catalog, rules=rules)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)

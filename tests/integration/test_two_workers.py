@@ -63,7 +63,7 @@ def test_two_workers_split_partitions_and_sum_exactly(
     run(produce(event_message(crm, event) for event in first_half))
     wait_until(lambda: _events_total([first]) == EVENTS // 2, timeout=120, message="the first half counted")
 
-    second = make_worker()
+    second = make_worker(KPIMON_DATA_DIR=worker_env["KPIMON_DATA_DIR"] + "-second")  # a local store of its own
     second.start()
     run(produce(event_message(crm, event) for event in second_half))
     both = [first, second]

@@ -146,3 +146,13 @@ def test_the_seen_store_restores_ids_from_the_changelog(tmp_path: Path) -> None:
     assert store.first_copy(1, id_hash("e1")) == copy_code("crm", 5)
     store.apply_changelog_batch([changelog(1, 1, raw_key, None)], lambda k: k, lambda v: v)  # its tombstone
     assert store.first_copy(1, id_hash("e1")) is None
+
+
+def test_a_data_dir_is_held_by_one_worker(tmp_path: Path) -> None:
+    from streams.worker.run import DataDirInUse, lock_data_dir
+
+    held = lock_data_dir(tmp_path / "data")
+    with pytest.raises(DataDirInUse, match="in use by another kpimon worker"):
+        lock_data_dir(tmp_path / "data")
+    held.close()
+    lock_data_dir(tmp_path / "data").close()

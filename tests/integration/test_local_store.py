@@ -1,0 +1,116 @@
+"""The local store on disk (streams.worker.store): a restarted worker serves its state from disk at once,
+and a worker whose data dir is lost rebuilds the identical state from the changelogs.
+
+Events from ``kpimon simulate`` (activity, deals, leads, contacts, spend, web sessions), every one sent
+twice. What is compared does not move with the clock: every counter and KPI per scope and month
+(``/kpis/months``), the events counted, copies recognised and open deals.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.integration.support import REPO, WorkerProcess, scrape, total, wait_until
+
+CONFIG_FILE = REPO / "deploy" / "examples" / "kpimon.yaml"
+EVENTS = 4000
+SERVED_WITHIN = 30.0  # seconds from start; generous for a shared 2-core machine (docs/benchmarks.md has the figures)
+
+
+def _simulate(env: Mapping[str, str]) -> int:
+    command = [sys.executable, "-m", "streams.tools.cli", "simulate", "--total", str(EVENTS), "--rate", "2000",
+               "--seed", "5", "--config", str(CONFIG_FILE)]  # fmt: skip
+    for _ in range(2):  # the second run sends the same events again: every one a copy
+        result = subprocess.run(
+            command, env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    match = re.search(r"done, ([\d,]+) events produced", result.stdout)
+    assert match, result.stdout
+    return int(match.group(1).replace(",", ""))
+
+
+def _state(port: int) -> dict[str, Any]:
+    """What the worker serves that does not depend on the clock."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/kpis/months", timeout=10) as response:
+        months = orjson.loads(response.read())
+    samples = scrape(port)
+    return {
+        "months": sorted(months, key=lambda row: orjson.dumps(row, option=orjson.OPT_SORT_KEYS)),
+        **{
+            name: dict(samples.get(name, {}))
+            for name in (
+                "kpimon_events_total",
+                "kpimon_events_duplicate_total",
+                "kpimon_events_late_dropped_total",
+                "kpimon_open_deals",
+                "kpimon_open_pipeline_value",
+            )
+        },
+    }
+
+
+def _counted_once(port: int, produced: int) -> bool:
+    samples = scrape(port)
+    internal = sum(  # the events the worker sends itself (conversions, attribution views) count too
+        value
+        for labels, value in samples.get("kpimon_events_total", {}).items()
+        if dict(labels)["type"] in ("lead.converted", "lead.deal_closed", "contact.lead_updated")
+    )
+    copies = total(samples, "kpimon_events_duplicate_total") + total(samples, "kpimon_events_late_dropped_total")
+    return total(samples, "kpimon_events_total") - internal >= produced and copies >= produced
+
+
+def _first_run(make_worker: Callable[..., WorkerProcess], env: Mapping[str, str]) -> tuple[WorkerProcess, Any]:
+    produced = _simulate(env)
+    worker = make_worker(KPIMON_CONFIG_FILE=str(CONFIG_FILE))
+    worker.start()
+    wait_until(lambda: _counted_once(worker.port, produced), timeout=300, message=f"{produced} events and copies")
+    wait_until(lambda: _state(worker.port) == _state(worker.port), timeout=30, message="a settled state")
+    time.sleep(3)  # the internal events' round trips
+    return worker, _state(worker.port)
+
+
+def _restart_and_time(worker: WorkerProcess, expected: Any) -> float:
+    started = time.monotonic()
+    worker.start()
+    wait_until(lambda: _state(worker.port) == expected, timeout=180, message="the state before the restart")
+    return time.monotonic() - started
+
+
+@pytest.mark.integration
+def test_a_restarted_worker_serves_its_state_from_the_local_store(
+    make_worker: Callable[..., WorkerProcess], worker_env: dict[str, str]
+) -> None:
+    worker, before = _first_run(make_worker, worker_env)
+    assert before["kpimon_open_deals"] and before["months"]
+    worker.stop()
+    data = Path(worker_env["KPIMON_DATA_DIR"])
+    assert any(data.rglob("seen-*.db")) and any(data.rglob("entities-*.db"))
+    served_after = _restart_and_time(worker, before)
+    assert served_after < SERVED_WITHIN
+    worker.kill()  # SIGKILL: nothing more than a crash leaves behind
+    _restart_and_time(worker, before)
+
+
+@pytest.mark.integration
+def test_a_lost_local_store_is_restored_from_the_changelogs(
+    make_worker: Callable[..., WorkerProcess], worker_env: dict[str, str]
+) -> None:
+    worker, before = _first_run(make_worker, worker_env)
+    worker.stop()
+    shutil.rmtree(worker_env["KPIMON_DATA_DIR"])
+    _restart_and_time(worker, before)
+    assert _state(worker.port) == before
