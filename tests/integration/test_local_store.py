@@ -9,7 +9,6 @@ twice. What is compared does not move with the clock: every counter and KPI per 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,8 @@ from typing import Any
 import orjson
 import pytest
 
+from schemas.config import load_config
+from streams.tools.simulator import Simulation
 from tests.integration.support import REPO, WorkerProcess, scrape, total, wait_until
 
 CONFIG_FILE = REPO / "deploy" / "examples" / "kpimon.yaml"
@@ -29,17 +30,17 @@ EVENTS = 4000
 SERVED_WITHIN = 30.0  # seconds from start; generous for a shared 2-core machine (docs/benchmarks.md has the figures)
 
 
-def _simulate(env: Mapping[str, str]) -> int:
-    command = [sys.executable, "-m", "streams.tools.cli", "simulate", "--total", str(EVENTS), "--rate", "2000",
-               "--seed", "5", "--config", str(CONFIG_FILE)]  # fmt: skip
-    for _ in range(2):  # the second run sends the same events again: every one a copy
-        result = subprocess.run(
-            command, env={**os.environ, **env}, capture_output=True, text=True, timeout=120, check=False
-        )
+def _simulate(env: Mapping[str, str], path: Path) -> int:
+    """Simulated events of the last two hours to a file, replayed twice: the second time every one a copy."""
+    simulation = Simulation(load_config(CONFIG_FILE), seed=5, rate=EVENTS / 7200)
+    now = time.time()
+    events = [event for _, event in simulation.events_between(now - 7200, now)]
+    path.write_bytes(b"".join(orjson.dumps(event) + b"\n" for event in events))
+    command = [sys.executable, "-m", "streams.tools.cli", "replay", str(path), "--config", str(CONFIG_FILE)]
+    for _ in range(2):
+        result = subprocess.run(command, env={**os.environ, **env}, capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
-    match = re.search(r"done, ([\d,]+) events produced", result.stdout)
-    assert match, result.stdout
-    return int(match.group(1).replace(",", ""))
+    return len(events)
 
 
 def _state(port: int) -> dict[str, Any]:
@@ -73,8 +74,10 @@ def _counted_once(port: int, produced: int) -> bool:
     return total(samples, "kpimon_events_total") - internal >= produced and copies >= produced
 
 
-def _first_run(make_worker: Callable[..., WorkerProcess], env: Mapping[str, str]) -> tuple[WorkerProcess, Any]:
-    produced = _simulate(env)
+def _first_run(
+    make_worker: Callable[..., WorkerProcess], env: Mapping[str, str], tmp_path: Path
+) -> tuple[WorkerProcess, Any]:
+    produced = _simulate(env, tmp_path / "events.jsonl")
     worker = make_worker(KPIMON_CONFIG_FILE=str(CONFIG_FILE))
     worker.start()
     wait_until(lambda: _counted_once(worker.port, produced), timeout=300, message=f"{produced} events and copies")
@@ -92,9 +95,9 @@ def _restart_and_time(worker: WorkerProcess, expected: Any) -> float:
 
 @pytest.mark.integration
 def test_a_restarted_worker_serves_its_state_from_the_local_store(
-    make_worker: Callable[..., WorkerProcess], worker_env: dict[str, str]
+    make_worker: Callable[..., WorkerProcess], worker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    worker, before = _first_run(make_worker, worker_env)
+    worker, before = _first_run(make_worker, worker_env, tmp_path)
     assert before["kpimon_open_deals"] and before["months"]
     worker.stop()
     data = Path(worker_env["KPIMON_DATA_DIR"])
@@ -107,9 +110,9 @@ def test_a_restarted_worker_serves_its_state_from_the_local_store(
 
 @pytest.mark.integration
 def test_a_lost_local_store_is_restored_from_the_changelogs(
-    make_worker: Callable[..., WorkerProcess], worker_env: dict[str, str]
+    make_worker: Callable[..., WorkerProcess], worker_env: dict[str, str], tmp_path: Path
 ) -> None:
-    worker, before = _first_run(make_worker, worker_env)
+    worker, before = _first_run(make_worker, worker_env, tmp_path)
     worker.stop()
     shutil.rmtree(worker_env["KPIMON_DATA_DIR"])
     _restart_and_time(worker, before)
