@@ -58,9 +58,8 @@ from schemas.events import parse_event
 from streams.core.dedup import MemorySeen, chunk_key, copy_code, encode_chunk, id_hash
 from streams.core.records import Accepted, Position
 from streams.ingest.batch import StoredState, plan_batch
-from streams.worker.app import PartitionKeyedTable
-from streams.worker.seen_store import SeenRocksStore
-from streams.worker.store import RocksStore, shared_cache_usage
+from streams.worker.app import ROCKS_STORE, SEEN_STORE, PartitionKeyedTable
+from streams.worker.store import shared_cache_usage
 
 MIB = 1024**2
 PARTITIONS = 6
@@ -71,11 +70,11 @@ def disk_bytes(path: Path) -> int:
     return sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
 
 
-def open_store(data_dir: Path, store: type[RocksStore], name: str) -> Any:
+def open_store(data_dir: Path, store: str, name: str) -> Any:
     """A table's store with every partition held, as in a worker (no broker needed)."""
     app = faust.App("bench-memory", broker="kafka://127.0.0.1:1", store="rocksdb://", datadir=str(data_dir))
     table = PartitionKeyedTable(app, name=name, default=None, partitions=PARTITIONS, key_type=str)
-    table.store_class = store
+    table.store_url = store
     data = table.data
     topic = table.changelog_topic.get_topic_name()
     app.assignor.assigned_actives = lambda: {TP(topic, p) for p in range(PARTITIONS)}  # type: ignore[method-assign]
@@ -107,7 +106,7 @@ def bench_ids(count: int) -> dict[str, Any]:
     old_bytes = queue.get()
     old.join()
     with tempfile.TemporaryDirectory(prefix="kpimon-ids-") as tmp:
-        store = open_store(Path(tmp), SeenRocksStore, "seen")
+        store = open_store(Path(tmp), SEEN_STORE, "seen")
         gc.collect()
         rss_before = rss_bytes(os.getpid())
         started, samples = time.monotonic(), []
@@ -177,7 +176,7 @@ def bench_entities(events: int) -> dict[str, Any]:
     for key, state in entities.items():
         sizes.setdefault(key.split("|", 1)[1].split(":", 1)[0], []).append(len(orjson.dumps(state)))
     with tempfile.TemporaryDirectory(prefix="kpimon-entities-") as tmp:
-        store = open_store(Path(tmp), RocksStore, "entities")
+        store = open_store(Path(tmp), ROCKS_STORE, "entities")
         for key, state in entities.items():
             store[key] = state
         store.checkpoint()

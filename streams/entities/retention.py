@@ -92,20 +92,21 @@ def evictable(kind: str, state: EntityState, watermark: int) -> bool:
     return int(last_at) < watermark - ENTITY_RETENTION_SECONDS and is_closed(kind, state)
 
 
-def cap_deal(deal_id: str, state: EntityState) -> EntityState:
-    leads = state.get("leads")
-    if leads is not None and len(leads) > MAX_NAMED:
-        current = state["attributes"].get("lead")
-        state["leads"] = capped(leads, MAX_NAMED, keep=None if current is None else current[0])
+def _cap_named(state: EntityState, names: str, attribute: str, default: str | None) -> EntityState:
+    """Cap the list ``names`` of ``state``, keeping the one its ``attribute`` names now (else ``default``)."""
+    named = state.get(names)
+    if named is not None and len(named) > MAX_NAMED:
+        current = state["attributes"].get(attribute)
+        state[names] = capped(named, MAX_NAMED, keep=default if current is None else current[0])
     return state
+
+
+def cap_deal(deal_id: str, state: EntityState) -> EntityState:
+    return _cap_named(state, "leads", "lead", None)
 
 
 def cap_lead(lead_id: str, state: EntityState) -> EntityState:
-    contacts = state.get("contacts")
-    if contacts is not None and len(contacts) > MAX_NAMED:
-        person = state["attributes"].get("contact")
-        state["contacts"] = capped(contacts, MAX_NAMED, keep=lead_id if person is None else person[0])
-    return state
+    return _cap_named(state, "contacts", "contact", lead_id)
 
 
 def cap_contact(contact_id: str, state: EntityState) -> EntityState:

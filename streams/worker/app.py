@@ -30,13 +30,22 @@ from streams.worker.alerting import AlertService
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables
 from streams.worker.seen_store import SeenRocksStore
 from streams.worker.settings import Settings
-from streams.worker.store import CachedRocksStore, RocksStore
+from streams.worker.store import RocksStore
 from streams.worker.visitor_store import VisitorCounter, VisitorRecorder
 
 PRODUCER_BUFFER_MESSAGES = 10_000
 TAIL_CHECK_SECONDS = 5.0
 VISITOR_RETRY_SECONDS = 5.0
 STATE_VERSION = "v4"  # bump when the key or value layout changes: new tables start clean
+# The tables' stores on disk, by URL scheme (streams.worker.store): under data_dir, restored from the changelog if lost.
+ROCKS_STORE, CACHED_STORE, SEEN_STORE = "kpimon-rocksdb://", "kpimon-cached://", "kpimon-seen://"
+faust.stores.STORES.aliases.update(
+    {
+        "kpimon-rocksdb": "streams.worker.store:RocksStore",
+        "kpimon-cached": "streams.worker.store:CachedRocksStore",
+        "kpimon-seen": "streams.worker.seen_store:SeenRocksStore",
+    }
+)
 
 
 class PartitionKeyedTable(faust.Table[str, Any]):
@@ -49,26 +58,14 @@ class PartitionKeyedTable(faust.Table[str, Any]):
     partition p (Faust co-assigns topics with equal partition counts).
     """
 
-    store_class: type[RocksStore] = RocksStore  # the local store on disk (streams.worker.store)
+    store_url = ROCKS_STORE  # which store on disk (streams.worker.store)
 
     def partition_for_key(self, key: Any) -> int:
         return key_partition(str(key))
 
-    def _new_store_by_url(self, url: Any) -> Any:
-        if not str(url).startswith("rocksdb:"):
-            return super()._new_store_by_url(url)
-        return self.store_class(
-            url,
-            self.app,
-            self,
-            table_name=self.name,
-            key_type=self.key_type,
-            key_serializer=self.key_serializer,
-            value_serializer=self.value_serializer,
-            value_type=self.value_type,
-            loop=self.loop,
-            options=self.options,
-        )
+    def _new_store(self) -> Any:
+        # (Faust would take the app's store for a URL without a path, as these are.)
+        return self._new_store_by_url(self.store_url)
 
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
         """Forget the keys of partitions this worker no longer owns.
@@ -88,7 +85,7 @@ class PartitionKeyedTable(faust.Table[str, Any]):
 
 
 def _table(
-    app: faust.App, name: str, settings: Settings, store: type[RocksStore], value_type: type | None = None
+    app: faust.App, name: str, settings: Settings, store: str, value_type: type | None = None
 ) -> PartitionKeyedTable:
     table = PartitionKeyedTable(
         app,
@@ -100,7 +97,7 @@ def _table(
         beacon=app.tables.beacon,
         help=f"kpimon {name} state",
     )
-    table.store_class = store
+    table.store_url = store
     app.tables.add(table)
     return table
 
@@ -115,7 +112,7 @@ def create_app(
     app = faust.App(
         settings.app_id,
         broker=settings.broker_url,
-        store="rocksdb://",  # streams.worker.store: on disk under data_dir, restored from the changelog if lost
+        store=ROCKS_STORE,
         datadir=str(settings.data_dir),
         web_host=settings.web_host,
         web_port=settings.web_port,
@@ -151,10 +148,10 @@ def create_app(
                 result.append(PartitionTail(tp.topic, tp.partition, consumer.highwater(tp), position))
         return result
 
-    seen = _table(app, "seen", settings, SeenRocksStore, value_type=bytes)
-    buckets = _table(app, "buckets", settings, CachedRocksStore)
-    progress = _table(app, "progress", settings, CachedRocksStore)
-    entities = _table(app, "entities", settings, RocksStore)
+    seen = _table(app, "seen", settings, SEEN_STORE, value_type=bytes)
+    buckets = _table(app, "buckets", settings, CACHED_STORE)
+    progress = _table(app, "progress", settings, CACHED_STORE)
+    entities = _table(app, "entities", settings, ROCKS_STORE)
     stores = [cast(RocksStore, table.data) for table in (seen, buckets, progress, entities)]
 
     def checkpoint() -> None:

@@ -232,12 +232,10 @@ class RocksStore(Store):
             yield from self._partition_items(partition, db)
 
     def _iterkeys(self) -> Iterator[bytes]:
-        for key, _ in self._iteritems():
-            yield key
+        return (key for key, _ in self._iteritems())
 
     def _itervalues(self) -> Iterator[bytes]:
-        for _, value in self._iteritems():
-            yield value
+        return (value for _, value in self._iteritems())
 
     def _size(self) -> int:
         return sum(1 for _ in self._iterkeys())
@@ -291,12 +289,10 @@ class CachedRocksStore(RocksStore):
             yield from list(self._partition_values(partition).items())
 
     def _keys_decoded(self) -> Iterator[Any]:
-        for key, _ in self._items_decoded():
-            yield key
+        return (key for key, _ in self._items_decoded())
 
     def _values_decoded(self) -> Iterator[Any]:
-        for _, value in self._items_decoded():
-            yield value
+        return (value for _, value in self._items_decoded())
 
     def _after_recovery_batch(self) -> None:
         self._values.clear()  # read again from disk, with what the changelog added

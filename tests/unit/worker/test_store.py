@@ -15,15 +15,14 @@ import pytest
 from faust.types import TP
 
 from streams.core.dedup import chunk_key, copy_code, encode_chunk, id_hash
-from streams.worker.app import PartitionKeyedTable
-from streams.worker.seen_store import SeenRocksStore
-from streams.worker.store import CachedRocksStore, RocksStore, key_partition
+from streams.worker.app import CACHED_STORE, ROCKS_STORE, SEEN_STORE, PartitionKeyedTable
+from streams.worker.store import key_partition
 
 
-def make_store(tmp_path: Path, store: type[RocksStore], name: str = "x") -> Any:
+def make_store(tmp_path: Path, store: str, name: str = "x") -> Any:
     app = faust.App("unit", broker="kafka://127.0.0.1:1", store="rocksdb://", datadir=str(tmp_path))
     table = PartitionKeyedTable(app, name=name, default=None, partitions=2, key_type=str)
-    table.store_class = store
+    table.store_url = store
     data = table.data
     for partition in (0, 1):
         data._db_for_partition(partition)
@@ -34,7 +33,7 @@ def make_store(tmp_path: Path, store: type[RocksStore], name: str = "x") -> Any:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Any]:
-    yield make_store(tmp_path, RocksStore)
+    yield make_store(tmp_path, ROCKS_STORE)
 
 
 def changelog(partition: int, offset: int, key: bytes, value: bytes | None) -> Any:
@@ -109,7 +108,7 @@ def test_scan_walks_a_partition_in_key_order(store: Any) -> None:
 
 
 def test_the_cached_store_keeps_decoded_values_and_reloads_after_recovery(tmp_path: Path) -> None:
-    store = make_store(tmp_path, CachedRocksStore)
+    store = make_store(tmp_path, CACHED_STORE)
     value = {"buckets": {}}
     store["0|g"] = value
     assert store["0|g"] is value  # no decoding on read
@@ -119,7 +118,7 @@ def test_the_cached_store_keeps_decoded_values_and_reloads_after_recovery(tmp_pa
 
 
 def test_the_seen_store_answers_per_id_and_forgets_ids_with_their_chunk(tmp_path: Path) -> None:
-    store = make_store(tmp_path, SeenRocksStore, name="seen")
+    store = make_store(tmp_path, SEEN_STORE, name="seen")
     first = chunk_key(0, 19_675, "run-1")
     store[first] = encode_chunk({id_hash("e1"): copy_code("crm", 5), id_hash("e2"): copy_code("crm", 6)})
     assert store.first_copy(0, id_hash("e1")) == copy_code("crm", 5)  # pending
@@ -138,7 +137,7 @@ def test_the_seen_store_answers_per_id_and_forgets_ids_with_their_chunk(tmp_path
 
 
 def test_the_seen_store_restores_ids_from_the_changelog(tmp_path: Path) -> None:
-    store = make_store(tmp_path, SeenRocksStore, name="seen")
+    store = make_store(tmp_path, SEEN_STORE, name="seen")
     key = chunk_key(1, 19_675, "run-1")
     raw_key = b'"' + key.encode() + b'"'
     chunk = encode_chunk({id_hash("e1"): copy_code("crm", 5)})
