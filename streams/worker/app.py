@@ -27,6 +27,7 @@ from streams.metrics.faust_collector import FaustCollector
 from streams.metrics.kpi_collector import KpiCollector
 from streams.readout.kpis import monthly_report, monthly_totals
 from streams.worker.alerting import AlertService
+from streams.worker.entity_store import EntityRocksStore
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables
 from streams.worker.seen_store import SeenRocksStore
 from streams.worker.settings import Settings
@@ -39,11 +40,13 @@ VISITOR_RETRY_SECONDS = 5.0
 STATE_VERSION = "v4"  # bump when the key or value layout changes: new tables start clean
 # The tables' stores on disk, by URL scheme (streams.worker.store): under data_dir, restored from the changelog if lost.
 ROCKS_STORE, CACHED_STORE, SEEN_STORE = "kpimon-rocksdb://", "kpimon-cached://", "kpimon-seen://"
+ENTITY_STORE = "kpimon-entities://"
 faust.stores.STORES.aliases.update(
     {
         "kpimon-rocksdb": "streams.worker.store:RocksStore",
         "kpimon-cached": "streams.worker.store:CachedRocksStore",
         "kpimon-seen": "streams.worker.seen_store:SeenRocksStore",
+        "kpimon-entities": "streams.worker.entity_store:EntityRocksStore",
     }
 )
 
@@ -151,7 +154,7 @@ def create_app(
     seen = _table(app, "seen", settings, SEEN_STORE, value_type=bytes)
     buckets = _table(app, "buckets", settings, CACHED_STORE)
     progress = _table(app, "progress", settings, CACHED_STORE)
-    entities = _table(app, "entities", settings, ROCKS_STORE)
+    entities = _table(app, "entities", settings, ENTITY_STORE)
     stores = [cast(RocksStore, table.data) for table in (seen, buckets, progress, entities)]
 
     def checkpoint() -> None:
@@ -214,7 +217,7 @@ def create_app(
             buckets=lambda: list(buckets.data.items()),
             progress=lambda: list(progress.data.items()),
             clock=clock,
-            entities=lambda: list(entities.data.items()),
+            entities=cast(EntityRocksStore, entities.data).open_deal_items,  # all a scrape reads of the entities
             unique_visitors=VisitorCounter(
                 SyncRedis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1),
                 settings.app_id,

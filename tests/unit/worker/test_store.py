@@ -11,11 +11,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import faust
+import orjson
 import pytest
 from faust.types import TP
 
 from streams.core.dedup import chunk_key, copy_code, encode_chunk, id_hash
-from streams.worker.app import CACHED_STORE, ROCKS_STORE, SEEN_STORE, PartitionKeyedTable
+from streams.worker.app import CACHED_STORE, ENTITY_STORE, ROCKS_STORE, SEEN_STORE, PartitionKeyedTable
 from streams.worker.store import key_partition
 
 
@@ -155,3 +156,26 @@ def test_a_data_dir_is_held_by_one_worker(tmp_path: Path) -> None:
         lock_data_dir(tmp_path / "data")
     held.close()
     lock_data_dir(tmp_path / "data").close()
+
+
+def test_the_entity_store_indexes_open_deals_only(tmp_path: Path) -> None:
+    store = make_store(tmp_path, ENTITY_STORE, name="entities")
+    open_deal = {"created_at": 1, "outcome": None, "stage": None, "amount": 5.0}
+    won_deal = {**open_deal, "outcome": {"at": 2, "event_id": "w"}}
+    store["0|deal:a"] = open_deal
+    store["0|deal:b"] = won_deal
+    store["0|lead:deal:x"] = {"created_at": 1}
+    assert list(store.open_deal_items()) == [("0|deal:a", open_deal)]  # pending
+    store.checkpoint()
+    assert list(store.open_deal_items()) == [("0|deal:a", open_deal)]  # on disk
+    store["0|deal:a"] = won_deal  # closed now
+    store["0|deal:b"] = open_deal  # re-opened
+    assert list(store.open_deal_items()) == [("0|deal:b", open_deal)]
+    store.checkpoint()
+    del store["0|deal:b"]
+    assert list(store.open_deal_items()) == []
+    store.apply_changelog_batch(
+        [changelog(1, 0, b'"1|deal:c"', orjson.dumps(open_deal))], lambda k: k, lambda v: v
+    )  # restored from the changelog: indexed too
+    assert list(store.open_deal_items()) == [("1|deal:c", open_deal)]
+    assert sorted(key for key, _ in store.items()) == ["0|deal:a", "0|lead:deal:x", "1|deal:c"]
