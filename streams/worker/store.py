@@ -21,9 +21,12 @@ Faust's ``rocksdb://`` store (``faust.stores.rocksdb.Store``) with four changes:
   (Faust's offset key, the seen-id index of ``streams.worker.seen_store``) are private.
 
 ``CachedRocksStore`` also keeps every decoded value in memory (for the small tables: bucket
-groups and progress, read at every batch and scrape). A revoked partition's database is closed
-and its pending writes are dropped; when the partition comes back, recovery resumes at its
-stored offset (the changelog has what another worker wrote meanwhile).
+groups and progress, read at every batch and scrape). A revoked partition's database is closed;
+its pending writes are kept until the next checkpoint, which writes them if the partition is
+held again by then (an eager rebalance revokes every partition and assigns most of them back,
+possibly while a batch is between two stages) and drops them otherwise (the new owner reads
+them from the changelog). When a partition comes back, recovery resumes at its stored offset
+(the changelog has what another worker wrote meanwhile).
 """
 
 from __future__ import annotations
@@ -131,7 +134,7 @@ class RocksStore(Store):
             writes = self._pending.pop(partition, {})
             offset = self._pending_offsets.pop(partition, None)
             db = self._db(partition)
-            if db is None:  # revoked meanwhile: the changelog has these writes, the new owner reads them there
+            if db is None:  # revoked: the changelog has these writes, the new owner reads them there
                 continue
             batch = rocksdict.WriteBatch(raw_mode=True)
             for key, value in writes.items():
@@ -177,13 +180,6 @@ class RocksStore(Store):
 
     def _after_recovery_batch(self) -> None:
         """Called after each batch of changelog records reached the disk."""
-
-    def revoke_partitions(self, table: Any, tps: set[TP]) -> None:
-        for tp in tps:
-            if tp.topic in table.changelog_topic.topics:
-                self._pending.pop(tp.partition, None)
-                self._pending_offsets.pop(tp.partition, None)
-        super().revoke_partitions(table, tps)
 
     # -- iteration: table keys of the partitions held, pending writes included -----------------------------------------
 
@@ -249,13 +245,19 @@ class CachedRocksStore(RocksStore):
         self._values: dict[int, dict[Any, Any]] = {}  # partition -> table key -> decoded value
 
     def _partition_values(self, partition: int) -> dict[Any, Any]:
+        """The partition's decoded values; kept only while its database is open (else its pending writes)."""
         values = self._values.get(partition)
-        if values is None:
-            values = self._values[partition] = {}
-            db = self._db(partition)
-            if db is not None:
-                for key, value in self._partition_items(partition, db):
-                    values[self._decode_key(key)] = self._decode_value(value)
+        if values is not None:
+            return values
+        db = self._db(partition)
+        if db is None:
+            pending = self._pending.get(partition, {})
+            items: Iterable[tuple[bytes, bytes | None]] = [(k, v) for k, v in pending.items() if k[:1] == KEY_START]
+        else:
+            items = self._partition_items(partition, db)
+        values = {self._decode_key(key): self._decode_value(value) for key, value in items if value is not None}
+        if db is not None:
+            self._values[partition] = values
         return values
 
     def _partition_of(self, key: Any) -> int:
@@ -269,7 +271,7 @@ class CachedRocksStore(RocksStore):
         self._set(self._encode_key(key), self._encode_value(value))
 
     def __delitem__(self, key: Any) -> None:
-        del self._partition_values(self._partition_of(key))[key]
+        self._partition_values(self._partition_of(key)).pop(key, None)
         self._del(self._encode_key(key))
 
     def __contains__(self, key: object) -> bool:
