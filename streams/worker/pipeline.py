@@ -211,6 +211,7 @@ class IngestPipeline:
         for position, event in zip(positions, events, strict=True):
             if position not in admitted:
                 continue
+            admitted.discard(position)  # a message delivered twice in one batch (after a seek) is one message
             message = event.message
             first_delivery = not self._already_applied(position)
             outcome = validate_message(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -99,3 +100,37 @@ async def test_a_failing_message_is_dead_lettered_and_the_rest_counted(monkeypat
     await pipeline.process_isolating_failures(events)  # read again after a crash: nothing changes
     assert len(deadletter.sent) == 1
     assert {name: value for p in progress.values() for name, value in p["events"].items()} == {"email.sent": 2}
+
+
+async def test_a_message_delivered_twice_in_one_batch_counts_once() -> None:
+    """After a seek, Faust can deliver a message again in the same batch: a deal's event must not become a copy."""
+    progress: dict[str, Any] = {}
+    entities: dict[str, Any] = {}
+    buckets: dict[str, Any] = {}
+    seen = MemorySeen()
+    pipeline = IngestPipeline(
+        SETTINGS,
+        KpimonConfig(currency_rates={"USD": Decimal(1)}),
+        Tables(seen, buckets, progress, seen, buckets, progress, entities, entities),
+        deadletter=Topic(),  # type: ignore[arg-type]
+        rekeyed=Topic(),  # type: ignore[arg-type]
+        producer=Producer,  # type: ignore[arg-type]
+        consumer=SourceConsumer(generation=lambda: 1, rewind=_nothing, tails=_nothing),
+        clock=lambda: NOW,
+    )
+    value = orjson.dumps(
+        {
+            "event_id": "w",
+            "type": "deal.won",
+            "occurred_at": datetime.fromtimestamp(NOW - 60, UTC).isoformat(),
+            "source": "test",
+            "deal_id": "d",
+            "amount": "5",
+            "currency": "USD",
+        }
+    )
+    partition = partition_of("deal:d", SETTINGS.partitions)
+    message = SimpleNamespace(topic="crm", partition=partition, offset=7, value=value, key=None)
+    await pipeline.process_isolating_failures([SimpleNamespace(message=message), SimpleNamespace(message=message)])
+    value_of = progress[str(partition)]
+    assert value_of["events"] == {"deal.won": 1} and value_of["duplicates"] == {}
