@@ -117,12 +117,14 @@ def bench_ids(count: int) -> dict[str, Any]:
                 entries
             )
             store.checkpoint()
-            if number % 1000 == 0:
-                samples.append((start, rss_bytes(os.getpid())))
+            if (start + BATCH) % (count // 10) < BATCH:
+                samples.append((start + BATCH, rss_bytes(os.getpid())))
         load_seconds = time.monotonic() - started
         for db in store._dbs.values():
             db.flush()
         rss_loaded = rss_bytes(os.getpid())
+        half = min(samples, key=lambda sample: abs(sample[0] - count // 2))
+        per_id_second_half = (rss_loaded - half[1]) / (count - half[0])
         lookups, hits = 200_000, 0
         started = time.monotonic()
         for n in range(0, lookups):
@@ -138,14 +140,17 @@ def bench_ids(count: int) -> dict[str, Any]:
             "ids_per_second": round(count / load_seconds),
             "rss_before_mib": round(rss_before / MIB, 1),
             "rss_after_mib": round(rss_loaded / MIB, 1),
-            "rss_bytes_per_id": round((rss_loaded - rss_before) / count, 2),
+            "rss_bytes_per_id_first_to_last": round((rss_loaded - rss_before) / count, 2),
+            "rss_bytes_per_id_second_half": round(per_id_second_half, 2),
             "rss_timeline_mib": [(ids, round(rss / MIB, 1)) for ids, rss in samples],
             "rocksdb_cache_mib": round(shared_cache_usage() / MIB, 1),
             "disk_bytes_per_id": round(on_disk / count, 1),
             "lookup_microseconds": round(lookup_us, 2),
             "lookup_hits": f"{hits} of {lookups // 2}",
             "old_design_rss_bytes_per_id": round(old_bytes, 1),
-            "rss_at_69m_ids_mib_estimate": round((rss_loaded + (rss_loaded - rss_before) * 5.9) / MIB),
+            "rss_at_69m_ids_mib_estimate": round(
+                (rss_loaded + max(per_id_second_half, 0) * (69_000_000 - count)) / MIB
+            ),
         }
     print(json.dumps(result, indent=2))
     return result
