@@ -377,6 +377,11 @@ _CONTACT_EVENTS = frozenset(
 """Event types that belong to a person's history when they name a ``contact_id``."""
 
 
+def field_of(event: Event, name: str) -> Any:
+    """The event's field ``name``, or None where its type has none (no AttributeError raised and caught)."""
+    return vars(event).get(name)
+
+
 def entity_key(event: AnyEvent) -> str | None:
     """The entity whose history an event belongs to, if any (see ``entity_key_of``)."""
     return entity_key_of(vars(event))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from schemas.events import AnyEvent, parse_event
+from schemas.events import AnyEvent, field_of, parse_event
 
 # pydantic error types -> the reason code kept on the dead letter and in metrics
 _REASONS = {
@@ -87,7 +87,7 @@ def validate_message(
             f"occurred_at {event.occurred_at.isoformat()} is {ahead:.0f} s in the future "
             f"(tolerance {future_tolerance_seconds:.0f} s): check the producer's clock",
         )
-    currency = getattr(event, "currency", None)
+    currency = field_of(event, "currency")
     if known_currencies is not None and currency is not None and currency not in known_currencies:
         return Rejection(
             "unknown_currency",

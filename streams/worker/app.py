@@ -34,7 +34,7 @@ from streams.worker.visitor_store import VisitorCounter, VisitorRecorder
 PRODUCER_BUFFER_MESSAGES = 10_000
 TAIL_CHECK_SECONDS = 5.0
 VISITOR_RETRY_SECONDS = 5.0
-STATE_VERSION = "v3"  # bump when the key or value layout changes: new tables start clean
+STATE_VERSION = "v4"  # bump when the key or value layout, or the order of writes, changes: new tables start clean
 
 
 class PartitionKeyedTable(faust.Table[str, Any]):
