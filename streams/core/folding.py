@@ -32,6 +32,7 @@ from streams.core.windows import MINUTE, RESOLUTION_BY_NAME, RESOLUTIONS, Resolu
 
 Counters = dict[str, float]
 Place = tuple[str | None, str | None, str | None, str | None]  # a fact's team, rep, channel, campaign
+SummedKey = tuple[int, str, str, int]  # a group's partition, scope key, resolution name and start
 MINUTE_SECONDS = MINUTE.seconds
 SHORTEST_RETENTION_SECONDS = min(resolution.retention_seconds for resolution in RESOLUTIONS)
 
@@ -60,7 +61,11 @@ class GroupKey:
     start: int
 
     def encode(self) -> str:
-        return table_key(self.partition, f"{self.scope.key}|{self.resolution.name}|{self.start}")
+        return self.text(self.partition, self.scope.key, self.resolution.name, self.start)
+
+    @staticmethod
+    def text(partition: int, scope_key: str, resolution_name: str, start: int) -> str:
+        return table_key(partition, f"{scope_key}|{resolution_name}|{start}")
 
     @classmethod
     def decode(cls, key: str) -> GroupKey:
@@ -113,7 +118,7 @@ class _BatchFolder:
         self._zones: dict[str, ZoneInfo] = {}  # team -> the zone of its scopes ("": overall, channels, campaigns)
         self._spans: dict[tuple[str, str], BucketSpan] = {}  # (resolution, zone) -> the last bucket located
         self._scopes: dict[Place, list[Scope]] = {}
-        self._summed: dict[GroupKey, tuple[dict[int, dict[str, float]], dict[str, int]]] = {}
+        self._summed: dict[SummedKey, tuple[dict[int, dict[str, float]], dict[str, int]]] = {}
         self.result = FoldResult()
 
     def timezone_of(self, scope: Scope) -> ZoneInfo:
@@ -144,7 +149,7 @@ class _BatchFolder:
             scopes = self._scopes[place] = scopes_for(team, rep, channel, campaign, self._config)
         return scopes
 
-    def sum_into(self, key: GroupKey, bucket_start: int, cell: _Cell) -> None:
+    def sum_into(self, key: SummedKey, bucket_start: int, cell: _Cell) -> None:
         """Add a cell's counters to one bucket of one group, applied to the group by ``apply_summed``."""
         summed = self._summed.get(key)
         if summed is None:
@@ -176,8 +181,8 @@ class _BatchFolder:
 
     def apply_summed(self) -> None:
         """Each group's summed counters in one update; its offsets, the last of the records that added to it."""
-        for group_key, (buckets, offsets) in self._summed.items():
-            group = self._changed_group(group_key.encode())
+        for key, (buckets, offsets) in self._summed.items():
+            group = self._changed_group(GroupKey.text(*key))
             _add_buckets(group, buckets)
             group["offsets"].update(offsets)
 
@@ -342,12 +347,13 @@ def _fold_cell(folder: _BatchFolder, key: CellKey, cell: _Cell, config: KpimonCo
     partition, (team, rep, channel, campaign), minute, watermark = key
     for scope in folder.scopes_of(team, rep, channel, campaign):
         tz = folder.timezone_of(scope)
+        scope_key = scope.key
         for resolution in RESOLUTIONS:
             start, end, group_start = folder.locate(resolution, minute, tz)
             if minute + MINUTE_SECONDS > end:
                 raise ValueError(f"a {resolution.name} bucket of {tz.key} does not start on a whole minute: {end}")
             if watermark is None or resolution.retains(end, watermark):
-                folder.sum_into(GroupKey(partition, scope, resolution, group_start), start, cell)
+                folder.sum_into((partition, scope_key, resolution.name, group_start), start, cell)
 
 
 def expired_group_keys(
