@@ -18,6 +18,7 @@ are returned, each once per batch.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from math import isfinite
 from dataclasses import dataclass, field
 from typing import TypedDict
 from zoneinfo import ZoneInfo
@@ -200,10 +201,17 @@ class _BatchFolder:
 
 
 def _add_buckets(group: BucketGroup, buckets: Mapping[int, Mapping[str, float]]) -> None:
+    """Add deltas to a group's buckets; a sum that is not a finite number is refused, never stored.
+
+    The contract bounds every number (schemas.events), so no sum of accepted events can
+    overflow; a non-finite sum is a bug, and the record that causes it is dead-lettered.
+    """
     for bucket_start, deltas in buckets.items():
         counters = group["buckets"].setdefault(str(bucket_start), {})
         for name, delta in deltas.items():
             value = counters.get(name, 0) + delta
+            if not isfinite(value):
+                raise ValueError(f"counter {name} would become {value}: not stored")
             if value == 0 and ":" in name:
                 counters.pop(name, None)  # a retracted per-deal or per-reason counter
             else:

@@ -206,7 +206,9 @@ class IngestPipeline:
                 max_bytes=self._settings.max_event_bytes,
                 now=now,
                 future_tolerance_seconds=self._settings.future_tolerance_seconds,
+                past_horizon_seconds=self._settings.past_horizon_days * 86_400,
                 known_currencies=self._known_currencies,
+                internal_allowed=message.topic == self._settings.rekeyed_topic,
             )
             if isinstance(outcome, Rejection):
                 records.append(Rejected(position, outcome))

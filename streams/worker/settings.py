@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     batch_within_seconds: float = Field(0.25, gt=0, description="Longest wait to fill a batch")
     max_event_bytes: int = Field(65536, ge=256, description="Larger messages are dead-lettered")
     future_tolerance_seconds: float = Field(300, ge=0, description="How far ahead of the clock occurred_at may be")
+    past_horizon_days: float = Field(
+        7300, gt=0, description="How far behind the clock event times may be (older: dead-lettered as too_old)"
+    )
 
     @property
     def broker_url(self) -> str:
