@@ -10,6 +10,7 @@ STATE := .local-stack
 WEB_PORT ?= 6066
 SLACK_PORT ?= 8099
 RATE ?= 50
+HISTORY ?= 35d
 
 .PHONY: help install tools stack demo stop test lint unit integration bench bench-alerts docs clean
 
@@ -41,7 +42,7 @@ tools:  ## promtool, amtool and prometheus for the deploy checks (apt-get, first
 stack:  ## start (or reuse) the local Kafka broker and Redis
 	$(STACK) up
 
-demo: install stack  ## run the monitor: Kafka, Redis, a worker and the demo simulator
+demo: install stack  ## run the monitor: Kafka, Redis, a worker and the demo simulator (HISTORY=35d of the past first)
 	@mkdir -p $(STATE)/logs
 	@$(MAKE) --no-print-directory stop-demo
 	@nohup $(BIN)/python -m alerts.testing --port $(SLACK_PORT) --log $(STATE)/logs/slack.jsonl \
@@ -51,8 +52,8 @@ demo: install stack  ## run the monitor: Kafka, Redis, a worker and the demo sim
 		SLACK_SALES_WEBHOOK_URL=http://127.0.0.1:$(SLACK_PORT)/slack OPS_WEBHOOK_URL=http://127.0.0.1:$(SLACK_PORT)/ops \
 		nohup $(BIN)/kpimon worker > $(STATE)/logs/worker.log 2>&1 & echo $$! > $(STATE)/demo-worker.pid
 	@KPIMON_CONFIG_FILE=deploy/examples/kpimon.yaml \
-		nohup $(BIN)/kpimon simulate --rate $(RATE) > $(STATE)/logs/simulator.log 2>&1 & echo $$! > $(STATE)/demo-simulator.pid
-	@$(BIN)/python deploy/local/wait_for_activity.py --port $(WEB_PORT) --timeout 60
+		nohup $(BIN)/kpimon simulate --rate $(RATE) --history $(HISTORY) > $(STATE)/logs/simulator.log 2>&1 & echo $$! > $(STATE)/demo-simulator.pid
+	@$(BIN)/python deploy/local/wait_for_activity.py --port $(WEB_PORT) --timeout 180 --config deploy/examples/kpimon.yaml
 	@echo
 	@echo "kpimon is running:"
 	@echo "  metrics      http://127.0.0.1:$(WEB_PORT)/metrics"

@@ -42,7 +42,8 @@ sys.path.insert(0, str(REPO))  # `python bench/throughput.py` puts only bench/ o
 
 from schemas.config import load_config  # noqa: E402
 from schemas.events import parse_event  # noqa: E402
-from streams.tools.simulator import SimulatedEvent, Simulation, message  # noqa: E402
+from streams.tools.simulation.live import Simulation  # noqa: E402
+from streams.tools.simulation.model import SimulatedEvent, message  # noqa: E402
 from streams.worker.topics import ensure_topics  # noqa: E402
 from tests.integration.support import BOOTSTRAP, free_port  # noqa: E402
 

@@ -18,8 +18,8 @@ are returned, each once per batch.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from math import isfinite
 from dataclasses import dataclass, field
+from math import isfinite
 from typing import TypedDict
 from zoneinfo import ZoneInfo
 
