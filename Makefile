@@ -4,6 +4,7 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
+PEERS_VENV := .venv-peers
 BIN := $(VENV)/bin
 STACK := deploy/local/kpimon-local
 STATE := .local-stack
@@ -12,7 +13,7 @@ SLACK_PORT ?= 8099
 RATE ?= 50
 HISTORY ?= 35d
 
-.PHONY: help install tools stack demo stop test lint unit integration bench bench-alerts docs clean
+.PHONY: help install tools stack demo stop test lint unit integration bench bench-alerts bench-peers docs clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -92,6 +93,16 @@ bench: install stack  ## the throughput benchmark (see docs/benchmarks.md)
 bench-alerts: install stack  ## alert latency: injected drop to the webhook request (docs/benchmarks.md)
 	$(BIN)/python bench/alert_latency.py
 
-clean:  ## remove the venv and the local stack's data
+# Quix Streams caps pydantic and pydantic-settings below kpimon's pins: it gets a venv of its own, in which
+# bench/peers.py runs its consumer (bench/peers_quix.py). The stamp is the requirements file it was made from.
+$(PEERS_VENV)/requirements-peers.txt: bench/requirements-peers.txt
+	$(PYTHON) -m venv --clear $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install --quiet -r bench/requirements-peers.txt
+	cp bench/requirements-peers.txt $@
+
+bench-peers: install stack $(PEERS_VENV)/requirements-peers.txt  ## kpimon, Quix Streams (in .venv-peers), Faust and a bare loop on the same events (docs/benchmarks.md)
+	$(BIN)/python bench/peers.py --quix-python $(PEERS_VENV)/bin/python
+
+clean:  ## remove the venvs and the local stack's data
 	$(STACK) reset
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(PEERS_VENV)
