@@ -164,13 +164,17 @@ class BatchConsumer(faust_aiokafka.Consumer):
         # whatever the settings, so the batch in flight finishes while its partitions are still ours.
         if self.assignment():
             self.stop_flow()  # as Faust does next: no batch starts from here on
-            await self.wait_in_flight()
+            if self._in_flight is not None and not self._in_flight.done():
+                log.info("Partitions revoked: waiting for the batch in flight before handing them over")
+                await self.wait_in_flight()
         await super().on_partitions_revoked(revoked)  # commits what is durable (wait_empty), unless stopping
         for tp in revoked:
             self._durable.pop(tp, None)
 
     async def wait_empty(self) -> None:
-        await self.wait_in_flight()
+        if self._in_flight is not None and not self._in_flight.done():
+            log.info("Waiting for the batch in flight")
+            await self.wait_in_flight()
         await super().wait_empty()
 
     def _filter_tps_with_pending_acks(self, topics: TPorTopicSet | None = None) -> Iterator[TP]:
