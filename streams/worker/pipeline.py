@@ -164,7 +164,7 @@ class IngestPipeline:
         State writes are idempotent by offset, so running the messages of a failed
         batch again is safe. A message whose processing raises is a bug in kpimon,
         not in the message; dead-lettering it (reason ``processing_error``) keeps the
-        partition moving instead of crashing the agent on it for ever.
+        partition moving instead of crashing the worker on it for ever.
         """
         try:
             await self.process(records)
