@@ -27,6 +27,7 @@ from schemas.events import (
     LeadQualified,
     OpportunityCreated,
     OpportunityStageChanged,
+    field_of,
 )
 from streams.core.records import UNKNOWN_CHANNEL, Fact
 from streams.core.table_keys import split_table_key
@@ -131,7 +132,7 @@ def apply_deal_event(state: DealState, event: DealEvent, to_reporting: ToReporti
     }
     at = _timestamp(event)
     _set_attributes(new["attributes"], event, {"team": event.team, "rep": event.rep_id})
-    lead = getattr(event, "lead_id", None)
+    lead = field_of(event, "lead_id")
     if lead is not None and lead not in new.get("leads", []):
         new["leads"] = [*new.get("leads", []), lead]
     match event:

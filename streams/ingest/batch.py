@@ -6,11 +6,15 @@ pipeline writes each stage and waits until Kafka has acknowledged it before it w
 the next (``streams.worker.pipeline``). The order is what keeps counts exact across a
 crash at any point:
 
-1. ``seen``: the event ids first seen in this batch. They are durable before any counter
-   they cause: otherwise a crash could keep the counters, lose the ids, and let a copy of
-   the same event on another topic be counted again.
-2. ``counters``: changed bucket groups, the partitions' progress, and the events entities
-   emit for other entities (to their partition; stable ids make a second copy a duplicate).
+1. ``seen``: the event ids first seen in this batch, and the partitions' progress (the
+   offsets read, the watermark, the ``*_total`` counts). The ids are durable before any
+   counter they cause: otherwise a crash could keep the counters, lose the ids, and let a
+   copy of the same event on another topic be counted again. The progress is durable before
+   any group: so no group ever holds a record past its partition's stored progress, and a
+   record past it is new to every group, which lets folding sum a batch's new records
+   before touching a group (streams.core.folding).
+2. ``counters``: changed bucket groups, and the events entities emit for other entities
+   (to their partition; stable ids make a second copy a duplicate).
 3. ``entities``: the changed entity states, only after the counters and events they caused
    are durable. A crash in between applies the event again to the old state, which gives
    the same changes, and the groups that have them skip them by offset.
@@ -113,8 +117,8 @@ def plan_batch(records: Sequence[Record], stored: StoredState, config: KpimonCon
     )
     watermarks = {p: _watermark(str(p), folded.progress, stored.progress) for p in dedup.new_ids}
     stages = (
-        Stage("seen", seen=new_chunks(dedup, watermarks)),
-        Stage("counters", groups=folded.groups, progress=folded.progress, emitted=entities.emitted),
+        Stage("seen", seen=new_chunks(dedup, watermarks), progress=folded.progress),
+        Stage("counters", groups=folded.groups, emitted=entities.emitted),
         Stage("entities", entities=entities.states),
     )
     return BatchPlan(tuple(stage for stage in stages if not stage.is_empty()), dedup.fresh)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import faust
@@ -27,6 +27,7 @@ from streams.metrics.faust_collector import FaustCollector
 from streams.metrics.kpi_collector import KpiCollector
 from streams.readout.kpis import monthly_report, monthly_totals
 from streams.worker.alerting import AlertService
+from streams.worker.batch_consumer import BatchApp, CommitOffsets, RawRecord
 from streams.worker.entity_store import EntityRocksStore
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables
 from streams.worker.seen_store import SeenRocksStore
@@ -37,7 +38,7 @@ from streams.worker.visitor_store import VisitorCounter, VisitorRecorder
 PRODUCER_BUFFER_MESSAGES = 10_000
 TAIL_CHECK_SECONDS = 5.0
 VISITOR_RETRY_SECONDS = 5.0
-STATE_VERSION = "v4"  # bump when the key or value layout changes: new tables start clean
+STATE_VERSION = "v5"  # bump when the key or value layout, or the order of writes, changes: new tables start clean
 # The tables' stores on disk, by URL scheme (streams.worker.store): under data_dir, restored from the changelog if lost.
 ROCKS_STORE, CACHED_STORE, SEEN_STORE = "kpimon-rocksdb://", "kpimon-cached://", "kpimon-seen://"
 ENTITY_STORE = "kpimon-entities://"
@@ -55,7 +56,7 @@ class PartitionKeyedTable(faust.Table[str, Any]):
     """A table whose keys start with ``"<partition>|"``: that partition holds the key.
 
     Faust normally takes the changelog partition from the event being
-    processed, which does not exist inside ``take_events()`` batches. The
+    processed, which does not exist on the batch path (no Faust event). The
     partition in the key is the source partition the value was folded from,
     so changelog partition p is restored on the worker that owns source
     partition p (Faust co-assigns topics with equal partition counts).
@@ -112,7 +113,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     rules: RulesFile | None = None,
 ) -> faust.App:
-    app = faust.App(
+    app = BatchApp(
         settings.app_id,
         broker=settings.broker_url,
         store=ROCKS_STORE,
@@ -131,6 +132,7 @@ def create_app(
         # changelog instead.
         table_standby_replicas=0,
         producer_linger=0.005,
+        broker_max_poll_records=settings.batch_size,  # the most records per fetch: one batch
         broker_session_timeout=settings.session_timeout_seconds,
         broker_rebalance_timeout=settings.session_timeout_seconds,
     )
@@ -191,17 +193,15 @@ def create_app(
     async def close_visitors(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         await visitors.close()
 
-    @app.agent(app.topic(*settings.source_topics), name="ingest")
-    async def ingest(stream: faust.StreamT[bytes]) -> None:
+    async def ingest(records: Sequence[RawRecord]) -> CommitOffsets:
         # Faust pauses consumption while more than this many produced messages
         # wait for the Kafka client; a batch writes a few hundred changelog
         # records at once, far above Faust's default of 100.
         app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
-        batches = cast(faust.Stream[bytes], stream).take_events(
-            settings.batch_size, within=settings.batch_within_seconds
-        )
-        async for events in batches:
-            await pipeline.process_isolating_failures(events)
+        return await pipeline.ingest(records)
+
+    # Each fetch of the source topics reaches the pipeline as one batch of raw records (no Faust events).
+    app.batches(app.topic(*settings.source_topics), ingest)
 
     async def check_tails() -> None:
         if not app.rebalancing:

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import orjson
 from aiokafka.partitioner import murmur2
-from faust.types import EventT, ProducerT, TopicT
+from faust.types import ProducerT, TopicT
 
 from schemas.config import KpimonConfig
 from schemas.events import routing_key, routing_key_of
@@ -29,6 +29,7 @@ from streams.core.windows import MINUTE
 from streams.entities.registry import EntityState
 from streams.ingest.batch import Stage, StoredState, plan_batch
 from streams.readout.visitor_keys import visitor_additions
+from streams.worker.batch_consumer import CommitOffsets, RawRecord
 from streams.worker.eviction import EntitySweep, Scan, scan_mapping
 from streams.worker.settings import Settings
 from streams.worker.visitor_store import VisitorRecorder
@@ -152,27 +153,43 @@ class IngestPipeline:
             if rewind is not None:
                 await self._consumer.rewind(rewind)
 
-    async def process_isolating_failures(self, events: Sequence[EventT[Any]]) -> None:
+    async def ingest(self, records: Sequence[RawRecord]) -> CommitOffsets:
+        """One fetched batch (a ``streams.worker.batch_consumer.BatchHandler``): process it, say what is durable.
+
+        Per source partition of the batch: the offset after the last one the state
+        has applied. ``process`` ends with every write acknowledged by Kafka, so
+        the consumer may commit these offsets; records the continuity guard held
+        back are above them.
+        """
+        await self.process_isolating_failures(records)
+        local_progress = self._tables.local_progress
+        commits = {}
+        for topic, partition in {(record.topic, record.partition) for record in records}:
+            applied = last_applied_offset(local_progress, topic, partition)
+            if applied is not None:
+                commits[(topic, partition)] = applied + 1
+        return commits
+
+    async def process_isolating_failures(self, records: Sequence[RawRecord]) -> None:
         """``process``; if it raises, the batch again one message at a time, dead-lettering any that raises.
 
         State writes are idempotent by offset, so running the messages of a failed
         batch again is safe. A message whose processing raises is a bug in kpimon,
         not in the message; dead-lettering it (reason ``processing_error``) keeps the
-        partition moving instead of crashing the agent on it for ever.
+        partition moving instead of crashing the worker on it for ever.
         """
         try:
-            await self.process(events)
+            await self.process(records)
         except Exception:
-            if len(events) == 1:
+            if len(records) == 1:
                 log.exception("Dead-lettering a message whose processing failed")
-                await self._reject_unprocessable(events[0])
+                await self._reject_unprocessable(records[0])
                 return
-            log.exception("A batch of %d messages failed: processing them one by one", len(events))
-            for event in events:
-                await self.process_isolating_failures([event])
+            log.exception("A batch of %d messages failed: processing them one by one", len(records))
+            for record in records:
+                await self.process_isolating_failures([record])
 
-    async def _reject_unprocessable(self, event: EventT[Any]) -> None:
-        message = event.message
+    async def _reject_unprocessable(self, message: RawRecord) -> None:
         position = Position(message.topic, message.partition, message.offset)
         if self._already_applied(position):
             return
@@ -187,18 +204,18 @@ class IngestPipeline:
         applied = last_applied_offset(self._tables.local_progress, position.topic, position.partition)
         return applied is not None and position.offset <= applied
 
-    async def process(self, events: Sequence[EventT[Any]]) -> None:
+    async def process(self, messages: Sequence[RawRecord]) -> None:
         self._processing = True
         try:
-            await self._process(events)
+            await self._process(messages)
         finally:
             self._processing = False
 
-    async def _process(self, events: Sequence[EventT[Any]]) -> None:
+    async def _process(self, messages: Sequence[RawRecord]) -> None:
         now = self._clock()
         records: list[Record] = []
         local_progress = self._tables.local_progress
-        positions = [Position(e.message.topic, e.message.partition, e.message.offset) for e in events]
+        positions = [Position(m.topic, m.partition, m.offset) for m in messages]
         admission = self.continuity.admit(
             positions,
             lambda topic, partition: last_applied_offset(local_progress, topic, partition),
@@ -208,18 +225,19 @@ class IngestPipeline:
         for rewind in admission.rewinds:
             await self._consumer.rewind(rewind)
         admitted = set(admission.admitted)
-        for position, event in zip(positions, events, strict=True):
+        for position, message in zip(positions, messages, strict=True):
             if position not in admitted:
                 continue
             admitted.discard(position)  # a message delivered twice in one batch (after a seek) is one message
-            message = event.message
             first_delivery = not self._already_applied(position)
             outcome = validate_message(
                 message.value,
                 max_bytes=self._settings.max_event_bytes,
                 now=now,
                 future_tolerance_seconds=self._settings.future_tolerance_seconds,
+                past_horizon_seconds=self._settings.past_horizon_days * 86_400,
                 known_currencies=self._known_currencies,
+                internal_allowed=message.topic == self._settings.rekeyed_topic,
             )
             if isinstance(outcome, Rejection):
                 records.append(Rejected(position, outcome))
@@ -248,7 +266,7 @@ class IngestPipeline:
                 await flush_completely(self._producer())
             await self._write(stage)
         self._evict()
-        # Faust acks the batch when this returns and may then commit its offsets: make its state durable first.
+        # The consumer may commit the batch's offsets when this returns: make its state durable first.
         await flush_completely(self._producer())
         tables.checkpoint()
         if self._visitors is not None:  # in the background: Redis never holds up or fails the ingest

@@ -22,7 +22,7 @@ import pytest
 import rocksdict
 
 from schemas.config import load_config
-from streams.tools.simulator import Simulation
+from streams.tools.simulation.live import Simulation
 from streams.worker.pipeline import partition_of
 from tests.integration.support import REPO, WorkerProcess, scrape, total, wait_until
 

@@ -23,7 +23,7 @@ import orjson
 import pytest
 
 from schemas.config import load_config
-from streams.tools.simulator import Simulation
+from streams.tools.simulation.live import Simulation
 from tests.integration.support import REPO, WorkerProcess, scrape, total, wait_until
 
 CONFIG_FILE = REPO / "deploy" / "examples" / "kpimon.yaml"

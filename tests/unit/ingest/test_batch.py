@@ -36,8 +36,8 @@ def test_a_call_writes_its_id_before_its_counters() -> None:
     seen, counters = plan.stages
     assert list(seen.seen) == [0] and set(seen.seen[0].entries) == {id_hash("c1")}
     assert seen.seen[0].day == seen_day(AT)
-    assert counters.progress["0"]["offsets"] == {"crm": 0}
-    assert counters.groups and not counters.entities and not counters.emitted
+    assert seen.progress["0"]["offsets"] == {"crm": 0}  # with the ids, before any group
+    assert counters.groups and not counters.progress and not counters.entities and not counters.emitted
 
 
 def test_a_deal_naming_its_lead_writes_its_state_after_its_counters_and_the_event_for_its_lead() -> None:
@@ -49,14 +49,15 @@ def test_a_deal_naming_its_lead_writes_its_state_after_its_counters_and_the_even
     assert list(entities.entities) == ["0|deal:d1"]
 
 
-def test_a_batch_of_copies_and_rejections_writes_only_progress() -> None:
+def test_a_batch_of_copies_and_rejections_writes_only_its_progress() -> None:
     first = accepted(0, "email.sent", "e1", rep_id="ann", contact_id="x")
     index = MemorySeen()
     index[chunk_key(0, seen_day(AT), "run-1")] = encode_chunk({id_hash("e1"): copy_code("crm", 0)})
     copy = Accepted(Position("crm", 0, 1), first.event)
     rejected: Record = Rejected(Position("crm", 0, 2), Rejection("invalid_json", "not JSON"))
     plan = plan_batch([copy, rejected], StoredState(index, {}, {}, {}), CONFIG)
-    assert [stage.name for stage in plan.stages] == ["counters"]
+    assert [stage.name for stage in plan.stages] == ["seen"]
+    assert not plan.stages[0].seen
     progress = plan.stages[0].progress["0"]
     assert progress["offsets"] == {"crm": 2}
     assert progress["duplicates"] and progress["rejected"] == {"invalid_json": 1}
