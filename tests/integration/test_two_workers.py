@@ -120,7 +120,7 @@ def test_rebalances_during_in_flight_batches_count_exactly(
     first = make_worker(KPIMON_BATCH_SIZE=BATCH_SIZE)
     first.start()
     wait_until(lambda: _events_total([first]) > 0, timeout=180, message="the first is busy")
-    second = make_worker(KPIMON_BATCH_SIZE=BATCH_SIZE)
+    second = make_worker(KPIMON_BATCH_SIZE=BATCH_SIZE, KPIMON_DATA_DIR=worker_env["KPIMON_DATA_DIR"] + "-second")
     second.start()  # joins while the first works through its backlog
     both = [first, second]
     wait_until(lambda: _events_total([second]) > 0, timeout=180, message="the second takes part")
