@@ -60,6 +60,8 @@ from streams.core.records import Accepted, Position
 from streams.ingest.batch import StoredState, plan_batch
 from streams.worker.app import ROCKS_STORE, SEEN_STORE, PartitionKeyedTable
 from streams.worker.store import shared_cache_usage
+from streams.worker.topics import ensure_topics
+from tests.integration.support import BOOTSTRAP
 
 MIB = 1024**2
 PARTITIONS = 6
@@ -229,6 +231,7 @@ def bench_restart(sizes: list[int], port: int) -> list[dict[str, Any]]:
         with tempfile.TemporaryDirectory(prefix="kpimon-restart-") as tmp:
             data = Path(tmp) / "data"
             env = worker_env(app_id, topics, PARTITIONS, data)
+            asyncio.run(ensure_topics(BOOTSTRAP, list(topics.values()), PARTITIONS))
             asyncio.run(produce_events(topics, size, seed=3))
             log = Path(tmp) / "worker.log"
             process = start_worker(env, port, "warning", log)
@@ -269,6 +272,7 @@ def bench_run(rate: int, minutes: float, port: int) -> dict[str, Any]:
     topics = {"crm": f"{app_id}.crm", "marketing": f"{app_id}.marketing"}
     with tempfile.TemporaryDirectory(prefix="kpimon-run-") as tmp:
         env = worker_env(app_id, topics, PARTITIONS, Path(tmp) / "data")
+        asyncio.run(ensure_topics(BOOTSTRAP, list(topics.values()), PARTITIONS))
         process = start_worker(env, port, "warning", Path(tmp) / "worker.log")
         command = [sys.executable, "-m", "streams.tools.cli", "simulate", "--rate", str(rate),
                    "--duration", str(int(minutes * 60)), "--config", str(REPO / CONFIG_FILE)]  # fmt: skip
