@@ -32,19 +32,19 @@ def empty_state() -> StoredState:
 def test_a_call_writes_its_id_before_its_counters() -> None:
     call: list[Record] = [accepted(0, "call.logged", "c1", rep_id="ann", duration_seconds=60, outcome="connected")]
     plan = plan_batch(call, empty_state(), CONFIG)
-    assert [stage.name for stage in plan.stages] == ["seen", "counters"]
-    seen, counters = plan.stages
+    assert [stage.name for stage in plan.stages] == ["seen", "progress", "counters"]
+    seen, progress, counters = plan.stages
     assert list(seen.seen) == [0] and set(seen.seen[0].entries) == {id_hash("c1")}
     assert seen.seen[0].day == seen_day(AT)
-    assert seen.progress["0"]["offsets"] == {"crm": 0}  # with the ids, before any group
+    assert progress.progress["0"]["offsets"] == {"crm": 0}  # after the ids, before any group
     assert counters.groups and not counters.progress and not counters.entities and not counters.emitted
 
 
 def test_a_deal_naming_its_lead_writes_its_state_after_its_counters_and_the_event_for_its_lead() -> None:
     opened = accepted(0, "opportunity.created", "o1", deal_id="d1", lead_id="l1", amount="100", currency="USD")
     plan = plan_batch([opened], empty_state(), CONFIG)
-    assert [stage.name for stage in plan.stages] == ["seen", "counters", "entities"]
-    _, counters, entities = plan.stages
+    assert [stage.name for stage in plan.stages] == ["seen", "progress", "counters", "entities"]
+    _, _, counters, entities = plan.stages
     assert [event["type"] for event in counters.emitted] == ["lead.converted"]
     assert list(entities.entities) == ["0|deal:d1"]
 
@@ -56,8 +56,7 @@ def test_a_batch_of_copies_and_rejections_writes_only_its_progress() -> None:
     copy = Accepted(Position("crm", 0, 1), first.event)
     rejected: Record = Rejected(Position("crm", 0, 2), Rejection("invalid_json", "not JSON"))
     plan = plan_batch([copy, rejected], StoredState(index, {}, {}, {}), CONFIG)
-    assert [stage.name for stage in plan.stages] == ["seen"]
-    assert not plan.stages[0].seen
+    assert [stage.name for stage in plan.stages] == ["progress"]
     progress = plan.stages[0].progress["0"]
     assert progress["offsets"] == {"crm": 2}
     assert progress["duplicates"] and progress["rejected"] == {"invalid_json": 1}

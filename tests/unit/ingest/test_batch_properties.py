@@ -2,12 +2,13 @@
 
 The stream model: events (some with several copies, on two topics) and a few rejected messages,
 partitioned by event id as the pipeline does, read in batches. After a batch the worker writes its
-seen ids and progress (flushed first), then the changed bucket groups, then deletes expired groups.
+seen ids (flushed first), then its progress (flushed), then the changed bucket groups, then deletes
+expired groups.
 Buckets are stored in groups (one key per scope, resolution and hour, day, local month or local year).
 Events are up to 800 days old (the longest retention), so none is late whatever the order; only
 those inside the dedup horizon (8 days) have several copies.
-A crash loses the writes of the newest batches except a prefix of each table's changelog (seen and
-progress prefixes that cover every batch whose buckets survived), and the consumer resumes from an
+A crash loses the writes of the newest batches except a prefix of each table's changelog (a progress
+prefix that covers every batch whose buckets survived, a seen prefix that covers both), and the consumer resumes from an
 offset no later than the first batch not fully written. The expected values come from the distinct
 events by the definitions in streams/core/windows.py, computed here without the code under test.
 """
@@ -310,10 +311,11 @@ class Worker:
         kept = [entry for entry in self.log if entry[0] < whole]
         pending = {table: [e for e in self.log if e[0] >= whole and e[1] == table] for table in TABLES}
         cut = {table: draw(st.integers(0, len(pending[table])), label=f"{table} kept") for table in TABLES}
-        # the seen ids and progress of a batch are flushed before its groups are written
+        # a batch's seen ids are flushed before its progress is written, its progress before its groups
         newest = max((e[0] for e in pending["groups"][: cut["groups"]]), default=-1)
-        for table in ("seen", "progress"):
-            cut[table] = max(cut[table], sum(1 for e in pending[table] if e[0] <= newest))
+        cut["progress"] = max(cut["progress"], sum(1 for e in pending["progress"] if e[0] <= newest))
+        newest = max((e[0] for t in ("groups", "progress") for e in pending[t][: cut[t]]), default=-1)
+        cut["seen"] = max(cut["seen"], sum(1 for e in pending["seen"] if e[0] <= newest))
         self.log = [(-1, t, k, v) for _, t, k, v in kept + [e for t in TABLES for e in pending[t][: cut[t]]]]
         self.durable_batches = len(self.batches)
         self.memory = rebuild(self.log)
