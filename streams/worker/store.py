@@ -184,10 +184,11 @@ class RocksStore(Store):
     # -- iteration: table keys of the partitions held, pending writes included -----------------------------------------
 
     def _owned_dbs(self) -> Iterator[tuple[int, rocksdict.Rdict]]:
-        actives = self.app.assignor.assigned_actives()
-        topic = self.table.changelog_topic.get_topic_name()
+        # The partitions of any active topic: sources, re-keyed topic and changelogs are co-partitioned. (A
+        # changelog created after the first assignment is missing from it, with its partitions held all the same.)
+        owned = {tp.partition for tp in self.app.assignor.assigned_actives()}
         for partition, db in list(self._dbs.items()):
-            if TP(topic, partition) in actives:
+            if partition in owned:
                 yield partition, db
 
     def _partition_items(self, partition: int, db: rocksdict.Rdict) -> Iterator[tuple[bytes, bytes]]:
