@@ -17,7 +17,7 @@ import orjson
 import rocksdict
 
 from streams.entities.deals_leads import is_open
-from streams.worker.store import Pending, RocksStore, key_partition
+from streams.worker.store import Pending, RocksStore, raw_key_partition
 
 OPEN_DEAL_PREFIX = b"$"
 DEAL_KEY = b"deal:"
@@ -36,11 +36,11 @@ class EntityRocksStore(RocksStore):
 
     def _set(self, key: bytes, value: bytes | None) -> None:
         super()._set(key, value)
-        self._index(self._pending[key_partition(key)], key, value)
+        self._index(self._pending[raw_key_partition(key)], key, value)
 
     def _del(self, key: bytes) -> None:
         super()._del(key)
-        self._index(self._pending[key_partition(key)], key, None)
+        self._index(self._pending[raw_key_partition(key)], key, None)
 
     def _index(self, pending: Pending, key: bytes, value: bytes | None) -> None:
         entry = _open_deal_entry(key, value)

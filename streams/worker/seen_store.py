@@ -20,7 +20,7 @@ from typing import cast
 import rocksdict
 
 from streams.core.dedup import chunk_prefix, decode_chunk
-from streams.worker.store import RocksStore, key_partition
+from streams.worker.store import RocksStore, raw_key_partition
 
 INDEX_PREFIX = b"#"
 
@@ -39,12 +39,12 @@ class SeenRocksStore(RocksStore):
     def _set(self, key: bytes, value: bytes | None) -> None:
         super()._set(key, value)
         if value is not None:
-            pending = self._pending[key_partition(key)]
+            pending = self._pending[raw_key_partition(key)]
             for hashed, code in decode_chunk(value):
                 pending[_index_key(hashed)] = code
 
     def _del(self, key: bytes) -> None:
-        partition = key_partition(key)
+        partition = raw_key_partition(key)
         value = self._raw_get(partition, key)
         if value is not None:
             self._forget_ids(partition, value)

@@ -39,6 +39,8 @@ import rocksdict
 from faust.stores.rocksdb import RocksDBOptions, Store
 from faust.types import TP
 
+from streams.core.table_keys import key_partition
+
 STORE_CACHE_BYTES = 128 * 1024**2  # block cache, index and filter blocks, memtables: all databases of the process
 MEMTABLE_BYTES = 48 * 1024**2  # of which memtables, at most
 WRITE_BUFFER_BYTES = 8 * 1024**2  # one memtable of one database
@@ -49,8 +51,8 @@ _shared: dict[str, Any] = {}
 Pending = dict[bytes, bytes | None]  # raw key -> raw value, None: deleted
 
 
-def key_partition(key: bytes) -> int:
-    """The partition of a JSON-encoded table key: ``"3|..."`` or ``"3"``."""
+def raw_key_partition(key: bytes) -> int:
+    """The partition of a JSON-encoded table key, ``"3|..."`` or ``"3"``, without decoding it (see core.table_keys)."""
     return int(key[1:].split(b"|", 1)[0].rstrip(b'"'))
 
 
@@ -112,16 +114,16 @@ class RocksStore(Store):
         return None if db is None else db.get(key)
 
     def _get(self, key: bytes) -> bytes | None:
-        return self._raw_get(key_partition(key), key)
+        return self._raw_get(raw_key_partition(key), key)
 
     def _contains(self, key: bytes) -> bool:
         return self._get(key) is not None
 
     def _set(self, key: bytes, value: bytes | None) -> None:
-        self._pending.setdefault(key_partition(key), {})[key] = value
+        self._pending.setdefault(raw_key_partition(key), {})[key] = value
 
     def _del(self, key: bytes) -> None:
-        self._pending.setdefault(key_partition(key), {})[key] = None
+        self._pending.setdefault(raw_key_partition(key), {})[key] = None
 
     def set_persisted_offset(self, tp: TP, offset: int) -> None:
         """Held until the next checkpoint, with the writes it acknowledges."""
@@ -261,22 +263,19 @@ class CachedRocksStore(RocksStore):
             self._values[partition] = values
         return values
 
-    def _partition_of(self, key: Any) -> int:
-        return int(str(key).split("|", 1)[0])
-
     def __getitem__(self, key: Any) -> Any:
-        return self._partition_values(self._partition_of(key))[key]
+        return self._partition_values(key_partition(str(key)))[key]
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self._partition_values(self._partition_of(key))[key] = value
+        self._partition_values(key_partition(str(key)))[key] = value
         self._set(self._encode_key(key), self._encode_value(value))
 
     def __delitem__(self, key: Any) -> None:
-        self._partition_values(self._partition_of(key)).pop(key, None)
+        self._partition_values(key_partition(str(key))).pop(key, None)
         self._del(self._encode_key(key))
 
     def __contains__(self, key: object) -> bool:
-        return key in self._partition_values(self._partition_of(key))
+        return key in self._partition_values(key_partition(str(key)))
 
     def _held(self) -> Iterator[int]:
         return (partition for partition, _ in self._owned_dbs())

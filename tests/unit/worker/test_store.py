@@ -17,7 +17,7 @@ from faust.types import TP
 
 from streams.core.dedup import chunk_key, copy_code, encode_chunk, id_hash
 from streams.worker.app import CACHED_STORE, ENTITY_STORE, ROCKS_STORE, SEEN_STORE, PartitionKeyedTable
-from streams.worker.store import key_partition
+from streams.worker.store import raw_key_partition
 
 
 def make_store(tmp_path: Path, store: str, name: str = "x") -> Any:
@@ -44,9 +44,9 @@ def changelog(partition: int, offset: int, key: bytes, value: bytes | None) -> A
 
 
 def test_key_partition() -> None:
-    assert key_partition(b'"3|deal:x"') == 3
-    assert key_partition(b'"12"') == 12
-    assert key_partition(b'"0|019675|run|1"') == 0
+    assert raw_key_partition(b'"3|deal:x"') == 3
+    assert raw_key_partition(b'"12"') == 12
+    assert raw_key_partition(b'"0|019675|run|1"') == 0
 
 
 def test_writes_reach_the_disk_at_the_checkpoint_with_their_offset(store: Any) -> None:
