@@ -12,7 +12,7 @@ import orjson
 from aiohttp.web import Response
 from faust import web
 from faust.types import TP
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
@@ -24,9 +24,11 @@ from streams.core.records import Position
 from streams.core.table_keys import key_partition
 from streams.metrics.alert_collector import AlertCollector
 from streams.metrics.faust_collector import FaustCollector
-from streams.metrics.kpi_collector import KpiCollector
+from streams.metrics.kpi_collector import KpiFamilyNames, ProgressCollector
+from streams.metrics.loop_lag import LoopLagCollector, LoopLagProbe
 from streams.readout.kpis import monthly_report, monthly_totals
 from streams.worker.alerting import AlertService
+from streams.worker.metrics_page import MetricsPage
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables
 from streams.worker.settings import Settings
 from streams.worker.visitor_store import VisitorCounter, VisitorRecorder
@@ -139,6 +141,7 @@ def create_app(
         local_entities=entities.data,
     )
     visitors = VisitorRecorder(Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5))
+    page = _metrics_page(app, settings, config, catalog, clock, tables)
     pipeline = IngestPipeline(
         settings,
         config,
@@ -149,6 +152,7 @@ def create_app(
         consumer=SourceConsumer(generation=lambda: app.consumer_generation_id, rewind=rewind, tails=tails),
         clock=clock,
         visitors=visitors,
+        observer=page,
     )
     app.timer(VISITOR_RETRY_SECONDS)(visitors.retry)
 
@@ -178,27 +182,11 @@ def create_app(
     async def rebuild_seen_index() -> None:
         pipeline.rebuild_seen_index()
 
-    registry = CollectorRegistry()
-    registry.register(
-        KpiCollector(
-            catalog,
-            config,
-            buckets=lambda: list(buckets.data.items()),
-            progress=lambda: list(progress.data.items()),
-            clock=clock,
-            entities=lambda: list(entities.data.items()),
-            unique_visitors=VisitorCounter(
-                SyncRedis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1),
-                settings.app_id,
-                config,
-            ).samples,
-        )
-    )
-    registry.register(FaustCollector(lambda: app.monitor, lambda: app.rebalancing_count, pipeline.continuity))
+    page.registry.register(FaustCollector(lambda: app.monitor, lambda: app.rebalancing_count, pipeline.continuity))
 
     if rules is not None:
         service = _alert_service(app, settings, config, catalog, rules, buckets, clock)
-        registry.register(AlertCollector(lambda: service.metrics))
+        page.registry.register(AlertCollector(lambda: service.metrics))
 
     @app.page("/kpis/months")
     async def months(self: web.View, request: web.Request) -> web.Response:
@@ -206,12 +194,45 @@ def create_app(
         report = monthly_report(catalog, monthly_totals(list(buckets.data.items()), config))
         return cast(web.Response, Response(body=orjson.dumps(report), content_type="application/json"))
 
+    return app
+
+
+def _metrics_page(
+    app: faust.App,
+    settings: Settings,
+    config: KpimonConfig,
+    catalog: Catalog,
+    clock: Callable[[], float],
+    tables: Tables,
+) -> MetricsPage:
+    """/metrics (see streams.worker.metrics_page), its totals reconciled after every recovery of their tables."""
+    registry, probe = CollectorRegistry(), LoopLagProbe()
+    registry.register(KpiFamilyNames(catalog))  # their samples come from the page's text; this keeps the name check
+    registry.register(ProgressCollector(lambda: list(tables.local_progress.items())))
+    registry.register(LoopLagCollector(probe))
+    counter = VisitorCounter(
+        SyncRedis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1), settings.app_id, config
+    )
+    page = MetricsPage(catalog, config, registry, probe, clock=clock, visitors=counter.samples)
+    buckets, entities = cast(PartitionKeyedTable, tables.buckets), cast(PartitionKeyedTable, tables.entities)
+
+    @buckets.on_recover
+    async def reconcile_window_totals() -> None:
+        await page.reconcile_groups(list(tables.local_buckets.items()))
+
+    @entities.on_recover
+    async def reconcile_open_deals() -> None:
+        await page.reconcile_entities(list(tables.local_entities.items()))
+
+    app.task(probe.run)
+    app.task(page.refresh_forever)
+
     @app.page("/metrics")
     async def metrics(self: web.View, request: web.Request) -> web.Response:
-        body = generate_latest(registry)
+        body = await page.body()
         return cast(web.Response, Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST}))
 
-    return app
+    return page
 
 
 def _alert_service(

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from aiokafka.partitioner import murmur2
@@ -81,6 +81,14 @@ class Tables:
     local_entities: MutableMapping[str, EntityState]
 
 
+class StateObserver(Protocol):
+    """Told every stage written (after its writes) and every bucket group evicted: /metrics keeps its totals so."""
+
+    def written(self, stage: Stage) -> None: ...
+
+    def evicted(self, group_keys: Sequence[str]) -> None: ...
+
+
 @dataclass
 class SourceConsumer:
     """The consumer behind the agent: its rebalance generation, and a way to re-read a partition."""
@@ -102,8 +110,10 @@ class IngestPipeline:
         consumer: SourceConsumer,
         clock: Callable[[], float] = time.time,
         visitors: VisitorRecorder | None = None,
+        observer: StateObserver | None = None,
     ) -> None:
         self._settings = settings
+        self._observer = observer
         self._config = config
         self._tables = tables
         self._deadletter = deadletter
@@ -257,6 +267,8 @@ class IngestPipeline:
             await self._rekeyed.send(key=routing_key_of(emitted).encode(), value=orjson.dumps(emitted))
         for key, state in stage.entities.items():
             tables.entities[key] = state
+        if self._observer is not None:
+            self._observer.written(stage)
 
     def _evict(self) -> None:
         tables = self._tables
@@ -264,8 +276,11 @@ class IngestPipeline:
         newest = max(watermarks.values(), default=0)
         if newest - self._bucket_sweep_watermark >= MINUTE.seconds:
             self._bucket_sweep_watermark = newest
-            for key in expired_group_keys(list(tables.local_buckets), watermarks, self._config):
+            expired = expired_group_keys(list(tables.local_buckets), watermarks, self._config)
+            for key in expired:
                 del tables.buckets[key]
+            if self._observer is not None and expired:
+                self._observer.evicted(expired)
         if newest - self._seen_sweep_watermark >= SEEN_SWEEP_SECONDS:
             self._seen_sweep_watermark = newest
             for key in expired_batch_keys(list(tables.local_seen.items()), watermarks):

@@ -1,0 +1,109 @@
+"""Open deals and their value per scope, kept from the entity states written. Pure.
+
+What ``deals_leads.open_deals`` gives for every stored state, per scope (``facts.scopes_for``): the
+count of open deals and the exact sum of their amounts. ``apply`` takes the entity states written
+(None: deleted) and moves each deal's contribution from its old scopes to its new ones;
+``reconcile`` makes the keeper equal to a snapshot of the stored states, step by step, keeping what
+was applied meanwhile (as ``window_totals.WindowTotals.reconcile``). Other entity kinds are ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+from schemas.config import KpimonConfig
+from schemas.scopes import Scope
+from streams.core.facts import scopes_for
+from streams.core.table_keys import split_table_key
+from streams.entities.deals_leads import open_deals
+from streams.readout.exact_sums import exact, rounded
+
+STEP_STATES = 1_000  # states compared per step of ``reconcile``
+Contribution = tuple[tuple[Scope, ...], int]  # an open deal's scopes and its exact amount
+
+
+class OpenPipeline:
+    def __init__(self, config: KpimonConfig) -> None:
+        self._config = config
+        self._deals: dict[str, tuple[object, Contribution | None]] = {}  # key -> (state seen, its contribution)
+        self._sums: dict[Scope, list[int]] = {}  # scope -> [open deals, exact value]
+        self._changes: set[Scope] = set()
+        self._touched: set[str] | None = None
+
+    @property
+    def scopes(self) -> set[Scope]:
+        return set(self._sums)
+
+    def open_deals(self, scope: Scope) -> tuple[int, float] | None:
+        """The number of open deals in ``scope`` and their value; None when it has none."""
+        sums = self._sums.get(scope)
+        return None if sums is None else (sums[0], rounded(sums[1]))
+
+    def take_changes(self) -> set[Scope]:
+        """The scopes whose open deals changed since the last call."""
+        changes, self._changes = self._changes, set()
+        return changes
+
+    def apply(self, states: Mapping[str, object | None]) -> None:
+        """Entity states written since the last call, by table key; None for a deleted state."""
+        for key, state in states.items():
+            self._apply(key, state)
+
+    def reconcile(self, stored: Iterable[tuple[str, object]]) -> Iterator[None]:
+        """Become equal to ``stored`` (a snapshot of every entity state); applied states from now on win."""
+        snapshot = {key: state for key, state in stored if _is_deal(key)}
+        touched: set[str] = set()
+        self._touched = touched
+        return self._reconcile(snapshot, touched)
+
+    def _reconcile(self, snapshot: dict[str, object], touched: set[str]) -> Iterator[None]:
+        try:
+            gone = [key for key in self._deals if key not in snapshot]
+            for number, (key, state) in enumerate([*snapshot.items(), *dict.fromkeys(gone).items()], 1):
+                if key not in touched:
+                    self._apply(key, state)
+                if number % STEP_STATES == 0:
+                    yield
+        finally:
+            if self._touched is touched:
+                self._touched = None
+
+    def _apply(self, key: str, state: object | None) -> None:
+        if not _is_deal(key):
+            return
+        if self._touched is not None:
+            self._touched.add(key)
+        seen = self._deals.get(key)
+        if seen is not None and seen[0] is state:
+            return
+        old = seen[1] if seen else None
+        new = self._contribution(key, state) if state is not None else None
+        if state is None:
+            self._deals.pop(key, None)
+        else:
+            self._deals[key] = (state, new)
+        if old != new:
+            self._add(old, -1)
+            self._add(new, 1)
+
+    def _contribution(self, key: str, state: object) -> Contribution | None:
+        for deal in open_deals([(key, state)]):
+            scopes = scopes_for(deal.team, deal.rep, deal.channel, deal.campaign, self._config)
+            return tuple(scopes), exact(deal.amount)
+        return None
+
+    def _add(self, contribution: Contribution | None, sign: int) -> None:
+        if contribution is None:
+            return
+        scopes, amount = contribution
+        for scope in scopes:
+            sums = self._sums.setdefault(scope, [0, 0])
+            sums[0] += sign
+            sums[1] += sign * amount
+            if not sums[0]:
+                del self._sums[scope]
+            self._changes.add(scope)
+
+
+def _is_deal(key: str) -> bool:
+    return split_table_key(key)[1].startswith("deal:")

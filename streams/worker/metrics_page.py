@@ -1,0 +1,146 @@
+"""A worker's /metrics: the KPI families from text kept up to date in steps, the rest from prometheus-client.
+
+The pipeline tells the page every group and entity state it writes or evicts (``written``,
+``evicted``); the incremental totals and open deals take them at once (their cost is the batch's
+changes). A scrape then only moves the windows the clock moved, re-renders the families whose
+counters changed, joins the text and adds the small collectors (ingest counters, Faust, alerts,
+loop lag). All of that runs in steps on the event loop, yielding after every ``SLICE_SECONDS``, so
+ingest never waits for a scrape longer than one step; a background refresh every
+``RENDER_INTERVAL_SECONDS`` keeps the work left to a scrape small. After every table recovery (start,
+rebalance) the totals are reconciled with the stored state, in steps too, and scrapes wait for that.
+
+Unique visitors need Redis: they are counted in a thread, at most every ``VISITOR_REFRESH_SECONDS``
+and only while someone scrapes, and a scrape serves the last count (so a value is one scrape late).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from schemas.catalog import WINDOW_NAMES, Catalog
+from schemas.config import KpimonConfig
+from streams.core.folding import BucketGroup
+from streams.entities.registry import EntityState
+from streams.ingest.batch import Stage
+from streams.metrics.exposition import KpiExposition
+from streams.metrics.kpi_collector import VisitorSamples
+from streams.metrics.loop_lag import LoopLagProbe, RecentMax
+from streams.readout.kpis import ScopeTotals
+from streams.readout.open_pipeline import OpenPipeline
+from streams.readout.visitor_keys import SESSIONS_COUNTER, VISITOR_SCOPE_KINDS
+from streams.readout.window_totals import WindowTotals
+
+log = logging.getLogger(__name__)
+SLICE_SECONDS = 0.003  # a step of rendering holds the loop about this long (one step can overshoot it a little)
+RENDER_INTERVAL_SECONDS = 1.0
+VISITOR_REFRESH_SECONDS = 1.0
+
+
+async def run_in_slices(
+    steps: Iterable[object], longest: RecentMax, clock: Callable[[], float] = time.perf_counter
+) -> None:
+    """Take ``steps``, yielding to the loop whenever a slice has run for ``SLICE_SECONDS``; record each slice."""
+    started = clock()
+    for _ in steps:
+        elapsed = clock() - started
+        if elapsed >= SLICE_SECONDS:
+            longest.record(time.monotonic(), elapsed)
+            await asyncio.sleep(0)
+            started = clock()
+    longest.record(time.monotonic(), clock() - started)
+
+
+class MetricsPage:
+    def __init__(
+        self,
+        catalog: Catalog,
+        config: KpimonConfig,
+        registry: CollectorRegistry,
+        probe: LoopLagProbe,
+        clock: Callable[[], float] = time.time,
+        visitors: VisitorSamples | None = None,
+    ) -> None:
+        self.totals = WindowTotals(config, int(clock()))
+        self.pipeline = OpenPipeline(config)
+        self.exposition = KpiExposition(catalog, self.totals, self.pipeline)
+        self.registry = registry
+        self.probe = probe
+        self._clock = clock
+        self._visitors = visitors
+        self._visitors_counted_at = -VISITOR_REFRESH_SECONDS
+        self._counting: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # one render or reconcile at a time
+
+    # -- fed by the pipeline (streams.worker.pipeline.StateObserver) ------------------------------------------------
+
+    def written(self, stage: Stage) -> None:
+        if stage.groups:
+            self.totals.apply(stage.groups)
+        if stage.entities:
+            self.pipeline.apply(stage.entities)
+
+    def evicted(self, group_keys: Sequence[str]) -> None:
+        self.totals.apply(dict.fromkeys(group_keys))
+
+    # -- after a table recovery ------------------------------------------------------------------------------------
+
+    async def reconcile_groups(self, stored: Iterable[tuple[str, BucketGroup]]) -> None:
+        async with self._lock:
+            await run_in_slices(self.totals.reconcile(stored), self.probe.render_steps)
+
+    async def reconcile_entities(self, stored: Iterable[tuple[str, EntityState]]) -> None:
+        async with self._lock:
+            await run_in_slices(self.pipeline.reconcile(stored), self.probe.render_steps)
+
+    # -- rendering -------------------------------------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Move the windows to now and re-render what changed."""
+        async with self._lock:
+            steps = chain(self.totals.advance(int(self._clock())), self.exposition.render(), self.exposition.assemble())
+            await run_in_slices(steps, self.probe.render_steps)
+
+    async def refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RENDER_INTERVAL_SECONDS)
+            await self.refresh()
+
+    async def body(self) -> bytes:
+        """The whole /metrics text."""
+        await self.refresh()
+        self._count_visitors_soon()
+        started = time.perf_counter()
+        body = b"".join([*self.exposition.parts(), generate_latest(self.registry)])
+        self.probe.render_steps.record(time.monotonic(), time.perf_counter() - started)
+        return body
+
+    def _count_visitors_soon(self) -> None:
+        now = time.monotonic()
+        busy = self._counting is not None and not self._counting.done()
+        if self._visitors is None or busy or now - self._visitors_counted_at < VISITOR_REFRESH_SECONDS:
+            return
+        self._visitors_counted_at = now
+        self._counting = asyncio.get_running_loop().create_task(self._count_visitors(self._visitors))
+
+    async def _count_visitors(self, visitors: VisitorSamples) -> None:
+        now = int(self._clock())
+        sessions = {
+            (scope, window): {SESSIONS_COUNTER: value}
+            for scope in self.totals.scopes
+            if scope.kind in VISITOR_SCOPE_KINDS
+            for window in WINDOW_NAMES
+            if (value := self.totals.value(scope, window, SESSIONS_COUNTER))
+        }
+        totals = ScopeTotals(windows=sessions, scopes={scope for scope, _ in sessions})
+        try:
+            samples = await asyncio.to_thread(lambda: list(visitors(totals, now)))
+        except Exception:
+            log.exception("unique visitors could not be counted")
+            return
+        self.exposition.set_visitors(samples)
