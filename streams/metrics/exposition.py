@@ -81,10 +81,9 @@ class KpiExposition:
         return self._families
 
     def render(self) -> Iterator[None]:
-        """Re-render what changed since the last call, one scope per step."""
+        """Re-render what changed since the last call, one family of one scope per step."""
         for scope, counters in self._totals.take_changes().items():
-            self._render_windows(scope, counters)
-            yield
+            yield from self._render_windows(scope, counters)
         for number, scope in enumerate(self._pipeline.take_changes(), 1):
             self._render_open(scope)
             if number % STEP_SCOPES == 0:
@@ -93,9 +92,7 @@ class KpiExposition:
     def set_visitors(self, samples: Iterable[tuple[Scope, WindowName, int]]) -> None:
         """The unique visitors family, whole: its samples come from Redis, in the order given."""
         family = self._families[self._visitors]
-        lines = sample_lines(
-            family.name, ((label_text(KPI_LABELS, [window, *scope.labels]), count) for scope, window, count in samples)
-        )
+        lines = sample_lines(family.name, ((self._label(scope, window), count) for scope, window, count in samples))
         self._blocks[self._visitors] = self._headers[self._visitors] + lines
 
     def assemble(self) -> Iterator[None]:
@@ -119,8 +116,8 @@ class KpiExposition:
     def body(self) -> bytes:
         return b"".join(self.parts())
 
-    def _render_windows(self, scope: Scope, counters: set[str] | None) -> None:
-        present = scope in self._totals.scopes
+    def _render_windows(self, scope: Scope, counters: set[str] | None) -> Iterator[None]:
+        present = self._totals.has(scope)
         if not present:
             self._labels.pop(scope, None)
         indices = (
@@ -138,20 +135,28 @@ class KpiExposition:
             family = self._families[index]
             lines = self._window_lines(family, scope, view) if present else b""
             self._set_lines(index, scope, lines)
+            yield
 
     def _window_lines(self, family: Family, scope: Scope, view: WindowView) -> bytes:
-        labels = self._labels.get(scope)
-        if labels is None:
-            labels = self._labels[scope] = {}
         samples = []
         for window, extra, value in window_samples(family, view):
             assert window is not None
             if extra:
                 text = label_text(family.labels, label_values(window, scope.labels, extra))
             else:
-                text = labels.get(window) or labels.setdefault(window, label_text(KPI_LABELS, [window, *scope.labels]))
+                text = self._label(scope, window)
             samples.append((text, value))
         return sample_lines(family.name, samples)
+
+    def _label(self, scope: Scope, window: WindowName) -> str:
+        """The labels of a scope's sample in a window, rendered once."""
+        labels = self._labels.get(scope)
+        if labels is None:
+            labels = self._labels[scope] = {}
+        text = labels.get(window)
+        if text is None:
+            text = labels[window] = label_text(KPI_LABELS, [window, *scope.labels])
+        return text
 
     def _render_open(self, scope: Scope) -> None:
         deals = self._pipeline.open_deals(scope)

@@ -4,10 +4,12 @@ Per scope and window the totals are the exact sums (``exact_sums``) of the count
 buckets whose start is in the window's current range (``windows.window_bucket_range`` in the
 scope's time zone), across partitions. They change in two ways:
 
-* ``apply(changes)``: groups written (or deleted, as ``None``) since the last call. The new value of
-  a group is compared with the one seen before, bucket by bucket; the difference of every bucket
-  inside a window's range is added to that window. Unchanged buckets cost a comparison (none when
-  the writer shares their dicts with the group it replaced).
+* ``apply(changes)``: groups written (or deleted, as ``None``). It only notes the newest value of
+  each group, so the ingest path pays a dict assignment per group. ``sync()`` then compares each
+  noted group with the one the totals hold, bucket by bucket, and adds the difference of every
+  bucket inside a window's range to that window: once per group however many batches changed it
+  since the last sync. Unchanged buckets cost a comparison (an identity check when the writer
+  shares their dicts with the group it replaced).
 * ``advance(now)``: the clock moves the ranges. A rolling window moves in bucket steps: the buckets
   that left it are subtracted and the ones that entered it (a future bucket can hold events within
   the clock tolerance) are added. A calendar window that starts a new period (day, week, month,
@@ -21,6 +23,7 @@ snapshot of the stored groups, step by step, while ``apply`` may go on between t
 and after a recovery or a rebalance moved partitions in or out. A group applied after the snapshot
 was taken is newer than the snapshot's and is kept.
 
+Everything read (``view``, ``scopes``, ``totals``...) is as of the last ``sync()``.
 ``take_changes()`` tells the readers what changed since they last asked: per scope the counters whose
 sums moved in any window, or None for a scope that appeared or vanished (one with no group left).
 A counter whose sum is exactly 0 is left out of the totals: absent and 0 read the same everywhere.
@@ -36,7 +39,7 @@ from schemas.config import KpimonConfig
 from schemas.scopes import Scope
 from streams.core.facts import scope_timezone
 from streams.core.folding import BucketGroup, GroupKey
-from streams.core.windows import RESOLUTIONS, Resolution, window_bucket_range
+from streams.core.windows import RESOLUTIONS, FixedResolution, Resolution, window_bucket_range
 from streams.readout.exact_sums import ExactCounters, add_into, as_floats, difference, exact, rounded
 from streams.readout.kpis import ScopeTotals
 
@@ -46,8 +49,7 @@ WINDOW_RESOLUTION: dict[WindowName, Resolution] = {
 RESOLUTION_WINDOWS: dict[str, tuple[WindowName, ...]] = {
     resolution.name: tuple(w for w in WINDOW_NAMES if WINDOW_RESOLUTION[w] is resolution) for resolution in RESOLUTIONS
 }
-STEP_SCOPES = 50  # scopes moved per step of ``advance``
-STEP_GROUPS = 500  # groups compared per step of ``reconcile``
+MOVE_LOOKUPS = 64  # a rolling window that moves by at most this many buckets looks them up; else a scan
 Changes = dict[Scope, set[str] | None]  # scope -> counters changed in any window; None: the scope came or went
 Buckets = Mapping[str, Mapping[str, float]]  # a group's buckets: start (as text) -> counters
 
@@ -109,7 +111,8 @@ class WindowTotals:
         self._now = now
         self._zones: dict[str, _Zone] = {}
         self._scopes: dict[Scope, _ScopeState] = {}
-        self._mirror: dict[str, tuple[GroupKey, BucketGroup]] = {}
+        self._mirror: dict[str, tuple[GroupKey, BucketGroup]] = {}  # the groups the totals hold
+        self._pending: dict[str, BucketGroup | None] = {}  # groups applied since the last sync, newest
         self._changes: Changes = {}
         self._touched: set[str] | None = None  # keys applied while a reconcile runs
 
@@ -119,6 +122,9 @@ class WindowTotals:
     def scopes(self) -> set[Scope]:
         """Every scope with a stored group."""
         return set(self._scopes)
+
+    def has(self, scope: Scope) -> bool:
+        return scope in self._scopes
 
     def exact_sums(self, scope: Scope, window: WindowName) -> Mapping[str, int]:
         state = self._scopes.get(scope)
@@ -149,40 +155,55 @@ class WindowTotals:
     # -- groups written --------------------------------------------------------------------------------------------
 
     def apply(self, changes: Mapping[str, BucketGroup | None]) -> None:
-        """Groups written since the last call, by table key; None for a deleted group."""
-        for key, group in changes.items():
-            self._apply(key, group)
+        """Groups written since the last call, by table key; None for a deleted group. ``sync`` takes them in."""
+        self._pending.update(changes)
+        if self._touched is not None:
+            self._touched.update(changes)
+
+    def sync(self) -> Iterator[None]:
+        """Take the groups applied before this call into the totals, one group per step."""
+        pending, self._pending = list(self._pending.items()), {}
+        return self._sync(pending)
+
+    def _sync(self, pending: list[tuple[str, BucketGroup | None]]) -> Iterator[None]:
+        done = 0
+        try:
+            for key, group in pending:
+                self._apply(key, group)
+                done += 1
+                yield
+        finally:  # stopped early: what is left waits for the next sync, unless applied again since
+            for key, group in pending[done:]:
+                self._pending.setdefault(key, group)
 
     def reconcile(self, stored: Iterable[tuple[str, BucketGroup]]) -> Iterator[None]:
-        """Become equal to ``stored`` (a snapshot of every stored group), a few hundred groups per step.
+        """Become equal to ``stored`` (a snapshot of every stored group), one group per step.
 
-        The snapshot is taken now: groups applied from now on, even before the first step, are kept.
+        The snapshot is taken now and replaces what was applied before; groups applied from now on,
+        even before the first step, are newer and are kept (the next ``sync`` takes them in).
         """
         snapshot = dict(stored)
         touched: set[str] = set()
         self._touched = touched
+        self._pending.clear()
         return self._reconcile(snapshot, touched)
 
     def _reconcile(self, snapshot: dict[str, BucketGroup], touched: set[str]) -> Iterator[None]:
         try:
-            for number, (key, group) in enumerate(snapshot.items(), 1):
+            for key, group in snapshot.items():
                 if key not in touched:
                     self._apply(key, group)
-                if number % STEP_GROUPS == 0:
                     yield
             gone = [key for key in self._mirror if key not in snapshot and key not in touched]
-            for number, key in enumerate(gone, 1):
+            for key in gone:
                 if key not in touched:
                     self._apply(key, None)
-                if number % STEP_GROUPS == 0:
                     yield
         finally:
             if self._touched is touched:
                 self._touched = None
 
     def _apply(self, key: str, new: BucketGroup | None) -> None:
-        if self._touched is not None:
-            self._touched.add(key)
         entry = self._mirror.get(key)
         if entry is None:
             if new is None:
@@ -268,17 +289,16 @@ class WindowTotals:
     # -- the clock -------------------------------------------------------------------------------------------------
 
     def advance(self, now: int) -> Iterator[None]:
-        """Move every window to its range at ``now``, a few dozen scopes per step."""
+        """Move every window to its range at ``now``, one scope per step."""
         self._now = now
         for zone in list(self._zones.values()):
             if zone.move_to(now):
                 zone.pending = True
             if not zone.pending:
                 continue
-            for number, state in enumerate(list(zone.scopes.values()), 1):
+            for state in list(zone.scopes.values()):
                 if state.scope in self._scopes:  # not dropped between two steps
                     self._move(state)
-                if number % STEP_SCOPES == 0:
                     yield
             zone.pending = False
 
@@ -291,6 +311,11 @@ class WindowTotals:
                 continue
             resolution = WINDOW_RESOLUTION[window.name]
             disjoint = first > window.last or last < window.first
+            if isinstance(resolution, FixedResolution) and not disjoint:
+                step = resolution.seconds
+                if abs(first - window.first) + abs(last - window.last) <= MOVE_LOOKUPS * step:
+                    self._slide(state, window, resolution, first, last, changed)
+                    continue
             if disjoint:  # a new period, or the clock jumped: start again from the new range
                 changed.update(window.sums)
                 window.sums.clear()
@@ -311,3 +336,27 @@ class WindowTotals:
             window.first, window.last = first, last
         if changed:
             self._note(state.scope, changed)
+
+    @staticmethod
+    def _slide(
+        state: _ScopeState, window: _Window, resolution: FixedResolution, first: int, last: int, changed: set[str]
+    ) -> None:
+        """Move a rolling window by a few buckets: subtract those that left, add those that entered."""
+        step, by_start = resolution.seconds, state.groups.get(resolution.name, {})
+        moves = [(start, -1) for start in _outside(window.first, window.last, first, last, step)]
+        moves += [(start, 1) for start in _outside(first, last, window.first, window.last, step)]
+        for start, sign in moves:
+            text = str(start)
+            for group in by_start.get(start - start % resolution.group_seconds, {}).values():
+                counters = group["buckets"].get(text)
+                if counters:
+                    add_into(window.sums, {name: exact(value) for name, value in counters.items()}, sign)
+                    changed.update(counters)
+        window.first, window.last = first, last
+
+
+def _outside(first: int, last: int, other_first: int, other_last: int, step: int) -> list[int]:
+    """The bucket starts of [first, last] that are not in [other_first, other_last] (same step, aligned)."""
+    before = range(first, min(last, other_first - step) + step, step)
+    after = range(max(first, other_last + step), last + step, step)
+    return [*before, *after]

@@ -9,10 +9,10 @@ from typing import Any, cast
 
 import faust
 import orjson
-from aiohttp.web import Response
+from aiohttp.web import BaseRequest, Response
 from faust import web
 from faust.types import TP
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from prometheus_client import CollectorRegistry
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
@@ -218,19 +218,18 @@ def _metrics_page(
 
     @buckets.on_recover
     async def reconcile_window_totals() -> None:
-        await page.reconcile_groups(list(tables.local_buckets.items()))
+        await page.reconcile_groups(lambda: list(tables.local_buckets.items()))
 
     @entities.on_recover
     async def reconcile_open_deals() -> None:
-        await page.reconcile_entities(list(tables.local_entities.items()))
+        await page.reconcile_entities(lambda: list(tables.local_entities.items()))
 
     app.task(probe.run)
     app.task(page.refresh_forever)
 
     @app.page("/metrics")
     async def metrics(self: web.View, request: web.Request) -> web.Response:
-        body = await page.body()
-        return cast(web.Response, Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST}))
+        return cast(web.Response, await page.respond(cast(BaseRequest, request)))  # aiohttp's request
 
     return page
 

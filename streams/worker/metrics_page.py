@@ -1,10 +1,11 @@
 """A worker's /metrics: the KPI families from text kept up to date in steps, the rest from prometheus-client.
 
 The pipeline tells the page every group and entity state it writes or evicts (``written``,
-``evicted``); the incremental totals and open deals take them at once (their cost is the batch's
-changes). A scrape then only moves the windows the clock moved, re-renders the families whose
-counters changed, joins the text and adds the small collectors (ingest counters, Faust, alerts,
-loop lag). All of that runs in steps on the event loop, yielding after every ``SLICE_SECONDS``, so
+``evicted``): the totals note the newest groups (a dict assignment each) and the open deals move at
+once. A refresh then compares the noted groups with the ones the totals hold, moves the windows the
+clock moved, and re-renders the families whose counters changed; a scrape refreshes and sends the
+text of every family, then the small collectors (ingest counters, loop lag, Faust, alerts), part by
+part. All of that runs in steps on the event loop, yielding after every ``SLICE_SECONDS``, so
 ingest never waits for a scrape longer than one step; a background refresh every
 ``RENDER_INTERVAL_SECONDS`` keeps the work left to a scrape small. After every table recovery (start,
 rebalance) the totals are reconciled with the stored state, in steps too, and scrapes wait for that.
@@ -21,7 +22,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from itertools import chain
 
-from prometheus_client import CollectorRegistry, generate_latest
+from aiohttp.web import BaseRequest, StreamResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from schemas.catalog import WINDOW_NAMES, Catalog
 from schemas.config import KpimonConfig
@@ -90,20 +92,24 @@ class MetricsPage:
 
     # -- after a table recovery ------------------------------------------------------------------------------------
 
-    async def reconcile_groups(self, stored: Iterable[tuple[str, BucketGroup]]) -> None:
+    async def reconcile_groups(self, stored: Callable[[], Iterable[tuple[str, BucketGroup]]]) -> None:
+        """Make the totals equal to the stored groups (read once the lock is held: nothing applied is lost)."""
         async with self._lock:
-            await run_in_slices(self.totals.reconcile(stored), self.probe.render_steps)
+            await run_in_slices(self.totals.reconcile(stored()), self.probe.render_steps)
 
-    async def reconcile_entities(self, stored: Iterable[tuple[str, EntityState]]) -> None:
+    async def reconcile_entities(self, stored: Callable[[], Iterable[tuple[str, EntityState]]]) -> None:
         async with self._lock:
-            await run_in_slices(self.pipeline.reconcile(stored), self.probe.render_steps)
+            await run_in_slices(self.pipeline.reconcile(stored()), self.probe.render_steps)
 
     # -- rendering -------------------------------------------------------------------------------------------------
 
     async def refresh(self) -> None:
-        """Move the windows to now and re-render what changed."""
+        """Take in the groups written, move the windows to now and re-render what changed."""
         async with self._lock:
-            steps = chain(self.totals.advance(int(self._clock())), self.exposition.render(), self.exposition.assemble())
+            now = int(self._clock())
+            steps = chain(
+                self.totals.sync(), self.totals.advance(now), self.exposition.render(), self.exposition.assemble()
+            )
             await run_in_slices(steps, self.probe.render_steps)
 
     async def refresh_forever(self) -> None:
@@ -111,14 +117,28 @@ class MetricsPage:
             await asyncio.sleep(RENDER_INTERVAL_SECONDS)
             await self.refresh()
 
-    async def body(self) -> bytes:
-        """The whole /metrics text."""
+    async def parts(self) -> list[bytes]:
+        """The whole /metrics text, in parts (one per KPI family, then the other collectors')."""
         await self.refresh()
         self._count_visitors_soon()
         started = time.perf_counter()
-        body = b"".join([*self.exposition.parts(), generate_latest(self.registry)])
+        parts = [*self.exposition.parts(), generate_latest(self.registry)]
         self.probe.render_steps.record(time.monotonic(), time.perf_counter() - started)
-        return body
+        return parts
+
+    async def body(self) -> bytes:
+        return b"".join(await self.parts())
+
+    async def respond(self, request: BaseRequest) -> StreamResponse:
+        """The /metrics response, written part by part (the client's reading paces it, not the loop)."""
+        parts = await self.parts()
+        response = StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
+        response.content_length = sum(len(part) for part in parts)
+        await response.prepare(request)
+        for part in parts:
+            await response.write(part)
+        await response.write_eof()
+        return response
 
     def _count_visitors_soon(self) -> None:
         now = time.monotonic()

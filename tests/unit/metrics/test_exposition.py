@@ -53,6 +53,7 @@ class Cached:
         self.exposition = KpiExposition(CATALOG, self.totals, self.pipeline)
 
     def text(self, now: float = NOW) -> bytes:
+        list(self.totals.sync())
         list(self.totals.advance(int(now)))
         list(self.exposition.render())
         return self.exposition.body()

@@ -17,7 +17,7 @@ from streams.core.facts import scope_timezone
 from streams.core.folding import BucketGroup, GroupKey
 from streams.core.windows import MINUTE, RESOLUTIONS
 from streams.readout.exact_sums import ONE
-from streams.readout.kpis import window_totals
+from streams.readout.kpis import window_totals as reference_totals
 from streams.readout.window_totals import WindowTotals
 from tests.unit.readout.test_kpis import ALICE, ALL, BUCKETS, CAROL, CONFIG, EMEA, EXPECTED_TOTALS, G_22H, NOW
 
@@ -28,6 +28,12 @@ Exact = dict[tuple[Scope, WindowName], dict[str, Fraction]]
 def built(groups: Iterable[tuple[str, BucketGroup]], now: int = NOW, config: KpimonConfig = CONFIG) -> WindowTotals:
     totals = WindowTotals(config, now)
     list(totals.reconcile(groups))
+    return totals
+
+
+def applied(totals: WindowTotals, changes: Mapping[str, BucketGroup | None]) -> WindowTotals:
+    totals.apply(changes)
+    list(totals.sync())
     return totals
 
 
@@ -52,7 +58,7 @@ def reference(store: Mapping[str, BucketGroup], now: int, config: KpimonConfig =
         (key, {"buckets": {s: {n: Fraction(v) for n, v in c.items()} for s, c in g["buckets"].items()}, "offsets": {}})
         for key, g in store.items()
     ]
-    windows = window_totals(exact_groups, now, config).windows  # type: ignore[arg-type]
+    windows = reference_totals(exact_groups, now, config).windows  # type: ignore[arg-type]
     result = {index: {n: Fraction(v) for n, v in sums.items() if v} for index, sums in windows.items()}
     return {index: sums for index, sums in result.items() if sums}
 
@@ -97,10 +103,16 @@ def test_changes_name_the_counters_that_moved() -> None:
     totals.take_changes()
     key = GroupKey(0, ALL, MINUTE, G_22H).encode()
     stored = dict(BUCKETS)[key]
-    totals.apply({key: {"buckets": {**stored["buckets"], "1699999980": {"calls": 3, "calls_connected": 1}}}})
+    new: BucketGroup = {
+        "buckets": {**stored["buckets"], "1699999980": {"calls": 3, "calls_connected": 1}},
+        "offsets": {},
+    }
+    totals.apply({key: new})
+    assert totals.view(ALL, "1h") == {"calls": 6, "calls_connected": 2}  # not before the next sync
+    list(totals.sync())
     assert totals.view(ALL, "1h") == {"calls": 7, "calls_connected": 2}
     assert totals.take_changes() == {ALL: {"calls"}}
-    totals.apply({key: {"buckets": {**stored["buckets"], "1699999980": {"calls": 3, "calls_connected": 1}}}})
+    applied(totals, {key: {**new, "buckets": dict(new["buckets"])}})
     assert totals.take_changes() == {}  # the same values again: nothing changed
     moved(totals, NOW + 1)
     assert totals.take_changes() == {}  # the same minute
@@ -112,12 +124,12 @@ def test_deleted_groups_leave_the_totals_and_a_scope_without_groups_goes() -> No
     totals.take_changes()
     carol = [key for key in store if GroupKey.decode(key).scope == CAROL]
     alice = [key for key in store if GroupKey.decode(key).scope == ALICE]
-    totals.apply(dict.fromkeys(alice[:1]))
+    applied(totals, dict.fromkeys(alice[:1]))
     for key in alice[:1]:
         del store[key]
     assert kept(totals) == reference(store, NOW)
     assert ALICE in totals.scopes
-    totals.apply(dict.fromkeys(carol))
+    applied(totals, dict.fromkeys(carol))
     assert CAROL not in totals.scopes
     assert totals.take_changes() == {ALICE: {"calls", "calls_connected"}, CAROL: None}
 
@@ -129,9 +141,9 @@ def test_sums_stay_exact_however_often_a_value_comes_and_goes() -> None:
     for number in range(1, 301):
         values.append(0.1 * number)
         buckets = {str(1_699_999_200 + 60 * i): {"revenue": v} for i, v in enumerate(values[-10:])}
-        totals.apply({key: {"buckets": buckets, "offsets": {}}})
+        applied(totals, {key: {"buckets": buckets, "offsets": {}}})
         assert totals.value(ALL, "1h", "revenue") == math.fsum(buckets[s]["revenue"] for s in buckets)
-    totals.apply({key: None})
+    applied(totals, {key: None})
     assert totals.exact_sums(ALL, "1h") == {}
 
 
@@ -147,6 +159,22 @@ def test_reconcile_keeps_what_was_applied_after_its_snapshot() -> None:
     store[last] = newer
     del store[first]
     list(steps)
+    list(totals.sync())
+    assert kept(totals) == reference(store, NOW)
+
+
+def test_a_sync_stopped_early_leaves_the_rest_for_the_next() -> None:
+    store = dict(BUCKETS)
+    totals = WindowTotals(CONFIG, NOW)
+    totals.apply(store)
+    steps = totals.sync()
+    next(steps)  # one group
+    newer: BucketGroup = {"buckets": {"1699999980": {"calls": 50}}, "offsets": {}}
+    key = GroupKey(0, ALL, MINUTE, G_22H).encode()
+    totals.apply({key: newer})  # applied again meanwhile: the newer value wins
+    store[key] = newer
+    steps.close()
+    list(totals.sync())
     assert kept(totals) == reference(store, NOW)
 
 
@@ -208,6 +236,8 @@ operation = st.one_of(
     st.tuples(st.just("clock"), STEPS),
     st.tuples(st.just("evict"), st.integers(0, 1_000)),
     st.tuples(st.just("recover"), st.integers(0, 1_000)),
+    st.just(("check",)),
+    st.just(("check",)),
 )
 
 
@@ -244,10 +274,10 @@ def test_any_folds_clock_moves_evictions_and_recoveries_give_the_reference_total
             case ("write", int(scope), int(partition), int(resolution), int(age), str(counter), delta):
                 key, bucket = written(store, SCOPES[scope], partition, resolution, now - age)
                 store[key] = folded(store.get(key), bucket, counter, delta)  # type: ignore[arg-type]
-                totals.apply({key: store[key]})
+                totals.apply({key: store[key]})  # taken in by the next sync: several writes and moves between
             case ("clock", int(seconds)):
                 now += seconds
-                list(totals.advance(now))
+                list(totals.advance(now))  # before the sync: the windows move on the groups synced
             case ("evict", int(index)) if store:
                 key = sorted(store)[index % len(store)]
                 del store[key]
@@ -268,5 +298,9 @@ def test_any_folds_clock_moves_evictions_and_recoveries_give_the_reference_total
                 store[key] = folded(store.get(key), bucket, "calls", 1)
                 totals.apply({key: store[key]})
                 list(steps)
-        assert kept(totals) == reference(store, now, ZONED)
-        assert totals.scopes == {GroupKey.decode(key).scope for key in store}
+            case ("check",):
+                list(totals.sync())
+                assert kept(totals) == reference(store, now, ZONED)
+    list(totals.sync())
+    assert kept(totals) == reference(store, now, ZONED)
+    assert totals.scopes == {GroupKey.decode(key).scope for key in store}
