@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -73,10 +74,13 @@ WORKER_GAUGES = ("kpimon_event_loop_lag_seconds", "kpimon_metrics_render_step_se
 
 # Run as the worker's process: installs the probe on the first event loop that runs, then `kpimon worker`.
 PROBE = r"""
-import asyncio, os, sys, time
+import asyncio, gc, os, sys, threading, time, traceback
 sys.path.insert(0, os.environ["KPIMON_BENCH_CODE"])
 out = open(os.environ["KPIMON_BENCH_PROBE_FILE"], "a", buffering=1)
 TIMER, LOGGED = float(os.environ["KPIMON_BENCH_TIMER"]), float(os.environ["KPIMON_BENCH_LOGGED"])
+STACKS = float(os.environ.get("KPIMON_BENCH_STACKS") or 0)
+MAIN = threading.main_thread().ident
+running = [0.0, 0]  # when the main loop's current callback started; how many stacks logged for it
 
 def install(loop):
     due = [loop.time() + TIMER]
@@ -89,21 +93,49 @@ def install(loop):
     loop.call_at(due[0], tick)
     run = asyncio.events.Handle._run
     def timed(handle):
-        started = time.perf_counter()
-        run(handle)
+        if threading.get_ident() != MAIN:
+            return run(handle)
+        started, cpu = running[0], _ = time.perf_counter(), time.thread_time()
+        running[1] = 0
+        try:
+            run(handle)
+        finally:
+            running[0] = 0.0
         spent = time.perf_counter() - started
         if spent > LOGGED:
+            cpu = time.thread_time() - cpu
             task = getattr(handle._callback, "__self__", None)
             coro = task.get_coro() if isinstance(task, asyncio.Task) else None
             name = getattr(coro, "__qualname__", None) or getattr(handle._callback, "__qualname__", "?")
-            out.write(f"step {time.time():.4f} {spent:.6f} {name}\n")
+            out.write(f"step {time.time():.4f} {spent:.6f} {cpu:.6f} {name}\n")
     asyncio.events.Handle._run = timed
 
-seen = []
+collecting = [0.0]
+def collections(phase, info):
+    if threading.get_ident() != MAIN:
+        return
+    if phase == "start":
+        collecting[0] = time.perf_counter()
+    elif time.perf_counter() - collecting[0] > LOGGED:
+        out.write(f"gc {time.time():.4f} {time.perf_counter() - collecting[0]:.6f} {info['generation']}\n")
+gc.callbacks.append(collections)
+
+def watchdog():  # where the main thread is while one callback holds the loop for long (--stacks)
+    while True:
+        time.sleep(STACKS / 4)
+        started = running[0]
+        if started and time.perf_counter() - started > STACKS and running[1] < 3:
+            running[1] += 1
+            frames = traceback.extract_stack(sys._current_frames()[MAIN])[-12:]
+            where = " <- ".join(f"{f.name}:{os.path.basename(f.filename)}:{f.lineno}" for f in reversed(frames))
+            out.write(f"stack {time.time():.4f} {time.perf_counter() - started:.6f} {where}\n")
+if STACKS:
+    threading.Thread(target=watchdog, daemon=True).start()
+
 run_forever = asyncio.base_events.BaseEventLoop.run_forever
 def probed(self):
-    if self not in seen:
-        seen.append(self)
+    if threading.get_ident() == MAIN and not getattr(self, "_bench_probed", False):
+        self._bench_probed = True
         install(self)
     return run_forever(self)
 asyncio.base_events.BaseEventLoop.run_forever = probed
@@ -173,13 +205,16 @@ def fetch(port: int) -> bytes:
         return bytes(response.read())
 
 
-def start_worker(code: Path, env: dict[str, str], port: int, scratch: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    code: Path, env: dict[str, str], port: int, scratch: Path, stacks: float | None = None
+) -> subprocess.Popen[bytes]:
     """The worker of ``code`` under the probe; returns once it serves /metrics."""
     probe_env = {
         "KPIMON_BENCH_CODE": str(code),
         "KPIMON_BENCH_PROBE_FILE": str(scratch / "probe.log"),
         "KPIMON_BENCH_TIMER": str(PROBE_TIMER_SECONDS),
         "KPIMON_BENCH_LOGGED": str(PROBE_LOGGED_SECONDS),
+        "KPIMON_BENCH_STACKS": str(stacks or ""),
         "PYTHONPATH": str(code),
     }
     command = [sys.executable, "-c", PROBE, "worker", "--web-port", str(port), "--loglevel", "info"]
@@ -249,47 +284,51 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def probe_figures(probe: Path, quiet: tuple[float, float], scrapes: list[Scrape]) -> dict[str, Any]:
-    """The longest stalls: without scrapes, overlapping a scrape, and the longest step of a request."""
+    """The loop's stalls without scrapes and overlapping them, and the longest steps of /metrics requests.
+
+    A step is one callback holding the loop: its wall time, and the worker thread's CPU time in it
+    (on a busy machine the wall time also counts the time the thread waited for a CPU or the GIL).
+    Python's garbage collector stops everything while it runs, inside whatever callback allocated at
+    that moment: its pauses are logged, and every figure is also given with them taken out.
+    """
     spans = [(s.started, s.started + s.seconds) for s in scrapes]
     phase = (spans[0][0], spans[-1][1]) if spans else (0.0, 0.0)
+    records = [line.split(" ", 4) for line in probe.read_text().splitlines()]
+    pauses = [(float(r[1]) - float(r[2]), float(r[1]), int(r[3])) for r in records if r[0] == "gc"]
 
     def overlaps(start: float, end: float, windows: list[tuple[float, float]]) -> bool:
         return any(start < w_end and end > w_start for w_start, w_end in windows)
 
+    def collecting(start: float, end: float) -> float:
+        return sum(max(0.0, min(end, g_end) - max(start, g_start)) for g_start, g_end, _ in pauses)
+
     figures: dict[str, Any] = {
-        "lag_max_quiet_s": 0.0,
-        "lag_max_during_scrapes_s": 0.0,
-        "lag_max_between_scrapes_s": 0.0,
-        "stalls_over_10ms_quiet": 0,
-        "stalls_over_10ms_during_scrapes": 0,
-        "http_step_max_s": 0.0,
-        "other_step_max_quiet_s": 0.0,
-        "other_step_max_scrape_phase_s": 0.0,
-        "longest_steps": [],
+        where: {"lag_max_s": 0.0, "lag_max_without_gc_s": 0.0, "stalls_over_10ms": 0, "steps": []}
+        for where in ("quiet", "scrapes", "http")
     }
-    steps: list[tuple[float, str]] = []
-    for line in probe.read_text().splitlines():
-        kind, at, seconds, *name = line.split(" ", 3)
+    for kind, at, seconds, *rest in records:
         end, spent = float(at), float(seconds)
         start = end - spent
-        if kind == "lag":
-            if overlaps(start, end, [quiet]):
-                figures["lag_max_quiet_s"] = max(figures["lag_max_quiet_s"], spent)
-                figures["stalls_over_10ms_quiet"] += spent > TARGET_STALL_SECONDS
-            elif overlaps(start, end, spans):
-                figures["lag_max_during_scrapes_s"] = max(figures["lag_max_during_scrapes_s"], spent)
-                figures["stalls_over_10ms_during_scrapes"] += spent > TARGET_STALL_SECONDS
-            elif overlaps(start, end, [phase]):
-                figures["lag_max_between_scrapes_s"] = max(figures["lag_max_between_scrapes_s"], spent)
-        elif kind == "step" and (overlaps(start, end, [quiet]) or overlaps(start, end, [phase])):
-            task = name[0] if name else "?"
-            steps.append((spent, task))
-            if task in HTTP_TASKS:
-                figures["http_step_max_s"] = max(figures["http_step_max_s"], spent)
-            else:
-                key = "other_step_max_quiet_s" if overlaps(start, end, [quiet]) else "other_step_max_scrape_phase_s"
-                figures[key] = max(figures[key], spent)
-    figures["longest_steps"] = [(round(s, 4), task) for s, task in sorted(steps, reverse=True)[:8]]
+        where = "quiet" if overlaps(start, end, [quiet]) else "scrapes" if overlaps(start, end, spans) else ""
+        if kind == "lag" and where:
+            found = figures[where]
+            found["lag_max_s"] = max(found["lag_max_s"], spent)
+            found["lag_max_without_gc_s"] = max(found["lag_max_without_gc_s"], spent - collecting(start, end))
+            found["stalls_over_10ms"] += spent > TARGET_STALL_SECONDS
+        elif kind == "step" and (where or overlaps(start, end, [phase])):
+            cpu, task = float(rest[0]), rest[1] if len(rest) > 1 else "?"
+            bucket = "http" if task in HTTP_TASKS else where or "scrapes"
+            figures[bucket]["steps"].append((spent, cpu, max(0.0, cpu - collecting(start, end)), task))
+    for found in figures.values():
+        steps = found.pop("steps")
+        for index, name in enumerate(("step_max_s", "step_max_cpu_s", "step_max_cpu_without_gc_s")):
+            found[name] = max((step[index] for step in steps), default=0.0)
+        found["longest_steps"] = [(*(round(v, 4) for v in step[:3]), step[3]) for step in sorted(steps)[-5:][::-1]]
+    figures["gc"] = {
+        "pauses_over_2ms": len(pauses),
+        "max_s": max((end - start for start, end, _ in pauses), default=0.0),
+        "full_collections": sum(1 for *_, generation in pauses if generation == 2),
+    }
     return figures
 
 
@@ -304,6 +343,7 @@ def gauges(body: bytes) -> dict[str, float]:
 
 def report(result: dict[str, Any]) -> str:
     s, p, m = result["scrapes"], result["probe"], result["machine"]
+    h, sc, q, g = p["http"], p["scrapes"], p["quiet"], p["gc"]
     ms, mib = 1000, 2**20
     rate = result["ingest_during_scrapes_events_per_second"]
     lines = [
@@ -319,15 +359,25 @@ def report(result: dict[str, Any]) -> str:
         f"| bytes | {s['bytes'] / mib:,.1f} MiB | |",
         f"| scrape time p50 / p99 / max ({s['count']} scrapes) | {s['p50_s'] * ms:,.0f} / {s['p99_s'] * ms:,.0f} / "
         f"{s['max_s'] * ms:,.0f} ms | max <= {TARGET_SCRAPE_SECONDS * ms:.0f} ms |",
-        f"| longest step of a /metrics request (the loop held by it) | {p['http_step_max_s'] * ms:,.1f} ms | "
+        f"| longest step of a /metrics request: wall / CPU / CPU without GC | {h['step_max_s'] * ms:,.1f} / "
+        f"{h['step_max_cpu_s'] * ms:,.1f} / {h['step_max_cpu_without_gc_s'] * ms:,.1f} ms | "
         f"<= {TARGET_STALL_SECONDS * ms:.0f} ms |",
-        f"| longest loop stall overlapping a scrape (lag probe) | {p['lag_max_during_scrapes_s'] * ms:,.1f} ms | |",
-        f"| longest loop stall without scrapes (ingest alone) | {p['lag_max_quiet_s'] * ms:,.1f} ms | |",
-        f"| stalls > 10 ms: without scrapes / overlapping scrapes | {p['stalls_over_10ms_quiet']} / "
-        f"{p['stalls_over_10ms_during_scrapes']} | |",
+        f"| longest loop stall overlapping a scrape (lag probe; without GC) | {sc['lag_max_s'] * ms:,.1f} "
+        f"({sc['lag_max_without_gc_s'] * ms:,.1f}) ms | |",
+        f"| longest loop stall without scrapes (ingest alone; without GC) | {q['lag_max_s'] * ms:,.1f} "
+        f"({q['lag_max_without_gc_s'] * ms:,.1f}) ms | |",
+        f"| loop stalls > 10 ms: without scrapes / overlapping scrapes | {q['stalls_over_10ms']} / "
+        f"{sc['stalls_over_10ms']} | |",
+        f"| longest other step, wall / CPU: without scrapes; during scrapes | {q['step_max_s'] * ms:,.0f} / "
+        f"{q['step_max_cpu_s'] * ms:,.0f} ms; {sc['step_max_s'] * ms:,.0f} / {sc['step_max_cpu_s'] * ms:,.0f} ms | |",
+        f"| GC pauses > 2 ms (full collections); longest | {g['pauses_over_2ms']} ({g['full_collections']}); "
+        f"{g['max_s'] * ms:,.0f} ms | |",
         f"| ingest during the scrape phase | {rate:,.0f} events/s | {result['rate']:,.0f} produced |",
         "",
-        "longest steps (s, task): " + ", ".join(f"{spent * ms:.1f} ms {task}" for spent, task in p["longest_steps"]),
+        "longest /metrics steps (wall, CPU, CPU without GC in ms): "
+        + "; ".join(f"{w * ms:.1f}, {c * ms:.1f}, {n * ms:.1f}" for w, c, n, _ in h["longest_steps"]),
+        "longest other steps during scrapes (wall, CPU, CPU without GC in ms, task): "
+        + "; ".join(f"{w * ms:.0f}, {c * ms:.0f}, {n * ms:.0f} {task}" for w, c, n, task in sc["longest_steps"][:3]),
         f"worker gauges at the end: {result['worker_gauges'] or 'none (this version has no loop-lag gauge)'}",
         f"worker: RSS {result['rss_bytes'] / mib:,.0f} MiB at the end, {result['worker_cpu_seconds']:,.0f} CPU s",
     ]
@@ -360,6 +410,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, default=Path("bench/results"), help="directory of the JSON result")
     parser.add_argument("--keep", action="store_true", help="keep the bench topics")
+    parser.add_argument("--probe-log", type=Path, help="keep the probe's log (lags, long steps, GC pauses) here")
+    parser.add_argument(
+        "--stacks", type=float, metavar="SECONDS", help="log where the loop is when a callback holds it this long"
+    )
     args = parser.parse_args(argv)
     if min(args.reps, args.teams, args.channels, args.campaigns, args.warmup_events, args.partitions) < 1:
         parser.error("--reps, --teams, --channels, --campaigns, --warmup-events and --partitions must be positive")
@@ -396,7 +450,7 @@ def measure(args: argparse.Namespace, run_id: str, scratch: Path) -> dict[str, A
     }
     port = free_port()
     print(f"2. worker ({args.ref or 'this checkout'}) with the loop-lag probe", flush=True)
-    process = start_worker(code, env, port, scratch)
+    process = start_worker(code, env, port, scratch, args.stacks)
     steady = Steady(topics, maker, args.rate)
     try:
         warmup_seconds = wait_for_warmup(port, len(warmup))
@@ -417,6 +471,8 @@ def measure(args: argparse.Namespace, run_id: str, scratch: Path) -> dict[str, A
         if not args.keep:
             deleted = asyncio.run(delete_topics([app_id]))
             print(f"deleted {len(deleted)} topics", flush=True)
+    if args.probe_log:
+        shutil.copyfile(scratch / "probe.log", args.probe_log)
     times = [s.seconds for s in scrapes]
     phase_seconds = scrapes[-1].started - scrapes[0].started if len(scrapes) > 1 else 0.0
     return {
@@ -436,6 +492,7 @@ def measure(args: argparse.Namespace, run_id: str, scratch: Path) -> dict[str, A
         else 0.0,
         "live_events_sent": steady.sent,
         "probe": probe_figures(scratch / "probe.log", quiet, scrapes),
+        "phases": {"quiet": quiet, "scrapes": (scrapes[0].started, scrapes[-1].started + scrapes[-1].seconds)},
         "worker_gauges": gauges(last),
         "rss_bytes": rss,
         "worker_cpu_seconds": worker_cpu,
