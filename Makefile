@@ -11,7 +11,7 @@ WEB_PORT ?= 6066
 SLACK_PORT ?= 8099
 RATE ?= 50
 
-.PHONY: help install tools stack demo stop test lint unit integration bench bench-alerts docs clean
+.PHONY: help install tools stack demo stop test lint unit integration bench bench-alerts bench-scrape docs clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -90,6 +90,9 @@ bench: install stack  ## the throughput benchmark (see docs/benchmarks.md)
 
 bench-alerts: install stack  ## alert latency: injected drop to the webhook request (docs/benchmarks.md)
 	$(BIN)/python bench/alert_latency.py
+
+bench-scrape: install stack  ## /metrics at 1,000 reps while ingesting: scrape time, size, loop stalls (docs/benchmarks.md)
+	$(BIN)/python bench/scrape.py
 
 clean:  ## remove the venv and the local stack's data
 	$(STACK) reset

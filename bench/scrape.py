@@ -12,6 +12,8 @@
    - a quiet phase: no scrapes, to see the loop's stalls from ingest alone;
    - a scrape phase: scrape /metrics every --scrape-interval seconds (back to back when a
      scrape takes longer), timing each one;
+   then stop the live events and, once the worker is idle, scrape --idle-scrapes times more
+   (the scrape's own cost, with nothing else wanting the event loop);
 5. print the figures (series, bytes, scrape time p50/p99/max, the longest loop stall during
    scrapes and without them, the longest step of a /metrics request) and write them to
    bench/results/scrape-<UTC timestamp>.json.
@@ -24,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import shutil
 import signal
@@ -46,6 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python bench/scrape.py` puts only bench/ on the path
 
 from bench.scrape_events import EventMaker, Roster, config_yaml  # noqa: E402
+from bench.scrape_probe import probe_figures, start_probed_worker  # noqa: E402
 from bench.throughput import (  # noqa: E402
     OTHER_TOTALS,
     Progress,
@@ -66,84 +68,10 @@ WARMUP_TIMEOUT_SECONDS = 1800.0
 CHUNK_EVENTS = 2_000
 STEADY_TICK_SECONDS = 0.1
 SCRAPE_TIMEOUT_SECONDS = 120.0
-PROBE_TIMER_SECONDS = 0.001
-PROBE_LOGGED_SECONDS = 0.002  # lags and callbacks shorter than this are not logged
 TARGET_SCRAPE_SECONDS = 0.1
-TARGET_STALL_SECONDS = 0.01
+TARGET_STALL_SECONDS = 0.01  # ingest never held longer by a scrape (issue 12)
+IDLE_AFTER_SECONDS = 10.0  # after the live events stop, for the worker to fold what is left
 WORKER_GAUGES = ("kpimon_event_loop_lag_seconds", "kpimon_metrics_render_step_seconds")
-
-# Run as the worker's process: installs the probe on the first event loop that runs, then `kpimon worker`.
-PROBE = r"""
-import asyncio, gc, os, sys, threading, time, traceback
-sys.path.insert(0, os.environ["KPIMON_BENCH_CODE"])
-out = open(os.environ["KPIMON_BENCH_PROBE_FILE"], "a", buffering=1)
-TIMER, LOGGED = float(os.environ["KPIMON_BENCH_TIMER"]), float(os.environ["KPIMON_BENCH_LOGGED"])
-STACKS = float(os.environ.get("KPIMON_BENCH_STACKS") or 0)
-MAIN = threading.main_thread().ident
-running = [0.0, 0]  # when the main loop's current callback started; how many stacks logged for it
-
-def install(loop):
-    due = [loop.time() + TIMER]
-    def tick():
-        now = loop.time()
-        if now - due[0] > LOGGED:
-            out.write(f"lag {time.time():.4f} {now - due[0]:.6f}\n")
-        due[0] = now + TIMER
-        loop.call_at(due[0], tick)
-    loop.call_at(due[0], tick)
-    run = asyncio.events.Handle._run
-    def timed(handle):
-        if threading.get_ident() != MAIN:
-            return run(handle)
-        started, cpu = running[0], _ = time.perf_counter(), time.thread_time()
-        running[1] = 0
-        try:
-            run(handle)
-        finally:
-            running[0] = 0.0
-        spent = time.perf_counter() - started
-        if spent > LOGGED:
-            cpu = time.thread_time() - cpu
-            task = getattr(handle._callback, "__self__", None)
-            coro = task.get_coro() if isinstance(task, asyncio.Task) else None
-            name = getattr(coro, "__qualname__", None) or getattr(handle._callback, "__qualname__", "?")
-            out.write(f"step {time.time():.4f} {spent:.6f} {cpu:.6f} {name}\n")
-    asyncio.events.Handle._run = timed
-
-collecting = [0.0]
-def collections(phase, info):
-    if threading.get_ident() != MAIN:
-        return
-    if phase == "start":
-        collecting[0] = time.perf_counter()
-    elif time.perf_counter() - collecting[0] > LOGGED:
-        out.write(f"gc {time.time():.4f} {time.perf_counter() - collecting[0]:.6f} {info['generation']}\n")
-gc.callbacks.append(collections)
-
-def watchdog():  # where the main thread is while one callback holds the loop for long (--stacks)
-    while True:
-        time.sleep(STACKS / 4)
-        started = running[0]
-        if started and time.perf_counter() - started > STACKS and running[1] < 3:
-            running[1] += 1
-            frames = traceback.extract_stack(sys._current_frames()[MAIN])[-12:]
-            where = " <- ".join(f"{f.name}:{os.path.basename(f.filename)}:{f.lineno}" for f in reversed(frames))
-            out.write(f"stack {time.time():.4f} {time.perf_counter() - started:.6f} {where}\n")
-if STACKS:
-    threading.Thread(target=watchdog, daemon=True).start()
-
-run_forever = asyncio.base_events.BaseEventLoop.run_forever
-def probed(self):
-    if threading.get_ident() == MAIN and not getattr(self, "_bench_probed", False):
-        self._bench_probed = True
-        install(self)
-    return run_forever(self)
-asyncio.base_events.BaseEventLoop.run_forever = probed
-from streams.tools.cli import main
-sys.argv = ["kpimon", *sys.argv[1:]]
-sys.exit(main())
-"""
-HTTP_TASKS = ("RequestHandler.start", "RequestHandler._handle_request")  # aiohttp's task of a request
 
 
 # -- the workload ------------------------------------------------------------------------------------------------------
@@ -205,35 +133,6 @@ def fetch(port: int) -> bytes:
         return bytes(response.read())
 
 
-def start_worker(
-    code: Path, env: dict[str, str], port: int, scratch: Path, stacks: float | None = None
-) -> subprocess.Popen[bytes]:
-    """The worker of ``code`` under the probe; returns once it serves /metrics."""
-    probe_env = {
-        "KPIMON_BENCH_CODE": str(code),
-        "KPIMON_BENCH_PROBE_FILE": str(scratch / "probe.log"),
-        "KPIMON_BENCH_TIMER": str(PROBE_TIMER_SECONDS),
-        "KPIMON_BENCH_LOGGED": str(PROBE_LOGGED_SECONDS),
-        "KPIMON_BENCH_STACKS": str(stacks or ""),
-        "PYTHONPATH": str(code),
-    }
-    command = [sys.executable, "-c", PROBE, "worker", "--web-port", str(port), "--loglevel", "info"]
-    with (scratch / "worker.log").open("ab") as log:
-        process = subprocess.Popen(
-            command, env={**os.environ, **env, **probe_env}, cwd=scratch, stdout=log, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + WORKER_START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the worker exited with {process.returncode}; see {scratch / 'worker.log'}")
-        with contextlib.suppress(OSError):
-            fetch(port)
-            return process
-        time.sleep(0.2)
-    process.kill()
-    raise TimeoutError(f"the worker did not serve /metrics within {WORKER_START_SECONDS} s")
-
-
 def counted(body: bytes) -> int:
     """Messages the worker has taken in: counted, duplicates, late and rejected (none expected but counted)."""
     text = body.decode()
@@ -261,10 +160,11 @@ class Scrape:
     events: int  # kpimon_events_total
 
 
-def scrape_phase(port: int, seconds: float, interval: float) -> tuple[list[Scrape], bytes]:
+def scrape_phase(port: int, seconds: float, interval: float, count: int = 0) -> tuple[list[Scrape], bytes]:
+    """Scrapes every ``interval`` seconds for ``seconds``, or ``count`` of them."""
     scrapes, last, end = [], b"", time.monotonic() + seconds
-    progress = Progress("scrapes", int(seconds / interval) if interval else 0)
-    while time.monotonic() < end:
+    progress = Progress("scrapes", count or (int(seconds / interval) if interval else 0))
+    while time.monotonic() < end or len(scrapes) < count:
         wall, started = time.time(), time.perf_counter()
         last = fetch(port)
         spent = time.perf_counter() - started
@@ -283,55 +183,6 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-def probe_figures(probe: Path, quiet: tuple[float, float], scrapes: list[Scrape]) -> dict[str, Any]:
-    """The loop's stalls without scrapes and overlapping them, and the longest steps of /metrics requests.
-
-    A step is one callback holding the loop: its wall time, and the worker thread's CPU time in it
-    (on a busy machine the wall time also counts the time the thread waited for a CPU or the GIL).
-    Python's garbage collector stops everything while it runs, inside whatever callback allocated at
-    that moment: its pauses are logged, and every figure is also given with them taken out.
-    """
-    spans = [(s.started, s.started + s.seconds) for s in scrapes]
-    phase = (spans[0][0], spans[-1][1]) if spans else (0.0, 0.0)
-    records = [line.split(" ", 4) for line in probe.read_text().splitlines()]
-    pauses = [(float(r[1]) - float(r[2]), float(r[1]), int(r[3])) for r in records if r[0] == "gc"]
-
-    def overlaps(start: float, end: float, windows: list[tuple[float, float]]) -> bool:
-        return any(start < w_end and end > w_start for w_start, w_end in windows)
-
-    def collecting(start: float, end: float) -> float:
-        return sum(max(0.0, min(end, g_end) - max(start, g_start)) for g_start, g_end, _ in pauses)
-
-    figures: dict[str, Any] = {
-        where: {"lag_max_s": 0.0, "lag_max_without_gc_s": 0.0, "stalls_over_10ms": 0, "steps": []}
-        for where in ("quiet", "scrapes", "http")
-    }
-    for kind, at, seconds, *rest in records:
-        end, spent = float(at), float(seconds)
-        start = end - spent
-        where = "quiet" if overlaps(start, end, [quiet]) else "scrapes" if overlaps(start, end, spans) else ""
-        if kind == "lag" and where:
-            found = figures[where]
-            found["lag_max_s"] = max(found["lag_max_s"], spent)
-            found["lag_max_without_gc_s"] = max(found["lag_max_without_gc_s"], spent - collecting(start, end))
-            found["stalls_over_10ms"] += spent > TARGET_STALL_SECONDS
-        elif kind == "step" and (where or overlaps(start, end, [phase])):
-            cpu, task = float(rest[0]), rest[1] if len(rest) > 1 else "?"
-            bucket = "http" if task in HTTP_TASKS else where or "scrapes"
-            figures[bucket]["steps"].append((spent, cpu, max(0.0, cpu - collecting(start, end)), task))
-    for found in figures.values():
-        steps = found.pop("steps")
-        for index, name in enumerate(("step_max_s", "step_max_cpu_s", "step_max_cpu_without_gc_s")):
-            found[name] = max((step[index] for step in steps), default=0.0)
-        found["longest_steps"] = [(*(round(v, 4) for v in step[:3]), step[3]) for step in sorted(steps)[-5:][::-1]]
-    figures["gc"] = {
-        "pauses_over_2ms": len(pauses),
-        "max_s": max((end - start for start, end, _ in pauses), default=0.0),
-        "full_collections": sum(1 for *_, generation in pauses if generation == 2),
-    }
-    return figures
-
-
 def gauges(body: bytes) -> dict[str, float]:
     found = {}
     for line in body.decode().splitlines():
@@ -343,7 +194,7 @@ def gauges(body: bytes) -> dict[str, float]:
 
 def report(result: dict[str, Any]) -> str:
     s, p, m = result["scrapes"], result["probe"], result["machine"]
-    h, sc, q, g = p["http"], p["scrapes"], p["quiet"], p["gc"]
+    h, sc, q, g, i = p["http"], p["scrapes"], p["quiet"], p["gc"], result["idle_scrapes"]
     ms, mib = 1000, 2**20
     rate = result["ingest_during_scrapes_events_per_second"]
     lines = [
@@ -372,6 +223,8 @@ def report(result: dict[str, Any]) -> str:
         f"{q['step_max_cpu_s'] * ms:,.0f} ms; {sc['step_max_s'] * ms:,.0f} / {sc['step_max_cpu_s'] * ms:,.0f} ms | |",
         f"| GC pauses > 2 ms (full collections); longest | {g['pauses_over_2ms']} ({g['full_collections']}); "
         f"{g['max_s'] * ms:,.0f} ms | |",
+        f"| scrape time with ingest idle p50 / max ({i['count']} scrapes) | {i['p50_s'] * ms:,.0f} / "
+        f"{i['max_s'] * ms:,.0f} ms | |",
         f"| ingest during the scrape phase | {rate:,.0f} events/s | {result['rate']:,.0f} produced |",
         "",
         "longest /metrics steps (wall, CPU, CPU without GC in ms): "
@@ -403,6 +256,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quiet-seconds", type=float, default=30.0, help="ingest without scrapes (default 30)")
     parser.add_argument("--scrape-seconds", type=float, default=60.0, help="scraping while ingesting (default 60)")
     parser.add_argument("--scrape-interval", type=float, default=1.0, help="seconds between scrape starts (1)")
+    parser.add_argument("--idle-scrapes", type=int, default=10, help="scrapes once ingest is idle, at the end (10)")
     parser.add_argument("--partitions", type=int, default=6, help="partitions of the bench topics (default 6)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated events (default 1)")
     parser.add_argument(
@@ -422,6 +276,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def export_ref(ref: str, into: Path) -> Path:
     """The tree of ``ref`` (read from the repository's objects; no checkout is touched)."""
+    into.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(["git", "-C", str(REPO), "archive", ref], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
@@ -450,7 +305,7 @@ def measure(args: argparse.Namespace, run_id: str, scratch: Path) -> dict[str, A
     }
     port = free_port()
     print(f"2. worker ({args.ref or 'this checkout'}) with the loop-lag probe", flush=True)
-    process = start_worker(code, env, port, scratch, args.stacks)
+    process = start_probed_worker(code, env, port, scratch, args.stacks)
     steady = Steady(topics, maker, args.rate)
     try:
         warmup_seconds = wait_for_warmup(port, len(warmup))
@@ -461,6 +316,10 @@ def measure(args: argparse.Namespace, run_id: str, scratch: Path) -> dict[str, A
         print(f"4. scraping every {args.scrape_interval:g} s for {args.scrape_seconds:.0f} s", flush=True)
         scrapes, last = scrape_phase(port, args.scrape_seconds, args.scrape_interval)
         worker_cpu, rss = cpu_seconds(process.pid), rss_bytes(process.pid)
+        steady.stop.set()
+        print(f"5. live events stopped; {args.idle_scrapes} scrapes once ingest is idle", flush=True)
+        time.sleep(IDLE_AFTER_SECONDS)
+        idle, _ = scrape_phase(port, 0, args.scrape_interval, args.idle_scrapes)
     except BaseException:
         log = (scratch / "worker.log").read_text(errors="replace")
         print("--- worker log (last lines) ---\n" + "\n".join(log.splitlines()[-40:]), file=sys.stderr)
@@ -473,7 +332,7 @@ def measure(args: argparse.Namespace, run_id: str, scratch: Path) -> dict[str, A
             print(f"deleted {len(deleted)} topics", flush=True)
     if args.probe_log:
         shutil.copyfile(scratch / "probe.log", args.probe_log)
-    times = [s.seconds for s in scrapes]
+    times, idle_times = [s.seconds for s in scrapes], [s.seconds for s in idle]
     phase_seconds = scrapes[-1].started - scrapes[0].started if len(scrapes) > 1 else 0.0
     return {
         "label": args.ref or "this checkout",
@@ -487,11 +346,12 @@ def measure(args: argparse.Namespace, run_id: str, scratch: Path) -> dict[str, A
             "max_s": max(times),
             "each": [(round(s.started, 3), round(s.seconds, 4), s.size) for s in scrapes],
         },
+        "idle_scrapes": {"count": len(idle), "p50_s": quantile(idle_times, 0.5), "max_s": max(idle_times)},
         "ingest_during_scrapes_events_per_second": (scrapes[-1].events - scrapes[0].events) / phase_seconds
         if phase_seconds
         else 0.0,
         "live_events_sent": steady.sent,
-        "probe": probe_figures(scratch / "probe.log", quiet, scrapes),
+        "probe": probe_figures(scratch / "probe.log", quiet, [(s.started, s.started + s.seconds) for s in scrapes]),
         "phases": {"quiet": quiet, "scrapes": (scrapes[0].started, scrapes[-1].started + scrapes[-1].seconds)},
         "worker_gauges": gauges(last),
         "rss_bytes": rss,
@@ -516,7 +376,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine(),
         **{name: getattr(args, name) for name in ("reps", "teams", "channels", "campaigns", "partitions", "seed")},
         **{name: getattr(args, name) for name in ("warmup_events", "warmup_days", "rate", "ref")},
-        **{name: getattr(args, name) for name in ("quiet_seconds", "scrape_seconds", "scrape_interval")},
+        **{
+            name: getattr(args, name) for name in ("quiet_seconds", "scrape_seconds", "scrape_interval", "idle_scrapes")
+        },
         "load_average_start": list(os.getloadavg()),
     }
     with tempfile.TemporaryDirectory(prefix="kpimon-bench-scrape-") as scratch:

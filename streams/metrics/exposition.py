@@ -12,7 +12,7 @@ steps. ``body()`` is the text of every family.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import cast
 
 from prometheus_client.utils import floatToGoString
@@ -123,9 +123,9 @@ class KpiExposition:
         indices = (
             self._window_families(scope.kind) if counters is None or not present else self._reading(scope, counters)
         )
-        views: dict[WindowName, dict[str, float]] = {}
+        views: dict[WindowName, Mapping[str, float]] = {}
 
-        def view(window: WindowName) -> dict[str, float]:
+        def view(window: WindowName) -> Mapping[str, float]:
             found = views.get(window)
             if found is None:
                 found = views[window] = self._totals.view(scope, window)

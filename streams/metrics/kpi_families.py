@@ -10,12 +10,13 @@ scope's window totals (or its open deals, or Redis for unique visitors), and ``i
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from schemas.catalog import WINDOW_NAMES, Catalog, KpiSpec, WindowName
 from schemas.scopes import SCOPE_KINDS, ScopeKind
 from streams.entities.deals_leads import CYCLE_SAMPLE_PREFIX, LOST_REASON_PREFIX
+from streams.readout.formula_code import Compiled, compiled
 from streams.readout.kpis import cycle_quantiles
 
 KPI_LABELS = ("window", "scope", "team", "rep", "channel", "campaign")
@@ -66,6 +67,7 @@ class Family:
     quantile: str = ""  # a key of ``kpis.cycle_quantiles``
     inputs: frozenset[str] = frozenset()  # the counters its samples read
     prefix: str = ""  # and every counter named with this prefix
+    formula: Compiled | None = field(default=None, compare=False)  # the KPI's formula, compiled
 
     def reads(self, counter: str) -> bool:
         return counter in self.inputs or bool(self.prefix and counter.startswith(self.prefix))
@@ -82,6 +84,7 @@ def kpi_families(catalog: Catalog) -> tuple[Family, ...]:
             kinds=frozenset(kpi.scopes),
             kpi=kpi,
             inputs=kpi.formula.names,
+            formula=compiled(kpi.formula),
         )
         for kpi in catalog.kpis
     )
@@ -97,13 +100,9 @@ def kpi_families(catalog: Catalog) -> tuple[Family, ...]:
 
 def window_samples(family: Family, view: WindowView) -> list[Sample]:
     """The samples of a family computed from window totals, for the scope ``view`` reads."""
-    if family.kpi is not None:
-        formula = family.kpi.formula
-        return [
-            (window, (), value)
-            for window in family.kpi.windows
-            if (value := formula.evaluate(view(window))) is not None
-        ]
+    if family.kpi is not None and family.formula is not None:
+        formula = family.formula
+        return [(window, (), value) for window in family.kpi.windows if (value := formula(view(window))) is not None]
     samples: list[Sample] = []
     for window in SORTED_WINDOWS:
         counters = view(window)

@@ -10,7 +10,7 @@ nearest to the exact sum (Python's int division rounds correctly), the same floa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 SHIFT = 1074  # 2**-1074 is the smallest positive float
 ONE = 1 << SHIFT
@@ -58,3 +58,25 @@ def add_into(sums: ExactCounters, deltas: Mapping[str, int], sign: int = 1) -> N
 
 def as_floats(sums: Mapping[str, int]) -> dict[str, float]:
     return {name: rounded(total) for name, total in sums.items()}
+
+
+class FloatView(Mapping[str, float]):
+    """Exact sums read as floats, each converted when read (a formula reads a few of many counters)."""
+
+    __slots__ = ("_sums",)
+
+    def __init__(self, sums: Mapping[str, int]) -> None:
+        self._sums = sums
+
+    def __getitem__(self, name: str) -> float:
+        return self._sums[name] / ONE
+
+    def get(self, name: str, default: float | None = None) -> float | None:  # type: ignore[override]
+        total = self._sums.get(name)
+        return default if total is None else total / ONE
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._sums)
+
+    def __len__(self) -> int:
+        return len(self._sums)

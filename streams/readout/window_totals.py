@@ -40,7 +40,7 @@ from schemas.scopes import Scope
 from streams.core.facts import scope_timezone
 from streams.core.folding import BucketGroup, GroupKey
 from streams.core.windows import RESOLUTIONS, FixedResolution, Resolution, window_bucket_range
-from streams.readout.exact_sums import ExactCounters, add_into, as_floats, difference, exact, rounded
+from streams.readout.exact_sums import ExactCounters, FloatView, add_into, as_floats, difference, exact, rounded
 from streams.readout.kpis import ScopeTotals
 
 WINDOW_RESOLUTION: dict[WindowName, Resolution] = {
@@ -130,9 +130,9 @@ class WindowTotals:
         state = self._scopes.get(scope)
         return state.windows[window].sums if state else {}
 
-    def view(self, scope: Scope, window: WindowName) -> dict[str, float]:
-        """The window's counter sums as floats (each the float nearest to its exact sum)."""
-        return as_floats(self.exact_sums(scope, window))
+    def view(self, scope: Scope, window: WindowName) -> Mapping[str, float]:
+        """The window's counter sums as floats (each the float nearest to its exact sum), as of now."""
+        return FloatView(self.exact_sums(scope, window))
 
     def value(self, scope: Scope, window: WindowName, counter: str) -> float:
         return rounded(self.exact_sums(scope, window).get(counter, 0))
