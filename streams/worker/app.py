@@ -211,9 +211,12 @@ def _metrics_page(
     registry.register(ProgressCollector(lambda: list(tables.local_progress.items())))
     registry.register(LoopLagCollector(probe))
     counter = VisitorCounter(
-        SyncRedis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1), settings.app_id, config
+        SyncRedis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1),
+        settings.app_id,
+        config,
+        async_redis=Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1),
     )
-    page = MetricsPage(catalog, config, registry, probe, clock=clock, visitors=counter.samples)
+    page = MetricsPage(catalog, config, registry, probe, clock=clock, visitors=counter, app_id=settings.app_id)
     buckets, entities = cast(PartitionKeyedTable, tables.buckets), cast(PartitionKeyedTable, tables.entities)
 
     @buckets.on_recover

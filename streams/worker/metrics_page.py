@@ -10,8 +10,9 @@ ingest never waits for a scrape longer than one step; a background refresh every
 ``RENDER_INTERVAL_SECONDS`` keeps the work left to a scrape small. After every table recovery (start,
 rebalance) the totals are reconciled with the stored state, in steps too, and scrapes wait for that.
 
-Unique visitors need Redis: they are counted in a thread, at most every ``VISITOR_REFRESH_SECONDS``
-and only while someone scrapes, and a scrape serves the last count (so a value is one scrape late).
+Unique visitors need Redis: a scrape starts counting them (at most every ``VISITOR_REFRESH_SECONDS``)
+with the asyncio client, ``QUERIES_PER_TRIP`` PFCOUNTs per round trip, and serves the last count
+(so a value is one scrape late); the loop waits for Redis, never blocks on it.
 """
 
 from __future__ import annotations
@@ -31,17 +32,19 @@ from streams.core.folding import BucketGroup
 from streams.entities.registry import EntityState
 from streams.ingest.batch import Stage
 from streams.metrics.exposition import KpiExposition
-from streams.metrics.kpi_collector import VisitorSamples
 from streams.metrics.loop_lag import LoopLagProbe, RecentMax
 from streams.readout.kpis import ScopeTotals
 from streams.readout.open_pipeline import OpenPipeline
-from streams.readout.visitor_keys import SESSIONS_COUNTER, VISITOR_SCOPE_KINDS
+from streams.readout.visitor_keys import SESSIONS_COUNTER, VISITOR_SCOPE_KINDS, VisitorQuery, scopes_with_sessions
+from streams.readout.visitor_query_cache import VisitorQueryCache
 from streams.readout.window_totals import WindowTotals
+from streams.worker.visitor_store import VisitorCounter
 
 log = logging.getLogger(__name__)
 SLICE_SECONDS = 0.003  # a step of rendering holds the loop about this long (one step can overshoot it a little)
 RENDER_INTERVAL_SECONDS = 1.0
 VISITOR_REFRESH_SECONDS = 1.0
+QUERIES_PER_TRIP = 25  # PFCOUNTs per round trip to Redis: packing a pipeline is one step of the loop
 WRITE_BYTES = 256 * 1024  # the response is written in pieces this big (one write of 30 MiB held the loop 200 ms)
 
 
@@ -67,7 +70,8 @@ class MetricsPage:
         registry: CollectorRegistry,
         probe: LoopLagProbe,
         clock: Callable[[], float] = time.time,
-        visitors: VisitorSamples | None = None,
+        visitors: VisitorCounter | None = None,
+        app_id: str = "kpimon",
     ) -> None:
         self.totals = WindowTotals(config, int(clock()))
         self.pipeline = OpenPipeline(config)
@@ -76,6 +80,7 @@ class MetricsPage:
         self.probe = probe
         self._clock = clock
         self._visitors = visitors
+        self._visitor_queries = VisitorQueryCache(app_id, config)
         self._visitors_counted_at = -VISITOR_REFRESH_SECONDS
         self._counting: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one render or reconcile at a time
@@ -157,7 +162,7 @@ class MetricsPage:
         self._visitors_counted_at = now
         self._counting = asyncio.get_running_loop().create_task(self._count_visitors(self._visitors))
 
-    async def _count_visitors(self, visitors: VisitorSamples) -> None:
+    async def _count_visitors(self, counter: VisitorCounter) -> None:
         now = int(self._clock())
         sessions = {
             (scope, window): {SESSIONS_COUNTER: value}
@@ -166,10 +171,16 @@ class MetricsPage:
             for window in WINDOW_NAMES
             if (value := self.totals.value(scope, window, SESSIONS_COUNTER))
         }
-        totals = ScopeTotals(windows=sessions, scopes={scope for scope, _ in sessions})
-        try:
-            samples = await asyncio.to_thread(lambda: list(visitors(totals, now)))
-        except Exception:
-            log.exception("unique visitors could not be counted")
-            return
-        self.exposition.set_visitors(samples)
+        scopes = scopes_with_sessions(ScopeTotals(windows=sessions, scopes=set()))
+        queries: list[VisitorQuery] = []
+        await run_in_slices(self._visitor_queries.build(scopes, now, queries), self.probe.render_steps)
+        counts: list[int] = []
+        for first in range(0, len(queries), QUERIES_PER_TRIP):
+            found = await counter.counts_async(queries[first : first + QUERIES_PER_TRIP])
+            if found is None:  # Redis does not answer: no unique visitors on /metrics (VisitorCounter logs it)
+                self.exposition.set_visitors([])
+                return
+            counts += found
+        self.exposition.set_visitors(
+            [(query.scope, query.window, count) for query, count in zip(queries, counts, strict=True)]
+        )

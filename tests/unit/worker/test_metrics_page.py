@@ -21,7 +21,7 @@ from schemas.events import routing_key_of
 from schemas.scopes import Scope
 from streams.metrics.kpi_collector import KpiCollector, ProgressCollector
 from streams.metrics.loop_lag import LoopLagProbe, RecentMax
-from streams.readout.kpis import ScopeTotals
+from streams.readout.visitor_keys import VisitorQuery, visitor_queries
 from streams.worker import metrics_page
 from streams.worker.metrics_page import MetricsPage, run_in_slices
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables, partition_of
@@ -131,29 +131,42 @@ async def test_a_recovery_reconciles_with_the_tables() -> None:
     assert b'rep="ann"' not in await worker.page.body()
 
 
-async def test_unique_visitors_are_counted_in_a_thread_and_served_from_the_next_scrape(
+class Counter:
+    """VisitorCounter's asyncio side: seven visitors in every 1h window, none elsewhere; or no Redis."""
+
+    def __init__(self) -> None:
+        self.asked: list[VisitorQuery] = []
+        self.down = False
+
+    async def counts_async(self, queries: list[VisitorQuery]) -> list[int] | None:
+        await asyncio.sleep(0)
+        self.asked += queries
+        return None if self.down else [7 if query.window == "1h" else 0 for query in queries]
+
+
+async def test_unique_visitors_are_counted_on_the_loop_and_served_from_the_next_scrape(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(metrics_page, "VISITOR_REFRESH_SECONDS", 0.0)
-    asked: list[ScopeTotals] = []
-
-    def visitors(totals: ScopeTotals, now: int) -> list[tuple[Scope, Any, int]]:
-        asked.append(totals)
-        return [(scope, "1h", 7) for scope, window in sorted(totals.windows, key=str) if window == "1h"]
-
-    worker = Worker([float(T0)], visitors=visitors)
+    monkeypatch.setattr(metrics_page, "QUERIES_PER_TRIP", 3)
+    counter = Counter()
+    worker = Worker([float(T0)], visitors=counter)
     await worker.send(("s1", T0 - 10, SESSION))
-    first = await worker.page.body()
-    assert b"kpimon_web_unique_visitors{" not in first  # counting started; nothing counted yet
+    assert b"kpimon_web_unique_visitors{" not in await worker.page.body()  # counting started; nothing counted yet
+    line = b'kpimon_web_unique_visitors{campaign="",channel="ads",rep="",scope="channel",team="",window="1h"} 7.0'
     for _ in range(100):
         await asyncio.sleep(0.01)
-        if asked and b"kpimon_web_unique_visitors{" in await worker.page.body():
+        if line in await worker.page.body():
             break
-    assert {scope for scope, _ in asked[0].windows} == {Scope(), Scope(channel="ads")}  # all, channels, campaigns
-    assert (
-        b'kpimon_web_unique_visitors{campaign="",channel="ads",rep="",scope="channel",team="",window="1h"} 7.0'
-        in await worker.page.body()
-    )
+    assert line in await worker.page.body()
+    assert {query.scope for query in counter.asked} == {Scope(), Scope(channel="ads")}  # all, channels, campaigns
+    assert counter.asked[:16] == visitor_queries("kpimon", [Scope(channel="ads"), Scope()], T0, CONFIG)  # by key
+    counter.down = True
+    for _ in range(100):
+        await asyncio.sleep(0.01)
+        if b"kpimon_web_unique_visitors{" not in await worker.page.body():
+            break
+    assert b"kpimon_web_unique_visitors{" not in await worker.page.body()  # no Redis: left out
 
 
 async def test_the_response_is_the_text_written_in_pieces() -> None:
