@@ -105,16 +105,21 @@ def window_samples(family: Family, view: WindowView) -> list[Sample]:
         return [(window, (), value) for window in family.kpi.windows if (value := formula(view(window))) is not None]
     samples: list[Sample] = []
     for window in SORTED_WINDOWS:
-        counters = view(window)
+        counters = _prefixed(view(window), family.prefix)
         if family.quantile:
             value = cycle_quantiles(counters).get(family.quantile)
             if value is not None:
                 samples.append((window, (), value))
         else:
             for name, count in sorted(counters.items()):
-                if name.startswith(family.prefix) and count:
+                if count:
                     samples.append((window, (name.removeprefix(family.prefix),), count))
     return samples
+
+
+def _prefixed(counters: Mapping[str, float], prefix: str) -> dict[str, float]:
+    """The counters named with ``prefix`` (a window holds one per deal won: only those are read)."""
+    return {name: counters[name] for name in counters if name.startswith(prefix)}
 
 
 def open_sample(family: Family, deals: tuple[int, float]) -> float:
