@@ -162,7 +162,8 @@ class Scrape:
 
 def scrape_phase(port: int, seconds: float, interval: float, count: int = 0) -> tuple[list[Scrape], bytes]:
     """Scrapes every ``interval`` seconds for ``seconds``, or ``count`` of them."""
-    scrapes, last, end = [], b"", time.monotonic() + seconds
+    scrapes: list[Scrape] = []
+    last, end = b"", time.monotonic() + seconds
     progress = Progress("scrapes", count or (int(seconds / interval) if interval else 0))
     while time.monotonic() < end or len(scrapes) < count:
         wall, started = time.time(), time.perf_counter()
@@ -305,9 +306,9 @@ def measure(args: argparse.Namespace, run_id: str, scratch: Path) -> dict[str, A
     }
     port = free_port()
     print(f"2. worker ({args.ref or 'this checkout'}) with the loop-lag probe", flush=True)
-    process = start_probed_worker(code, env, port, scratch, args.stacks)
-    steady = Steady(topics, maker, args.rate)
+    process, steady = None, Steady(topics, maker, args.rate)
     try:
+        process = start_probed_worker(code, env, port, scratch, args.stacks)
         warmup_seconds = wait_for_warmup(port, len(warmup))
         threading.Thread(target=steady.run, daemon=True).start()
         print(f"3. live events at {args.rate:,.0f}/s; {args.quiet_seconds:.0f} s without scrapes", flush=True)
@@ -326,7 +327,8 @@ def measure(args: argparse.Namespace, run_id: str, scratch: Path) -> dict[str, A
         raise
     finally:
         steady.stop.set()
-        stop_worker(process)
+        if process is not None:
+            stop_worker(process)
         if not args.keep:
             deleted = asyncio.run(delete_topics([app_id]))
             print(f"deleted {len(deleted)} topics", flush=True)
