@@ -2,7 +2,8 @@
 
 What ``deals_leads.open_deals`` gives for every stored state, per scope (``facts.scopes_for``): the
 count of open deals and the exact sum of their amounts. ``apply`` takes the entity states written
-(None: deleted) and moves each deal's contribution from its old scopes to its new ones;
+(None: deleted) and moves each deal's contribution from its old scopes to its new ones; only open
+deals are kept (a reference to the state and its contribution), so closed deals cost nothing;
 ``reconcile`` makes the keeper equal to a snapshot of the stored states, step by step, keeping what
 was applied meanwhile (as ``window_totals.WindowTotals.reconcile``). Other entity kinds are ignored.
 """
@@ -25,7 +26,7 @@ Contribution = tuple[tuple[Scope, ...], int]  # an open deal's scopes and its ex
 class OpenPipeline:
     def __init__(self, config: KpimonConfig) -> None:
         self._config = config
-        self._deals: dict[str, tuple[object, Contribution | None]] = {}  # key -> (state seen, its contribution)
+        self._deals: dict[str, tuple[object, Contribution]] = {}  # open deals only: key -> (state, contribution)
         self._sums: dict[Scope, list[int]] = {}  # scope -> [open deals, exact value]
         self._changes: set[Scope] = set()
         self._touched: set[str] | None = None
@@ -78,7 +79,7 @@ class OpenPipeline:
             return
         old = seen[1] if seen else None
         new = self._contribution(key, state) if state is not None else None
-        if state is None:
+        if new is None:  # closed, or gone: nothing kept (the store may evict closed states; no copy pins them)
             self._deals.pop(key, None)
         else:
             self._deals[key] = (state, new)
