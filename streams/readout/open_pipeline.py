@@ -19,7 +19,7 @@ from streams.core.table_keys import split_table_key
 from streams.entities.deals_leads import open_deals
 from streams.readout.exact_sums import exact, rounded
 
-STEP_STATES = 1_000  # states compared per step of ``reconcile``
+STEP_STATES = 100  # states read per step of ``reconcile`` (from a store on disk, each a read and a decode)
 Contribution = tuple[tuple[Scope, ...], int]  # an open deal's scopes and its exact amount
 
 
@@ -51,18 +51,27 @@ class OpenPipeline:
             self._apply(key, state)
 
     def reconcile(self, stored: Iterable[tuple[str, object]]) -> Iterator[None]:
-        """Become equal to ``stored`` (a snapshot of every entity state); applied states from now on win."""
-        snapshot = {key: state for key, state in stored if _is_deal(key)}
+        """Become equal to ``stored`` (every entity state, or only the open deals), read step by step.
+
+        ``stored`` may be a store's iterator, read while batches go on: a state applied from this
+        call on is newer than the store's and is kept; one read from the store after a write is that write.
+        """
         touched: set[str] = set()
         self._touched = touched
-        return self._reconcile(snapshot, touched)
+        return self._reconcile(iter(stored), touched)
 
-    def _reconcile(self, snapshot: dict[str, object], touched: set[str]) -> Iterator[None]:
+    def _reconcile(self, stored: Iterator[tuple[str, object]], touched: set[str]) -> Iterator[None]:
+        read: set[str] = set()  # the deals found in the store
         try:
-            gone = [key for key in self._deals if key not in snapshot]
-            for number, (key, state) in enumerate([*snapshot.items(), *dict.fromkeys(gone).items()], 1):
-                if key not in touched:
-                    self._apply(key, state)
+            for number, (key, state) in enumerate(stored, 1):
+                if _is_deal(key):
+                    read.add(key)
+                    if key not in touched:
+                        self._apply(key, state)
+                if number % STEP_STATES == 0:
+                    yield
+            for number, key in enumerate([key for key in self._deals if key not in read and key not in touched], 1):
+                self._apply(key, None)
                 if number % STEP_STATES == 0:
                     yield
         finally:
