@@ -4,14 +4,16 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
+PEERS_VENV := .venv-peers
 BIN := $(VENV)/bin
 STACK := deploy/local/kpimon-local
 STATE := .local-stack
 WEB_PORT ?= 6066
 SLACK_PORT ?= 8099
 RATE ?= 50
+HISTORY ?= 35d
 
-.PHONY: help install tools stack demo stop test lint unit integration bench bench-alerts bench-scrape docs clean
+.PHONY: help install tools stack demo stop test lint unit integration bench bench-alerts bench-peers bench-memory bench-scrape docs clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,7 +43,7 @@ tools:  ## promtool, amtool and prometheus for the deploy checks (apt-get, first
 stack:  ## start (or reuse) the local Kafka broker and Redis
 	$(STACK) up
 
-demo: install stack  ## run the monitor: Kafka, Redis, a worker and the demo simulator
+demo: install stack  ## run the monitor: Kafka, Redis, a worker and the demo simulator (HISTORY=35d of the past first)
 	@mkdir -p $(STATE)/logs
 	@$(MAKE) --no-print-directory stop-demo
 	@nohup $(BIN)/python -m alerts.testing --port $(SLACK_PORT) --log $(STATE)/logs/slack.jsonl \
@@ -51,8 +53,8 @@ demo: install stack  ## run the monitor: Kafka, Redis, a worker and the demo sim
 		SLACK_SALES_WEBHOOK_URL=http://127.0.0.1:$(SLACK_PORT)/slack OPS_WEBHOOK_URL=http://127.0.0.1:$(SLACK_PORT)/ops \
 		nohup $(BIN)/kpimon worker > $(STATE)/logs/worker.log 2>&1 & echo $$! > $(STATE)/demo-worker.pid
 	@KPIMON_CONFIG_FILE=deploy/examples/kpimon.yaml \
-		nohup $(BIN)/kpimon simulate --rate $(RATE) > $(STATE)/logs/simulator.log 2>&1 & echo $$! > $(STATE)/demo-simulator.pid
-	@$(BIN)/python deploy/local/wait_for_activity.py --port $(WEB_PORT) --timeout 60
+		nohup $(BIN)/kpimon simulate --rate $(RATE) --history $(HISTORY) > $(STATE)/logs/simulator.log 2>&1 & echo $$! > $(STATE)/demo-simulator.pid
+	@$(BIN)/python deploy/local/wait_for_activity.py --port $(WEB_PORT) --timeout 180 --config deploy/examples/kpimon.yaml
 	@echo
 	@echo "kpimon is running:"
 	@echo "  metrics      http://127.0.0.1:$(WEB_PORT)/metrics"
@@ -91,9 +93,23 @@ bench: install stack  ## the throughput benchmark (see docs/benchmarks.md)
 bench-alerts: install stack  ## alert latency: injected drop to the webhook request (docs/benchmarks.md)
 	$(BIN)/python bench/alert_latency.py
 
+# Quix Streams caps pydantic and pydantic-settings below kpimon's pins: it gets a venv of its own, in which
+# bench/peers.py runs its consumer (bench/peers_quix.py). The stamp is the requirements file it was made from.
+$(PEERS_VENV)/requirements-peers.txt: bench/requirements-peers.txt
+	$(PYTHON) -m venv --clear $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install --quiet -r bench/requirements-peers.txt
+	cp bench/requirements-peers.txt $@
+
+bench-peers: install stack $(PEERS_VENV)/requirements-peers.txt  ## kpimon, Quix Streams (in .venv-peers), Faust and a bare loop on the same events (docs/benchmarks.md)
+	$(BIN)/python bench/peers.py --quix-python $(PEERS_VENV)/bin/python
+
+bench-memory: install stack  ## bytes per remembered id and entity, RSS at a constant rate, restart times (docs/benchmarks.md)
+	$(BIN)/python bench/memory.py
+
 bench-scrape: install stack  ## /metrics at 1,000 reps while ingesting: scrape time, size, loop stalls (docs/benchmarks.md)
 	$(BIN)/python bench/scrape.py
 
-clean:  ## remove the venv and the local stack's data
+
+clean:  ## remove the venvs and the local stack's data
 	$(STACK) reset
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(PEERS_VENV)

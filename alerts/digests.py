@@ -5,11 +5,14 @@ weekly one sent on Monday summarises last week (Monday to Sunday) against the
 week before. A digest is due from its local send time for ``GRACE_SECONDS``: a
 worker that was down at 08:30 still sends it at 09:10, but not the next evening.
 Its id names the team, cadence and period, so sending it twice is impossible
-(the outbox keeps one message per id).
+(the outbox keeps one message per id). A period in which the team had no data at
+all is not summarised (``skip_reason``): its message would be all zeros and
+"behind goal" for data that never arrived.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -65,3 +68,15 @@ def due_digest(digest: Digest, now: float, tz: ZoneInfo) -> DueDigest | None:
             period = f"{year}-W{week:02d}"
         return DueDigest(digest, period, send_at)
     return None
+
+
+def skip_reason(due: DueDigest, period: Mapping[str, float]) -> str | None:
+    """Why ``due`` is not sent, or None to send it. ``period``: the team's counters in the period summarised.
+
+    A digest is skipped when every counter of the team is zero (or absent) in that period: the
+    team had no data at all, as before the first events reach a new worker or in a week nobody
+    worked. While the digest is due, a later round that sees data sends it after all.
+    """
+    if any(value != 0 for value in period.values()):
+        return None
+    return f"{due.title}: not sent, team {due.digest.team} had no data at all in {due.period}"

@@ -46,6 +46,7 @@ from aiokafka import AIOKafkaProducer
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # `python bench/scrape.py` puts only bench/ on the path
 
+
 from bench.scrape_events import EventMaker, Roster, config_yaml  # noqa: E402
 from bench.scrape_probe import probe_figures, start_probed_worker  # noqa: E402
 from bench.throughput import (  # noqa: E402
@@ -59,7 +60,7 @@ from bench.throughput import (  # noqa: E402
     stop_worker,
     write_results,
 )
-from streams.tools.simulator import message  # noqa: E402
+from streams.tools.simulation.model import message  # noqa: E402
 from streams.worker.topics import ensure_topics  # noqa: E402
 from tests.integration.support import BOOTSTRAP, free_port  # noqa: E402
 

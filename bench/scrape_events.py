@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from streams.tools.simulator import rfc3339, topic_kind
+from streams.tools.simulation.model import rfc3339, topic_kind
 
 ZONES = ("Europe/Berlin", "America/New_York", "Asia/Singapore", "America/Los_Angeles", "Asia/Kolkata")
 MIX = (

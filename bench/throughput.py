@@ -42,7 +42,8 @@ sys.path.insert(0, str(REPO))  # `python bench/throughput.py` puts only bench/ o
 
 from schemas.config import load_config  # noqa: E402
 from schemas.events import parse_event  # noqa: E402
-from streams.tools.simulator import SimulatedEvent, Simulation, message  # noqa: E402
+from streams.tools.simulation.live import Simulation  # noqa: E402
+from streams.tools.simulation.model import SimulatedEvent, message  # noqa: E402
 from streams.worker.topics import ensure_topics  # noqa: E402
 from tests.integration.support import BOOTSTRAP, free_port  # noqa: E402
 
@@ -113,10 +114,10 @@ class Progress:
 # -- machine and process figures from /proc ----------------------------------------------------------------------------
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of a process (VmRSS), in bytes."""
+def rss_bytes(pid: int, field_name: str = "VmRSS") -> int:
+    """Resident memory of a process (VmRSS, or another line of its status such as VmHWM, the peak), in bytes."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field_name}:"):
             return int(line.split()[1]) * 1024
     return 0
 
@@ -155,14 +156,16 @@ def simulated_chunks(events: int, seed: int, end: float) -> Iterator[list[Simula
         yield chunk
 
 
-async def produce_events(topics: dict[str, str], events: int, seed: int) -> Phase:
-    """Generate and produce ``events`` (key: event_id) as fast as the producer takes them."""
+async def produce_events(
+    topics: dict[str, str], events: int, seed: int, chunks: Iterator[list[SimulatedEvent]] | None = None
+) -> Phase:
+    """Generate and produce ``events`` (the simulator's, or ``chunks``) as fast as the producer takes them."""
     producer = AIOKafkaProducer(bootstrap_servers=BOOTSTRAP, acks="all", linger_ms=20)
     await producer.start()
     progress, sent, generating = Progress("produce", events), 0, 0.0
     started, cpu_at_start = time.monotonic(), time.process_time()
     try:
-        chunks = simulated_chunks(events, seed, time.time())
+        chunks = chunks or simulated_chunks(events, seed, time.time())
         while True:
             generated_at = time.monotonic()
             chunk = next(chunks, None)
@@ -255,6 +258,11 @@ def baseline(topics: list[str], events: int, label: str, handle: Callable[[bytes
         phase = asyncio.run(consume_baseline(topics, events, f"{label} ({number}/{runs})", handle))
         phase.extra["machine_cpu"] = machine_cpu(before, cpu_jiffies())
         passes.append(phase)
+    return median_pass(passes)
+
+
+def median_pass(passes: list[Phase]) -> Phase:
+    """The pass with the median rate, with every pass's rate under ``extra``."""
     median = sorted(passes, key=lambda phase: phase.sustained_rate)[len(passes) // 2]
     median.extra["passes_sustained_events_per_second"] = [phase.sustained_rate for phase in passes]
     return median
@@ -286,7 +294,9 @@ def series_count(text: str) -> int:
     return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
 
 
-def worker_env(app_id: str, topics: dict[str, str], partitions: int, data_dir: Path) -> dict[str, str]:
+def worker_env(
+    app_id: str, topics: dict[str, str], partitions: int, data_dir: Path, config_file: Path = REPO / CONFIG_FILE
+) -> dict[str, str]:
     return {
         "KPIMON_APP_ID": app_id,
         "KPIMON_CRM_TOPIC": topics["crm"],
@@ -294,7 +304,7 @@ def worker_env(app_id: str, topics: dict[str, str], partitions: int, data_dir: P
         "KPIMON_DEADLETTER_TOPIC": f"{app_id}.deadletter",
         "KPIMON_PARTITIONS": str(partitions),
         "KPIMON_DATA_DIR": str(data_dir),
-        "KPIMON_CONFIG_FILE": str(REPO / CONFIG_FILE),
+        "KPIMON_CONFIG_FILE": str(config_file),
     }
 
 
@@ -319,8 +329,22 @@ def scrape_delay(counted: int, events: int, rate: float) -> float:
     return min(SCRAPE_MAX_SECONDS, max(SAMPLE_SECONDS, (events - counted) / rate / 4))
 
 
-def watch_worker(process: subprocess.Popen[bytes], port: int, events: int) -> Watch:
-    """Sample RSS every second and the event count now and then, until ``events`` are counted."""
+def scrape_count(port: int, watch: Watch) -> int:
+    """``kpimon_events_total`` from /metrics; the scrape and its cost noted in ``watch``."""
+    started = time.monotonic()
+    counted = int(metric_sum(fetch_metrics(port), EVENTS_TOTAL))
+    watch.scrapes, watch.scrape_seconds = watch.scrapes + 1, watch.scrape_seconds + time.monotonic() - started
+    return counted
+
+
+def watch_worker(
+    process: subprocess.Popen[bytes], port: int, events: int, count_events: Callable[[], int] | None = None
+) -> Watch:
+    """Sample RSS every second and the event count now and then, until ``events`` are counted.
+
+    The count comes from scrapes of /metrics, or from ``count_events`` every second when given (a count
+    that costs the worker nothing, such as its consumer group's committed offsets).
+    """
     pid, progress, watch, next_scrape = process.pid, Progress("kpimon", events), Watch(), 0.0
     started, cpu_at_start, machine_at_start = time.monotonic(), cpu_seconds(process.pid), cpu_jiffies()
     deadline = started + WORKER_TIMEOUT_SECONDS
@@ -332,8 +356,7 @@ def watch_worker(process: subprocess.Popen[bytes], port: int, events: int) -> Wa
         if len(watch.rss) % RSS_TIMELINE_EVERY == 1:
             watch.rss_timeline.append((round(now - started, 1), watch.rss[-1]))
         if now >= next_scrape:
-            counted = int(metric_sum(fetch_metrics(port), EVENTS_TOTAL))
-            watch.scrapes, watch.scrape_seconds = watch.scrapes + 1, watch.scrape_seconds + time.monotonic() - now
+            counted = count_events() if count_events else scrape_count(port, watch)
             if counted and not watch.first_count:
                 watch.first_count = progress.started = now
             if counted >= events:
@@ -343,7 +366,7 @@ def watch_worker(process: subprocess.Popen[bytes], port: int, events: int) -> Wa
                 return watch
             progress.update(counted)
             rate = counted / (now - watch.first_count) if watch.first_count and now > watch.first_count else 0.0
-            next_scrape = now + scrape_delay(counted, events, rate)
+            next_scrape = now + (SAMPLE_SECONDS if count_events else scrape_delay(counted, events, rate))
         time.sleep(max(0.0, SAMPLE_SECONDS - (time.monotonic() - now)))
     raise TimeoutError(f"kpimon did not count {events:,} events within {WORKER_TIMEOUT_SECONDS} s")
 
@@ -386,16 +409,27 @@ def stop_worker(process: subprocess.Popen[bytes]) -> int:
         return process.wait()
 
 
-def run_worker(app_id: str, topics: dict[str, str], partitions: int, events: int, loglevel: str) -> Phase:
-    """Start a worker, measure it until it has counted ``events``, and stop it."""
+def run_worker(
+    app_id: str,
+    topics: dict[str, str],
+    partitions: int,
+    events: int,
+    loglevel: str,
+    config_file: Path = REPO / CONFIG_FILE,
+    count_events: Callable[[], int] | None = None,
+) -> Phase:
+    """Start a worker (with the roster of ``config_file``), measure it until it has counted ``events``, and stop it.
+
+    ``count_events``: see ``watch_worker``; the default counts on /metrics.
+    """
     with tempfile.TemporaryDirectory(prefix="kpimon-bench-") as scratch:
-        env, port = worker_env(app_id, topics, partitions, Path(scratch) / "data"), free_port()
+        env, port = worker_env(app_id, topics, partitions, Path(scratch) / "data", config_file), free_port()
         launched, process = time.monotonic(), None
         try:
             process = start_worker(env, port, loglevel, Path(scratch) / "worker.log")
             serving = time.monotonic()
             print(f"  kpimon: worker pid {process.pid} serves /metrics after {serving - launched:.1f} s", flush=True)
-            watch = watch_worker(process, port, events)
+            watch = watch_worker(process, port, events, count_events)
             metrics = final_metrics(port)
         except BaseException:
             log = (Path(scratch) / "worker.log").read_text(errors="replace")
@@ -509,9 +543,9 @@ def report(result: dict[str, Any], phases: dict[str, Phase]) -> str:
     return "\n".join(lines)
 
 
-def write_results(directory: Path, stamp: str, result: dict[str, Any]) -> Path:
+def write_results(directory: Path, stamp: str, result: dict[str, Any], name: str = "throughput") -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"throughput-{stamp}.json"
+    path = directory / f"{name}-{stamp}.json"
     partial = path.with_suffix(".json.tmp")
     partial.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
     partial.replace(path)
@@ -519,6 +553,16 @@ def write_results(directory: Path, stamp: str, result: dict[str, Any]) -> Path:
 
 
 # -- main --------------------------------------------------------------------------------------------------------------
+
+
+def add_output_option(parser: argparse.ArgumentParser) -> None:
+    """``--output``: the directory of a bench script's JSON result (``write_results``)."""
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path("bench/results"),
+        help="directory of the JSON result (default bench/results)",
+    )
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -530,12 +574,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=1_000_000, help="events to produce and count (default 1000000)")
     parser.add_argument("--partitions", type=int, default=6, help="partitions of the bench topics (default 6)")
     parser.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
-    parser.add_argument(
-        "--output",
-        type=Path,
-        default=Path("bench/results"),
-        help="directory of the JSON result (default bench/results)",
-    )
+    add_output_option(parser)
     parser.add_argument(
         "--skip-produce",
         metavar="TOPIC_PREFIX",

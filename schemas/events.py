@@ -13,6 +13,7 @@ one module that producers in other languages read next to ``kpimon schema``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
@@ -21,10 +22,22 @@ from pydantic_core import PydanticCustomError
 
 Identifier = Annotated[str, Field(min_length=1, max_length=200)]
 Label = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:@/ -]+$")]
-Money = Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=6, allow_inf_nan=False)]
+# Every number has a bound, so that no sum of them can overflow a float or a 64-bit integer
+# in the state (a sum of a billion maximal values stays finite and exact enough):
+MAX_AMOUNT = Decimal("1000000000000")  # money: a trillion in any currency
+MAX_SECONDS = 86_400  # a call or a web session: a day
+MAX_COUNT = 100_000_000  # pageviews of a session, recipients of an email campaign
+Money = Annotated[Decimal, Field(ge=0, le=MAX_AMOUNT, max_digits=20, decimal_places=6, allow_inf_nan=False)]
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
-Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Count = Annotated[int, Field(ge=0)]
+Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+EpochSeconds = Annotated[int, Field(ge=0, le=2**40)]  # internal events' times
+# Times every window computation handles in every time zone (see also KPIMON_PAST_HORIZON_DAYS):
+EARLIEST_TIME = datetime(1971, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(3000, 1, 1, tzinfo=UTC)
+EventTime = Annotated[AwareDatetime, Field(ge=EARLIEST_TIME, lt=LATEST_TIME)]
+INTERNAL_TYPES = frozenset({"lead.converted", "lead.deal_closed", "contact.lead_updated"})
+"""Types kpimon sends itself to its re-keyed topic; refused from the source topics (dead-letter ``internal_type``)."""
 
 
 class Event(BaseModel):
@@ -33,7 +46,7 @@ class Event(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
     event_id: Identifier
-    occurred_at: AwareDatetime
+    occurred_at: EventTime
     source: Label
     team: Label | None = None
     rep_id: Label | None = None
@@ -126,7 +139,7 @@ class DealWon(Event):
     deal_id: Identifier
     amount: Money
     currency: Currency
-    opened_at: AwareDatetime | None = None
+    opened_at: EventTime | None = None
     lead_id: Identifier | None = None
     channel: Label | None = None
     campaign_id: Identifier | None = None
@@ -261,7 +274,7 @@ class WebSession(Event):
 
 # -- internal events: kpimon sends them itself (source "kpimon"), for revenue attribution -------------------------
 
-ReportingAmount = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+ReportingAmount = Annotated[float, Field(ge=0, le=float(MAX_AMOUNT) * 1000, allow_inf_nan=False)]
 
 
 class Stamp(BaseModel):
@@ -273,7 +286,7 @@ class Stamp(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
     value: Identifier
-    at: int
+    at: EpochSeconds
     event_id: Identifier
 
 
@@ -285,7 +298,7 @@ class DealOutcome(BaseModel):
     deal_id: Identifier
     lead: Stamp
     outcome: Literal["won", "lost"]
-    at: int  # the outcome's time, epoch seconds
+    at: EpochSeconds  # the outcome's time
     event_id: Identifier  # the deal.won or deal.lost
     amount: ReportingAmount  # won: the deal's value in the reporting currency; lost: 0
 
@@ -314,7 +327,7 @@ class ContactLeadUpdated(Event):
     contact_id: Identifier  # the recipient
     lead_id: Identifier
     person: Stamp | None = None
-    created_at: int | None = None  # the lead's creation, epoch seconds
+    created_at: EpochSeconds | None = None  # the lead's creation
     channel: Stamp | None = None  # the lead's channel and campaign, by its latest lead.created naming one
     campaign: Stamp | None = None
     deals: tuple[DealOutcome, ...] = ()
@@ -375,6 +388,11 @@ _CONTACT_EVENTS = frozenset(
     {"email.opened", "email.clicked", "email.bounced", "email.unsubscribed", "web.session", "contact.lead_updated"}
 )
 """Event types that belong to a person's history when they name a ``contact_id``."""
+
+
+def field_of(event: Event, name: str) -> Any:
+    """The event's field ``name``, or None where its type has none (no AttributeError raised and caught)."""
+    return vars(event).get(name)
 
 
 def entity_key(event: AnyEvent) -> str | None:

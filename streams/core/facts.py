@@ -18,6 +18,7 @@ from schemas.events import (
     MeetingHeld,
     SocialPosted,
     WebSession,
+    field_of,
 )
 from schemas.scopes import OVERALL, Scope
 from streams.core.records import UNKNOWN_CHANNEL
@@ -76,7 +77,7 @@ def event_channel(event: AnyEvent) -> str | None:
 
     As for a lead without a channel, so that the sessions per channel add up to all sessions.
     """
-    channel: str | None = getattr(event, "channel", None)
+    channel: str | None = field_of(event, "channel")
     if channel is None and isinstance(event, WebSession):
         return UNKNOWN_CHANNEL
     return channel
@@ -84,7 +85,7 @@ def event_channel(event: AnyEvent) -> str | None:
 
 def scopes_of(event: AnyEvent, config: KpimonConfig) -> list[Scope]:
     """Overall, plus the event's team, rep, channel and campaign where it has them (see ``scopes_for``)."""
-    return scopes_for(event.team, event.rep_id, event_channel(event), getattr(event, "campaign_id", None), config)
+    return scopes_for(event.team, event.rep_id, event_channel(event), field_of(event, "campaign_id"), config)
 
 
 def scopes_for(

@@ -19,18 +19,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from math import isfinite
 from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from schemas.config import KpimonConfig
-from schemas.events import entity_key
+from schemas.events import entity_key, field_of
 from schemas.scopes import Scope
 from streams.core.facts import counter_deltas, event_channel, scope_timezone, scopes_for
 from streams.core.records import Fact, Forwarded, Position, Record, Rejected
 from streams.core.table_keys import split_table_key, table_key
-from streams.core.windows import RESOLUTION_BY_NAME, RESOLUTIONS, Resolution, is_late
+from streams.core.windows import MINUTE, RESOLUTION_BY_NAME, RESOLUTIONS, Resolution, is_late
 
 Counters = dict[str, float]
+Place = tuple[str | None, str | None, str | None, str | None]  # a fact's team, rep, channel, campaign
+SummedKey = tuple[int, str, str, int]  # a group's partition, scope key, resolution name and start
+MINUTE_SECONDS = MINUTE.seconds
+SHORTEST_RETENTION_SECONDS = min(resolution.retention_seconds for resolution in RESOLUTIONS)
 
 
 class BucketGroup(TypedDict):
@@ -57,7 +62,11 @@ class GroupKey:
     start: int
 
     def encode(self) -> str:
-        return table_key(self.partition, f"{self.scope.key}|{self.resolution.name}|{self.start}")
+        return self.text(self.partition, self.scope.key, self.resolution.name, self.start)
+
+    @staticmethod
+    def text(partition: int, scope_key: str, resolution_name: str, start: int) -> str:
+        return table_key(partition, f"{scope_key}|{resolution_name}|{start}")
 
     @classmethod
     def decode(cls, key: str) -> GroupKey:
@@ -109,6 +118,8 @@ class _BatchFolder:
         self._config = config
         self._zones: dict[str, ZoneInfo] = {}  # team -> the zone of its scopes ("": overall, channels, campaigns)
         self._spans: dict[tuple[str, str], BucketSpan] = {}  # (resolution, zone) -> the last bucket located
+        self._scopes: dict[Place, list[Scope]] = {}
+        self._summed: dict[SummedKey, tuple[dict[int, dict[str, float]], dict[str, int]]] = {}
         self.result = FoldResult()
 
     def timezone_of(self, scope: Scope) -> ZoneInfo:
@@ -127,6 +138,31 @@ class _BatchFolder:
             self._spans[cache_key] = span
         return span
 
+    def is_past_stored_progress(self, position: Position) -> bool:
+        """Whether ``position`` comes after everything the stored progress of its partition has applied."""
+        stored = self._progress.get(str(position.partition))
+        return stored is None or _is_new(stored["offsets"], position)
+
+    def scopes_of(self, team: str | None, rep: str | None, channel: str | None, campaign: str | None) -> list[Scope]:
+        place = (team, rep, channel, campaign)
+        scopes = self._scopes.get(place)
+        if scopes is None:
+            scopes = self._scopes[place] = scopes_for(team, rep, channel, campaign, self._config)
+        return scopes
+
+    def sum_into(self, key: SummedKey, bucket_start: int, cell: _Cell) -> None:
+        """Add a cell's counters to one bucket of one group, applied to the group by ``apply_summed``."""
+        summed = self._summed.get(key)
+        if summed is None:
+            summed = self._summed[key] = ({}, {})
+        buckets, offsets = summed
+        counters = buckets.setdefault(bucket_start, {})
+        for name, delta in cell.counters.items():
+            counters[name] = counters.get(name, 0) + delta
+        for topic, offset in cell.offsets.items():
+            if offset > offsets.get(topic, -1):
+                offsets[topic] = offset
+
     def progress_of(self, partition: int) -> ProgressValue:
         key = str(partition)
         value = self.result.progress.get(key)
@@ -138,28 +174,48 @@ class _BatchFolder:
 
     def add_to_group(self, key: str, position: Position, buckets: Mapping[int, Mapping[str, float]]) -> None:
         """Add one record's deltas to the buckets of one group, unless the group has the record already."""
+        current = self.result.groups.get(key) or self._groups.get(key)
+        if current is None or _is_new(current["offsets"], position):
+            group = self._changed_group(key)
+            _add_buckets(group, buckets)
+            group["offsets"][position.topic] = position.offset
+
+    def apply_summed(self) -> None:
+        """Each group's summed counters in one update; its offsets, the last of the records that added to it."""
+        for key, (buckets, offsets) in self._summed.items():
+            group = self._changed_group(GroupKey.text(*key))
+            _add_buckets(group, buckets)
+            group["offsets"].update(offsets)
+
+    def _changed_group(self, key: str) -> BucketGroup:
+        """The batch's copy of a group: the stored one, copied on first use, or a new one."""
         group = self.result.groups.get(key)
         if group is None:
             stored = self._groups.get(key)
-            offsets = stored["offsets"] if stored else {}
-            if not _is_new(offsets, position):
-                return
             group = {
                 "buckets": {start: dict(counters) for start, counters in stored["buckets"].items()} if stored else {},
-                "offsets": dict(offsets),
+                "offsets": dict(stored["offsets"]) if stored else {},
             }
             self.result.groups[key] = group
-        elif not _is_new(group["offsets"], position):
-            return
-        for bucket_start, deltas in buckets.items():
-            counters = group["buckets"].setdefault(str(bucket_start), {})
-            for name, delta in deltas.items():
-                value = counters.get(name, 0) + delta
-                if value == 0 and ":" in name:
-                    counters.pop(name, None)  # a retracted per-deal or per-reason counter
-                else:
-                    counters[name] = value
-        group["offsets"][position.topic] = position.offset
+        return group
+
+
+def _add_buckets(group: BucketGroup, buckets: Mapping[int, Mapping[str, float]]) -> None:
+    """Add deltas to a group's buckets; a sum that is not a finite number is refused, never stored.
+
+    The contract bounds every number (schemas.events), so no sum of accepted events can
+    overflow; a non-finite sum is a bug, and the record that causes it is dead-lettered.
+    """
+    for bucket_start, deltas in buckets.items():
+        counters = group["buckets"].setdefault(str(bucket_start), {})
+        for name, delta in deltas.items():
+            value = counters.get(name, 0) + delta
+            if not isfinite(value):
+                raise ValueError(f"counter {name} would become {value}: not stored")
+            if value == 0 and ":" in name:
+                counters.pop(name, None)  # a retracted per-deal or per-reason counter
+            else:
+                counters[name] = value
 
 
 def _copy_progress(value: ProgressValue) -> ProgressValue:
@@ -187,10 +243,17 @@ def fold_batch(
     An entity's event (a deal's, a lead's, ...) adds the changes it made to its
     entity's facts (``entity_facts``, from streams.entities.registry); every event adds
     its own counters (``counter_deltas``). Late facts count nowhere.
+
+    A record past its partition's stored progress is new to every group (the progress is
+    durable before the groups a batch changes: see streams.ingest.batch), so its facts are
+    summed per minute and place first, and each group takes the batch's sum once. A record
+    at or below the stored progress is read again after a crash: it goes to each group on
+    its own, and a group that has it already skips it by offset.
     """
     folder = _BatchFolder(groups, progress, config)
     duplicate_positions = set(duplicates)
     entity_facts = entity_facts or {}
+    cells = _MinuteCells()
     for record in records:
         position = record.position
         partition_progress = folder.progress_of(position.partition)
@@ -217,23 +280,65 @@ def fold_batch(
         facts = list(entity_facts.get(position, ())) if entity_key(event) is not None else []
         deltas = counter_deltas(event)
         if deltas:
-            campaign = getattr(event, "campaign_id", None)
+            campaign = field_of(event, "campaign_id")
             facts.append(Fact(timestamp, event.team, event.rep_id, event_channel(event), deltas, campaign))
-        _fold_facts(folder, position, facts, watermark, config)  # a late fact counts nowhere
+        if folder.is_past_stored_progress(position):
+            for fact in facts:
+                cells.add(position, fact, watermark)
+        else:
+            _fold_facts(folder, position, facts, watermark, config)  # read again after a crash
+    for cell_key, cell in cells.items():
+        _fold_cell(folder, cell_key, cell, config)
+    folder.apply_summed()
     result = folder.result
     result.progress = {key: value for key, value in result.progress.items() if value != progress.get(key)}
     return result
 
 
+CellKey = tuple[int, Place, int, int | None]  # partition, place, minute, watermark (None: all buckets retain it)
+
+
+@dataclass
+class _Cell:
+    counters: dict[str, float] = field(default_factory=dict)
+    offsets: dict[str, int] = field(default_factory=dict)  # topic -> the last offset that added to the cell
+
+
+class _MinuteCells(dict[CellKey, _Cell]):
+    """The facts of a batch's new records summed per partition, place (team, rep, channel, campaign) and minute.
+
+    Every bucket of every resolution holds whole minutes (local midnights of every time
+    zone fall on whole minutes since the 1970s), so a minute's sum lands in the same
+    buckets as each of its facts would. A fact older than the shortest retention keeps the
+    watermark it was folded at in its key, since which resolutions still retain it depends on it.
+    """
+
+    def add(self, position: Position, fact: Fact, watermark: int) -> None:
+        timestamp = fact.timestamp
+        if is_late(timestamp, watermark):
+            return
+        minute = timestamp - timestamp % MINUTE_SECONDS
+        retained_everywhere = minute + MINUTE_SECONDS > watermark - SHORTEST_RETENTION_SECONDS
+        place = (fact.team, fact.rep, fact.channel, fact.campaign)
+        key = (position.partition, place, minute, None if retained_everywhere else watermark)
+        cell = self.get(key)
+        if cell is None:
+            cell = self[key] = _Cell()
+        counters = cell.counters
+        for name, delta in fact.counters.items():
+            counters[name] = counters.get(name, 0) + delta
+        cell.offsets[position.topic] = position.offset
+
+
 def _fold_facts(
     folder: _BatchFolder, position: Position, facts: Sequence[Fact], watermark: int, config: KpimonConfig
 ) -> None:
-    """Add a record's facts to every bucket that still retains their time, one write per group."""
+    """Add one record's facts to every bucket that still retains their time, one write per group."""
     by_group: dict[str, dict[int, dict[str, float]]] = {}
     for fact in facts:
         if is_late(fact.timestamp, watermark):
             continue
-        for scope in scopes_for(fact.team, fact.rep, fact.channel, fact.campaign, config):
+        for scope in folder.scopes_of(fact.team, fact.rep, fact.channel, fact.campaign):
             tz = folder.timezone_of(scope)
             for resolution in RESOLUTIONS:
                 start, end, group_start = folder.locate(resolution, fact.timestamp, tz)
@@ -244,6 +349,19 @@ def _fold_facts(
                         bucket[name] = bucket.get(name, 0) + delta
     for key, buckets in by_group.items():
         folder.add_to_group(key, position, buckets)
+
+
+def _fold_cell(folder: _BatchFolder, key: CellKey, cell: _Cell, config: KpimonConfig) -> None:
+    partition, (team, rep, channel, campaign), minute, watermark = key
+    for scope in folder.scopes_of(team, rep, channel, campaign):
+        tz = folder.timezone_of(scope)
+        scope_key = scope.key
+        for resolution in RESOLUTIONS:
+            start, end, group_start = folder.locate(resolution, minute, tz)
+            if minute + MINUTE_SECONDS > end:
+                raise ValueError(f"a {resolution.name} bucket of {tz.key} does not start on a whole minute: {end}")
+            if watermark is None or resolution.retains(end, watermark):
+                folder.sum_into((partition, scope_key, resolution.name, group_start), start, cell)
 
 
 def expired_group_keys(

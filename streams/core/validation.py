@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from schemas.events import AnyEvent, parse_event
+from schemas.events import INTERNAL_TYPES, AnyEvent, field_of, parse_event
 
 # pydantic error types -> the reason code kept on the dead letter and in metrics
 _REASONS = {
@@ -19,6 +19,8 @@ _REASONS = {
     "timezone_aware": "naive_timestamp",
     "greater_than_equal": "out_of_range",
     "less_than_equal": "out_of_range",
+    "greater_than": "out_of_range",
+    "less_than": "out_of_range",
     "score_out_of_range": "out_of_range",
     "currency_missing": "missing_field",
 }
@@ -26,6 +28,8 @@ REASON_CODES = (
     "empty_message",
     "too_large",
     "future_timestamp",
+    "too_old",
+    "internal_type",
     "unknown_currency",
     "invalid_field",
     *sorted(set(_REASONS.values())),
@@ -64,13 +68,18 @@ def validate_message(
     max_bytes: int,
     now: float,
     future_tolerance_seconds: float,
+    past_horizon_seconds: float | None = None,
     known_currencies: frozenset[str] | None = None,
+    internal_allowed: bool = False,
 ) -> AnyEvent | Rejection:
     """Validate one message against the contract; never raises on bad input.
 
     ``known_currencies`` are those the config file has a rate for
     (``KpimonConfig.known_currencies()``): money in any other currency is
     rejected. None does not check currencies (for callers without a config).
+    Times (``occurred_at``, a won deal's ``opened_at``) older than ``past_horizon_seconds``
+    before ``now`` are rejected (None: no such bound). The types kpimon sends itself
+    (``INTERNAL_TYPES``) are accepted only with ``internal_allowed``: from its re-keyed topic.
     """
     if not raw:
         return Rejection("empty_message", "the message has no value")
@@ -80,6 +89,10 @@ def validate_message(
         event = parse_event(raw)
     except ValidationError as exc:
         return _describe(exc)
+    if event.type in INTERNAL_TYPES and not internal_allowed:
+        return Rejection(
+            "internal_type", f"{event.type} is sent by kpimon itself; producers cannot send it to a source topic"
+        )
     ahead = event.occurred_at.timestamp() - now
     if ahead > future_tolerance_seconds:
         return Rejection(
@@ -87,7 +100,16 @@ def validate_message(
             f"occurred_at {event.occurred_at.isoformat()} is {ahead:.0f} s in the future "
             f"(tolerance {future_tolerance_seconds:.0f} s): check the producer's clock",
         )
-    currency = getattr(event, "currency", None)
+    if past_horizon_seconds is not None:
+        for name in ("occurred_at", "opened_at"):
+            at = field_of(event, name)
+            if at is not None and now - at.timestamp() > past_horizon_seconds:
+                return Rejection(
+                    "too_old",
+                    f"{name} {at.isoformat()} is more than {past_horizon_seconds / 86_400:.0f} days in the past "
+                    "(KPIMON_PAST_HORIZON_DAYS): check the producer's clock, or raise the horizon for a backfill",
+                )
+    currency = field_of(event, "currency")
     if known_currencies is not None and currency is not None and currency not in known_currencies:
         return Rejection(
             "unknown_currency",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TypedDict, cast
+from typing import NotRequired, TypedDict, cast
 
 from schemas.events import (
     ContactLeadUpdated,
@@ -35,6 +35,7 @@ from schemas.events import (
 from streams.core.records import UNKNOWN_CHANNEL, Fact
 from streams.entities.attribution import Touch, attribution_facts
 from streams.entities.lead_views import LeadView, merge_view, person_of, received_view
+from streams.entities.retention import keeps_view
 
 ContactEvent = EmailOpened | EmailClicked | EmailBounced | EmailUnsubscribed | WebSession | ContactLeadUpdated
 EMAIL_CHANNEL = "email"
@@ -59,6 +60,7 @@ class ContactState(TypedDict):
     touches: list[StoredTouch]  # web sessions (not bots) and email clicks
     leads: dict[str, LeadView]  # every lead that named this contact, merged from what it sent
     event_ids: list[str]
+    last_at: NotRequired[int]  # its latest event's time (entities/retention.py)
 
 
 def empty_contact() -> ContactState:
@@ -77,12 +79,15 @@ def apply_contact_event(state: ContactState, event: ContactEvent) -> ContactStat
     at = _timestamp(event.occurred_at)
     match event:
         case ContactLeadUpdated():
+            if not keeps_view(state["leads"], event.lead_id):  # a person with too many leads (entities/retention.py)
+                return new
             new["leads"] = {
                 **state["leads"],
                 event.lead_id: merge_view(state["leads"].get(event.lead_id), received_view(event)),
             }
         case WebSession():
-            if not event.bot:  # a bot's session is no touch; its id is kept all the same, so a copy is a duplicate
+            if not event.bot and not _has_touch(state, event.event_id):  # a bot's session is no touch; its id is
+                # kept all the same, so a copy is a duplicate
                 touch: StoredTouch = [at, event.event_id, event.channel or UNKNOWN_CHANNEL, event.campaign_id]
                 new["touches"] = [*state["touches"], touch]
         case _:
@@ -90,9 +95,14 @@ def apply_contact_event(state: ContactState, event: ContactEvent) -> ContactStat
             firsts = dict(state["email"].get(campaign, {}))
             firsts[kind] = min(firsts.get(kind, at), at)
             new["email"] = {**state["email"], campaign: firsts}
-            if kind == "clicked":
+            if kind == "clicked" and not _has_touch(state, event.event_id):
                 new["touches"] = [*state["touches"], [at, event.event_id, EMAIL_CHANNEL, campaign]]
     return new
+
+
+def _has_touch(state: ContactState, event_id: str) -> bool:
+    """Whether a touch of this event is kept already (its id forgotten at the cap, a copy read again)."""
+    return any(touch[1] == event_id for touch in state["touches"])
 
 
 def _email_facts(state: ContactState) -> Iterator[Fact]:

@@ -27,6 +27,7 @@ from schemas.events import (
     LeadQualified,
     OpportunityCreated,
     OpportunityStageChanged,
+    field_of,
 )
 from streams.core.records import UNKNOWN_CHANNEL, Fact
 from streams.core.table_keys import split_table_key
@@ -59,6 +60,7 @@ class DealState(TypedDict):
     event_ids: list[str]
     leads: NotRequired[list[str]]  # every lead the deal has named: each hears of its outcome (entities/lead_views.py)
     first_won_at: NotRequired[int]  # its earliest win, even if a later loss replaced it: its lead became a customer
+    last_at: NotRequired[int]  # its latest event's time (entities/retention.py), as for every kind
 
 
 class DealView(TypedDict):
@@ -81,6 +83,7 @@ class LeadState(TypedDict):
     event_ids: list[str]
     deals: NotRequired[dict[str, DealView]]  # the deals that named the lead, for attribution
     contacts: NotRequired[list[str]]  # every contact the lead has named: each hears of it (entities/lead_views.py)
+    last_at: NotRequired[int]
 
 
 def empty_deal() -> DealState:
@@ -129,7 +132,7 @@ def apply_deal_event(state: DealState, event: DealEvent, to_reporting: ToReporti
     }
     at = _timestamp(event)
     _set_attributes(new["attributes"], event, {"team": event.team, "rep": event.rep_id})
-    lead = getattr(event, "lead_id", None)
+    lead = field_of(event, "lead_id")
     if lead is not None and lead not in new.get("leads", []):
         new["leads"] = [*new.get("leads", []), lead]
     match event:

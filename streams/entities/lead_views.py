@@ -28,6 +28,7 @@ import orjson
 
 from schemas.events import ContactLeadUpdated, DealOutcome, LeadDealClosed, Stamp
 from streams.entities.deals_leads import DealState, DealView, LeadEvent, LeadState, Stamped, apply_lead_event
+from streams.entities.retention import keeps_view
 
 Emitted = dict[str, Any]
 
@@ -167,6 +168,8 @@ def apply_lead(state: LeadState, event: LeadEvent | LeadDealClosed) -> LeadState
         if event.event_id in state["event_ids"]:
             return state
         deals = dict(state.get("deals", {}))
+        if not keeps_view(deals, event.deal.deal_id):  # a lead with too many deals (entities/retention.py)
+            return {**state, "event_ids": [*state["event_ids"], event.event_id]}
         deals[event.deal.deal_id] = merge_deal(deals.get(event.deal.deal_id), _deal_view(event.deal))
         new: LeadState = {**state, "event_ids": [*state["event_ids"], event.event_id], "deals": deals}
     else:

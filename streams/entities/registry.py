@@ -10,7 +10,7 @@ result depends on the state alone, never on delivery order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from streams.entities.deals_leads import (
     lead_facts,
 )
 from streams.entities.lead_views import apply_lead, deal_outcome_events, lead_view_events
+from streams.entities.retention import cap_contact, cap_deal, cap_lead, cap_nothing, with_activity
 from streams.entities.spend import apply_spend_event, empty_spend, spend_facts
 
 EntityState = Any  # each kind's own TypedDict, stored as JSON
@@ -49,6 +50,7 @@ class EntityKind:
     apply: Callable[[EntityState, Any, ToReporting], EntityState]
     facts: Callable[[str, EntityState], list[Fact]]  # (entity id, state)
     emitted: Callable[[str, EntityState], list[Emitted]] = _emits_nothing  # events with stable ids
+    cap: Callable[[str, EntityState], EntityState] = cap_nothing  # (entity id, new state): its lists capped
 
 
 ENTITY_KINDS: dict[str, EntityKind] = {
@@ -57,18 +59,21 @@ ENTITY_KINDS: dict[str, EntityKind] = {
         apply_deal_event,
         lambda deal_id, state: [*deal_facts(deal_id, state), *leadless_deal_facts(deal_id, state)],
         lambda deal_id, state: [*deal_conversions(deal_id, state), *deal_outcome_events(deal_id, state)],
+        cap_deal,
     ),
     "lead": EntityKind(
         empty_lead,
         lambda state, event, to_reporting: apply_lead(state, event),
         lambda lead_id, state: lead_facts(state),
         lead_view_events,
+        cap_lead,
     ),
     # a person: email engagement, web sessions and the leads' views (email funnel, attribution)
     "contact": EntityKind(
         empty_contact,
         lambda state, event, to_reporting: apply_contact_event(state, event),
         contact_facts,
+        cap=cap_contact,
     ),
     "spend": EntityKind(empty_spend, apply_spend_event, spend_facts),
 }
@@ -83,12 +88,17 @@ class EntityUpdate:
 
 
 def apply_entity_events(
-    records: Iterable[Accepted], stored: Mapping[str, EntityState], to_reporting: ToReporting
+    records: Iterable[Accepted],
+    stored: Mapping[str, EntityState],
+    to_reporting: ToReporting,
+    late: Container[Position] = (),
 ) -> EntityUpdate:
     """Apply the batch's entity events to their entities, in order.
 
     Other records are ignored, and so are events routed to an entity of a kind that
-    keeps no state (a key prefix without an ``EntityKind``).
+    keeps no state (a key prefix without an ``EntityKind``), and ``late`` events of an
+    entity without a state (older than every bucket's retention: nothing they could
+    count is kept, and the entity may have been evicted, see ``streams.entities.retention``).
     """
     update = EntityUpdate()
     for record in records:
@@ -102,11 +112,14 @@ def apply_entity_events(
             continue
         stored_key = table_key(record.position.partition, key)
         state = update.states.get(stored_key) or stored.get(stored_key)
+        if state is None and record.position in late:
+            continue
         current = state if state is not None else kind.empty()
         new = kind.apply(current, event, to_reporting)
         if new is state:
             update.duplicates.append(record.position)
             continue
+        new = kind.cap(entity_id, with_activity(new, current, record.timestamp))
         update.states[stored_key] = new
         update.facts[record.position] = fact_changes(kind.facts(entity_id, current), kind.facts(entity_id, new))
         known = {emitted["event_id"] for emitted in kind.emitted(entity_id, current)}

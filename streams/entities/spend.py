@@ -26,7 +26,7 @@ another entity and counts as a spend of its own: producers must name the first r
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from schemas.events import SpendRecorded
 from streams.core.records import Fact
@@ -49,6 +49,7 @@ class SpendState(TypedDict):
     earliest_at: int | None  # the earliest time of the records seen
     latest: SpendRecord | None  # the latest record by (time, event id): the amount that counts
     event_ids: list[str]
+    last_at: NotRequired[int]  # its latest event's time (entities/retention.py)
 
 
 def empty_spend() -> SpendState:

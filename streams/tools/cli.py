@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,8 +17,31 @@ from schemas.catalog import Catalog, load_catalog
 from schemas.config import KpimonConfig, load_config
 from schemas.events import event_json_schema
 from schemas.yaml_source import ConfigFileError
+from streams.tools.simulation.history import DEFAULT_HISTORY_CALLS
 from streams.worker.settings import Settings
 from streams.worker.topics import TopicLayoutError
+
+SIMULATE_DESCRIPTION = (
+    "\n\n".join(
+        textwrap.fill(paragraph, 88)
+        for paragraph in (
+            "Produce a realistic, deterministic stream of CRM and marketing events in real time: reps working their "
+            "teams' business hours, a lead -> MQL -> opportunity -> won/lost funnel, campaigns and web sessions. "
+            "Progress every 5 s.",
+            "With --history, first produce the past period's events as fast as the broker takes them, with their real "
+            "event times and a realistic volume (--history-calls per rep and working day, the other kinds in "
+            "proportion: about 1,300 events a day for 12 reps), so that every KPI has values from the first minute: "
+            "leads from past weeks convert, deals opened weeks ago close in the last days and today, campaigns have "
+            "spend and returns. Then go on live from now; that world's deals keep closing when they are due.",
+            "Running it twice counts nothing twice. The history is a pure function of the seed and the time: every run "
+            "makes the same events with the same ids. The worker remembers event ids for 8 days of event time only, "
+            "so a second run does not produce again what the topics already hold: it reads the newest event of its "
+            "seed on the topics and produces the history from just after it ('history already produced up to ...'). "
+            "Live events carry the moment their run started in their ids.",
+        )
+    )
+    + "\n\nExamples: kpimon simulate --rate 200 --duration 60\n          kpimon simulate --history 35d"
+)
 
 EPILOG = """\
 Settings come from KPIMON_* environment variables (KPIMON_BOOTSTRAP_SERVERS,
@@ -47,21 +72,55 @@ def _load(settings: Settings) -> tuple[KpimonConfig, Catalog]:
 
 def _worker(args: argparse.Namespace) -> int:
     from alerts.rules import load_rules
-    from streams.worker.run import run_worker
+    from streams.worker.run import DataDirInUse, run_worker
 
     settings = _settings(args)
     config, catalog = _load(settings)
     rules = load_rules(settings.rules_file, catalog, config) if settings.rules_file else None
-    run_worker(settings, config, catalog, args.loglevel, rules)
+    try:
+        run_worker(settings, config, catalog, args.loglevel, rules)
+    except DataDirInUse as exc:
+        print(f"kpimon: {exc}", file=sys.stderr)
+        return 3
     return 0
 
 
-def _simulate(args: argparse.Namespace) -> int:
-    from streams.tools.simulator import run_simulation
+def _duration(text: str) -> float:
+    """An argparse type: ``35d``, ``12h``, ``90m``, ``30s`` or seconds, as in rules files."""
+    from alerts.durations import DurationError, parse_duration
 
+    try:
+        return parse_duration(text)
+    except DurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number > 0")
+    return value
+
+
+def _simulate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     config, _ = _load(settings)
-    produced = asyncio.run(
+    try:
+        produced = _run_simulation(settings, config, args)
+    except TimeoutError as exc:
+        print(f"kpimon: {exc}: is Kafka overloaded? see its log (deploy/local/kpimon-local logs)", file=sys.stderr)
+        return 3
+    print(f"simulate: done, {produced:,} events produced", flush=True)
+    return 0
+
+
+def _run_simulation(settings: Settings, config: KpimonConfig, args: argparse.Namespace) -> int:
+    from streams.tools.simulation.producer import run_simulation
+
+    return asyncio.run(
         run_simulation(
             settings,
             config,
@@ -70,10 +129,10 @@ def _simulate(args: argparse.Namespace) -> int:
             duration=args.duration,
             total=args.total,
             progress=lambda line: print(line, flush=True),
+            history_seconds=args.history,
+            history_calls=args.history_calls,
         )
     )
-    print(f"simulate: done, {produced:,} events produced", flush=True)
-    return 0
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -185,16 +244,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = commands.add_parser(
         "simulate",
-        help="produce realistic demo events to Kafka",
-        description="Produce a realistic, deterministic stream of CRM and marketing events in real time: reps "
-        "working their teams' business hours, a lead -> MQL -> opportunity -> won/lost funnel, campaigns and web "
-        "sessions. Progress every 5 s. Example: kpimon simulate --rate 200 --duration 60",
+        help="produce realistic demo events to Kafka (--history 35d: weeks of the past first)",
+        description=SIMULATE_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     simulate.add_argument("--config", type=Path, help="teams/reps YAML file (default: a built-in demo roster)")
-    simulate.add_argument("--rate", type=float, default=50.0, help="events per second (default 50)")
+    simulate.add_argument("--rate", type=_positive, default=50.0, help="live events per second (default 50)")
     simulate.add_argument("--seed", type=int, default=1, help="random seed; equal seeds give equal events")
-    simulate.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
-    simulate.add_argument("--total", type=int, help="stop after this many events")
+    simulate.add_argument(
+        "--history",
+        type=_duration,
+        default=0.0,
+        metavar="DURATION",
+        help="first produce this much of the past (35d, 12h, 90m, or seconds; default 0: none), resuming after "
+        "what the topics already hold of it",
+    )
+    simulate.add_argument(
+        "--history-calls",
+        type=_positive,
+        default=DEFAULT_HISTORY_CALLS,
+        metavar="N",
+        help=f"volume of the history: calls per rep and working day; emails, meetings, leads, web sessions and "
+        f"campaigns scale with it (default {DEFAULT_HISTORY_CALLS:g})",
+    )
+    simulate.add_argument(
+        "--duration",
+        type=_duration,
+        metavar="DURATION",
+        help="stop after this long live (60, 90s, 2h; default: run until Ctrl-C)",
+    )
+    simulate.add_argument("--total", type=int, help="stop after this many events (history included)")
     simulate.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")
     simulate.set_defaults(run=_simulate)
 

@@ -45,7 +45,7 @@ from streams.tools.replay_source import (
     RowEvent,
     plan_replay,
 )
-from streams.tools.simulator import TopicKind, topic_kind
+from streams.tools.simulation.model import TopicKind, topic_kind
 from streams.worker.settings import Settings
 from streams.worker.topics import ensure_topics
 

@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from alerts.delivery import Deliverer
-from alerts.digests import DueDigest, digest_window, due_digest
+from alerts.digests import DueDigest, digest_window, due_digest, skip_reason
 from alerts.engine import Decision, decide, state_key
 from alerts.model import Notification
 from alerts.outbox import RedisOutbox
@@ -37,7 +37,7 @@ from schemas.config import KpimonConfig
 from schemas.scopes import OVERALL, Scope
 from streams.core.folding import BucketGroup
 from streams.metrics.alert_collector import AlertMetrics
-from streams.readout.alert_inputs import Need, Sums, observe, scopes_in, value_in
+from streams.readout.alert_inputs import Need, Sums, observe, scopes_in, sums_key, value_in
 from streams.readout.links import grafana_link
 from streams.worker.alert_sums import SharedSums, groups_by_partition
 from streams.worker.settings import Settings
@@ -67,8 +67,9 @@ def needs_of(rules: RulesFile, catalog: Catalog) -> list[Need]:
     for digest in rules.digests:
         counters = frozenset().union(*(catalog.kpi(kpi).formula.names for kpi in digest.kpis))
         team = ScopeSelector(kind="team", team=digest.team)
-        for variant in ("previous_period", "period_before"):
-            needs.append(Need(team.matches, digest_window(digest), variant, counters))
+        every = counters | frozenset(catalog.counters)  # in the period summarised: had the team any data? (skip_reason)
+        needs.append(Need(team.matches, digest_window(digest), "previous_period", every))
+        needs.append(Need(team.matches, digest_window(digest), "period_before", counters))
     return needs
 
 
@@ -113,6 +114,7 @@ class AlertService:
         self.metrics = AlertMetrics()
         self._redis_down = False
         self._missing: list[int] = []
+        self._skipped: dict[str, str] = {}  # digest key -> the id of the last period skipped for lack of data
 
     async def evaluate(self) -> None:
         """One evaluation round: publish this worker's sums, then evaluate the rules and digests it owns."""
@@ -161,8 +163,15 @@ class AlertService:
         self.metrics.statuses = {d.key: (d.rule, d.scope, d.step.state.status) for d, _ in decisions}
         for digest in digests:
             due = due_digest(digest, now, self._config.timezone_of(digest.team))
-            if due is not None:
+            if due is None:
+                continue
+            period = sums.get(sums_key(Scope(team=digest.team), digest_window(digest), "previous_period"), {})
+            skipped = skip_reason(due, period)
+            if skipped is None:
                 await self.outbox.enqueue(self._digest_notifications(due, sums, now))
+            elif self._skipped.get(digest_key(digest)) != due.id:  # said once per period, not every round
+                log.info("digest %s", skipped)
+                self._skipped[digest_key(digest)] = due.id
 
     async def _decide(self, rules: list[AlertRule], sums: Sums, now: float) -> list[tuple[Decision, int]]:
         candidates = scopes_in(sums) | configured_scopes(self._config)

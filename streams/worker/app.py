@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import faust
@@ -28,29 +28,50 @@ from streams.metrics.kpi_collector import KpiFamilyNames, ProgressCollector
 from streams.metrics.loop_lag import LoopLagCollector, LoopLagProbe
 from streams.readout.kpis import monthly_report, monthly_totals
 from streams.worker.alerting import AlertService
+from streams.worker.batch_consumer import BatchApp, CommitOffsets, RawRecord
+from streams.worker.entity_store import EntityRocksStore
 from streams.worker.metrics_page import MetricsPage
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables
+from streams.worker.seen_store import SeenRocksStore
 from streams.worker.settings import Settings
+from streams.worker.store import RocksStore
 from streams.worker.visitor_store import VisitorCounter, VisitorRecorder
 
 PRODUCER_BUFFER_MESSAGES = 10_000
 TAIL_CHECK_SECONDS = 5.0
 VISITOR_RETRY_SECONDS = 5.0
-STATE_VERSION = "v3"  # bump when the key or value layout changes: new tables start clean
+STATE_VERSION = "v5"  # bump when the key or value layout, or the order of writes, changes: new tables start clean
+# The tables' stores on disk, by URL scheme (streams.worker.store): under data_dir, restored from the changelog if lost.
+ROCKS_STORE, CACHED_STORE, SEEN_STORE = "kpimon-rocksdb://", "kpimon-cached://", "kpimon-seen://"
+ENTITY_STORE = "kpimon-entities://"
+faust.stores.STORES.aliases.update(
+    {
+        "kpimon-rocksdb": "streams.worker.store:RocksStore",
+        "kpimon-cached": "streams.worker.store:CachedRocksStore",
+        "kpimon-seen": "streams.worker.seen_store:SeenRocksStore",
+        "kpimon-entities": "streams.worker.entity_store:EntityRocksStore",
+    }
+)
 
 
 class PartitionKeyedTable(faust.Table[str, Any]):
     """A table whose keys start with ``"<partition>|"``: that partition holds the key.
 
     Faust normally takes the changelog partition from the event being
-    processed, which does not exist inside ``take_events()`` batches. The
+    processed, which does not exist on the batch path (no Faust event). The
     partition in the key is the source partition the value was folded from,
     so changelog partition p is restored on the worker that owns source
     partition p (Faust co-assigns topics with equal partition counts).
     """
 
+    store_url = ROCKS_STORE  # which store on disk (streams.worker.store)
+
     def partition_for_key(self, key: Any) -> int:
         return key_partition(str(key))
+
+    def _new_store(self) -> Any:
+        # (Faust would take the app's store for a URL without a path, as these are.)
+        return self._new_store_by_url(self.store_url)
 
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
         """Forget the keys of partitions this worker no longer owns.
@@ -58,6 +79,9 @@ class PartitionKeyedTable(faust.Table[str, Any]):
         The memory store only drops keys it restored from the changelog; keys
         this worker wrote itself would outlive a rebalance that moved their
         partition away, and be exported twice (here and by the new owner).
+        With the RocksDB store this finds nothing: each partition is a database
+        of its own, closed when the partition is revoked, and only the
+        databases of the partitions held are read.
         """
         changelog = self.changelog_topic.get_topic_name()
         owned = {tp.partition for tp in active_tps if tp.topic == changelog}
@@ -66,16 +90,20 @@ class PartitionKeyedTable(faust.Table[str, Any]):
         await super().on_recovery_completed(active_tps, standby_tps)
 
 
-def _table(app: faust.App, name: str, settings: Settings) -> PartitionKeyedTable:
+def _table(
+    app: faust.App, name: str, settings: Settings, store: str, value_type: type | None = None
+) -> PartitionKeyedTable:
     table = PartitionKeyedTable(
         app,
         name=f"{name}-{STATE_VERSION}",
         default=None,
         partitions=settings.partitions,
-        key_type=str,  # JSON-encoded keys and values (orjson when installed)
+        key_type=str,  # JSON-encoded keys and values (orjson when installed; raw for value_type bytes)
+        value_type=value_type,
         beacon=app.tables.beacon,
         help=f"kpimon {name} state",
     )
+    table.store_url = store
     app.tables.add(table)
     return table
 
@@ -87,10 +115,10 @@ def create_app(
     clock: Callable[[], float] = time.time,
     rules: RulesFile | None = None,
 ) -> faust.App:
-    app = faust.App(
+    app = BatchApp(
         settings.app_id,
         broker=settings.broker_url,
-        store="memory://",
+        store=ROCKS_STORE,
         datadir=str(settings.data_dir),
         web_host=settings.web_host,
         web_port=settings.web_port,
@@ -106,6 +134,7 @@ def create_app(
         # changelog instead.
         table_standby_replicas=0,
         producer_linger=0.005,
+        broker_max_poll_records=settings.batch_size,  # the most records per fetch: one batch
         broker_session_timeout=settings.session_timeout_seconds,
         broker_rebalance_timeout=settings.session_timeout_seconds,
     )
@@ -126,19 +155,27 @@ def create_app(
                 result.append(PartitionTail(tp.topic, tp.partition, consumer.highwater(tp), position))
         return result
 
-    seen = _table(app, "seen", settings)
-    buckets = _table(app, "buckets", settings)
-    progress = _table(app, "progress", settings)
-    entities = _table(app, "entities", settings)
+    seen = _table(app, "seen", settings, SEEN_STORE, value_type=bytes)
+    buckets = _table(app, "buckets", settings, CACHED_STORE)
+    progress = _table(app, "progress", settings, CACHED_STORE)
+    entities = _table(app, "entities", settings, ENTITY_STORE)
+    stores = [cast(RocksStore, table.data) for table in (seen, buckets, progress, entities)]
+
+    def checkpoint() -> None:
+        for store in stores:
+            store.checkpoint()
+
     tables = Tables(
         seen=seen,
         buckets=buckets,
         progress=progress,
-        local_seen=seen.data,
+        local_seen=cast(SeenRocksStore, seen.data),
         local_buckets=buckets.data,
         local_progress=progress.data,
         entities=entities,
         local_entities=entities.data,
+        checkpoint=checkpoint,
+        entity_scan=cast(RocksStore, entities.data).scan,
     )
     visitors = VisitorRecorder(Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5))
     page = _metrics_page(app, settings, config, catalog, clock, tables)
@@ -160,27 +197,21 @@ def create_app(
     async def close_visitors(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         await visitors.close()
 
-    @app.agent(app.topic(*settings.source_topics), name="ingest")
-    async def ingest(stream: faust.StreamT[bytes]) -> None:
+    async def ingest(records: Sequence[RawRecord]) -> CommitOffsets:
         # Faust pauses consumption while more than this many produced messages
         # wait for the Kafka client; a batch writes a few hundred changelog
         # records at once, far above Faust's default of 100.
         app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
-        batches = cast(faust.Stream[bytes], stream).take_events(
-            settings.batch_size, within=settings.batch_within_seconds
-        )
-        async for events in batches:
-            await pipeline.process_isolating_failures(events)
+        return await pipeline.ingest(records)
+
+    # Each fetch of the source topics reaches the pipeline as one batch of raw records (no Faust events).
+    app.batches(app.topic(*settings.source_topics), ingest)
 
     async def check_tails() -> None:
         if not app.rebalancing:
             await pipeline.check_tails()
 
     app.timer(TAIL_CHECK_SECONDS)(check_tails)
-
-    @seen.on_recover
-    async def rebuild_seen_index() -> None:
-        pipeline.rebuild_seen_index()
 
     page.registry.register(FaustCollector(lambda: app.monitor, lambda: app.rebalancing_count, pipeline.continuity))
 
@@ -224,8 +255,8 @@ def _metrics_page(
         await page.reconcile_groups(lambda: list(tables.local_buckets.items()))
 
     @entities.on_recover
-    async def reconcile_open_deals() -> None:
-        await page.reconcile_entities(lambda: list(tables.local_entities.items()))
+    async def reconcile_open_deals() -> None:  # the store's index of open deals: all the page reads of the entities
+        await page.reconcile_entities(cast(EntityRocksStore, tables.local_entities).open_deal_items)
 
     app.task(probe.run)
     app.task(page.refresh_forever)

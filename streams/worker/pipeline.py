@@ -16,25 +16,27 @@ from typing import Any, Protocol
 
 import orjson
 from aiokafka.partitioner import murmur2
-from faust.types import EventT, ProducerT, TopicT
+from faust.types import ProducerT, TopicT
 
 from schemas.config import KpimonConfig
 from schemas.events import routing_key, routing_key_of
 from streams.core.continuity import ContinuityGuard, PartitionTail
-from streams.core.dedup import SeenBatch, SeenIndex, expired_batch_keys
+from streams.core.dedup import SeenLookup, chunk_key, encode_chunk, expired_days
 from streams.core.folding import BucketGroup, ProgressValue, expired_group_keys, last_applied_offset
 from streams.core.records import Accepted, Forwarded, Position, Record, Rejected
-from streams.core.table_keys import table_key
 from streams.core.validation import Rejection, validate_message
 from streams.core.windows import MINUTE
 from streams.entities.registry import EntityState
 from streams.ingest.batch import Stage, StoredState, plan_batch
 from streams.readout.visitor_keys import visitor_additions
+from streams.worker.batch_consumer import CommitOffsets, RawRecord
+from streams.worker.eviction import EntitySweep, Scan, scan_mapping
 from streams.worker.settings import Settings
 from streams.worker.visitor_store import VisitorRecorder
 
 log = logging.getLogger(__name__)
 SEEN_SWEEP_SECONDS = 3600
+SEEN_SWEEP_CHUNKS = 200  # chunks of expired days deleted per batch at most: a day is dropped over several batches
 TAIL_IDLE_SECONDS = 5.0
 
 
@@ -67,6 +69,18 @@ def deadletter_headers(position: Position, rejection: Rejection, now: float) -> 
     ]
 
 
+class LocalSeen(SeenLookup, Protocol):
+    """The seen table's local store: lookups by id hash, and its chunks by day (``streams.worker.seen_store``)."""
+
+    def days(self, partition: int) -> list[int]: ...
+
+    def chunk_keys(self, partition: int, day: int, limit: int) -> list[str]: ...
+
+
+def _no_checkpoint() -> None:
+    """The memory tables of tests have nothing to write to disk."""
+
+
 @dataclass
 class Tables:
     """The worker's state; each a Faust table whose keys start with their partition."""
@@ -74,11 +88,13 @@ class Tables:
     seen: MutableMapping[str, Any]
     buckets: MutableMapping[str, Any]
     progress: MutableMapping[str, Any]
-    local_seen: MutableMapping[str, SeenBatch]
+    local_seen: LocalSeen
     local_buckets: MutableMapping[str, BucketGroup]
     local_progress: MutableMapping[str, ProgressValue]
     entities: MutableMapping[str, Any]
     local_entities: MutableMapping[str, EntityState]
+    checkpoint: Callable[[], None] = _no_checkpoint  # the local stores' writes to disk, once Kafka has them
+    entity_scan: Scan | None = None  # the entity store in key order (None: scan local_entities as a mapping)
 
 
 class StateObserver(Protocol):
@@ -126,14 +142,11 @@ class IngestPipeline:
         self._visitors = visitors
         self._bucket_sweep_watermark = 0
         self._seen_sweep_watermark = 0
-        self._seen_index = SeenIndex()
+        self._expired_days: list[tuple[int, int]] = []  # (partition, day) of seen ids still to forget
+        self.entity_sweep = EntitySweep(tables.entities, tables.entity_scan or scan_mapping(tables.local_entities))
         self._run_id = uuid.uuid4().hex[:12]
         self._batch_number = 0
         self._processing = False
-
-    def rebuild_seen_index(self) -> None:
-        """Mirror the stored seen-batches in memory; run after every table recovery."""
-        self._seen_index.rebuild(self._tables.local_seen.items())
 
     async def check_tails(self) -> None:
         """Re-read idle source partitions whose last messages never reached the agent."""
@@ -150,27 +163,43 @@ class IngestPipeline:
             if rewind is not None:
                 await self._consumer.rewind(rewind)
 
-    async def process_isolating_failures(self, events: Sequence[EventT[Any]]) -> None:
+    async def ingest(self, records: Sequence[RawRecord]) -> CommitOffsets:
+        """One fetched batch (a ``streams.worker.batch_consumer.BatchHandler``): process it, say what is durable.
+
+        Per source partition of the batch: the offset after the last one the state
+        has applied. ``process`` ends with every write acknowledged by Kafka, so
+        the consumer may commit these offsets; records the continuity guard held
+        back are above them.
+        """
+        await self.process_isolating_failures(records)
+        local_progress = self._tables.local_progress
+        commits = {}
+        for topic, partition in {(record.topic, record.partition) for record in records}:
+            applied = last_applied_offset(local_progress, topic, partition)
+            if applied is not None:
+                commits[(topic, partition)] = applied + 1
+        return commits
+
+    async def process_isolating_failures(self, records: Sequence[RawRecord]) -> None:
         """``process``; if it raises, the batch again one message at a time, dead-lettering any that raises.
 
         State writes are idempotent by offset, so running the messages of a failed
         batch again is safe. A message whose processing raises is a bug in kpimon,
         not in the message; dead-lettering it (reason ``processing_error``) keeps the
-        partition moving instead of crashing the agent on it for ever.
+        partition moving instead of crashing the worker on it for ever.
         """
         try:
-            await self.process(events)
+            await self.process(records)
         except Exception:
-            if len(events) == 1:
+            if len(records) == 1:
                 log.exception("Dead-lettering a message whose processing failed")
-                await self._reject_unprocessable(events[0])
+                await self._reject_unprocessable(records[0])
                 return
-            log.exception("A batch of %d messages failed: processing them one by one", len(events))
-            for event in events:
-                await self.process_isolating_failures([event])
+            log.exception("A batch of %d messages failed: processing them one by one", len(records))
+            for record in records:
+                await self.process_isolating_failures([record])
 
-    async def _reject_unprocessable(self, event: EventT[Any]) -> None:
-        message = event.message
+    async def _reject_unprocessable(self, message: RawRecord) -> None:
         position = Position(message.topic, message.partition, message.offset)
         if self._already_applied(position):
             return
@@ -185,18 +214,18 @@ class IngestPipeline:
         applied = last_applied_offset(self._tables.local_progress, position.topic, position.partition)
         return applied is not None and position.offset <= applied
 
-    async def process(self, events: Sequence[EventT[Any]]) -> None:
+    async def process(self, messages: Sequence[RawRecord]) -> None:
         self._processing = True
         try:
-            await self._process(events)
+            await self._process(messages)
         finally:
             self._processing = False
 
-    async def _process(self, events: Sequence[EventT[Any]]) -> None:
+    async def _process(self, messages: Sequence[RawRecord]) -> None:
         now = self._clock()
         records: list[Record] = []
         local_progress = self._tables.local_progress
-        positions = [Position(e.message.topic, e.message.partition, e.message.offset) for e in events]
+        positions = [Position(m.topic, m.partition, m.offset) for m in messages]
         admission = self.continuity.admit(
             positions,
             lambda topic, partition: last_applied_offset(local_progress, topic, partition),
@@ -206,17 +235,19 @@ class IngestPipeline:
         for rewind in admission.rewinds:
             await self._consumer.rewind(rewind)
         admitted = set(admission.admitted)
-        for position, event in zip(positions, events, strict=True):
+        for position, message in zip(positions, messages, strict=True):
             if position not in admitted:
                 continue
-            message = event.message
+            admitted.discard(position)  # a message delivered twice in one batch (after a seek) is one message
             first_delivery = not self._already_applied(position)
             outcome = validate_message(
                 message.value,
                 max_bytes=self._settings.max_event_bytes,
                 now=now,
                 future_tolerance_seconds=self._settings.future_tolerance_seconds,
+                past_horizon_seconds=self._settings.past_horizon_days * 86_400,
                 known_currencies=self._known_currencies,
+                internal_allowed=message.topic == self._settings.rekeyed_topic,
             )
             if isinstance(outcome, Rejection):
                 records.append(Rejected(position, outcome))
@@ -237,7 +268,7 @@ class IngestPipeline:
     async def _fold(self, records: list[Record]) -> None:
         """Write the batch's plan stage by stage, each durable before the next (see streams.ingest.batch)."""
         tables = self._tables
-        stored = StoredState(self._seen_index, tables.local_buckets, tables.local_progress, tables.local_entities)
+        stored = StoredState(tables.local_seen, tables.local_buckets, tables.local_progress, tables.local_entities)
         plan = plan_batch(records, stored, self._config)
         self._batch_number += 1
         for number, stage in enumerate(plan.stages):
@@ -245,20 +276,21 @@ class IngestPipeline:
                 await flush_completely(self._producer())
             await self._write(stage)
         self._evict()
-        # Faust acks the batch when this returns and may then commit its offsets: make its state durable first.
+        # The consumer may commit the batch's offsets when this returns: make its state durable first.
         await flush_completely(self._producer())
+        tables.checkpoint()
         if self._visitors is not None:  # in the background: Redis never holds up or fails the ingest
             additions = visitor_additions(self._settings.app_id, plan.web_sessions(), self._config, self._clock())
             self._visitors.record(additions)
 
     async def _write(self, stage: Stage) -> None:
         tables = self._tables
-        for partition, batch in stage.seen.items():
+        for partition, chunk in stage.seen.items():
             # A key of its own per batch and process: a batch replayed after a
             # crash never overwrites ids that an earlier attempt stored.
-            key = table_key(partition, f"{self._run_id}-{self._batch_number}")
-            tables.seen[key] = batch
-            self._seen_index.add(key, batch)
+            tables.seen[chunk_key(partition, chunk.day, f"{self._run_id}-{self._batch_number}")] = encode_chunk(
+                chunk.entries
+            )
         for key, group in stage.groups.items():
             tables.buckets[key] = group
         for key, progress in stage.progress.items():
@@ -281,8 +313,24 @@ class IngestPipeline:
                 del tables.buckets[key]
             if self._observer is not None and expired:
                 self._observer.evicted(expired)
-        if newest - self._seen_sweep_watermark >= SEEN_SWEEP_SECONDS:
+        if not self._expired_days and newest - self._seen_sweep_watermark >= SEEN_SWEEP_SECONDS:
             self._seen_sweep_watermark = newest
-            for key in expired_batch_keys(list(tables.local_seen.items()), watermarks):
-                self._seen_index.remove(key, tables.local_seen[key])
-                del tables.seen[key]
+            self._expired_days = [
+                (partition, day)
+                for partition, watermark in watermarks.items()
+                for day in expired_days(tables.local_seen.days(partition), watermark)
+            ]
+        self._forget_expired_ids()
+        self.entity_sweep.run(watermarks)
+
+    def _forget_expired_ids(self) -> None:
+        """Delete the chunks of expired days, a few per batch (each takes its ids with it)."""
+        budget = SEEN_SWEEP_CHUNKS
+        while self._expired_days and budget:
+            partition, day = self._expired_days[0]
+            keys = self._tables.local_seen.chunk_keys(partition, day, budget)
+            if not keys:
+                self._expired_days.pop(0)
+            for key in keys:
+                del self._tables.seen[key]
+            budget -= len(keys)

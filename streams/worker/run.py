@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import signal
+from pathlib import Path
+from typing import IO
 
 import faust
 
@@ -22,10 +25,11 @@ log = logging.getLogger(__name__)
 class BoundedShutdownWorker(faust.Worker):
     """A Faust worker whose shutdown on SIGTERM/SIGINT ends within ``shutdown_timeout`` seconds.
 
-    Faust's agents that batch with ``take_events()`` can keep a stopping worker
-    waiting for ever (faust-streaming issue 162). kpimon's counts do not depend
-    on a clean stop (state is exact across SIGKILL), so after the timeout the
-    process exits.
+    A graceful stop finishes the batch in flight and commits it, and takes about
+    a second. If anything keeps it waiting (a broker that does not answer a
+    flush; services on another event loop used to, see ``run_worker``), kpimon's
+    counts do not depend on a clean stop (state is exact across SIGKILL), so
+    after the timeout the process exits.
     """
 
     def __init__(
@@ -45,12 +49,31 @@ class BoundedShutdownWorker(faust.Worker):
         os._exit(0)
 
 
+class DataDirInUse(RuntimeError):
+    pass
+
+
+def lock_data_dir(data_dir: Path) -> IO[bytes]:
+    """Hold the data dir for this process (released when it exits): two workers cannot share a local store."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (data_dir / "kpimon.lock").open("ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise DataDirInUse(
+            f"{data_dir} (KPIMON_DATA_DIR) is in use by another kpimon worker: give each worker its own"
+        ) from None
+    return handle
+
+
 def run_worker(
     settings: Settings, config: KpimonConfig, catalog: Catalog, loglevel: str, rules: RulesFile | None = None
 ) -> None:
-    app = create_app(settings, config, catalog, rules=rules)
+    data_dir_lock = lock_data_dir(settings.data_dir)  # noqa: F841  (held until the process exits)
     loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
+    asyncio.set_event_loop(loop)  # before the app: Faust's services take the current loop when created
+    app = create_app(settings, config, catalog, rules=rules)
     loop.run_until_complete(
         ensure_topics(
             settings.bootstrap_servers,

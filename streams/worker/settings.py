@@ -40,10 +40,12 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, description="Port of the worker's HTTP server (/metrics)")
     data_dir: Path = Field(Path(".kpimon-data"), description="Faust's local data directory")
-    batch_size: int = Field(2000, ge=1, description="Most messages folded in one batch")
-    batch_within_seconds: float = Field(0.25, gt=0, description="Longest wait to fill a batch")
+    batch_size: int = Field(2000, ge=1, description="Most messages fetched and folded in one batch")
     max_event_bytes: int = Field(65536, ge=256, description="Larger messages are dead-lettered")
     future_tolerance_seconds: float = Field(300, ge=0, description="How far ahead of the clock occurred_at may be")
+    past_horizon_days: float = Field(
+        7300, gt=0, description="How far behind the clock event times may be (older: dead-lettered as too_old)"
+    )
 
     @property
     def broker_url(self) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 BOOTSTRAP = os.environ.get("KPIMON_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -138,6 +138,32 @@ async def consume_all(topic: str, expected: int, timeout: float = 30.0) -> list[
     finally:
         await consumer.stop()
     return records
+
+
+async def consume_to_end(topics: Iterable[str], partitions: int, timeout: float = 60.0) -> list[bytes]:
+    """Every message value of ``topics`` (of ``partitions`` each), from the start up to their end offsets now."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    await consumer.start()
+    values: list[bytes] = []
+    try:
+        every = [TopicPartition(topic, partition) for topic in topics for partition in range(partitions)]
+        ends = await consumer.end_offsets(every)
+        remaining = {tp: end for tp, end in ends.items() if end > 0}
+        consumer.assign(list(remaining))
+        for tp in remaining:
+            consumer.seek(tp, 0)
+        deadline = time.monotonic() + timeout
+        while remaining and time.monotonic() < deadline:
+            for tp, records in (await consumer.getmany(*remaining, timeout_ms=500)).items():
+                values.extend(record.value or b"" for record in records if record.offset < ends[tp])
+            for tp in list(remaining):
+                if await consumer.position(tp) >= remaining[tp]:
+                    del remaining[tp]
+        if remaining:
+            raise TimeoutError(f"{sorted(map(str, remaining))} not read to the end within {timeout} s")
+    finally:
+        await consumer.stop()
+    return values
 
 
 def run(coroutine: object) -> object:

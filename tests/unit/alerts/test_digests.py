@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerts.digests import due_digest
+from alerts.digests import DueDigest, due_digest, skip_reason
 from alerts.rules import Digest
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -41,3 +41,23 @@ def test_due_digest(digest: Digest, now: str, period: str | None, send_at: str |
         assert due is not None
         assert (due.period, due.send_at) == (period, berlin(send_at or ""))
         assert due.id == f"digest/emea/{digest.cadence}/{period}"
+
+
+@pytest.mark.parametrize(
+    ("period", "sent"),
+    [
+        ({}, False),  # the team had no bucket at all in the period
+        ({"calls": 0.0, "revenue": 0.0}, False),  # buckets, but nothing in them
+        ({"calls": 0.0, "leads": 3.0}, True),  # no calls, but data: a digest of zero calls is news
+        ({"deals_won": -1.0}, True),  # a deal moved away: a change is data
+    ],
+)
+def test_a_digest_is_skipped_when_the_team_had_no_data_at_all_in_the_period(
+    period: dict[str, float], sent: bool
+) -> None:
+    due = DueDigest(DAILY, "2026-11-24", berlin("2026-11-25 08:30"))
+    reason = skip_reason(due, period)
+    if sent:
+        assert reason is None
+    else:
+        assert reason == "Daily digest for team emea: 2026-11-24: not sent, team emea had no data at all in 2026-11-24"

@@ -46,6 +46,8 @@ def test_reason_codes() -> None:
             "empty_message",
             "too_large",
             "future_timestamp",
+            "too_old",
+            "internal_type",
             "unknown_currency",
             "invalid_field",
             "invalid_json",
@@ -264,3 +266,63 @@ def test_future_timestamp_comes_before_the_currency() -> None:
     outcome = validate_money(example("deal.won", currency="XYZ"), now=OCCURRED_EPOCH - 301)
     assert isinstance(outcome, Rejection)
     assert outcome.reason == "future_timestamp"
+
+
+# -- bounds: no accepted number can make a sum in the state overflow, no time breaks the window code --------
+
+
+@pytest.mark.parametrize(
+    ("kind", "changes"),
+    [
+        ("call.logged", {"duration_seconds": 1.7e308}),
+        ("call.logged", {"duration_seconds": 86_400.5}),
+        ("web.session", {"pageviews": 2**64 - 1}),
+        ("web.session", {"duration_seconds": 1e300}),
+        ("email_campaign.sent", {"recipients": 100_000_001}),
+        ("opportunity.created", {"amount": "1000000000000.01"}),
+        ("spend.recorded", {"amount": "1000000000001"}),
+        ("call.logged", {"occurred_at": "0001-01-01T00:00:00+14:00"}),
+        ("call.logged", {"occurred_at": "9999-12-31T23:59:59-12:00"}),
+        ("deal.won", {"opened_at": "0001-01-01T00:00:00Z"}),
+    ],
+)
+def test_numbers_and_times_beyond_their_bounds_are_out_of_range(kind: str, changes: dict[str, Any]) -> None:
+    rejection = validate_message(example(kind, **changes), max_bytes=MAX_BYTES, now=9e9, future_tolerance_seconds=9e9)
+    assert isinstance(rejection, Rejection) and rejection.reason == "out_of_range", rejection
+
+
+@pytest.mark.parametrize(
+    ("kind", "changes"),
+    [
+        ("call.logged", {"duration_seconds": 86_400}),
+        ("web.session", {"pageviews": 100_000_000}),
+        ("opportunity.created", {"amount": "1000000000000"}),
+    ],
+)
+def test_the_bounds_themselves_are_accepted(kind: str, changes: dict[str, Any]) -> None:
+    assert not isinstance(validate(example(kind, **changes)), Rejection)
+
+
+@pytest.mark.parametrize("kind", ["lead.converted", "lead.deal_closed", "contact.lead_updated"])
+def test_internal_types_only_from_the_rekeyed_topic(kind: str) -> None:
+    rejection = validate(example(kind))
+    assert isinstance(rejection, Rejection) and rejection.reason == "internal_type"
+    accepted = validate_message(
+        example(kind), max_bytes=MAX_BYTES, now=NOW, future_tolerance_seconds=TOLERANCE, internal_allowed=True
+    )
+    assert accepted.type == kind  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("days_old", "accepted"), [(99.9, True), (100.1, False)])
+def test_past_horizon(days_old: float, accepted: bool) -> None:
+    raw = encode(email())
+    outcome = validate_message(
+        raw,
+        max_bytes=MAX_BYTES,
+        now=OCCURRED_EPOCH + days_old * 86_400,
+        future_tolerance_seconds=0,
+        past_horizon_seconds=100 * 86_400,
+    )
+    assert isinstance(outcome, EmailSent) is accepted
+    if not accepted:
+        assert isinstance(outcome, Rejection) and outcome.reason == "too_old" and "100 days" in outcome.detail

@@ -10,7 +10,7 @@ import orjson
 
 from schemas.config import KpimonConfig
 from schemas.events import parse_event
-from streams.core.dedup import SeenIndex
+from streams.core.dedup import MemorySeen, chunk_key, copy_code, encode_chunk, id_hash, seen_day
 from streams.core.records import Accepted, Position, Record, Rejected
 from streams.core.validation import Rejection
 from streams.ingest.batch import StoredState, plan_batch
@@ -26,36 +26,37 @@ def accepted(offset: int, event_type: str, event_id: str, **fields: Any) -> Acce
 
 
 def empty_state() -> StoredState:
-    return StoredState(SeenIndex(), groups={}, progress={}, entities={})
+    return StoredState(MemorySeen(), groups={}, progress={}, entities={})
 
 
 def test_a_call_writes_its_id_before_its_counters() -> None:
     call: list[Record] = [accepted(0, "call.logged", "c1", rep_id="ann", duration_seconds=60, outcome="connected")]
     plan = plan_batch(call, empty_state(), CONFIG)
-    assert [stage.name for stage in plan.stages] == ["seen", "counters"]
-    seen, counters = plan.stages
-    assert list(seen.seen) == [0] and set(seen.seen[0]["ids"]) == {"c1"}
-    assert counters.progress["0"]["offsets"] == {"crm": 0}
-    assert counters.groups and not counters.entities and not counters.emitted
+    assert [stage.name for stage in plan.stages] == ["seen", "progress", "counters"]
+    seen, progress, counters = plan.stages
+    assert list(seen.seen) == [0] and set(seen.seen[0].entries) == {id_hash("c1")}
+    assert seen.seen[0].day == seen_day(AT)
+    assert progress.progress["0"]["offsets"] == {"crm": 0}  # after the ids, before any group
+    assert counters.groups and not counters.progress and not counters.entities and not counters.emitted
 
 
 def test_a_deal_naming_its_lead_writes_its_state_after_its_counters_and_the_event_for_its_lead() -> None:
     opened = accepted(0, "opportunity.created", "o1", deal_id="d1", lead_id="l1", amount="100", currency="USD")
     plan = plan_batch([opened], empty_state(), CONFIG)
-    assert [stage.name for stage in plan.stages] == ["seen", "counters", "entities"]
-    _, counters, entities = plan.stages
+    assert [stage.name for stage in plan.stages] == ["seen", "progress", "counters", "entities"]
+    _, _, counters, entities = plan.stages
     assert [event["type"] for event in counters.emitted] == ["lead.converted"]
     assert list(entities.entities) == ["0|deal:d1"]
 
 
-def test_a_batch_of_copies_and_rejections_writes_only_progress() -> None:
+def test_a_batch_of_copies_and_rejections_writes_only_its_progress() -> None:
     first = accepted(0, "email.sent", "e1", rep_id="ann", contact_id="x")
-    index = SeenIndex()
-    index.add("0|run-1", {"newest": AT, "ids": {"e1": ["crm", 0]}})
+    index = MemorySeen()
+    index[chunk_key(0, seen_day(AT), "run-1")] = encode_chunk({id_hash("e1"): copy_code("crm", 0)})
     copy = Accepted(Position("crm", 0, 1), first.event)
     rejected: Record = Rejected(Position("crm", 0, 2), Rejection("invalid_json", "not JSON"))
     plan = plan_batch([copy, rejected], StoredState(index, {}, {}, {}), CONFIG)
-    assert [stage.name for stage in plan.stages] == ["counters"]
+    assert [stage.name for stage in plan.stages] == ["progress"]
     progress = plan.stages[0].progress["0"]
     assert progress["offsets"] == {"crm": 2}
     assert progress["duplicates"] and progress["rejected"] == {"invalid_json": 1}

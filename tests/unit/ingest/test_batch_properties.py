@@ -2,12 +2,13 @@
 
 The stream model: events (some with several copies, on two topics) and a few rejected messages,
 partitioned by event id as the pipeline does, read in batches. After a batch the worker writes its
-seen ids (flushed first), then the changed bucket groups and progress, then deletes expired groups.
+seen ids (flushed first), then its progress (flushed), then the changed bucket groups, then deletes
+expired groups.
 Buckets are stored in groups (one key per scope, resolution and hour, day, local month or local year).
 Events are up to 800 days old (the longest retention), so none is late whatever the order; only
 those inside the dedup horizon (8 days) have several copies.
-A crash loses the writes of the newest batches except a prefix of each table's changelog (a seen
-prefix that covers every batch whose buckets or progress survived), and the consumer resumes from an
+A crash loses the writes of the newest batches except a prefix of each table's changelog (a progress
+prefix that covers every batch whose buckets survived, a seen prefix that covers both), and the consumer resumes from an
 offset no later than the first batch not fully written. The expected values come from the distinct
 events by the definitions in streams/core/windows.py, computed here without the code under test.
 """
@@ -27,7 +28,7 @@ from hypothesis import strategies as st
 from schemas.config import KpimonConfig, RepConfig, TeamConfig
 from schemas.events import parse_event
 from schemas.scopes import Scope
-from streams.core.dedup import SeenIndex, expired_batch_keys
+from streams.core.dedup import MemorySeen, chunk_key, encode_chunk, expired_days
 from streams.core.folding import GroupKey, expired_group_keys
 from streams.core.records import Accepted, Position, Record, Rejected
 from streams.core.validation import Rejection
@@ -228,10 +229,11 @@ Entry = tuple[int, str, str, Any]  # (batch number, table, key, value or None fo
 
 
 def rebuild(log: list[Entry]) -> dict[str, dict[str, Any]]:
-    state: dict[str, dict[str, Any]] = {table: {} for table in TABLES}
+    state: dict[str, dict[str, Any]] = {"seen": MemorySeen(), "groups": {}, "progress": {}}
     for _, table, key, value in log:
         if value is None:
-            state[table].pop(key, None)
+            if key in state[table]:
+                del state[table][key]  # (MemorySeen forgets the chunk's ids with it)
         else:
             state[table][key] = copy.deepcopy(value)
     return state
@@ -252,7 +254,6 @@ class Worker:
         self.next_offset = dict.fromkeys(sorted(self.queues), 0)
         self.log: list[Entry] = []
         self.memory = rebuild(self.log)
-        self.index = SeenIndex()
         self.batches: list[dict[tuple[str, int], int]] = []  # per batch: the first offset read from each queue
         self.durable_batches = 0  # batches numbered below this are in the log for good
         self.crashes = 0
@@ -279,15 +280,14 @@ class Worker:
         """What streams.worker.pipeline does with a batch: its plan's writes, stage by stage, then eviction."""
         number = len(self.batches) - 1
         memory = self.memory
-        plan = plan_batch(batch, StoredState(self.index, memory["groups"], memory["progress"], {}), CONFIG)
+        plan = plan_batch(batch, StoredState(memory["seen"], memory["groups"], memory["progress"], {}), CONFIG)
         writes: list[tuple[str, str, Any]] = []
         for stage in plan.stages:
             assert not stage.emitted and not stage.entities  # activity events have no entity
-            for partition, seen_batch in stage.seen.items():
-                key = f"{partition}|run{self.crashes}-{number}"  # one key per batch and process
-                writes.append(("seen", key, seen_batch))
-                memory["seen"][key] = copy.deepcopy(seen_batch)
-                self.index.add(key, seen_batch)
+            for partition, chunk in stage.seen.items():
+                key = chunk_key(partition, chunk.day, f"run{self.crashes}-{number}")  # one key per batch and process
+                writes.append(("seen", key, encode_chunk(chunk.entries)))
+                memory["seen"][key] = encode_chunk(chunk.entries)
             writes += [("groups", key, value) for key, value in stage.groups.items()]
             writes += [("progress", key, value) for key, value in stage.progress.items()]
             memory["groups"].update(copy.deepcopy(dict(stage.groups)))
@@ -296,9 +296,11 @@ class Worker:
         for key in expired_group_keys(list(memory["groups"]), watermarks, self.evict_config):
             writes.append(("groups", key, None))
             del memory["groups"][key]
-        for key in expired_batch_keys(list(memory["seen"].items()), watermarks):
-            writes.append(("seen", key, None))
-            self.index.remove(key, memory["seen"].pop(key))
+        for partition, watermark in watermarks.items():
+            for day in expired_days(memory["seen"].days(partition), watermark):
+                for key in memory["seen"].chunk_keys(partition, day, 1_000_000):
+                    writes.append(("seen", key, None))
+                    del memory["seen"][key]
         self.log += [(number, table, key, copy.deepcopy(value)) for table, key, value in writes]
 
     def crash(self) -> None:
@@ -309,14 +311,14 @@ class Worker:
         kept = [entry for entry in self.log if entry[0] < whole]
         pending = {table: [e for e in self.log if e[0] >= whole and e[1] == table] for table in TABLES}
         cut = {table: draw(st.integers(0, len(pending[table])), label=f"{table} kept") for table in TABLES}
-        # the seen writes of a batch are flushed before its groups and progress are written
+        # a batch's seen ids are flushed before its progress is written, its progress before its groups
+        newest = max((e[0] for e in pending["groups"][: cut["groups"]]), default=-1)
+        cut["progress"] = max(cut["progress"], sum(1 for e in pending["progress"] if e[0] <= newest))
         newest = max((e[0] for t in ("groups", "progress") for e in pending[t][: cut[t]]), default=-1)
         cut["seen"] = max(cut["seen"], sum(1 for e in pending["seen"] if e[0] <= newest))
         self.log = [(-1, t, k, v) for _, t, k, v in kept + [e for t in TABLES for e in pending[t][: cut[t]]]]
         self.durable_batches = len(self.batches)
         self.memory = rebuild(self.log)
-        self.index = SeenIndex()
-        self.index.rebuild(self.memory["seen"].items())
         for name, offset in self.next_offset.items():  # committed: at most the first offset not fully written
             bound = min((read[name] for read in self.batches[whole:] if name in read), default=offset)
             self.next_offset[name] = draw(st.integers(0, bound), label="replay from")

@@ -10,7 +10,9 @@ import pytest
 
 from schemas.config import KpimonConfig, RepConfig, TeamConfig
 from schemas.events import EVENT_TYPES, parse_event, routing_key
-from streams.tools.simulator import DEMO_CAMPAIGNS, SOURCE, SimulatedEvent, Simulation, message, rfc3339
+from streams.tools.simulation.live import Simulation
+from streams.tools.simulation.model import DEMO_CAMPAIGNS, SOURCE, SimulatedEvent, message, rfc3339
+from tests.unit.tools.funnel_order import funnel_times, occurred
 
 # Wednesday 13 March 2024, 09:00 UTC: 10:00 in Berlin, 05:00 in New York, 17:00 in Singapore
 WORKDAY_MORNING = datetime(2024, 3, 13, 9, 0, tzinfo=UTC).timestamp()
@@ -19,10 +21,6 @@ NIGHT = datetime(2024, 3, 13, 23, 30, tzinfo=UTC).timestamp()
 DEMO_TEAMS = {"emea", "amer", "apac"}
 FOUR_HOURS, TEN_MINUTES = 4 * 3600, 600
 KEYED_KINDS = ("opportunity.created", "deal.lost", "lead.qualified", "call.logged")  # by deal, deal, lead, event_id
-
-
-def occurred(event: dict[str, object]) -> float:
-    return datetime.fromisoformat(str(event["occurred_at"])).timestamp()
 
 
 def generate(sim: Simulation, start: float, seconds: float, step: float = TEN_MINUTES) -> list[SimulatedEvent]:
@@ -94,23 +92,8 @@ def test_events_fall_in_the_asked_window_in_time_order() -> None:
 
 
 def test_funnel_follow_ups_come_after_what_they_follow(workday: list[SimulatedEvent]) -> None:
-    first_seen: dict[tuple[str, str], float] = {}
-    for _, event in workday:
-        moment = occurred(event)
-        match event["type"]:
-            case "lead.created":
-                first_seen["lead", event["lead_id"]] = moment
-            case "lead.qualified":
-                before = ("lead", event["lead_id"]) if event["stage"] == "mql" else ("mql", event["lead_id"])
-                assert first_seen[before] < moment
-                first_seen[event["stage"], event["lead_id"]] = moment
-            case "opportunity.created":
-                assert first_seen["sql", event["lead_id"]] < moment
-                first_seen["deal", event["deal_id"]] = moment
-            case "opportunity.stage_changed" | "deal.won" | "deal.lost":
-                assert first_seen["deal", event["deal_id"]] < moment
-            case "email.replied" | "meeting.held":
-                assert event["rep_id"]
+    first_seen = funnel_times(workday)
+    assert all(event["rep_id"] for _, event in workday if event["type"] in ("email.replied", "meeting.held"))
     won = [event for _, event in workday if event["type"] == "deal.won"]
     assert won
     assert all(event["opened_at"] == rfc3339(first_seen["deal", event["deal_id"]]) for event in won)

@@ -19,6 +19,7 @@ from schemas.catalog import load_catalog
 from schemas.config import KpimonConfig, RepConfig, TeamConfig
 from schemas.events import routing_key_of
 from schemas.scopes import Scope
+from streams.core.dedup import MemorySeen
 from streams.metrics.kpi_collector import KpiCollector, ProgressCollector
 from streams.metrics.loop_lag import LoopLagProbe, RecentMax
 from streams.readout.visitor_keys import VisitorQuery, visitor_queries
@@ -45,9 +46,7 @@ def message(offsets: dict[int, int], event_id: str, at: float, **fields: Any) ->
     value = orjson.dumps(event | fields)
     partition = partition_of(routing_key_of(event | fields), SETTINGS.partitions)
     offsets[partition] = offset = offsets.get(partition, -1) + 1
-    return SimpleNamespace(
-        message=SimpleNamespace(topic="crm", partition=partition, offset=offset, value=value, key=None)
-    )
+    return SimpleNamespace(topic="crm", partition=partition, offset=offset, value=value, key=None)
 
 
 class Worker:
@@ -55,9 +54,8 @@ class Worker:
 
     def __init__(self, clock: list[float], visitors: Any = None) -> None:
         self.clock = clock
-        self.tables = Tables(*({} for _ in range(3)), {}, {}, {}, {}, {})  # type: ignore[arg-type]
-        self.tables.local_seen, self.tables.local_buckets = self.tables.seen, self.tables.buckets  # type: ignore[assignment]
-        self.tables.local_progress, self.tables.local_entities = self.tables.progress, self.tables.entities  # type: ignore[assignment]
+        seen, buckets, progress, entities = MemorySeen(), {}, {}, {}  # type: ignore[var-annotated]
+        self.tables = Tables(seen, buckets, progress, seen, buckets, progress, entities, entities)
         self.registry = CollectorRegistry()
         self.registry.register(ProgressCollector(lambda: list(self.tables.local_progress.items())))
         self.page = MetricsPage(
@@ -78,7 +76,7 @@ class Worker:
 
     async def send(self, *events: tuple[str, float, dict[str, Any]]) -> None:
         for event_id, at, fields in events:
-            await self.pipeline.process([message(self.offsets, event_id, at, **fields)])
+            await self.pipeline.ingest([message(self.offsets, event_id, at, **fields)])
 
     def expected(self) -> bytes:
         """KpiCollector over the same tables, and the ingest counters: what /metrics showed before."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 
 import streams.ingest.batch
 from schemas.config import KpimonConfig
+from streams.core.dedup import MemorySeen
 from streams.core.records import Record
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables, partition_of
 from streams.worker.settings import Settings
@@ -39,7 +41,7 @@ async def _nothing(*_: Any) -> Any:
     return []
 
 
-def _event(event_id: str, offset: int) -> Any:
+def _record(event_id: str, offset: int) -> Any:
     value = orjson.dumps(
         {
             "event_id": event_id,
@@ -50,10 +52,9 @@ def _event(event_id: str, offset: int) -> Any:
             "contact_id": "c1",
         }
     )
-    message = SimpleNamespace(
+    return SimpleNamespace(
         topic="crm", partition=partition_of(event_id, SETTINGS.partitions), offset=offset, value=value, key=None
     )
-    return SimpleNamespace(message=message)
 
 
 async def test_a_failing_message_is_dead_lettered_and_the_rest_counted(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -65,7 +66,7 @@ async def test_a_failing_message_is_dead_lettered_and_the_rest_counted(monkeypat
         return fold_batch(records, *args, **kwargs)
 
     monkeypatch.setattr(streams.ingest.batch, "fold_batch", failing_fold)
-    seen: dict[str, Any] = {}
+    seen = MemorySeen()
     buckets: dict[str, Any] = {}
     progress: dict[str, Any] = {}
     entities: dict[str, Any] = {}
@@ -84,8 +85,8 @@ async def test_a_failing_message_is_dead_lettered_and_the_rest_counted(monkeypat
     ok1, ok2 = [f"ok{n}" for n in range(100) if partition_of(f"ok{n}", SETTINGS.partitions) == partition_of(boom, 6)][
         :2
     ]
-    events = [_event(ok1, 10), _event(boom, 11), _event(ok2, 12)]  # one partition, consecutive offsets
-    await pipeline.process_isolating_failures(events)
+    records = [_record(ok1, 10), _record(boom, 11), _record(ok2, 12)]  # one partition, consecutive offsets
+    commits = await pipeline.ingest(records)
 
     assert [dict(message["headers"])["kpimon-reason"] for message in deadletter.sent] == [b"processing_error"]
     assert b"a bug" in dict(deadletter.sent[0]["headers"])["kpimon-detail"]
@@ -94,7 +95,42 @@ async def test_a_failing_message_is_dead_lettered_and_the_rest_counted(monkeypat
     rejected = {name: value for p in progress.values() for name, value in p["rejected"].items()}
     assert counted == {"email.sent": 2} and rejected == {"processing_error": 1}
     assert progress[str(partition_of(boom, SETTINGS.partitions))]["offsets"] == {"crm": 12}
+    assert commits == {("crm", partition_of(boom, SETTINGS.partitions)): 13}  # the whole batch is durable
 
-    await pipeline.process_isolating_failures(events)  # read again after a crash: nothing changes
+    assert await pipeline.ingest(records) == commits  # read again after a crash: nothing changes
     assert len(deadletter.sent) == 1
     assert {name: value for p in progress.values() for name, value in p["events"].items()} == {"email.sent": 2}
+
+
+async def test_a_message_delivered_twice_in_one_batch_counts_once() -> None:
+    """After a seek, Faust can deliver a message again in the same batch: a deal's event must not become a copy."""
+    progress: dict[str, Any] = {}
+    entities: dict[str, Any] = {}
+    buckets: dict[str, Any] = {}
+    seen = MemorySeen()
+    pipeline = IngestPipeline(
+        SETTINGS,
+        KpimonConfig(currency_rates={"USD": Decimal(1)}),
+        Tables(seen, buckets, progress, seen, buckets, progress, entities, entities),
+        deadletter=Topic(),  # type: ignore[arg-type]
+        rekeyed=Topic(),  # type: ignore[arg-type]
+        producer=Producer,  # type: ignore[arg-type]
+        consumer=SourceConsumer(generation=lambda: 1, rewind=_nothing, tails=_nothing),
+        clock=lambda: NOW,
+    )
+    value = orjson.dumps(
+        {
+            "event_id": "w",
+            "type": "deal.won",
+            "occurred_at": datetime.fromtimestamp(NOW - 60, UTC).isoformat(),
+            "source": "test",
+            "deal_id": "d",
+            "amount": "5",
+            "currency": "USD",
+        }
+    )
+    partition = partition_of("deal:d", SETTINGS.partitions)
+    message = SimpleNamespace(topic="crm", partition=partition, offset=7, value=value, key=None)
+    await pipeline.process_isolating_failures([message, message])
+    value_of = progress[str(partition)]
+    assert value_of["events"] == {"deal.won": 1} and value_of["duplicates"] == {}
