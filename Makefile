@@ -13,7 +13,7 @@ SLACK_PORT ?= 8099
 RATE ?= 50
 HISTORY ?= 35d
 
-.PHONY: help install tools stack demo stop test lint unit integration bench bench-alerts bench-peers bench-memory docs clean
+.PHONY: help install tools stack demo stop test lint unit integration bench bench-alerts bench-peers bench-memory bench-scrape docs clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -105,6 +105,10 @@ bench-peers: install stack $(PEERS_VENV)/requirements-peers.txt  ## kpimon, Quix
 
 bench-memory: install stack  ## bytes per remembered id and entity, RSS at a constant rate, restart times (docs/benchmarks.md)
 	$(BIN)/python bench/memory.py
+
+bench-scrape: install stack  ## /metrics at 1,000 reps while ingesting: scrape time, size, loop stalls (docs/benchmarks.md)
+	$(BIN)/python bench/scrape.py
+
 
 clean:  ## remove the venvs and the local stack's data
 	$(STACK) reset

@@ -1,8 +1,16 @@
-"""The Prometheus collector rendering KPI values and ingest counters on /metrics."""
+"""Prometheus collectors of the KPI values and the ingest counters on /metrics.
+
+``KpiCollector`` computes every KPI family from the tables in one go, through the same incremental
+totals and family definitions the worker's cached text uses (``streams.metrics.exposition``): the
+reference rendering, for tests, the generated docs and anything that wants prometheus-client
+families. The worker serves the KPI families from ``KpiExposition`` instead, and the ingest
+counters from ``ProgressCollector``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -10,14 +18,39 @@ from prometheus_client.registry import Collector
 from schemas.catalog import Catalog, WindowName
 from schemas.config import KpimonConfig
 from schemas.scopes import Scope
-from streams.core.facts import scopes_for
 from streams.core.folding import BucketGroup, ProgressValue
 from streams.core.windows import LONGEST_RETENTION
-from streams.entities.deals_leads import LOST_REASON_PREFIX, open_deals
 from streams.entities.registry import EntityState
-from streams.readout.kpis import ScopeTotals, cycle_quantiles, kpi_samples, window_totals
+from streams.metrics.kpi_families import (
+    FUNNEL_DETAILS,
+    KPI_LABELS,
+    OPEN_LABELS,
+    PER_WORKER,
+    UNIQUE_VISITORS,
+    Family,
+    kpi_families,
+    label_values,
+    open_sample,
+    window_samples,
+)
+from streams.readout.kpis import ScopeTotals
+from streams.readout.open_pipeline import OpenPipeline
+from streams.readout.window_totals import WindowTotals
 
-KPI_LABELS = ("window", "scope", "team", "rep", "channel", "campaign")
+__all__ = [
+    "FUNNEL_DETAILS",
+    "KPI_LABELS",
+    "OPEN_LABELS",
+    "PER_WORKER",
+    "PROGRESS_COUNTERS",
+    "UNIQUE_VISITORS",
+    "KpiCollector",
+    "KpiFamilyNames",
+    "ProgressCollector",
+    "VisitorSamples",
+    "funnel_detail_families",
+]
+
 LATE_HELP = (
     f"Events older than the longest retention ({LONGEST_RETENTION.retention_seconds // 86_400} days), not counted."
 )
@@ -27,39 +60,6 @@ PROGRESS_COUNTERS = (
     ("late", "kpimon_events_late_dropped", LATE_HELP, "type"),
     ("rejected", "kpimon_events_rejected", "Invalid messages sent to the dead-letter topic, by reason.", "reason"),
 )
-
-
-OPEN_LABELS = ("scope", "team", "rep", "channel", "campaign")
-PER_WORKER = "Exact for the partitions of this worker; not additive across workers."
-
-
-FUNNEL_DETAILS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    (
-        "kpimon_sales_cycle_p50_seconds",
-        f"Median sales cycle of the deals won in the window. {PER_WORKER}",
-        KPI_LABELS,
-    ),
-    (
-        "kpimon_sales_cycle_p90_seconds",
-        f"90th percentile of the sales cycle of the deals won in the window. {PER_WORKER}",
-        KPI_LABELS,
-    ),
-    ("kpimon_deals_lost_by_reason", "Deals lost in the window, per loss reason.", (*KPI_LABELS, "reason")),
-    ("kpimon_open_deals", "Deals created and not (or no longer) won or lost.", OPEN_LABELS),
-    (
-        "kpimon_open_pipeline_value",
-        "Value of the open deals (their opportunity amount), in the reporting currency.",
-        OPEN_LABELS,
-    ),
-)
-
-
-UNIQUE_VISITORS = (
-    "kpimon_web_unique_visitors",
-    "Distinct visitors of the website sessions in the window, bots excluded: approximate (Redis HyperLogLog, "
-    "standard error 0.81%), merged across workers, so every worker serves the same value (max, never sum, "
-    "across workers). Absent while Redis is unreachable.",
-)
 VisitorSamples = Callable[[ScopeTotals, int], Iterable[tuple[Scope, WindowName, int]]]  # (totals, now)
 
 
@@ -68,34 +68,18 @@ def funnel_detail_families() -> tuple[GaugeMetricFamily, ...]:
     return tuple(GaugeMetricFamily(name, help_text, labels=labels) for name, help_text, labels in FUNNEL_DETAILS)
 
 
-class KpiCollector(Collector):
-    """Computes every KPI of the catalog from the worker's tables at scrape time."""
+def _empty(family: Family) -> GaugeMetricFamily:
+    return GaugeMetricFamily(family.name, family.help, labels=family.labels)
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        config: KpimonConfig,
-        buckets: Callable[[], Iterable[tuple[str, BucketGroup]]],
-        progress: Callable[[], Iterable[tuple[str, ProgressValue]]],
-        clock: Callable[[], float],
-        entities: Callable[[], Iterable[tuple[str, EntityState]]] = list,
-        unique_visitors: VisitorSamples | None = None,
-    ) -> None:
-        self._catalog = catalog
-        self._config = config
-        self._buckets = buckets
+
+class ProgressCollector(Collector):
+    """The ingest counters (valid, duplicate, late, rejected) and the watermark per partition."""
+
+    def __init__(self, progress: Callable[[], Iterable[tuple[str, ProgressValue]]]) -> None:
         self._progress = progress
-        self._clock = clock
-        self._entities = entities
-        self._unique_visitors = unique_visitors
 
-    def _kpi_families(self) -> dict[str, GaugeMetricFamily]:
-        return {
-            kpi.metric: GaugeMetricFamily(kpi.metric, f"{kpi.name}: {kpi.description}", labels=KPI_LABELS)
-            for kpi in self._catalog.kpis
-        }
-
-    def _progress_families(self) -> tuple[dict[str, CounterMetricFamily], GaugeMetricFamily]:
+    @staticmethod
+    def families() -> tuple[dict[str, CounterMetricFamily], GaugeMetricFamily]:
         counters = {
             field: CounterMetricFamily(name, help_text, labels=[label])
             for field, name, help_text, label in PROGRESS_COUNTERS
@@ -108,29 +92,12 @@ class KpiCollector(Collector):
         return counters, watermark
 
     def describe(self) -> Iterator[Metric]:
-        counters, watermark = self._progress_families()
-        yield from self._kpi_families().values()
-        yield from funnel_detail_families()
-        yield GaugeMetricFamily(*UNIQUE_VISITORS, labels=KPI_LABELS)
+        counters, watermark = self.families()
         yield from counters.values()
         yield watermark
 
     def collect(self) -> Iterator[Metric]:
-        families = self._kpi_families()
-        now = int(self._clock())
-        totals = window_totals(self._buckets(), now, self._config)
-        for sample in kpi_samples(self._catalog, totals):
-            scope = sample.scope
-            labels = [sample.window, *scope.labels]
-            families[sample.kpi.metric].add_metric(labels, sample.value)
-        yield from families.values()
-        yield from self._funnel_details(totals)
-        visitors = GaugeMetricFamily(*UNIQUE_VISITORS, labels=KPI_LABELS)
-        if self._unique_visitors is not None:
-            for scope, window, count in self._unique_visitors(totals, now):
-                visitors.add_metric([window, *scope.labels], count)
-        yield visitors
-        counters, watermark = self._progress_families()
+        counters, watermark = self.families()
         sums: dict[str, dict[str, int]] = {field: {} for field in counters}
         for partition, progress in self._progress():
             watermark.add_metric([partition], progress["watermark"])
@@ -144,25 +111,70 @@ class KpiCollector(Collector):
         yield from counters.values()
         yield watermark
 
-    def _funnel_details(self, totals: ScopeTotals) -> tuple[GaugeMetricFamily, ...]:
-        p50, p90, lost, open_count, open_value = families = funnel_detail_families()
-        for (scope, window), counters in sorted(totals.windows.items(), key=lambda item: (item[0][0].key, item[0][1])):
-            labels = [window, *scope.labels]
-            quantiles = cycle_quantiles(counters)
-            if quantiles:
-                p50.add_metric(labels, quantiles["sales_cycle_p50_seconds"])
-                p90.add_metric(labels, quantiles["sales_cycle_p90_seconds"])
-            for name, count in sorted(counters.items()):
-                if name.startswith(LOST_REASON_PREFIX) and count:
-                    lost.add_metric([*labels, name.removeprefix(LOST_REASON_PREFIX)], count)
-        pipeline: dict[Scope, list[float]] = {}
-        for deal in open_deals(self._entities()):
-            for scope in scopes_for(deal.team, deal.rep, deal.channel, deal.campaign, self._config):
-                sums = pipeline.setdefault(scope, [0, 0.0])
-                sums[0] += 1
-                sums[1] += deal.amount
-        for scope, (count, value) in sorted(pipeline.items(), key=lambda item: item[0].key):
-            labels = list(scope.labels)
-            open_count.add_metric(labels, count)
-            open_value.add_metric(labels, value)
-        return families
+
+class KpiFamilyNames(Collector):
+    """The KPI families' names for a registry (which refuses a second collector of the same names); no samples.
+
+    The worker renders their samples itself (``KpiExposition``); registering this keeps the clash check.
+    """
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._families = kpi_families(catalog)
+
+    def describe(self) -> Iterator[Metric]:
+        return (_empty(family) for family in self._families)
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(())
+
+
+class KpiCollector(Collector):
+    """Computes every KPI of the catalog from the worker's tables at scrape time, and the ingest counters."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        config: KpimonConfig,
+        buckets: Callable[[], Iterable[tuple[str, BucketGroup]]],
+        progress: Callable[[], Iterable[tuple[str, ProgressValue]]],
+        clock: Callable[[], float],
+        entities: Callable[[], Iterable[tuple[str, EntityState]]] = list,
+        unique_visitors: VisitorSamples | None = None,
+    ) -> None:
+        self._families = kpi_families(catalog)
+        self._config = config
+        self._buckets = buckets
+        self._clock = clock
+        self._entities = entities
+        self._unique_visitors = unique_visitors
+        self._progress = ProgressCollector(progress)
+
+    def describe(self) -> Iterator[Metric]:
+        yield from (_empty(family) for family in self._families)
+        yield from self._progress.describe()
+
+    def collect(self) -> Iterator[Metric]:
+        now = int(self._clock())
+        totals = WindowTotals(self._config, now)
+        for _ in totals.reconcile(self._buckets()):
+            pass
+        pipeline = OpenPipeline(self._config)
+        for _ in pipeline.reconcile(self._entities()):
+            pass
+        scopes = sorted(totals.scopes, key=lambda scope: scope.key)
+        open_scopes = sorted(pipeline.scopes, key=lambda scope: scope.key)
+        for family in self._families:
+            metric = _empty(family)
+            if family.source == "windows":
+                for scope in scopes:
+                    if scope.kind in family.kinds:
+                        for window, extra, value in window_samples(family, partial(totals.view, scope)):
+                            metric.add_metric(label_values(window, scope.labels, extra), value)
+            elif family.source == "open":
+                for scope in open_scopes:
+                    metric.add_metric(list(scope.labels), open_sample(family, pipeline.open_deals(scope) or (0, 0.0)))
+            elif self._unique_visitors is not None:
+                for scope, window, count in self._unique_visitors(totals.totals(), now):
+                    metric.add_metric([window, *scope.labels], count)
+            yield metric
+        yield from self._progress.collect()

@@ -9,10 +9,10 @@ from typing import Any, cast
 
 import faust
 import orjson
-from aiohttp.web import Response
+from aiohttp.web import BaseRequest, Response
 from faust import web
 from faust.types import TP
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
@@ -24,11 +24,13 @@ from streams.core.records import Position
 from streams.core.table_keys import key_partition
 from streams.metrics.alert_collector import AlertCollector
 from streams.metrics.faust_collector import FaustCollector
-from streams.metrics.kpi_collector import KpiCollector
+from streams.metrics.kpi_collector import KpiFamilyNames, ProgressCollector
+from streams.metrics.loop_lag import LoopLagCollector, LoopLagProbe
 from streams.readout.kpis import monthly_report, monthly_totals
 from streams.worker.alerting import AlertService
 from streams.worker.batch_consumer import BatchApp, CommitOffsets, RawRecord
 from streams.worker.entity_store import EntityRocksStore
+from streams.worker.metrics_page import MetricsPage
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables
 from streams.worker.seen_store import SeenRocksStore
 from streams.worker.settings import Settings
@@ -176,6 +178,7 @@ def create_app(
         entity_scan=cast(RocksStore, entities.data).scan,
     )
     visitors = VisitorRecorder(Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5))
+    page = _metrics_page(app, settings, config, catalog, clock, tables)
     pipeline = IngestPipeline(
         settings,
         config,
@@ -186,6 +189,7 @@ def create_app(
         consumer=SourceConsumer(generation=lambda: app.consumer_generation_id, rewind=rewind, tails=tails),
         clock=clock,
         visitors=visitors,
+        observer=page,
     )
     app.timer(VISITOR_RETRY_SECONDS)(visitors.retry)
 
@@ -209,27 +213,11 @@ def create_app(
 
     app.timer(TAIL_CHECK_SECONDS)(check_tails)
 
-    registry = CollectorRegistry()
-    registry.register(
-        KpiCollector(
-            catalog,
-            config,
-            buckets=lambda: list(buckets.data.items()),
-            progress=lambda: list(progress.data.items()),
-            clock=clock,
-            entities=cast(EntityRocksStore, entities.data).open_deal_items,  # all a scrape reads of the entities
-            unique_visitors=VisitorCounter(
-                SyncRedis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1),
-                settings.app_id,
-                config,
-            ).samples,
-        )
-    )
-    registry.register(FaustCollector(lambda: app.monitor, lambda: app.rebalancing_count, pipeline.continuity))
+    page.registry.register(FaustCollector(lambda: app.monitor, lambda: app.rebalancing_count, pipeline.continuity))
 
     if rules is not None:
         service = _alert_service(app, settings, config, catalog, rules, buckets, clock)
-        registry.register(AlertCollector(lambda: service.metrics))
+        page.registry.register(AlertCollector(lambda: service.metrics))
 
     @app.page("/kpis/months")
     async def months(self: web.View, request: web.Request) -> web.Response:
@@ -237,12 +225,47 @@ def create_app(
         report = monthly_report(catalog, monthly_totals(list(buckets.data.items()), config))
         return cast(web.Response, Response(body=orjson.dumps(report), content_type="application/json"))
 
+    return app
+
+
+def _metrics_page(
+    app: faust.App,
+    settings: Settings,
+    config: KpimonConfig,
+    catalog: Catalog,
+    clock: Callable[[], float],
+    tables: Tables,
+) -> MetricsPage:
+    """/metrics (see streams.worker.metrics_page), its totals reconciled after every recovery of their tables."""
+    registry, probe = CollectorRegistry(), LoopLagProbe()
+    registry.register(KpiFamilyNames(catalog))  # their samples come from the page's text; this keeps the name check
+    registry.register(ProgressCollector(lambda: list(tables.local_progress.items())))
+    registry.register(LoopLagCollector(probe))
+    counter = VisitorCounter(
+        SyncRedis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1),
+        settings.app_id,
+        config,
+        async_redis=Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1),
+    )
+    page = MetricsPage(catalog, config, registry, probe, clock=clock, visitors=counter, app_id=settings.app_id)
+    buckets, entities = cast(PartitionKeyedTable, tables.buckets), cast(PartitionKeyedTable, tables.entities)
+
+    @buckets.on_recover
+    async def reconcile_window_totals() -> None:
+        await page.reconcile_groups(lambda: list(tables.local_buckets.items()))
+
+    @entities.on_recover
+    async def reconcile_open_deals() -> None:  # the store's index of open deals: all the page reads of the entities
+        await page.reconcile_entities(cast(EntityRocksStore, tables.local_entities).open_deal_items)
+
+    app.task(probe.run)
+    app.task(page.refresh_forever)
+
     @app.page("/metrics")
     async def metrics(self: web.View, request: web.Request) -> web.Response:
-        body = generate_latest(registry)
-        return cast(web.Response, Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST}))
+        return cast(web.Response, await page.respond(cast(BaseRequest, request)))  # aiohttp's request
 
-    return app
+    return page
 
 
 def _alert_service(

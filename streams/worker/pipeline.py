@@ -97,6 +97,14 @@ class Tables:
     entity_scan: Scan | None = None  # the entity store in key order (None: scan local_entities as a mapping)
 
 
+class StateObserver(Protocol):
+    """Told every stage written (after its writes) and every bucket group evicted: /metrics keeps its totals so."""
+
+    def written(self, stage: Stage) -> None: ...
+
+    def evicted(self, group_keys: Sequence[str]) -> None: ...
+
+
 @dataclass
 class SourceConsumer:
     """The consumer behind the agent: its rebalance generation, and a way to re-read a partition."""
@@ -118,8 +126,10 @@ class IngestPipeline:
         consumer: SourceConsumer,
         clock: Callable[[], float] = time.time,
         visitors: VisitorRecorder | None = None,
+        observer: StateObserver | None = None,
     ) -> None:
         self._settings = settings
+        self._observer = observer
         self._config = config
         self._tables = tables
         self._deadletter = deadletter
@@ -289,6 +299,8 @@ class IngestPipeline:
             await self._rekeyed.send(key=routing_key_of(emitted).encode(), value=orjson.dumps(emitted))
         for key, state in stage.entities.items():
             tables.entities[key] = state
+        if self._observer is not None:
+            self._observer.written(stage)
 
     def _evict(self) -> None:
         tables = self._tables
@@ -296,8 +308,11 @@ class IngestPipeline:
         newest = max(watermarks.values(), default=0)
         if newest - self._bucket_sweep_watermark >= MINUTE.seconds:
             self._bucket_sweep_watermark = newest
-            for key in expired_group_keys(list(tables.local_buckets), watermarks, self._config):
+            expired = expired_group_keys(list(tables.local_buckets), watermarks, self._config)
+            for key in expired:
                 del tables.buckets[key]
+            if self._observer is not None and expired:
+                self._observer.evicted(expired)
         if not self._expired_days and newest - self._seen_sweep_watermark >= SEEN_SWEEP_SECONDS:
             self._seen_sweep_watermark = newest
             self._expired_days = [

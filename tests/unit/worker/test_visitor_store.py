@@ -206,6 +206,20 @@ def test_without_redis_no_samples_and_no_new_attempt_for_a_while() -> None:
     assert counter.counts(query) == [0] and redis.calls == 2
 
 
+async def test_counts_with_the_asyncio_client_share_the_rest_after_a_failure() -> None:
+    redis, async_redis = SyncFakeRedis(), AsyncFakeRedis()
+    async_redis.sets = {"a": {"v1"}, "b": {"v1", "v2"}}
+    clock = [0.0]
+    counter = VisitorCounter(redis, "k", CONFIG, retry_after=30, clock=lambda: clock[0], async_redis=async_redis)  # type: ignore[arg-type]
+    queries = [VisitorQuery(SOCIAL, "1h", ("a", "b")), VisitorQuery(SOCIAL, "24h", ("a",))]
+    assert await counter.counts_async(queries) == [2, 1] and await counter.counts_async([]) == []
+    async_redis.down = True
+    assert await counter.counts_async(queries) is None and async_redis.calls == 2
+    assert counter.counts(queries) is None and redis.calls == 0  # resting: neither client is asked
+    async_redis.down, clock[0] = False, 31
+    assert await counter.counts_async(queries) == [2, 1]
+
+
 def test_the_collector_serves_unique_visitors_with_kpi_labels() -> None:
     key = GroupKey(0, SOCIAL, MINUTE, NOW - NOW % 3600).encode()
     buckets = [(key, {"buckets": {str(NOW - NOW % 60): {"web_sessions": 2}}, "offsets": {}})]

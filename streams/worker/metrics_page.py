@@ -1,0 +1,187 @@
+"""A worker's /metrics: the KPI families from text kept up to date in steps, the rest from prometheus-client.
+
+The pipeline tells the page every group and entity state it writes or evicts (``written``,
+``evicted``): the totals note the newest groups (a dict assignment each) and the open deals move at
+once. A refresh then compares the noted groups with the ones the totals hold, moves the windows the
+clock moved, and re-renders the families whose counters changed; a scrape refreshes and sends the
+text of every family, then the small collectors (ingest counters, loop lag, Faust, alerts), part by
+part. All of that runs in steps on the event loop, yielding after every ``SLICE_SECONDS``, so
+ingest never waits for a scrape longer than one step; a background refresh every
+``RENDER_INTERVAL_SECONDS`` keeps the work left to a scrape small. After every table recovery (start,
+rebalance) the totals are reconciled with the stored state, in steps too, and scrapes wait for that.
+
+Unique visitors need Redis: a scrape serves the last count and starts a new one, unless one is
+still running (or started less than ``VISITOR_REFRESH_SECONDS`` ago), with the asyncio client,
+``QUERIES_PER_TRIP`` PFCOUNTs per round trip: the loop waits for Redis, never blocks on it. So a
+value is one scrape late, and two scrapes a second apart serve two counts taken that far apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
+
+from aiohttp.web import BaseRequest, StreamResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from schemas.catalog import WINDOW_NAMES, Catalog
+from schemas.config import KpimonConfig
+from streams.core.folding import BucketGroup
+from streams.entities.registry import EntityState
+from streams.ingest.batch import Stage
+from streams.metrics.exposition import KpiExposition
+from streams.metrics.loop_lag import LoopLagProbe, RecentMax
+from streams.readout.kpis import ScopeTotals
+from streams.readout.open_pipeline import OpenPipeline
+from streams.readout.visitor_keys import SESSIONS_COUNTER, VISITOR_SCOPE_KINDS, VisitorQuery, scopes_with_sessions
+from streams.readout.visitor_query_cache import VisitorQueryCache
+from streams.readout.window_totals import WindowTotals
+from streams.worker.visitor_store import VisitorCounter
+
+log = logging.getLogger(__name__)
+SLICE_SECONDS = 0.002  # a slice of /metrics work holds the loop about this long (its last step can overshoot it)
+RENDER_INTERVAL_SECONDS = 1.0
+VISITOR_REFRESH_SECONDS = 0.5  # the least time between two counts of unique visitors
+QUERIES_PER_TRIP = 25  # PFCOUNTs per round trip to Redis: packing a pipeline is one step of the loop
+WRITE_BYTES = 256 * 1024  # the response is written in pieces this big (one write of 30 MiB held the loop 200 ms)
+
+
+async def run_in_slices(
+    steps: Iterable[object], longest: RecentMax, clock: Callable[[], float] = time.perf_counter
+) -> None:
+    """Take ``steps``, yielding to the loop whenever a slice has run for ``SLICE_SECONDS``; record each slice."""
+    started = clock()
+    for _ in steps:
+        elapsed = clock() - started
+        if elapsed >= SLICE_SECONDS:
+            longest.record(time.monotonic(), elapsed)
+            await asyncio.sleep(0)
+            started = clock()
+    longest.record(time.monotonic(), clock() - started)
+
+
+class MetricsPage:
+    def __init__(
+        self,
+        catalog: Catalog,
+        config: KpimonConfig,
+        registry: CollectorRegistry,
+        probe: LoopLagProbe,
+        clock: Callable[[], float] = time.time,
+        visitors: VisitorCounter | None = None,
+        app_id: str = "kpimon",
+    ) -> None:
+        self.totals = WindowTotals(config, int(clock()))
+        self.pipeline = OpenPipeline(config)
+        self.exposition = KpiExposition(catalog, self.totals, self.pipeline)
+        self.registry = registry
+        self.probe = probe
+        self._clock = clock
+        self._visitors = visitors
+        self._visitor_queries = VisitorQueryCache(app_id, config)
+        self._visitors_counted_at = -VISITOR_REFRESH_SECONDS
+        self._counting: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()  # one render or reconcile at a time
+
+    # -- fed by the pipeline (streams.worker.pipeline.StateObserver) ------------------------------------------------
+
+    def written(self, stage: Stage) -> None:
+        if stage.groups:
+            self.totals.apply(stage.groups)
+        if stage.entities:
+            self.pipeline.apply(stage.entities)
+
+    def evicted(self, group_keys: Sequence[str]) -> None:
+        self.totals.apply(dict.fromkeys(group_keys))
+
+    # -- after a table recovery ------------------------------------------------------------------------------------
+
+    async def reconcile_groups(self, stored: Callable[[], Iterable[tuple[str, BucketGroup]]]) -> None:
+        """Make the totals equal to the stored groups (read once the lock is held: nothing applied is lost)."""
+        async with self._lock:
+            await run_in_slices(self.totals.reconcile(stored()), self.probe.render_steps)
+
+    async def reconcile_entities(self, stored: Callable[[], Iterable[tuple[str, EntityState]]]) -> None:
+        async with self._lock:
+            await run_in_slices(self.pipeline.reconcile(stored()), self.probe.render_steps)
+
+    # -- rendering -------------------------------------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Take in the groups written, move the windows to now and re-render what changed."""
+        async with self._lock:
+            now = int(self._clock())
+            steps = chain(
+                self.totals.sync(), self.totals.advance(now), self.exposition.render(), self.exposition.assemble()
+            )
+            await run_in_slices(steps, self.probe.render_steps)
+
+    async def refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RENDER_INTERVAL_SECONDS)
+            await self.refresh()
+
+    async def parts(self) -> list[bytes]:
+        """The whole /metrics text, in parts (one per KPI family, then the other collectors')."""
+        await self.refresh()
+        self._count_visitors_soon()
+        started = time.perf_counter()
+        parts = [*self.exposition.parts(), generate_latest(self.registry)]
+        self.probe.render_steps.record(time.monotonic(), time.perf_counter() - started)
+        return parts
+
+    async def body(self) -> bytes:
+        return b"".join(await self.parts())
+
+    async def respond(self, request: BaseRequest) -> StreamResponse:
+        """The /metrics response, written part by part (the client's reading paces it, not the loop)."""
+        parts = await self.parts()
+        response = StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
+        response.content_length = sum(len(part) for part in parts)
+        await response.prepare(request)
+        started = time.perf_counter()
+        for part in parts:
+            view = memoryview(part)
+            for offset in range(0, len(view), WRITE_BYTES):  # a big write copies megabytes at once
+                await response.write(view[offset : offset + WRITE_BYTES])  # waits only when the socket is full
+                elapsed = time.perf_counter() - started
+                if elapsed >= SLICE_SECONDS:
+                    self.probe.render_steps.record(time.monotonic(), elapsed)
+                    await asyncio.sleep(0)
+                    started = time.perf_counter()
+        await response.write_eof()
+        return response
+
+    def _count_visitors_soon(self) -> None:
+        now = time.monotonic()
+        busy = self._counting is not None and not self._counting.done()
+        if self._visitors is None or busy or now - self._visitors_counted_at < VISITOR_REFRESH_SECONDS:
+            return
+        self._visitors_counted_at = now
+        self._counting = asyncio.get_running_loop().create_task(self._count_visitors(self._visitors))
+
+    async def _count_visitors(self, counter: VisitorCounter) -> None:
+        now = int(self._clock())
+        sessions = {
+            (scope, window): {SESSIONS_COUNTER: value}
+            for scope in self.totals.scopes
+            if scope.kind in VISITOR_SCOPE_KINDS
+            for window in WINDOW_NAMES
+            if (value := self.totals.value(scope, window, SESSIONS_COUNTER))
+        }
+        scopes = scopes_with_sessions(ScopeTotals(windows=sessions, scopes=set()))
+        queries: list[VisitorQuery] = []
+        await run_in_slices(self._visitor_queries.build(scopes, now, queries), self.probe.render_steps)
+        counts: list[int] = []
+        for first in range(0, len(queries), QUERIES_PER_TRIP):
+            found = await counter.counts_async(queries[first : first + QUERIES_PER_TRIP])
+            if found is None:  # Redis does not answer: no unique visitors on /metrics (VisitorCounter logs it)
+                self.exposition.set_visitors([])
+                return
+            counts += found
+        self.exposition.set_visitors(
+            [(query.scope, query.window, count) for query, count in zip(queries, counts, strict=True)]
+        )
