@@ -26,6 +26,7 @@ from streams.metrics.alert_collector import AlertCollector
 from streams.metrics.faust_collector import FaustCollector
 from streams.metrics.kpi_collector import KpiFamilyNames, ProgressCollector
 from streams.metrics.loop_lag import LoopLagCollector, LoopLagProbe
+from streams.metrics.visitor_freshness import VisitorsCountedCollector
 from streams.readout.kpis import monthly_report, monthly_totals
 from streams.worker.alerting import AlertService
 from streams.worker.batch_consumer import BatchApp, CommitOffsets, RawRecord
@@ -248,6 +249,7 @@ def _metrics_page(
         async_redis=Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1),
     )
     page = MetricsPage(catalog, config, registry, probe, clock=clock, visitors=counter, app_id=settings.app_id)
+    registry.register(VisitorsCountedCollector(lambda: page.visitors_counted_at))
     buckets, entities = cast(PartitionKeyedTable, tables.buckets), cast(PartitionKeyedTable, tables.entities)
 
     @buckets.on_recover

@@ -84,6 +84,7 @@ class MetricsPage:
         self._visitor_queries = VisitorQueryCache(app_id, config)
         self._visitors_counted_at = -VISITOR_REFRESH_SECONDS
         self._counting: asyncio.Task[None] | None = None
+        self.visitors_counted_at: float | None = None  # the wall time at which the served count was started
         self._lock = asyncio.Lock()  # one render or reconcile at a time
 
     # -- fed by the pipeline (streams.worker.pipeline.StateObserver) ------------------------------------------------
@@ -164,7 +165,8 @@ class MetricsPage:
         self._counting = asyncio.get_running_loop().create_task(self._count_visitors(self._visitors))
 
     async def _count_visitors(self, counter: VisitorCounter) -> None:
-        now = int(self._clock())
+        started = self._clock()
+        now = int(started)
         sessions = {
             (scope, window): {SESSIONS_COUNTER: value}
             for scope in self.totals.scopes
@@ -180,8 +182,10 @@ class MetricsPage:
             found = await counter.counts_async(queries[first : first + QUERIES_PER_TRIP])
             if found is None:  # Redis does not answer: no unique visitors on /metrics (VisitorCounter logs it)
                 self.exposition.set_visitors([])
+                self.visitors_counted_at = None
                 return
             counts += found
         self.exposition.set_visitors(
             [(query.scope, query.window, count) for query, count in zip(queries, counts, strict=True)]
         )
+        self.visitors_counted_at = started

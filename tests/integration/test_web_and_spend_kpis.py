@@ -42,6 +42,7 @@ WEB_AND_SPEND_KPIS = [CATALOG.kpi(kpi_id) for kpi_id in WEB_AND_SPEND]
 MANY_VISITORS = 5000
 TYPES_SENT = {"spend.recorded", "web.session", "lead.created", "lead.qualified", "deal.won"}
 UNIQUE = "kpimon_web_unique_visitors"
+COUNTED_AT = "kpimon_web_unique_visitors_counted_timestamp_seconds"
 Scope = tuple[str, str]  # scope kind, and the channel or campaign
 ALL: Scope = ("all", "")
 BRAND, RETARGET = ("campaign", "brand"), ("campaign", "retarget")
@@ -209,14 +210,19 @@ def counted(samples: dict[str, dict[Labels, float]]) -> Counter[str]:
 
 
 def settled_visitors(port: int) -> dict[Labels, float]:
-    """The unique visitors once two scrapes a second apart agree (they are written in the background)."""
+    """The unique visitors once two counts agree, each started after the scrape before it (a scrape serves the last
+    count and starts the next one; the sessions reach Redis in the background)."""
     previous: dict[Labels, float] = {}
-    for _ in range(30):
-        current = unique_visitors(scrape(port))
-        if current and current == previous:
-            return current
-        previous = current
-        time.sleep(1)
+    asked = time.time()
+    for _ in range(60):
+        samples = scrape(port)
+        counted_at = total(samples, COUNTED_AT)
+        if counted_at >= asked:
+            current = unique_visitors(samples)
+            if current and current == previous:
+                return current
+            previous, asked = current, time.time()
+        time.sleep(0.5)
     raise AssertionError(f"the unique visitors did not settle: {previous}")
 
 
