@@ -45,7 +45,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from schemas.catalog import WindowName
+from schemas.catalog import SpanName, WindowName
 
 DAY_SECONDS = 86_400
 CalendarUnit = Literal["day", "month", "year"]
@@ -243,19 +243,22 @@ def is_late(timestamp: int, watermark: int) -> bool:
     return timestamp + 1 <= watermark - LONGEST_RETENTION.retention_seconds
 
 
-def window_bucket_range(window: WindowName, now: int, tz: ZoneInfo) -> tuple[Resolution, int, int]:
+def window_bucket_range(window: SpanName, now: int, tz: ZoneInfo) -> tuple[Resolution, int, int]:
     """The resolution and the first and last bucket start (inclusive) of a window at ``now`` in ``tz``.
 
     Every window is a run of consecutive buckets of one resolution, so a stored bucket
     (of the same zone) belongs to the window exactly when its start is in the range.
+    ``lifetime`` is every month bucket retained at ``now`` (where the windows read their stocks).
     """
     rolling = ROLLING_WINDOWS.get(window)
     if rolling is not None:
         resolution, length = rolling
         last = resolution.bucket_start(now, tz)
         return resolution, last - length + resolution.seconds, last
-    if window in ("month", "quarter"):
+    if window in ("month", "quarter", "lifetime"):
         this_month = MONTH.bucket_start(now, tz)
+        if window == "lifetime":
+            return MONTH, MONTH.bucket_start(now - MONTH.retention_seconds, tz), this_month
         if window == "month":
             return MONTH, this_month, this_month
         month = local_date(this_month, tz)

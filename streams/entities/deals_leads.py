@@ -110,7 +110,7 @@ def _later(stamp: Stamped | None, at: int, event_id: str) -> bool:
     return stamp is None or (at, event_id) > (int(stamp[1]), str(stamp[2]))
 
 
-def _set_attributes(attributes: dict[str, Stamped], event: AnyEvent, values: dict[str, str | None]) -> None:
+def set_attributes(attributes: dict[str, Stamped], event: AnyEvent, values: dict[str, str | None]) -> None:
     at = _timestamp(event)
     for name, value in values.items():
         if value is not None and _later(attributes.get(name), at, event.event_id):
@@ -131,14 +131,14 @@ def apply_deal_event(state: DealState, event: DealEvent, to_reporting: ToReporti
         "event_ids": [*state["event_ids"], event.event_id],
     }
     at = _timestamp(event)
-    _set_attributes(new["attributes"], event, {"team": event.team, "rep": event.rep_id})
+    set_attributes(new["attributes"], event, {"team": event.team, "rep": event.rep_id})
     lead = field_of(event, "lead_id")
     if lead is not None and lead not in new.get("leads", []):
         new["leads"] = [*new.get("leads", []), lead]
     match event:
         case OpportunityCreated():
             named = {"channel": event.channel, "campaign": event.campaign_id, "lead": event.lead_id}
-            _set_attributes(new["attributes"], event, named)
+            set_attributes(new["attributes"], event, named)
             if new["created_at"] is None or at <= new["created_at"]:
                 new["amount"] = to_reporting(event.amount, event.currency)
             new["created_at"] = _earliest(new["created_at"], at)
@@ -148,7 +148,7 @@ def apply_deal_event(state: DealState, event: DealEvent, to_reporting: ToReporti
         case DealWon() | DealLost():
             if isinstance(event, DealWon):
                 named = {"channel": event.channel, "campaign": event.campaign_id, "lead": event.lead_id}
-                _set_attributes(new["attributes"], event, named)
+                set_attributes(new["attributes"], event, named)
                 new["first_won_at"] = _earliest(new.get("first_won_at"), at)
             outcome = _outcome(event, at, to_reporting)
             current = new["outcome"]
@@ -189,7 +189,7 @@ def apply_lead_event(state: LeadState, event: LeadEvent) -> LeadState:
         "event_ids": [*state["event_ids"], event.event_id],
     }
     at = _timestamp(event)
-    _set_attributes(new["attributes"], event, {"team": event.team, "rep": event.rep_id})
+    set_attributes(new["attributes"], event, {"team": event.team, "rep": event.rep_id})
     match event:
         case LeadCreated():
             named = {
@@ -197,7 +197,7 @@ def apply_lead_event(state: LeadState, event: LeadEvent) -> LeadState:
                 "campaign": event.campaign_id,
                 "contact": event.contact_id or event.lead_id,
             }
-            _set_attributes(new["attributes"], event, named)
+            set_attributes(new["attributes"], event, named)
             new["created_at"] = _earliest(new["created_at"], at)
         case LeadQualified(stage="mql"):
             new["mql_at"] = _earliest(new["mql_at"], at)
@@ -210,7 +210,7 @@ def apply_lead_event(state: LeadState, event: LeadEvent) -> LeadState:
     return new
 
 
-def _attribute(attributes: dict[str, Stamped], name: str) -> str | None:
+def attribute_of(attributes: dict[str, Stamped], name: str) -> str | None:
     stamp = attributes.get(name)
     return None if stamp is None else str(stamp[0])
 
@@ -220,8 +220,13 @@ Placement = tuple[str | None, str | None, str, str | None]  # team, rep, channel
 
 def _placement(attributes: dict[str, Stamped]) -> Placement:
     """Where an entity counts: its team, rep, channel (``unknown`` when it has none) and campaign (if any)."""
-    channel = _attribute(attributes, "channel") or UNKNOWN_CHANNEL
-    return _attribute(attributes, "team"), _attribute(attributes, "rep"), channel, _attribute(attributes, "campaign")
+    channel = attribute_of(attributes, "channel") or UNKNOWN_CHANNEL
+    return (
+        attribute_of(attributes, "team"),
+        attribute_of(attributes, "rep"),
+        channel,
+        attribute_of(attributes, "campaign"),
+    )
 
 
 def _opened_at(state: DealState) -> int | None:
@@ -297,7 +302,7 @@ def deal_conversions(deal_id: str, state: DealState) -> list[dict[str, str]]:
     The lead became a customer at the deal's first win, even when a later loss replaced
     that win: whether it did must not depend on which of the two arrived first.
     """
-    lead = _attribute(state["attributes"], "lead")
+    lead = attribute_of(state["attributes"], "lead")
     if lead is None:
         return []
     reached = [("opportunity", _opened_at(state)), ("customer", state.get("first_won_at"))]

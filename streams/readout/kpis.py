@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from schemas.catalog import WINDOW_NAMES, Catalog, KpiSpec, WindowName
+from schemas.catalog import KEPT_SPANS, LIFETIME, STOCK_PREFIX, WINDOW_NAMES, Catalog, KpiSpec, WindowName
 from schemas.config import KpimonConfig
 from schemas.scopes import Scope
 from streams.core.facts import scope_timezone
@@ -33,8 +33,53 @@ def window_totals(groups: Iterable[tuple[str, BucketGroup]], now: int, config: K
     Windows are taken in each scope's time zone; a window's buckets are those whose
     start is in its range (see ``window_bucket_range``).
     """
-    totals, scopes = span_totals(groups, lambda tz: {w: window_bucket_range(w, now, tz) for w in WINDOW_NAMES}, config)
+    spans, scopes = span_totals(groups, lambda tz: {w: window_bucket_range(w, now, tz) for w in KEPT_SPANS}, config)
+    totals: WindowTotals = {}
+    for scope in scopes:
+        lifetime = spans.get((scope, LIFETIME), {})
+        stocks = {name: value for name, value in lifetime.items() if name.startswith(STOCK_PREFIX) and value}
+        for window in WINDOW_NAMES:
+            sums = dict(with_stocks(spans.get((scope, window), {}), stocks))
+            if sums:
+                totals[scope, window] = sums
     return ScopeTotals(windows=totals, scopes=scopes)
+
+
+NumberT = TypeVar("NumberT", int, float)
+
+
+class WithStocks(Mapping[str, NumberT]):
+    """A window's counters, its stocks (``stock_...``) read from their sums over every retained bucket.
+
+    A stock (the customers and MRR an account has after all its events) counts once, at the time
+    of the account's latest event (streams/entities/accounts.py): only its sum over every retained
+    bucket is the stock now, whichever window reads it.
+    """
+
+    __slots__ = ("_lifetime", "_window")
+
+    def __init__(self, window: Mapping[str, NumberT], lifetime: Mapping[str, NumberT]) -> None:
+        self._window = window
+        self._lifetime = lifetime
+
+    def __getitem__(self, name: str) -> NumberT:
+        return (self._lifetime if name.startswith(STOCK_PREFIX) else self._window)[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from (name for name in self._window if not name.startswith(STOCK_PREFIX))
+        yield from self._lifetime
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def with_stocks(window: Mapping[str, NumberT], lifetime: Mapping[str, NumberT]) -> Mapping[str, NumberT]:
+    """``window`` with the stocks of ``lifetime`` (the sums of only the stocks over every retained bucket).
+
+    A window holds a stock only where ``lifetime`` does (a stock counts at an account's latest
+    event, never after now, and every window lies in ``lifetime``), so without stocks it is returned as it is.
+    """
+    return WithStocks(window, lifetime) if lifetime else window
 
 
 SpanT = TypeVar("SpanT", bound=Hashable)

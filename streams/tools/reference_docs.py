@@ -26,6 +26,7 @@ UNITS = {
     "ratio": "ratio (1 = 100%)",
     "currency": "reporting currency",
     "currency_per_day": "reporting currency per day",
+    "score": "score (NPS -100..100, CES 1..7)",
 }
 SCOPE_RULE = (
     "Scopes: `all` (everything), `team`, `rep` (within its team), `channel` and `campaign`. An event counts in the "

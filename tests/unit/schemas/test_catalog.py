@@ -184,6 +184,91 @@ BUILTIN_KPIS = {
         "ratio",
         ATTRIBUTION_SCOPES,
     ),
+    # customers, subscriptions and surveys
+    "customers": ("kpimon_customers", "stock_customers", "count", ("all", "team", "rep", "channel")),
+    "customers_at_start": (
+        "kpimon_customers_at_start",
+        "(stock_customers - customers_new - customers_reactivated + customers_churned)",
+        "count",
+        ("all", "team", "rep", "channel"),
+    ),
+    "customers_new": ("kpimon_customers_new", "customers_new", "count", ("all", "team", "rep", "channel")),
+    "customers_reactivated": (
+        "kpimon_customers_reactivated",
+        "customers_reactivated",
+        "count",
+        ("all", "team", "rep", "channel"),
+    ),
+    "customers_churned": ("kpimon_customers_churned", "customers_churned", "count", ("all", "team", "rep", "channel")),
+    "mrr": ("kpimon_mrr", "stock_mrr_cents / 100", "currency", ("all", "team", "rep", "channel")),
+    "arr": ("kpimon_arr", "12 * stock_mrr_cents / 100", "currency", ("all", "team", "rep", "channel")),
+    "mrr_at_start": (
+        "kpimon_mrr_at_start",
+        "(stock_mrr_cents - mrr_new_cents - mrr_reactivated_cents - mrr_expansion_cents + mrr_contraction_cents + mrr_churned_cents) / 100",
+        "currency",
+        ("all", "team", "rep", "channel"),
+    ),
+    "mrr_new": ("kpimon_mrr_new", "mrr_new_cents / 100", "currency", ("all", "team", "rep", "channel")),
+    "mrr_expansion": (
+        "kpimon_mrr_expansion",
+        "mrr_expansion_cents / 100",
+        "currency",
+        ("all", "team", "rep", "channel"),
+    ),
+    "mrr_contraction": (
+        "kpimon_mrr_contraction",
+        "mrr_contraction_cents / 100",
+        "currency",
+        ("all", "team", "rep", "channel"),
+    ),
+    "mrr_churned": ("kpimon_mrr_churned", "mrr_churned_cents / 100", "currency", ("all", "team", "rep", "channel")),
+    "mrr_reactivated": (
+        "kpimon_mrr_reactivated",
+        "mrr_reactivated_cents / 100",
+        "currency",
+        ("all", "team", "rep", "channel"),
+    ),
+    "mrr_net_change": (
+        "kpimon_mrr_net_change",
+        "(mrr_new_cents + mrr_reactivated_cents + mrr_expansion_cents - mrr_contraction_cents - mrr_churned_cents) / 100",
+        "currency",
+        ("all", "team", "rep", "channel"),
+    ),
+    "customer_retention_rate": (
+        "kpimon_customer_retention_ratio",
+        "(stock_customers - retention_activations + retention_churns) / (stock_customers - customers_new - customers_reactivated + customers_churned)",
+        "ratio",
+        ("all", "team", "rep", "channel"),
+    ),
+    "logo_churn_rate": (
+        "kpimon_logo_churn_ratio",
+        "(customers_churned - customers_new - customers_reactivated + retention_activations - retention_churns) / (stock_customers - customers_new - customers_reactivated + customers_churned)",
+        "ratio",
+        ("all", "team", "rep", "channel"),
+    ),
+    "gross_revenue_retention": (
+        "kpimon_gross_revenue_retention_ratio",
+        "(stock_mrr_cents - mrr_new_cents - mrr_reactivated_cents - mrr_expansion_cents + mrr_contraction_cents + mrr_churned_cents - mrr_contraction_cents - mrr_churned_cents) / (stock_mrr_cents - mrr_new_cents - mrr_reactivated_cents - mrr_expansion_cents + mrr_contraction_cents + mrr_churned_cents)",
+        "ratio",
+        ("all", "team", "rep", "channel"),
+    ),
+    "net_revenue_retention": (
+        "kpimon_net_revenue_retention_ratio",
+        "(stock_mrr_cents - mrr_new_cents - mrr_reactivated_cents - mrr_expansion_cents + mrr_contraction_cents + mrr_churned_cents + mrr_expansion_cents - mrr_contraction_cents - mrr_churned_cents) / (stock_mrr_cents - mrr_new_cents - mrr_reactivated_cents - mrr_expansion_cents + mrr_contraction_cents + mrr_churned_cents)",
+        "ratio",
+        ("all", "team", "rep", "channel"),
+    ),
+    "nps": (
+        "kpimon_nps",
+        "100 * (nps_promoters - nps_detractors) / nps_responses",
+        "score",
+        ("all", "team", "rep", "channel"),
+    ),
+    "nps_responses": ("kpimon_nps_responses", "nps_responses", "count", ("all", "team", "rep", "channel")),
+    "csat": ("kpimon_csat_ratio", "csat_satisfied / csat_responses", "ratio", ("all", "team", "rep", "channel")),
+    "csat_responses": ("kpimon_csat_responses", "csat_responses", "count", ("all", "team", "rep", "channel")),
+    "ces": ("kpimon_ces", "ces_score_total / ces_responses", "score", ("all", "team", "rep", "channel")),
+    "ces_responses": ("kpimon_ces_responses", "ces_responses", "count", ("all", "team", "rep", "channel")),
 }
 BUILTIN_COUNTERS = {
     "calls": "call.logged",
@@ -226,6 +311,28 @@ BUILTIN_COUNTERS = {
     "attributed_revenue_first": "deal.won",
     "attributed_revenue_last": "deal.won",
     "attributed_revenue_linear": "deal.won",
+    # customers and surveys
+    "customers_new": "subscription.started",
+    "customers_reactivated": "subscription.started",
+    "customers_churned": "subscription.churned",
+    "mrr_new_cents": "subscription.started",
+    "mrr_reactivated_cents": "subscription.started",
+    "mrr_expansion_cents": "subscription.changed",
+    "mrr_contraction_cents": "subscription.changed",
+    "mrr_churned_cents": "subscription.churned",
+    "retention_activations": "subscription.started",
+    "retention_churns": "subscription.churned",
+    "stock_customers": "subscription.started",
+    "stock_mrr_cents": "subscription.started",
+    "stock_costed_mrr_cents": "subscription.started",
+    "stock_cost_cents": "subscription.started",
+    "nps_responses": "survey.responded",
+    "nps_promoters": "survey.responded",
+    "nps_detractors": "survey.responded",
+    "csat_responses": "survey.responded",
+    "csat_satisfied": "survey.responded",
+    "ces_responses": "survey.responded",
+    "ces_score_total": "survey.responded",
 }
 
 BUILTIN = load_catalog()
@@ -260,7 +367,10 @@ def test_builtin_catalog_loads() -> None:
     assert {kpi.id: (kpi.metric, kpi.formula.source, kpi.unit, kpi.scopes) for kpi in catalog.kpis} == BUILTIN_KPIS
     assert [kpi.id for kpi in catalog.kpis] == list(BUILTIN_KPIS)  # file order is kept
     assert WINDOW_NAMES == ("1h", "24h", "7d", "30d", "today", "week", "month", "quarter")
-    assert all(kpi.windows == WINDOW_NAMES for kpi in catalog.kpis)
+    ids = [kpi.id for kpi in catalog.kpis]
+    customer_kpis = catalog.kpis[ids.index("customers") : ids.index("nps")]  # windows that end now, of a period
+    assert all(kpi.windows == WINDOW_NAMES for kpi in catalog.kpis if kpi not in customer_kpis)
+    assert all(set(kpi.windows) <= {"week", "30d", "month", "quarter"} for kpi in customer_kpis)
 
 
 @pytest.mark.parametrize("kpi", BUILTIN.kpis, ids=lambda kpi: kpi.id)
@@ -274,6 +384,7 @@ def test_builtin_kpi_metric_names(kpi: KpiSpec) -> None:
     assert kpi.metric.startswith("kpimon_")
     assert not kpi.metric.endswith("_total")
     suffixes = {"count": "", "seconds": "_seconds", "ratio": "_ratio", "currency": "", "currency_per_day": "_per_day"}
+    suffixes["score"] = ""
     assert kpi.metric.endswith(suffixes[kpi.unit])
 
 
