@@ -161,8 +161,8 @@ class SubscriptionEvent(Event):
 
     ``mrr`` is the price per month, as the first contract had it; give ``mrr`` or ``amount``, not both.
     ``subscription_id`` defaults to the account (one subscription per account). ``cost`` is what serving
-    it costs (for the gross margin), in ``currency``, per billing period (per month with ``mrr``). ``channel`` is where the customer
-    came from. All events of one account are routed to it (``account:<account_id>``).
+    it costs (for the gross margin), in ``currency``, per billing period (per month with ``mrr``).
+    ``channel`` is where the customer came from. All events of one account are routed to it (``account:<account_id>``).
     """
 
     account_id: Identifier
@@ -193,7 +193,7 @@ class SubscriptionEvent(Event):
         return (value, 1) if self.amount is None else (value, MONTHS_PER_PERIOD[self.billing_period])
 
     def price(self) -> tuple[Decimal, int]:
-        """The price as (amount, months it covers): ``mrr`` per 1 month, or ``amount`` per billing period; 0 if churned."""
+        """The price as (amount, months it covers): ``mrr`` per month, or ``amount`` per billing period; 0 if none."""
         return self.monthly(self.amount if self.amount is not None else self.mrr) or (Decimal(0), 1)
 
 

@@ -250,15 +250,15 @@ def window_bucket_range(window: SpanName, now: int, tz: ZoneInfo) -> tuple[Resol
     (of the same zone) belongs to the window exactly when its start is in the range.
     ``lifetime`` is every month bucket retained at ``now`` (where the windows read their stocks).
     """
+    if window == "lifetime":
+        return MONTH, MONTH.bucket_start(now - MONTH.retention_seconds, tz), MONTH.bucket_start(now, tz)
     rolling = ROLLING_WINDOWS.get(window)
     if rolling is not None:
         resolution, length = rolling
         last = resolution.bucket_start(now, tz)
         return resolution, last - length + resolution.seconds, last
-    if window in ("month", "quarter", "lifetime"):
+    if window in ("month", "quarter"):
         this_month = MONTH.bucket_start(now, tz)
-        if window == "lifetime":
-            return MONTH, MONTH.bucket_start(now - MONTH.retention_seconds, tz), this_month
         if window == "month":
             return MONTH, this_month, this_month
         month = local_date(this_month, tz)

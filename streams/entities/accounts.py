@@ -155,8 +155,8 @@ def _subscription_facts(state: AccountState, where: Placement) -> Iterator[Fact]
 
 def _survey_facts(state: AccountState, where: Placement) -> Iterator[Fact]:
     latest: dict[str, int] = {}  # kind -> the time of the next answer (walking back in time)
-    for at, _, kind, score, team, rep, channel in reversed(_in_order(state["answers"])):
-        at, kind = int(at or 0), str(kind)
+    for stamp, _, named_kind, score, team, rep, channel in reversed(_in_order(state["answers"])):
+        at, kind = int(stamp or 0), str(named_kind)
         replaced = kind in latest and latest[kind] - at <= SURVEY_REPLACE_SECONDS
         latest[kind] = at
         if replaced:

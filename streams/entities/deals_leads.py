@@ -19,9 +19,9 @@ from decimal import Decimal
 from typing import Literal, NotRequired, TypedDict, cast
 
 from schemas.events import (
-    AnyEvent,
     DealLost,
     DealWon,
+    Event,
     LeadConverted,
     LeadCreated,
     LeadQualified,
@@ -102,7 +102,7 @@ def empty_lead() -> LeadState:
     }
 
 
-def _timestamp(event: AnyEvent) -> int:
+def _timestamp(event: Event) -> int:
     return int(event.occurred_at.timestamp())
 
 
@@ -110,7 +110,7 @@ def _later(stamp: Stamped | None, at: int, event_id: str) -> bool:
     return stamp is None or (at, event_id) > (int(stamp[1]), str(stamp[2]))
 
 
-def set_attributes(attributes: dict[str, Stamped], event: AnyEvent, values: dict[str, str | None]) -> None:
+def set_attributes(attributes: dict[str, Stamped], event: Event, values: dict[str, str | None]) -> None:
     at = _timestamp(event)
     for name, value in values.items():
         if value is not None and _later(attributes.get(name), at, event.event_id):

@@ -59,11 +59,12 @@ class WithStocks(Mapping[str, NumberT]):
     __slots__ = ("_lifetime", "_window")
 
     def __init__(self, window: Mapping[str, NumberT], lifetime: Mapping[str, NumberT]) -> None:
-        self._window = window
-        self._lifetime = lifetime
+        self._window: Mapping[str, NumberT] = window
+        self._lifetime: Mapping[str, NumberT] = lifetime
 
     def __getitem__(self, name: str) -> NumberT:
-        return (self._lifetime if name.startswith(STOCK_PREFIX) else self._window)[name]
+        source = self._lifetime if name.startswith(STOCK_PREFIX) else self._window
+        return source[name]
 
     def __iter__(self) -> Iterator[str]:
         yield from (name for name in self._window if not name.startswith(STOCK_PREFIX))
@@ -194,9 +195,10 @@ def cycle_quantiles(counters: Mapping[str, float]) -> dict[str, float]:
 def monthly_report(catalog: Catalog, totals: MonthlyTotals) -> list[dict[str, object]]:
     """One row per scope and month: its counters, its KPI values and cycle quantiles (JSON-ready)."""
     rows: list[dict[str, object]] = []
+    monthly_kpis = [kpi for kpi in catalog.kpis if not any(name.startswith(STOCK_PREFIX) for name in kpi.formula.names)]
     for (scope, month), counters in totals.items():
         kpis: dict[str, float] = {}
-        for kpi in catalog.kpis:
+        for kpi in monthly_kpis:  # a stock is what is active now, not in a past month: no KPI that reads one
             value = kpi.formula.evaluate(counters)
             if value is not None and scope.kind in kpi.scopes:
                 kpis[kpi.id] = value
@@ -208,7 +210,11 @@ def monthly_report(catalog: Catalog, totals: MonthlyTotals) -> list[dict[str, ob
                 "rep": scope.rep,
                 "channel": scope.channel,
                 "campaign": scope.campaign,
-                "counters": {name: value for name, value in counters.items() if ":" not in name},
+                "counters": {
+                    name: value
+                    for name, value in counters.items()
+                    if ":" not in name and not name.startswith((STOCK_PREFIX, "retention_"))
+                },
                 "kpis": kpis | cycle_quantiles(counters),
             }
         )

@@ -188,7 +188,8 @@ def test_catalog_and_code_agree_on_counters() -> None:
         make("subscription.changed", event_id="e4", occurred_at="2026-03-05T00:00:00Z", mrr=20, subscription_id="s2"),
         make("subscription.changed", event_id="e5", occurred_at="2026-03-06T00:00:00Z", mrr=5, subscription_id="s2"),
     ]
-    answers = [make("survey.responded", kind=kind, score=score) for kind, score in (("nps", 0), ("csat", 5), ("ces", 3))]
+    scores = (("nps", 0), ("csat", 5), ("ces", 3))
+    answers = [make("survey.responded", kind=kind, score=score) for kind, score in scores]
     for event in answers:
         for counter in counter_deltas(event):
             emitted.setdefault(counter, set()).add(event.type)

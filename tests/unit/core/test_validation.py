@@ -212,6 +212,7 @@ def test_money_types_are_the_expected_ones() -> None:
         "deal.won",
         "opportunity.created",
         "spend.recorded",
+        "subscription.changed",
         "subscription.churned",
         "subscription.renewed",
         "subscription.started",

@@ -17,6 +17,13 @@ WEB_SCOPES = ("all", "channel", "campaign")  # web traffic and spend: no team, n
 EMAIL_SCOPES = ("all", "campaign")  # email engagement: per campaign
 ATTRIBUTION_SCOPES = ("all", "channel", "campaign")  # attributed revenue and ROMI: per touch's channel and campaign
 DELIVERIES = "(email_campaign_sends - email_bounces)"
+CUSTOMERS_AT_START = "(stock_customers - customers_new - customers_reactivated + customers_churned)"
+MRR_AT_START_OPEN = (
+    "(stock_mrr_cents - mrr_new_cents - mrr_reactivated_cents - mrr_expansion_cents + mrr_contraction_cents"
+    " + mrr_churned_cents"
+)
+MRR_AT_START = MRR_AT_START_OPEN + ")"
+RETAINED = "(stock_customers - retention_activations + retention_churns)"
 BUILTIN_KPIS = {
     # id: (metric, formula, unit, scopes)
     "calls": ("kpimon_calls", "calls", "count", ("all", "team", "rep")),
@@ -204,7 +211,7 @@ BUILTIN_KPIS = {
     "arr": ("kpimon_arr", "12 * stock_mrr_cents / 100", "currency", ("all", "team", "rep", "channel")),
     "mrr_at_start": (
         "kpimon_mrr_at_start",
-        "(stock_mrr_cents - mrr_new_cents - mrr_reactivated_cents - mrr_expansion_cents + mrr_contraction_cents + mrr_churned_cents) / 100",
+        f"{MRR_AT_START} / 100",
         "currency",
         ("all", "team", "rep", "channel"),
     ),
@@ -230,31 +237,33 @@ BUILTIN_KPIS = {
     ),
     "mrr_net_change": (
         "kpimon_mrr_net_change",
-        "(mrr_new_cents + mrr_reactivated_cents + mrr_expansion_cents - mrr_contraction_cents - mrr_churned_cents) / 100",
+        "(mrr_new_cents + mrr_reactivated_cents + mrr_expansion_cents - mrr_contraction_cents - mrr_churned_cents)"
+        " / 100",
         "currency",
         ("all", "team", "rep", "channel"),
     ),
     "customer_retention_rate": (
         "kpimon_customer_retention_ratio",
-        "(stock_customers - retention_activations + retention_churns) / (stock_customers - customers_new - customers_reactivated + customers_churned)",
+        f"{RETAINED} / {CUSTOMERS_AT_START}",
         "ratio",
         ("all", "team", "rep", "channel"),
     ),
     "logo_churn_rate": (
         "kpimon_logo_churn_ratio",
-        "(customers_churned - customers_new - customers_reactivated + retention_activations - retention_churns) / (stock_customers - customers_new - customers_reactivated + customers_churned)",
+        "(customers_churned - customers_new - customers_reactivated + retention_activations - retention_churns)"
+        f" / {CUSTOMERS_AT_START}",
         "ratio",
         ("all", "team", "rep", "channel"),
     ),
     "gross_revenue_retention": (
         "kpimon_gross_revenue_retention_ratio",
-        "(stock_mrr_cents - mrr_new_cents - mrr_reactivated_cents - mrr_expansion_cents + mrr_contraction_cents + mrr_churned_cents - mrr_contraction_cents - mrr_churned_cents) / (stock_mrr_cents - mrr_new_cents - mrr_reactivated_cents - mrr_expansion_cents + mrr_contraction_cents + mrr_churned_cents)",
+        f"{MRR_AT_START_OPEN} - mrr_contraction_cents - mrr_churned_cents) / {MRR_AT_START}",
         "ratio",
         ("all", "team", "rep", "channel"),
     ),
     "net_revenue_retention": (
         "kpimon_net_revenue_retention_ratio",
-        "(stock_mrr_cents - mrr_new_cents - mrr_reactivated_cents - mrr_expansion_cents + mrr_contraction_cents + mrr_churned_cents + mrr_expansion_cents - mrr_contraction_cents - mrr_churned_cents) / (stock_mrr_cents - mrr_new_cents - mrr_reactivated_cents - mrr_expansion_cents + mrr_contraction_cents + mrr_churned_cents)",
+        f"{MRR_AT_START_OPEN} + mrr_expansion_cents - mrr_contraction_cents - mrr_churned_cents) / {MRR_AT_START}",
         "ratio",
         ("all", "team", "rep", "channel"),
     ),
