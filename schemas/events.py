@@ -36,6 +36,9 @@ EpochSeconds = Annotated[int, Field(ge=0, le=2**40)]  # internal events' times
 EARLIEST_TIME = datetime(1971, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(3000, 1, 1, tzinfo=UTC)
 EventTime = Annotated[AwareDatetime, Field(ge=EARLIEST_TIME, lt=LATEST_TIME)]
+BillingPeriod = Literal["month", "quarter", "year"]
+MONTHS_PER_PERIOD: dict[str, int] = {"month": 1, "quarter": 3, "year": 12}
+MAX_SEATS = 10_000_000
 INTERNAL_TYPES = frozenset({"lead.converted", "lead.deal_closed", "contact.lead_updated"})
 """Types kpimon sends itself to its re-keyed topic; refused from the source topics (dead-letter ``internal_type``)."""
 
@@ -135,6 +138,10 @@ class OpportunityStageChanged(Event):
 
 
 class DealWon(Event):
+    """A deal won. With ``account_id`` it opens a subscription of that account (``billing_period``: what the
+    amount pays for, a year unless given): kpimon sends ``subscription.started`` for subscription
+    ``deal:<deal_id>`` at the deal's first win naming an account (streams/entities/accounts.py)."""
+
     type: Literal["deal.won"]
     deal_id: Identifier
     amount: Money
@@ -143,17 +150,14 @@ class DealWon(Event):
     lead_id: Identifier | None = None
     channel: Label | None = None
     campaign_id: Identifier | None = None
+    account_id: Identifier | None = None
+    billing_period: BillingPeriod = "year"
 
 
 class DealLost(Event):
     type: Literal["deal.lost"]
     deal_id: Identifier
     reason: Annotated[str, Field(min_length=1, max_length=500)]
-
-
-BillingPeriod = Literal["month", "quarter", "year"]
-MONTHS_PER_PERIOD: dict[str, int] = {"month": 1, "quarter": 3, "year": 12}
-MAX_SEATS = 10_000_000
 
 
 class SubscriptionEvent(Event):

@@ -27,6 +27,15 @@ answer. What the account counts is a function of that state (``account_facts``),
   30 days after it (then the later answer replaces it: a survey submitted twice, or answered again
   when asked twice in one wave); answers further apart are separate waves and both count.
 
+**A won deal opens a subscription.** A ``deal.won`` naming an ``account_id`` opens subscription
+``deal:<deal_id>`` of that account: the deal sends ``subscription.started`` (``deal_subscription_events``)
+at its earliest win naming an account, for the win's amount per its ``billing_period`` (a year unless
+given), under the deal's team, rep and channel. Its id names the win, so a copy is a duplicate, and an
+earlier win arriving later sends a second start of the same subscription, at its earlier time: of the
+starts a deal sent, the account counts the earliest only, so the order the wins arrive in does not
+matter. Later changes of that subscription come as subscription events naming ``subscription_id``
+``deal:<deal_id>``.
+
 All facts count under the account's owner (team and rep of its latest subscription event naming
 one) and channel (of its latest naming one, else ``unknown``): a change of owner moves its history,
 as for a deal. Events applied twice change nothing (their ids are kept), and every choice is by
@@ -36,18 +45,20 @@ event time, so any delivery order gives the same facts.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from schemas.events import SubscriptionChurned, SubscriptionEvent, SurveyResponded
 from streams.core.facts import survey_counters
 from streams.core.records import UNKNOWN_CHANNEL, Fact
-from streams.entities.deals_leads import Stamped, ToReporting, attribute_of, set_attributes
+from streams.entities.deals_leads import DealState, Stamped, ToReporting, attribute_of, set_attributes
 
 AccountEvent = SubscriptionEvent | SurveyResponded
 SURVEY_REPLACE_SECONDS = 30 * 86_400  # a later answer of the same kind within this replaces an answer
 MAX_POINTS = 512  # subscription events kept per account: 40 years of monthly renewals of one subscription
 MAX_ANSWERS = 128  # survey answers kept per account
+DEAL_START_PREFIX = "kpimon-subscription-"  # the ids of the starts won deals send
 
 # [time, event id, subscription id, MRR in cents (0: churned), monthly cost in cents or None]
 Point = list[str | int | None]
@@ -124,12 +135,23 @@ def _movement(before: int, after: int, was_active: bool) -> dict[str, float]:
     return {"mrr_contraction_cents": before - after}
 
 
+def _counted_points(state: AccountState) -> Iterator[Point]:
+    """The points in time order, of the starts won deals sent only the earliest per subscription."""
+    opened: set[str] = set()
+    for point in _in_order(state["points"]):
+        if str(point[1]).startswith(DEAL_START_PREFIX):
+            if point[2] in opened:
+                continue
+            opened.add(str(point[2]))
+        yield point
+
+
 def _subscription_facts(state: AccountState, where: Placement) -> Iterator[Fact]:
     prices: dict[str, int] = {}
     costs: dict[str, int | None] = {}
     mrr, ever_active, last = 0, False, 0
     changes: list[tuple[int, str]] = []  # (time, "activation" or "churn")
-    for at, _, subscription, cents, cost in _in_order(state["points"]):
+    for at, _, subscription, cents, cost in _counted_points(state):
         last = int(at or 0)
         prices[str(subscription)], costs[str(subscription)] = int(cents or 0), None if cost is None else int(cost)
         total = sum(prices.values())
@@ -173,3 +195,27 @@ def account_facts(account_id: str, state: AccountState) -> list[Fact]:
     where = (attribute_of(attributes, "team"), attribute_of(attributes, "rep"))
     placement = (*where, attribute_of(attributes, "channel") or UNKNOWN_CHANNEL)
     return [*_subscription_facts(state, placement), *_survey_facts(state, placement)]
+
+
+def deal_subscription_events(deal_id: str, state: DealState) -> list[dict[str, Any]]:
+    """The ``subscription.started`` a won deal naming an account implies (contract JSON, an id per win)."""
+    opens = state.get("opens")
+    if opens is None:
+        return []
+    at, win_id, account, amount, currency, period = opens
+    event: dict[str, Any] = {
+        "event_id": f"{DEAL_START_PREFIX}{deal_id}-{win_id}",
+        "type": "subscription.started",
+        "occurred_at": datetime.fromtimestamp(int(at), UTC).isoformat(),
+        "source": "kpimon",
+        "account_id": account,
+        "subscription_id": f"deal:{deal_id}",
+        "amount": amount,
+        "currency": currency,
+        "billing_period": period,
+    }
+    for name, field in (("team", "team"), ("rep", "rep_id"), ("channel", "channel")):
+        value = attribute_of(state["attributes"], name)
+        if value is not None:
+            event[field] = value
+    return [event]

@@ -60,6 +60,9 @@ class DealState(TypedDict):
     event_ids: list[str]
     leads: NotRequired[list[str]]  # every lead the deal has named: each hears of its outcome (entities/lead_views.py)
     first_won_at: NotRequired[int]  # its earliest win, even if a later loss replaced it: its lead became a customer
+    # its earliest win naming an account, which opens a subscription (entities/accounts.py):
+    # [time, event id, account, amount in the deal's currency (text), currency, billing period]
+    opens: NotRequired[list[str | int]]
     last_at: NotRequired[int]  # its latest event's time (entities/retention.py), as for every kind
 
 
@@ -150,6 +153,10 @@ def apply_deal_event(state: DealState, event: DealEvent, to_reporting: ToReporti
                 named = {"channel": event.channel, "campaign": event.campaign_id, "lead": event.lead_id}
                 set_attributes(new["attributes"], event, named)
                 new["first_won_at"] = _earliest(new.get("first_won_at"), at)
+                opens = new.get("opens")
+                if event.account_id is not None and (opens is None or (at, event.event_id) < (opens[0], opens[1])):
+                    amount = str(event.amount)
+                    new["opens"] = [at, event.event_id, event.account_id, amount, event.currency, event.billing_period]
             outcome = _outcome(event, at, to_reporting)
             current = new["outcome"]
             if current is None or (at, event.event_id) > (current["at"], current["event_id"]):

@@ -274,3 +274,53 @@ def test_any_order_and_copies_give_the_same_facts_and_movements_sum_to_the_chang
     expected = customer_figures(ACCOUNT_DICTS, start, RATES)[("all",)]
     assert moved == expected.mrr_now - expected.mrr_at_start
     assert all(float(value).is_integer() for name, value in counters.items() if "cents" in name)
+
+
+def won(event_id: str, at: int, **fields: Any) -> AnyEvent:
+    data = {"event_id": event_id, "type": "deal.won", "occurred_at": datetime.fromtimestamp(at, UTC).isoformat()}
+    data |= {"source": "crm", "deal_id": "d1", "amount": "2400.00", "currency": "EUR", "rep_id": "alice", **fields}
+    return parse_event(orjson.dumps(data))
+
+
+def opened_subscriptions(wins: Sequence[AnyEvent]) -> list[dict[str, Any]]:
+    """What the deal sends, applying its wins in turn (each batch sends what the state newly implies)."""
+    records = [Accepted(Position("crm", 0, offset), item) for offset, item in enumerate(wins)]
+    sent: list[dict[str, Any]] = []
+    states: dict[str, Any] = {}
+    for record in records:
+        update = apply_entity_events([record], states, to_usd)
+        states |= update.states
+        sent += update.emitted
+    return [event for event in sent if event["type"] == "subscription.started"]
+
+
+def test_a_won_deal_naming_an_account_opens_a_subscription() -> None:
+    (started,) = opened_subscriptions([won("w1", T0, account_id="a1", channel="partner")])
+    assert started == {
+        "event_id": "kpimon-subscription-d1-w1",
+        "type": "subscription.started",
+        "occurred_at": "2026-01-01T00:00:00+00:00",
+        "source": "kpimon",
+        "account_id": "a1",
+        "subscription_id": "deal:d1",
+        "amount": "2400.00",
+        "currency": "EUR",
+        "billing_period": "year",
+        "rep_id": "alice",
+        "channel": "partner",
+    }
+    assert entity_key(parse_event(orjson.dumps(started))) == "account:a1"
+    values = kpis(run([parse_event(orjson.dumps(started))])[1], T0)
+    assert values["mrr"] == 220.0 and values["customers_new"] == 1  # 2400 EUR a year at 1.1
+    assert opened_subscriptions([won("w1", T0)]) == []  # no account: no subscription
+
+
+def test_an_earlier_win_arriving_late_gives_the_same_customer_figures() -> None:
+    first, second = won("w1", T0, account_id="a1"), won("w2", T0 + 5 * DAY, account_id="a1", amount="3600.00")
+    in_order = opened_subscriptions([first, second])
+    late = opened_subscriptions([second, first])
+    assert [event["event_id"] for event in in_order] == ["kpimon-subscription-d1-w1"]
+    assert len(late) == 2  # the later win's start, then the earlier one's
+    for sent in (in_order, late):
+        values = kpis(run([parse_event(orjson.dumps(event)) for event in sent])[1], T0)
+        assert (values["mrr"], values["mrr_new"], values["customers_new"]) == (220.0, 220.0, 1), sent
