@@ -12,6 +12,7 @@ Example (``deploy/examples/kpimon.yaml``)::
     currency_rates:                # EUR per 1 unit of each currency
       USD: 0.92
       GBP: 1.17
+    gross_margin: 0.8              # of subscriptions whose events carry no cost (CLV)
 
 Money in a currency that is neither the reporting currency (rate 1) nor listed
 under ``currency_rates`` has no rate: the worker rejects such events
@@ -66,6 +67,13 @@ class KpimonConfig(BaseModel):
     reporting_currency: Currency = "USD"
     # units of the reporting currency per 1 unit of each currency (the reporting currency itself is always 1)
     currency_rates: dict[Currency, PositiveDecimal] = Field(default_factory=dict)
+    # the share of a subscription's revenue left after the cost of serving it, where its events give no cost
+    # (the gross margin of CLV); the default 1 counts such revenue whole
+    gross_margin: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 1.0
+
+    def constants(self) -> dict[str, float]:
+        """The config's values formulas read beside the counters (catalog counters with source ``config``)."""
+        return {"configured_gross_margin": self.gross_margin}
 
     def cross_reference_problems(self) -> list[tuple[Location, str]]:
         """References between sections that field validation cannot see."""

@@ -152,6 +152,7 @@ class DealWon(Event):
     campaign_id: Identifier | None = None
     account_id: Identifier | None = None
     billing_period: BillingPeriod = "year"
+    cost: Money | None = None  # what delivering the deal costs, in ``currency`` (its profit margin)
 
 
 class DealLost(Event):

@@ -49,6 +49,7 @@ class Outcome(TypedDict):
     amount: float  # won: the deal's value in the reporting currency; lost: 0
     reason: str  # lost: the reason; won: ""
     opened_at: int | None  # won: the deal's opened_at, used when its creation never arrived
+    cost: NotRequired[float]  # won: what delivering it costs, in the reporting currency, if the win says
 
 
 class DealState(TypedDict):
@@ -168,7 +169,7 @@ def _outcome(event: DealWon | DealLost, at: int, to_reporting: ToReporting) -> O
     if isinstance(event, DealWon):
         opened_at = int(event.opened_at.timestamp()) if event.opened_at else None
         amount = to_reporting(event.amount, event.currency)
-        return {
+        won: Outcome = {
             "kind": "won",
             "at": at,
             "event_id": event.event_id,
@@ -176,6 +177,9 @@ def _outcome(event: DealWon | DealLost, at: int, to_reporting: ToReporting) -> O
             "reason": "",
             "opened_at": opened_at,
         }
+        if event.cost is not None:
+            won["cost"] = to_reporting(event.cost, event.currency)
+        return won
     return {
         "kind": "lost",
         "at": at,
@@ -253,6 +257,8 @@ def deal_facts(deal_id: str, state: DealState) -> list[Fact]:
     outcome = state["outcome"]
     if outcome is not None and outcome["kind"] == "won":
         counters = {"deals_won": 1.0, "revenue": outcome["amount"]}
+        if "cost" in outcome:  # its profit margin: revenue and cost of the wins that give their cost
+            counters |= {"revenue_costed": outcome["amount"], "won_deal_costs": outcome["cost"]}
         opened_at = _opened_at(state)
         if opened_at is not None:
             cycle = float(max(outcome["at"] - opened_at, 0))

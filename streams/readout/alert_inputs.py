@@ -23,7 +23,7 @@ from schemas.scopes import Scope
 from streams.core.folding import BucketGroup
 from streams.core.windows import window_bucket_range
 from streams.readout.baselines import baseline_range
-from streams.readout.kpis import Span, span_totals, with_stocks
+from streams.readout.kpis import Span, span_totals, with_constants, with_stocks
 
 # "now": the window itself; a baseline of it; "period_before": the period before its previous period (digests)
 Variant = Literal["now", "previous_period", "same_hour_last_week", "period_before"]
@@ -70,7 +70,9 @@ def partition_sums(
     result: Sums = {}
     for scope in scopes:
         labels = scope
-        lifetime = totals.get((scope, (LIFETIME, "now")), {})
+        every_bucket = totals.get((scope, (LIFETIME, "now")), {})
+        stocks = {name: value for name, value in every_bucket.items() if name.startswith(STOCK_PREFIX) and value}
+        lifetime = with_constants(stocks, config)
         for need in needs:
             if not need.matches(labels):
                 continue

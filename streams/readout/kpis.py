@@ -37,7 +37,9 @@ def window_totals(groups: Iterable[tuple[str, BucketGroup]], now: int, config: K
     totals: WindowTotals = {}
     for scope in scopes:
         lifetime = spans.get((scope, LIFETIME), {})
-        stocks = {name: value for name, value in lifetime.items() if name.startswith(STOCK_PREFIX) and value}
+        stocks = with_constants(
+            {name: value for name, value in lifetime.items() if name.startswith(STOCK_PREFIX) and value}, config
+        )
         for window in WINDOW_NAMES:
             sums = dict(with_stocks(spans.get((scope, window), {}), stocks))
             if sums:
@@ -63,15 +65,20 @@ class WithStocks(Mapping[str, NumberT]):
         self._lifetime: Mapping[str, NumberT] = lifetime
 
     def __getitem__(self, name: str) -> NumberT:
-        source = self._lifetime if name.startswith(STOCK_PREFIX) else self._window
+        source = self._window if name in self._window and not name.startswith(STOCK_PREFIX) else self._lifetime
         return source[name]
 
     def __iter__(self) -> Iterator[str]:
-        yield from (name for name in self._window if not name.startswith(STOCK_PREFIX))
+        yield from (name for name in self._window if not name.startswith(STOCK_PREFIX) and name not in self._lifetime)
         yield from self._lifetime
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
+
+
+def with_constants(stocks: dict[str, float], config: KpimonConfig) -> dict[str, float]:
+    """``stocks`` and, where there are any, the config's constants (``KpimonConfig.constants``): read alike."""
+    return stocks | config.constants() if stocks else stocks
 
 
 def with_stocks(window: Mapping[str, NumberT], lifetime: Mapping[str, NumberT]) -> Mapping[str, NumberT]:

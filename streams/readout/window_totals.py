@@ -116,6 +116,7 @@ class WindowTotals:
 
     def __init__(self, config: KpimonConfig, now: int) -> None:
         self._config = config
+        self._constants = {name: exact(value) for name, value in config.constants().items()}  # read with stocks
         self._now = now
         self._zones: dict[str, _Zone] = {}
         self._scopes: dict[Scope, _ScopeState] = {}
@@ -137,7 +138,10 @@ class WindowTotals:
     def exact_sums(self, scope: Scope, window: WindowName) -> Mapping[str, int]:
         """The window's exact sums, its stocks (``stock_...``) read from every retained bucket (``with_stocks``)."""
         state = self._scopes.get(scope)
-        return with_stocks(state.windows[window].sums, state.windows[LIFETIME].sums) if state else {}
+        if state is None:
+            return {}
+        stocks = state.windows[LIFETIME].sums
+        return with_stocks(state.windows[window].sums, stocks | self._constants if stocks else stocks)
 
     def view(self, scope: Scope, window: WindowName) -> Mapping[str, float]:
         """The window's counter sums as floats (each the float nearest to its exact sum), as of now."""

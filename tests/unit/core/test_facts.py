@@ -176,6 +176,12 @@ def test_catalog_and_code_agree_on_counters() -> None:
     for fact in fact_changes(contact_facts("c-1", clicked), contact_facts("c-1", converted)):
         for counter in fact.counters:
             emitted.setdefault(counter, set()).add("lead.created")
+    costed = apply_deal_event(empty_deal(), make("deal.won", cost=100), lambda amount, currency: float(amount))  # type: ignore[arg-type]
+    for fact in deal_facts("d1", costed):
+        for counter in fact.counters:
+            if ":" not in counter:
+                emitted.setdefault(counter, set()).add("deal.won")
+    emitted["configured_gross_margin"] = {"config"}  # not counted: the config file's, read with the stocks
     won = apply_deal_event(empty_deal(), make("deal.won"), lambda amount, currency: float(amount))  # type: ignore[arg-type]
     for fact in leadless_deal_facts("d1", won):
         for counter in fact.counters:

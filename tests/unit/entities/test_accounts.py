@@ -69,8 +69,12 @@ def window(facts: Sequence[Fact], start: int, scope: Scope = OVERALL) -> dict[st
     return dict(sums)
 
 
-def kpis(facts: Sequence[Fact], start: int, scope: Scope = OVERALL) -> dict[str, float | None]:
+def kpis(
+    facts: Sequence[Fact], start: int, scope: Scope = OVERALL, config: KpimonConfig = CONFIG
+) -> dict[str, float | None]:
     counters = window(facts, start, scope)
+    if any(name.startswith(STOCK_PREFIX) for name in counters):  # read with the stocks (kpis.with_constants)
+        counters |= config.constants()
     return {kpi.id: kpi.formula.evaluate(counters) for kpi in CATALOG.kpis}
 
 
@@ -324,3 +328,46 @@ def test_an_earlier_win_arriving_late_gives_the_same_customer_figures() -> None:
     for sent in (in_order, late):
         values = kpis(run([parse_event(orjson.dumps(event)) for event in sent])[1], T0)
         assert (values["mrr"], values["mrr_new"], values["customers_new"]) == (220.0, 220.0, 1), sent
+
+
+def cohort(accounts: int, churned: int, **price: Any) -> list[Fact]:
+    """``accounts`` accounts paying from day 0, ``churned`` of them churning on day 40."""
+    facts: list[Fact] = []
+    for number in range(accounts):
+        events = [event("subscription.started", T0, account_id=f"a{number}", **price)]
+        if number < churned:
+            events.append(event("subscription.churned", T0 + 40 * DAY, account_id=f"a{number}"))
+        facts += run(events)[1]
+    return facts
+
+
+WINDOW_START = T0 + 31 * DAY  # the 30 days from day 31: all 25 active at its start
+
+
+def test_clv_is_arpa_times_gross_margin_over_the_churn_rate() -> None:
+    costed = kpis(cohort(25, 5, mrr=100, cost=30), WINDOW_START)  # 5 of 25 churned: a churn rate of 0.2
+    assert costed["arpa"] == 100 and costed["gross_margin"] == pytest.approx(0.7)
+    assert costed["logo_churn_rate"] == 0.2
+    assert costed["customer_lifetime_value"] == pytest.approx(100 * 0.7 / 0.2)  # 350
+    uncosted = cohort(25, 5, mrr=100)
+    assert kpis(uncosted, WINDOW_START)["customer_lifetime_value"] == pytest.approx(500)  # margin 1 by default
+    configured = kpis(uncosted, WINDOW_START, config=KpimonConfig(gross_margin=0.8))
+    assert configured["gross_margin"] == pytest.approx(0.8) and configured["customer_lifetime_value"] == pytest.approx(
+        400
+    )
+
+
+def test_clv_has_no_value_without_churn_or_with_a_small_cohort() -> None:
+    assert kpis(cohort(25, 0, mrr=100), WINDOW_START)["customer_lifetime_value"] is None  # no churn: no end
+    small = kpis(cohort(19, 5, mrr=100), WINDOW_START)
+    assert small["logo_churn_rate"] == pytest.approx(5 / 19) and small["customer_lifetime_value"] is None
+
+
+def test_ltv_to_cac_and_cac_payback() -> None:
+    acquisition = Fact(
+        WINDOW_START + DAY, None, None, None, {"marketing_spend": 800, "sales_spend": 200, "deals_won": 4}
+    )
+    values = kpis([*cohort(25, 5, mrr=100, cost=30), acquisition], WINDOW_START)
+    assert values["customer_acquisition_cost"] == 250
+    assert values["ltv_to_cac"] == pytest.approx(350 / 250)
+    assert values["cac_payback"] == pytest.approx(250 / 70)  # months of 70 gross profit per account

@@ -24,6 +24,11 @@ MRR_AT_START_OPEN = (
 )
 MRR_AT_START = MRR_AT_START_OPEN + ")"
 RETAINED = "(stock_customers - retention_activations + retention_churns)"
+GROSS_PROFIT = (
+    "(stock_costed_mrr_cents - stock_cost_cents + (stock_mrr_cents - stock_costed_mrr_cents) * configured_gross_margin)"
+)
+LOST = "(customers_churned - customers_new - customers_reactivated + retention_activations - retention_churns)"
+CAC = "(marketing_spend + sales_spend) / deals_won"
 BUILTIN_KPIS = {
     # id: (metric, formula, unit, scopes)
     "calls": ("kpimon_calls", "calls", "count", ("all", "team", "rep")),
@@ -278,6 +283,43 @@ BUILTIN_KPIS = {
     "csat_responses": ("kpimon_csat_responses", "csat_responses", "count", ("all", "team", "rep", "channel")),
     "ces": ("kpimon_ces", "ces_score_total / ces_responses", "score", ("all", "team", "rep", "channel")),
     "ces_responses": ("kpimon_ces_responses", "ces_responses", "count", ("all", "team", "rep", "channel")),
+    # unit economics
+    "arpa": (
+        "kpimon_average_revenue_per_account",
+        "stock_mrr_cents / 100 / stock_customers",
+        "currency",
+        ("all", "team", "rep", "channel"),
+    ),
+    "gross_margin": (
+        "kpimon_gross_margin_ratio",
+        f"{GROSS_PROFIT} / stock_mrr_cents",
+        "ratio",
+        ("all", "team", "rep", "channel"),
+    ),
+    "customer_lifetime_value": (
+        "kpimon_customer_lifetime_value",
+        f"{GROSS_PROFIT} / 100 / stock_customers / ({LOST} / at_least({CUSTOMERS_AT_START}, 20))",
+        "currency",
+        ("all", "team", "rep", "channel"),
+    ),
+    "ltv_to_cac": (
+        "kpimon_ltv_to_cac_ratio",
+        f"{GROSS_PROFIT} / 100 / stock_customers / ({LOST} / at_least({CUSTOMERS_AT_START}, 20)) / ({CAC})",
+        "ratio",
+        ("all", "channel"),
+    ),
+    "cac_payback": (
+        "kpimon_cac_payback_months",
+        f"({CAC}) / ({GROSS_PROFIT} / 100 / stock_customers)",
+        "count",
+        ("all", "channel"),
+    ),
+    "deal_profit_margin": (
+        "kpimon_deal_profit_margin_ratio",
+        "(revenue_costed - won_deal_costs) / revenue_costed",
+        "ratio",
+        ("all", "team", "rep", "channel", "campaign"),
+    ),
 }
 BUILTIN_COUNTERS = {
     "calls": "call.logged",
@@ -303,6 +345,8 @@ BUILTIN_COUNTERS = {
     "cycle_seconds": "deal.won",
     "cohort_opportunities": "lead.converted",
     "cohort_customers": "lead.converted",
+    "revenue_costed": "deal.won",
+    "won_deal_costs": "deal.won",
     # web traffic and spend
     "marketing_spend": "spend.recorded",
     "sales_spend": "spend.recorded",
@@ -342,6 +386,7 @@ BUILTIN_COUNTERS = {
     "csat_satisfied": "survey.responded",
     "ces_responses": "survey.responded",
     "ces_score_total": "survey.responded",
+    "configured_gross_margin": "config",
 }
 
 BUILTIN = load_catalog()
@@ -376,8 +421,8 @@ def test_builtin_catalog_loads() -> None:
     assert {kpi.id: (kpi.metric, kpi.formula.source, kpi.unit, kpi.scopes) for kpi in catalog.kpis} == BUILTIN_KPIS
     assert [kpi.id for kpi in catalog.kpis] == list(BUILTIN_KPIS)  # file order is kept
     assert WINDOW_NAMES == ("1h", "24h", "7d", "30d", "today", "week", "month", "quarter")
-    ids = [kpi.id for kpi in catalog.kpis]
-    customer_kpis = catalog.kpis[ids.index("customers") : ids.index("nps")]  # windows that end now, of a period
+    customer_counters = {name for name, spec in catalog.counters.items() if spec.source.startswith("subscription.")}
+    customer_kpis = [kpi for kpi in catalog.kpis if kpi.formula.names & customer_counters]  # windows of a period
     assert all(kpi.windows == WINDOW_NAMES for kpi in catalog.kpis if kpi not in customer_kpis)
     assert all(set(kpi.windows) <= {"week", "30d", "month", "quarter"} for kpi in customer_kpis)
 
