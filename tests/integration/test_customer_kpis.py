@@ -34,7 +34,8 @@ from tests.reference.offline_customers import (
     survey_figures,
 )
 
-CONFIG = "timezone: UTC\ncurrency_rates: {EUR: 1.1}\n"
+CONFIG = "timezone: UTC\ncurrency_rates: {EUR: 1.1}\ngross_margin: 0.75\n"
+GROSS_MARGIN = 0.75
 RATES = {"USD": Decimal(1), "EUR": Decimal("1.1")}
 ACCOUNTS = 500
 DUPLICATE_SHARE = 0.05
@@ -80,6 +81,8 @@ def _customer_values(figure: CustomerFigures) -> dict[str, float | None]:
 
 def _rate_values(figure: CustomerFigures) -> dict[str, float | None]:
     return {
+        "kpimon_average_revenue_per_account": figure.arpa(),
+        "kpimon_gross_margin_ratio": figure.gross_margin(GROSS_MARGIN),
         "kpimon_customer_retention_ratio": figure.retention_rate(),
         "kpimon_logo_churn_ratio": figure.logo_churn_rate(),
         "kpimon_gross_revenue_retention_ratio": figure.gross_revenue_retention(),
@@ -104,6 +107,8 @@ def expected_values(events: list[dict[str, object]], now: float) -> dict[tuple[s
         start = _window_start(window, now)
         for scope, figure in customer_figures(events, start, RATES).items():
             values = _customer_values(figure) | (_rate_values(figure) if window != "week" else {})
+            if window == "30d":
+                values["kpimon_customer_lifetime_value"] = figure.lifetime_value(GROSS_MARGIN)
             expected |= {(name, _labels(scope, window)): v for name, v in values.items() if v is not None}
         for scope, answers in survey_figures(events, start).items():
             expected |= {(name, _labels(scope, window)): v for name, v in _survey_values(answers).items() if v}

@@ -15,6 +15,9 @@ The rules (what kpimon's docs/kpis.md states)
   ``start`` above 0), active at the end, both (retained). Each change of MRR at or after ``start`` is a movement:
   from 0, new (the account's first time above 0) or reactivated; to 0, churned (the MRR it had); else expansion or
   contraction by the difference.
+- Gross margin: the subscriptions whose latest event gives a ``cost`` (monthly, converted as the price) count
+  their own; the others ``configured`` (the config's ``gross_margin``). CLV = ARPA (MRR now per customer) x
+  gross margin / logo churn rate, none below 20 customers at the start or without churn.
 - An account counts in ``all``, its owner's team and rep (of its latest subscription event naming a rep) and its
   channel (of its latest subscription event naming one, else ``unknown``).
 - Survey answers: per account and kind, an answer counts unless the account's next answer of that kind (by time,
@@ -53,6 +56,8 @@ class CustomerFigures:
     churned: int = 0
     mrr_at_start: int = 0  # cents
     mrr_now: int = 0
+    costed_mrr_now: int = 0  # of the subscriptions whose latest event gives a cost
+    cost_now: int = 0  # their monthly cost
     movements: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # kind -> cents
 
     def retention_rate(self) -> float | None:
@@ -64,6 +69,21 @@ class CustomerFigures:
     def gross_revenue_retention(self) -> float | None:
         lost = self.movements["contraction"] + self.movements["churned"]
         return (self.mrr_at_start - lost) / self.mrr_at_start if self.mrr_at_start else None
+
+    def arpa(self) -> float | None:
+        return self.mrr_now / 100 / self.now if self.now else None
+
+    def gross_margin(self, configured: float) -> float | None:
+        profit = self.costed_mrr_now - self.cost_now + (self.mrr_now - self.costed_mrr_now) * configured
+        return profit / self.mrr_now if self.mrr_now else None
+
+    def lifetime_value(self, configured: float) -> float | None:
+        """ARPA x gross margin / logo churn rate; None below 20 customers at the start or without churn."""
+        lost = self.at_start - self.retained
+        arpa, margin = self.arpa(), self.gross_margin(configured)
+        if self.at_start < 20 or not lost or arpa is None or margin is None:
+            return None
+        return arpa * margin / (lost / self.at_start)
 
     def net_revenue_retention(self) -> float | None:
         kept = self.mrr_at_start + self.movements["expansion"] - self.movements["contraction"]
@@ -107,6 +127,13 @@ def _cents(event: Event, rates: Mapping[str, Decimal]) -> int:
     else:
         amount, months = Decimal(str(event["amount"])), MONTHS[event.get("billing_period", "month")]
     return round(float(amount * rates[event["currency"]]) * 100 / months)
+
+
+def _cost_cents(event: Event, rates: Mapping[str, Decimal]) -> int | None:
+    if event["type"] == "subscription.churned" or "cost" not in event:
+        return None
+    months = 1 if "mrr" in event else MONTHS[event.get("billing_period", "month")]
+    return round(float(Decimal(str(event["cost"])) * rates[event["currency"]]) * 100 / months)
 
 
 def _scopes(team: str | None, rep: str | None, channel: str | None) -> list[ScopeKey]:
@@ -153,13 +180,16 @@ def customer_figures(
         if not account.events:
             continue
         prices: dict[str, int] = {}
+        costs: dict[str, int | None] = {}
         mrr, mrr_at_start, ever = 0, None, False
         counts: dict[str, int] = defaultdict(int)
         movements: dict[str, int] = defaultdict(int)
         for event in account.events:
             if mrr_at_start is None and _time(event) >= start:
                 mrr_at_start = mrr
-            prices[event.get("subscription_id") or event["account_id"]] = _cents(event, rates)
+            subscription = event.get("subscription_id") or event["account_id"]
+            prices[subscription] = _cents(event, rates)
+            costs[subscription] = _cost_cents(event, rates)
             after = sum(prices.values())
             if _time(event) >= start and after != mrr:
                 if mrr == 0:
@@ -185,6 +215,9 @@ def customer_figures(
             figure.retained += mrr_at_start > 0 and mrr > 0
             figure.mrr_at_start += mrr_at_start
             figure.mrr_now += mrr
+            costed = [name for name, cost in costs.items() if cost is not None and prices[name]]
+            figure.costed_mrr_now += sum(prices[name] for name in costed)
+            figure.cost_now += sum(costs[name] or 0 for name in costed)
             for kind in ("new", "reactivated", "churned"):
                 setattr(figure, kind, getattr(figure, kind) + counts[kind])
             for kind, cents in movements.items():
@@ -252,6 +285,8 @@ def customer_events(seed: int, accounts: int, first: int, last: int) -> list[Eve
                 else {"amount": f"{rng.randint(1000, 90000) / 100:.2f}", "billing_period": period}
             )
             common = {"account_id": account, "subscription_id": subscription, "currency": currency}
+            if rng.random() < 0.4:  # the cost of serving it, on each of its events
+                price["cost"] = f"{rng.randint(100, 900) / 100:.2f}"
             owner = {"team": team, "rep_id": rep}
             moment = at + index * rng.randint(0, 40) * 86_400
             emit("subscription.started", moment, **common, **price, **owner, channel=channel, plan="pro", seats=3)

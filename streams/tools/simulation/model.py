@@ -75,6 +75,9 @@ CLICK_AFTER_OPEN_SECONDS, UNSUBSCRIBE_AFTER_OPEN_SECONDS, BOUNCE_AFTER_SECONDS =
 PLANS = (("starter", 29), ("pro", 79), ("business", 199))
 SEATS, YEARLY_SHARE, YEARLY_MONTHS_PAID = (1, 12), 0.3, 10
 EXPANSION_RATE, CONTRACTION_RATE, CHURN_RATE = 0.25, 0.1, 0.2
+# Costs: a won deal's delivery (a share of its amount); the business plan's hosting, given on its events (the
+# other plans' margin is the config's gross_margin).
+DEAL_COST_SHARE, HOSTED_PLANS, HOSTED_COST_SHARE = (0.2, 0.5), ("business",), 0.25
 # Share of new accounts answering each survey, and its scores' weights (NPS about +20, CSAT about 80%, CES about 3).
 SURVEY_RATES = {"nps": 0.5, "csat": 0.4, "ces": 0.3}
 SURVEY_SCORE_WEIGHTS = {

@@ -30,9 +30,12 @@ from streams.tools.simulation.model import (
     CONTRACTION_RATE,
     DAILY_SALES_SPEND,
     DAILY_SPEND,
+    DEAL_COST_SHARE,
     DEMO_CAMPAIGNS,
     EMAIL_TOUCH_SHARE,
     EXPANSION_RATE,
+    HOSTED_COST_SHARE,
+    HOSTED_PLANS,
     JOURNEY_RATE,
     JOURNEY_TOUCHES,
     LEAD_CHANNEL_WEIGHTS,
@@ -260,8 +263,13 @@ class World(ABC):
             self._schedule(moment, {"type": "opportunity.stage_changed", **owner, "deal_id": deal, **stages})
         closing: EventDict = {"type": "deal.lost", "reason": rng.choice(LOSS_REASONS)}
         if won:  # a year's contract: it opens a subscription of the new account
-            closing = {"type": "deal.won", "amount": round(amount * rng.uniform(0.85, 1.0), 2), "currency": currency}
-            closing |= {"opened_at": rfc3339(opened), **source, "account_id": f"account-{deal}"}
+            price = round(amount * rng.uniform(0.85, 1.0), 2)
+            closing = {"type": "deal.won", "amount": price, "currency": currency, "opened_at": rfc3339(opened)}
+            closing |= {
+                **source,
+                "account_id": f"account-{deal}",
+                "cost": round(price * rng.uniform(*DEAL_COST_SHARE), 2),
+            }
         self._schedule(self._after(moment, "close"), {**closing, **owner, "deal_id": deal})
 
     # -- customers -----------------------------------------------------------------------------------------------------
@@ -276,7 +284,9 @@ class World(ABC):
         base = {"account_id": account, "currency": self._currency(team), "plan": plan, "billing_period": period}
 
         def price(seat_count: int) -> EventDict:
-            return {**base, "seats": seat_count, "amount": float(per_seat * seat_count * months_paid)}
+            amount = per_seat * seat_count * months_paid
+            cost = {"cost": round(amount * HOSTED_COST_SHARE, 2)} if plan in HOSTED_PLANS else {}
+            return {**base, "seats": seat_count, "amount": float(amount), **cost}
 
         channel = rng.choices(LEAD_CHANNELS, LEAD_CHANNEL_WEIGHTS)[0]
         self._emit(moment, {"type": "subscription.started", **owner, "channel": channel, **price(seats)}, out)

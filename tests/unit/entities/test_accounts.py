@@ -247,6 +247,9 @@ def test_generated_accounts_match_the_offline_reference(start: int) -> None:
         assert values["logo_churn_rate"] == pytest.approx(expected.logo_churn_rate()), key
         assert values["gross_revenue_retention"] == pytest.approx(expected.gross_revenue_retention()), key
         assert values["net_revenue_retention"] == pytest.approx(expected.net_revenue_retention()), key
+        assert values["arpa"] == pytest.approx(expected.arpa()), key
+        assert values["gross_margin"] == pytest.approx(expected.gross_margin(1.0)), key
+        assert values["customer_lifetime_value"] == pytest.approx(expected.lifetime_value(1.0)), key
     for key, expected_surveys in surveys.items():
         values = kpis(facts, start, scope_of(key))
         assert values["nps"] == pytest.approx(expected_surveys.nps()), key
@@ -371,3 +374,15 @@ def test_ltv_to_cac_and_cac_payback() -> None:
     assert values["customer_acquisition_cost"] == 250
     assert values["ltv_to_cac"] == pytest.approx(350 / 250)
     assert values["cac_payback"] == pytest.approx(250 / 70)  # months of 70 gross profit per account
+
+
+def test_generated_clv_matches_the_offline_reference() -> None:
+    events = customer_events(seed=11, accounts=120, first=T0, last=T0 + 400 * DAY)
+    facts = all_facts(by_account(events))
+    start = T0 + 370 * DAY
+    expected = customer_figures(events, start, RATES)[("all",)]
+    config = KpimonConfig(gross_margin=0.6)
+    values = kpis(facts, start, config=config)
+    assert expected.lifetime_value(0.6) is not None
+    assert values["customer_lifetime_value"] == pytest.approx(expected.lifetime_value(0.6))
+    assert values["gross_margin"] == pytest.approx(expected.gross_margin(0.6))
