@@ -66,8 +66,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _load(settings: Settings) -> tuple[KpimonConfig, Catalog]:
-    config = load_config(settings.config_file) if settings.config_file else KpimonConfig()
-    return config, load_catalog(settings.catalog_file)
+    catalog = load_catalog(settings.catalog_file)
+    config = load_config(settings.config_file, catalog) if settings.config_file else KpimonConfig()
+    return config, catalog
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -172,10 +173,10 @@ def _schema(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from alerts.rules import load_rules
 
-    config = load_config(Path(args.file))
     catalog = load_catalog(Path(args.catalog) if args.catalog else None)
+    config = load_config(Path(args.file), catalog)
     print(
-        f"{args.file}: ok ({len(config.teams)} teams, {len(config.reps)} reps; "
+        f"{args.file}: ok ({len(config.teams)} teams, {len(config.reps)} reps, {len(config.goals)} goals; "
         f"catalog of {len(catalog.kpis)} KPIs over {len(catalog.counters)} counters)"
     )
     if args.rules:
