@@ -266,7 +266,8 @@ def test_promtool_check_rules() -> None:
 
 def test_promtool_test_rules() -> None:
     tests = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
-    assert {"alerts.test.yml", "generated-alerts.test.yml", "rollups.test.yml"} <= {path.name for path in tests}
+    expected = {"alerts.test.yml", "generated-alerts.test.yml", "goals.test.yml", "rollups.test.yml"}
+    assert expected <= {path.name for path in tests}
     output = run(tool("promtool"), "test", "rules", *tests)
     assert output.count("SUCCESS") == len(tests)
 
