@@ -129,6 +129,11 @@ def goals_in_force(goals: Iterable[Goal], scope: Scope, now: float, tz: ZoneInfo
     return tuple(goal for goal in chosen if goal is not None)
 
 
+def goal_in_force(goals: Iterable[Goal], name: str, scope: Scope, now: float, tz: ZoneInfo) -> Goal | None:
+    """The entry of goal ``name`` in force for ``scope`` at ``now``; None when it does not cover the scope (yet)."""
+    return next((goal for goal in goals_in_force(goals, scope, now, tz) if goal.name == name), None)
+
+
 def expected_by_now(goal: Goal, now: float, tz: ZoneInfo) -> float:
     """The pace value: the target times the share of the period's counted time gone by at ``now``.
 

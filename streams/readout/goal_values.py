@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from schemas.calendar import period_days
 from schemas.config import KpimonConfig
 from schemas.goals import Goal, entry_in_force, expected_by_now
-from schemas.scopes import OVERALL, Scope
+from schemas.scopes import Scope
 
 
 @dataclass(frozen=True)
@@ -31,15 +31,6 @@ class GoalValue:
     scope: Scope
     goal: Goal
     expected: float
-
-
-def config_scopes(config: KpimonConfig) -> list[Scope]:
-    """Overall, every team and every rep of the config (a rep within its team)."""
-    return [
-        OVERALL,
-        *(Scope(team=team) for team in config.teams),
-        *(Scope(team=rep.team, rep=rep_id) for rep_id, rep in config.reps.items()),
-    ]
 
 
 def goal_entries(goals: Iterable[Goal]) -> dict[str, tuple[Goal, ...]]:
@@ -68,8 +59,7 @@ def goal_values(
     """
     if not config.goals:
         return
-    known = config_scopes(config)
-    candidates = sorted({*known, *seen}, key=lambda scope: scope.key)
+    candidates = sorted({*config.scopes(), *seen}, key=lambda scope: scope.key)
     zones: dict[str, ZoneInfo] = {}
     looked_at = 0
     for entries in goal_entries(config.goals).values():

@@ -34,7 +34,8 @@ from alerts.store import RedisAlertStore, states_by_key
 from alerts.webhook import due_now, notifications_for
 from schemas.catalog import Catalog
 from schemas.config import KpimonConfig
-from schemas.scopes import OVERALL, Scope, ScopeSelector
+from schemas.goals import goal_in_force
+from schemas.scopes import Scope, ScopeSelector
 from streams.core.folding import BucketGroup
 from streams.metrics.alert_collector import AlertMetrics
 from streams.readout.alert_inputs import Need, Sums, observe, scopes_in, sums_key, value_in
@@ -71,12 +72,6 @@ def needs_of(rules: RulesFile, catalog: Catalog) -> list[Need]:
         needs.append(Need(team.matches, digest_window(digest), "previous_period", every))
         needs.append(Need(team.matches, digest_window(digest), "period_before", counters))
     return needs
-
-
-def configured_scopes(config: KpimonConfig) -> set[Scope]:
-    """The scopes that exist even without any event: overall, every team and every rep of the config."""
-    scopes = {OVERALL, *(Scope(team=team) for team in config.teams)}
-    return scopes | {Scope(team=rep.team, rep=rep_id) for rep_id, rep in config.reps.items()}
 
 
 class AlertService:
@@ -174,7 +169,7 @@ class AlertService:
                 self._skipped[digest_key(digest)] = due.id
 
     async def _decide(self, rules: list[AlertRule], sums: Sums, now: float) -> list[tuple[Decision, int]]:
-        candidates = scopes_in(sums) | configured_scopes(self._config)
+        candidates = scopes_in(sums) | set(self._config.scopes())
         targets = [
             (rule, scope)
             for rule in rules
@@ -190,10 +185,12 @@ class AlertService:
             drop = rule.condition.drop
             if drop is not None:
                 observation = replace(observation, baseline=value_in(kpi, sums, scope, rule.window, drop.baseline))
-            labels = scope
             state, version = before[key]
-            tz = rule.zone_for(labels, self._config)
-            decisions.append((decide(rule, kpi, labels, observation, state, now, tz), version))
+            tz = rule.zone_for(scope, self._config)
+            pace = rule.condition.pace
+            if pace is not None:
+                observation = replace(observation, goal=goal_in_force(self._config.goals, pace.goal, scope, now, tz))
+            decisions.append((decide(rule, kpi, scope, observation, state, now, tz), version))
         return decisions
 
     async def _apply(self, decisions: list[tuple[Decision, int]], now: float) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from schemas.config import KpimonConfig
 from schemas.scopes import OVERALL, Scope
-from streams.readout.goal_values import GoalValue, config_scopes, goal_values
+from streams.readout.goal_values import GoalValue, goal_values
 
 # Tuesday December 8, 2026, 13:00 UTC: 14:00 in Berlin, 08:00 in New York.
 NOW = datetime(2026, 12, 8, 13, tzinfo=UTC).timestamp()
@@ -85,5 +85,5 @@ def test_steps_come_every_few_scopes() -> None:
 
 
 def test_config_scopes() -> None:
-    assert config_scopes(CONFIG) == [OVERALL, Scope(team="emea"), Scope(team="amer"), ANNA, MIKE]
+    assert CONFIG.scopes() == [OVERALL, Scope(team="emea"), Scope(team="amer"), ANNA, MIKE]
     assert GoalValue(OVERALL, CONFIG.goals[0], 1.0).scope == OVERALL

@@ -9,10 +9,9 @@ from prometheus_client import CollectorRegistry
 from alerts.delivery import DeliveryReport
 from alerts.rules import RulesFile
 from schemas.catalog import load_catalog
-from schemas.config import KpimonConfig, RepConfig, TeamConfig
-from schemas.scopes import OVERALL, Scope
+from schemas.scopes import Scope
 from streams.metrics.alert_collector import AlertCollector, AlertMetrics
-from streams.worker.alerting import configured_scopes, needs_of, owner_partition
+from streams.worker.alerting import needs_of, owner_partition
 
 RULES = RulesFile.model_validate(
     {
@@ -53,11 +52,6 @@ def test_needs_cover_the_window_the_baseline_and_the_digest_periods() -> None:
     emea, amer = Scope(team="emea"), Scope(team="amer")
     assert [need.matches(emea) for need in needs] == [True, True, False, False]
     assert [need.matches(amer) for need in needs] == [False, False, True, True]
-
-
-def test_configured_scopes_exist_without_events() -> None:
-    config = KpimonConfig(teams={"emea": TeamConfig()}, reps={"anna": RepConfig(team="emea")})
-    assert configured_scopes(config) == {OVERALL, Scope(team="emea"), Scope(team="emea", rep="anna")}
 
 
 def test_each_rule_has_one_stable_owner() -> None:
