@@ -252,7 +252,10 @@ SYNTAX = [
         "add the goal to the config's goals, e.g. {name: rep-daily-calls, kpi: calls, scope: rep, period: day, "
         "target: 50, hours: '09:00-18:00'}, and write pace: {goal: rep-daily-calls} (docs/alerts.md)",
     ),
-    (rule("", condition="{pace: {goal: 'a b'}}"), "7:30: rules.0.condition.pace.goal: String should match pattern '^[A-Za-z0-9][A-Za-z0-9_.-]*$'"),
+    (
+        rule("", condition="{pace: {goal: 'a b'}}"),
+        "7:30: rules.0.condition.pace.goal: String should match pattern '^[A-Za-z0-9][A-Za-z0-9_.-]*$'",
+    ),
     (
         HEAD + "  - {id: Bad_Id, kpi: calls, window: today, condition: {above: 1}, routes: [sales-slack]}\n",
         "4:10: rules.0.id: String should match pattern '^[a-z0-9][a-z0-9-]*$'",
