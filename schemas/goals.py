@@ -117,15 +117,33 @@ def entry_in_force(entries: Iterable[Goal], first_day: date) -> Goal | None:
     return max(in_force, key=lambda entry: entry.since or date.min, default=None)
 
 
+def goal_entries(goals: Iterable[Goal]) -> dict[str, tuple[Goal, ...]]:
+    """The entries of each goal name, in config order (they share KPI, scope and period: ``goal_problems``)."""
+    by_name: dict[str, list[Goal]] = {}
+    for goal in goals:
+        by_name.setdefault(goal.name, []).append(goal)
+    return {name: tuple(entries) for name, entries in by_name.items()}
+
+
 def goals_in_force(goals: Iterable[Goal], scope: Scope, now: float, tz: ZoneInfo) -> tuple[Goal, ...]:
     """One entry per goal name covering ``scope``: the one in force for the period holding ``now`` (local to ``tz``).
 
     ``tz`` is the scope's time zone (``KpimonConfig.timezone_of(scope.team)``); names keep their config order.
     """
-    by_name: dict[str, list[Goal]] = {}
-    for goal in goals_for_scope(goals, scope):
-        by_name.setdefault(goal.name, []).append(goal)
-    chosen = (entry_in_force(entries, period_days(entries[0].window, now, tz)[0]) for entries in by_name.values())
+    chosen = (
+        entry_in_force(entries, period_days(entries[0].window, now, tz)[0])
+        for entries in goal_entries(goals_for_scope(goals, scope)).values()
+    )
+    return tuple(goal for goal in chosen if goal is not None)
+
+
+def goals_of_period(goals: Iterable[Goal], scope: Scope, period: GoalPeriod, first_day: date) -> tuple[Goal, ...]:
+    """The goals of ``period`` covering ``scope``, each as in force for the period that starts on ``first_day``."""
+    chosen = (
+        entry_in_force(entries, first_day)
+        for entries in goal_entries(goals_for_scope(goals, scope)).values()
+        if entries[0].period == period
+    )
     return tuple(goal for goal in chosen if goal is not None)
 
 

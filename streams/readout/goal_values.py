@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from schemas.calendar import period_days
 from schemas.config import KpimonConfig
-from schemas.goals import Goal, entry_in_force, expected_by_now
+from schemas.goals import Goal, entry_in_force, expected_by_now, goal_entries
 from schemas.scopes import Scope
 
 
@@ -31,14 +31,6 @@ class GoalValue:
     scope: Scope
     goal: Goal
     expected: float
-
-
-def goal_entries(goals: Iterable[Goal]) -> dict[str, tuple[Goal, ...]]:
-    """The entries of each goal name, in config order (they share KPI, scope and period: schemas.goals)."""
-    by_name: dict[str, list[Goal]] = {}
-    for goal in goals:
-        by_name.setdefault(goal.name, []).append(goal)
-    return {name: tuple(entries) for name, entries in by_name.items()}
 
 
 def _pinned_scope(goal: Goal) -> Scope | None:
