@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
 
 from alerts.rules import RulesFile
 from alerts.testing import WebhookSink
-from schemas.catalog import load_catalog
 from schemas.config import KpimonConfig
 from schemas.scopes import Scope
-from streams.core.folding import BucketGroup, GroupKey
-from streams.core.windows import DAY
 from streams.worker.alerting import AlertService
-from streams.worker.settings import Settings
+from tests.integration.alert_service import Groups, alert_service, day_buckets, local_time, rounds
 from tests.integration.redis_namespace import redis_namespace
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -46,13 +42,11 @@ ANNA, JAN = Scope(team="emea", rep="emea-anna"), Scope(team="emea", rep="emea-ja
 
 
 def berlin(text: str) -> int:
-    return int(datetime.fromisoformat(text).replace(tzinfo=BERLIN).timestamp())
+    return local_time(text, BERLIN)
 
 
-def day_buckets(scope: Scope, calls_by_day: dict[str, int], partition: int = 0) -> list[tuple[str, BucketGroup]]:
-    key = GroupKey(partition, scope, DAY, berlin("2026-11-01 00:00")).encode()
-    buckets = {str(berlin(f"{day} 00:00")): {"calls": float(calls)} for day, calls in calls_by_day.items()}
-    return [(key, {"buckets": buckets, "offsets": {"crm": 1}})]
+def calls_on(scope: Scope, calls_by_day: dict[str, int], partition: int = 0) -> Groups:
+    return day_buckets(scope, calls_by_day, BERLIN, partition)
 
 
 ROUTES = {"sales": {"type": "slack", "webhook_url_env": "SLACK_URL"}}
@@ -65,37 +59,14 @@ NOW = float(berlin("2026-11-25 09:00"))  # half an hour after the send time
 
 
 def digest_service(
-    redis: Redis,
-    namespace: str,
-    sink: WebhookSink,
-    groups: Callable[[], list[tuple[str, BucketGroup]]],
-    rules: RulesFile = RULES,
-    now: float = NOW,
+    redis: Redis, namespace: str, sink: WebhookSink, groups: Callable[[], Groups], rules: RulesFile = RULES
 ) -> AlertService:
-    return AlertService(
-        Settings(app_id=namespace, partitions=1),
-        CONFIG,
-        load_catalog(),
-        rules,
-        redis,
-        buckets=groups,
-        owned=lambda: {0},
-        ready=lambda: True,
-        audit=lambda key, record: _nothing(),
-        clock=lambda: now,
-        env={"SLACK_URL": sink.url("/slack")},
-    )
-
-
-async def rounds(service: AlertService, count: int) -> None:
-    for _ in range(count):
-        await service.evaluate()
-        await service.deliver()
+    return alert_service(redis, namespace, CONFIG, rules, groups, NOW, {"SLACK_URL": sink.url("/slack")})
 
 
 async def test_a_daily_digest_compares_yesterday_with_the_day_before_and_is_sent_once() -> None:
-    groups = day_buckets(Scope(team="emea"), {"2026-11-23": 8, "2026-11-24": 12, "2026-11-25": 3})
-    groups += day_buckets(ANNA, {"2026-11-24": 10}) + day_buckets(JAN, {"2026-11-24": 2})
+    groups = calls_on(Scope(team="emea"), {"2026-11-23": 8, "2026-11-24": 12, "2026-11-25": 3})
+    groups += calls_on(ANNA, {"2026-11-24": 10}) + calls_on(JAN, {"2026-11-24": 2})
     async with redis_namespace("digest") as (redis, namespace), WebhookSink() as sink:
         service = digest_service(redis, namespace, sink, lambda: groups)
         try:
@@ -119,23 +90,12 @@ async def test_the_weekly_review_judges_last_week_by_its_own_goals_and_names_who
     # the team's calls are folded on two partitions: 30 + 15 in week 48, 20 + 10 in week 47
     first = {day: calls * 2 // 3 for day, calls in (week_47 | week_48).items()}
     second = {day: calls - first[day] for day, calls in (week_47 | week_48).items()}
-    groups = day_buckets(Scope(team="emea"), first) + day_buckets(Scope(team="emea"), second, partition=1)
-    groups += day_buckets(ANNA, {"2026-11-23": 20, "2026-11-27": 10}) + day_buckets(JAN, {"2026-11-24": 15})
+    groups = calls_on(Scope(team="emea"), first) + calls_on(Scope(team="emea"), second, partition=1)
+    groups += calls_on(ANNA, {"2026-11-23": 20, "2026-11-27": 10}) + calls_on(JAN, {"2026-11-24": 15})
     monday = float(berlin("2026-11-30 09:00"))
     async with redis_namespace("digest-weekly") as (redis, namespace), WebhookSink() as sink:
-        service = AlertService(
-            Settings(app_id=namespace, partitions=2),
-            CONFIG,
-            load_catalog(),
-            WEEKLY_RULES,
-            redis,
-            buckets=lambda: groups,
-            owned=lambda: {0, 1},
-            ready=lambda: True,
-            audit=lambda key, record: _nothing(),
-            clock=lambda: monday,
-            env={"SLACK_URL": sink.url("/slack")},
-        )
+        env = {"SLACK_URL": sink.url("/slack")}
+        service = alert_service(redis, namespace, CONFIG, WEEKLY_RULES, lambda: groups, monday, env, partitions=2)
         try:
             await rounds(service, 2)
             (request,) = await sink.wait_for(1, timeout=10)
@@ -153,21 +113,17 @@ async def test_the_weekly_review_judges_last_week_by_its_own_goals_and_names_who
 
 async def test_a_day_without_any_data_is_not_summarised_until_its_data_arrives() -> None:
     """No all-zero "behind goal" digest for a day the worker has no data of (a demo started today)."""
-    groups = day_buckets(Scope(team="emea"), {"2026-11-23": 8, "2026-11-25": 3})  # nothing on the 24th
+    groups = calls_on(Scope(team="emea"), {"2026-11-23": 8, "2026-11-25": 3})  # nothing on the 24th
     async with redis_namespace("digest-empty") as (redis, namespace), WebhookSink() as sink:
         service = digest_service(redis, namespace, sink, lambda: groups)
         try:
             await rounds(service, 3)
             await asyncio.sleep(1)
             assert sink.requests == []
-            groups = day_buckets(Scope(team="emea"), {"2026-11-24": 12})  # the history of the 24th counted
+            groups = calls_on(Scope(team="emea"), {"2026-11-24": 12})  # the history of the 24th counted
             await rounds(service, 1)
             (request,) = await sink.wait_for(1, timeout=10)
         finally:
             await service.close()
         assert request.header("Idempotency-Key") == "digest/emea/daily/2026-11-24/sales"
         assert "12" in request.json["text"]
-
-
-async def _nothing() -> None:
-    return None

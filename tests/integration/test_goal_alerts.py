@@ -8,18 +8,13 @@ Anna made 12 (behind: one message, however many rounds), Jan 20 (on pace: nothin
 
 from __future__ import annotations
 
-from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from alerts.rules import RulesFile
 from alerts.testing import WebhookSink
-from schemas.catalog import load_catalog
 from schemas.config import KpimonConfig
 from schemas.scopes import Scope
-from streams.core.folding import BucketGroup, GroupKey
-from streams.core.windows import DAY
-from streams.worker.alerting import AlertService
-from streams.worker.settings import Settings
+from tests.integration.alert_service import alert_service, day_buckets, local_time, rounds
 from tests.integration.redis_namespace import redis_namespace
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -58,38 +53,15 @@ RULES = RulesFile.model_validate(
 )
 
 
-def berlin(text: str) -> int:
-    return int(datetime.fromisoformat(text).replace(tzinfo=BERLIN).timestamp())
-
-
-def day_buckets(scope: Scope, calls_by_day: dict[str, int]) -> list[tuple[str, BucketGroup]]:
-    key = GroupKey(0, scope, DAY, DAY.group_start(berlin("2026-12-07 00:00"), BERLIN)).encode()
-    buckets = {str(berlin(f"{day} 00:00")): {"calls": float(calls)} for day, calls in calls_by_day.items()}
-    return [(key, {"buckets": buckets, "offsets": {"crm": 1}})]
-
-
 async def test_a_rep_behind_the_pace_of_the_weekly_goal_is_told_once() -> None:
-    groups = day_buckets(Scope(team="emea", rep="emea-anna"), {"2026-12-07": 7, "2026-12-08": 5})
-    groups += day_buckets(Scope(team="emea", rep="emea-jan"), {"2026-12-07": 12, "2026-12-08": 8})
-    now = float(berlin("2026-12-08 14:00"))
+    groups = day_buckets(Scope(team="emea", rep="emea-anna"), {"2026-12-07": 7, "2026-12-08": 5}, BERLIN)
+    groups += day_buckets(Scope(team="emea", rep="emea-jan"), {"2026-12-07": 12, "2026-12-08": 8}, BERLIN)
+    now = float(local_time("2026-12-08 14:00", BERLIN))
     async with redis_namespace("goal-alert") as (redis, namespace), WebhookSink() as sink:
-        service = AlertService(
-            Settings(app_id=namespace, partitions=1),
-            CONFIG,
-            load_catalog(),
-            RULES,
-            redis,
-            buckets=lambda: groups,
-            owned=lambda: {0},
-            ready=lambda: True,
-            audit=lambda key, record: _nothing(),
-            clock=lambda: now,
-            env={"HOOK_URL": sink.url("/hook")},
-        )
+        env = {"HOOK_URL": sink.url("/hook")}
+        service = alert_service(redis, namespace, CONFIG, RULES, lambda: groups, now, env)
         try:
-            for _ in range(3):
-                await service.evaluate()
-                await service.deliver()
+            await rounds(service, 3)
             (request,) = await sink.wait_for(1, timeout=10)
         finally:
             await service.close()
@@ -99,7 +71,3 @@ async def test_a_rep_behind_the_pace_of_the_weekly_goal_is_told_once() -> None:
     assert event["scope"]["rep"] == "emea-anna"
     assert (event["value"], event["threshold"]) == (12.0, 16.25)
     assert event["condition"] == "behind the pace to 50 (16.2 expected by now)"
-
-
-async def _nothing() -> None:
-    return None
