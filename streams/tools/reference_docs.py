@@ -89,6 +89,12 @@ def kpi_glossary(catalog: Catalog) -> str:
             f"{UNITS[kpi.unit]} | {kpi.good} | {', '.join(kpi.windows)} | {', '.join(kpi.scopes)} | "
             f"`{kpi.metric}` |"
         )
+    with_goals = ", ".join(f"`{kpi.id}`" for kpi in catalog.kpis if kpi.formula.is_additive())
+    lines += [
+        "",
+        "**Goals** (`goals:` in the config, docs/architecture.md) can be set on the KPIs that add up over time "
+        f"and over workers, the counts and sums: {with_goals}. A ratio has no goal: set one on its numerator.",
+    ]
     lines += ["", "## Definitions", ""]
     lines += [f"- **{kpi.name}**: {kpi.description}" for kpi in catalog.kpis]
     lines += ["", "## Web traffic and spend", "", SPEND_RULE, "", UNIQUE_VISITORS_RULE]
