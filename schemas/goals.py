@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
+from functools import cached_property
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -92,9 +93,9 @@ class Goal(BaseModel):
     def _pins(self) -> dict[str, str | None]:
         return {"team": self.team, "rep": self.rep, "channel": self.channel, "campaign": self.campaign}
 
-    @property
+    @cached_property
     def selector(self) -> ScopeSelector:
-        """The scopes the goal covers: every scope of its kind, narrowed by the labels pinned."""
+        """The scopes the goal covers: every scope of its kind, narrowed by the labels pinned (built once)."""
         return ScopeSelector.model_validate({"kind": self.scope, **self._pins})
 
     @property
