@@ -304,11 +304,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check",
         help="validate a config file (and a catalog extension and alert rules)",
-        description="Validate the config file, and the catalog extension and alert rules when given, as a worker "
-        "does at start: every problem is reported as file:line:column. Exit status 2 when any file is invalid. "
+        description="Validate the config file (its teams, reps, currencies and goals, the goals against the KPI "
+        "catalog), and the catalog extension and alert rules when given, as a worker does at start: every problem "
+        "is reported as file:line:column. Exit status 2 when any file is invalid. "
         "Example: kpimon check deploy/examples/kpimon.yaml --rules deploy/examples/alerts.yaml",
     )
-    check.add_argument("file", help="the YAML config file")
+    check.add_argument("file", help="the YAML config file (teams, reps, currency rates, goals)")
     check.add_argument("--catalog", help="a YAML file extending the KPI catalog")
     check.add_argument("--rules", help="an alert rules YAML file, checked against the catalog and the config")
     check.set_defaults(run=_check)
