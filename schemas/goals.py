@@ -53,7 +53,6 @@ from schemas.yaml_source import Location
 
 GoalName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)]
 GoalPeriod = Literal["day", "week", "month", "quarter"]
-GOAL_PERIODS: tuple[GoalPeriod, ...] = ("day", "week", "month", "quarter")
 PERIOD_WINDOWS: dict[GoalPeriod, CalendarWindow] = {
     "day": "today",
     "week": "week",
