@@ -60,6 +60,13 @@ class KpiSpec(BaseModel):
     scopes: tuple[ScopeKind, ...] = SCOPE_KINDS
     description: str
 
+    def adds_up_over_time(self) -> bool:
+        """A count or sum of the window's events (``Formula.is_additive``) that reads no stock: it can have a goal.
+
+        A stock (``stock_...``, the customers and MRR now) is a level, the same in every window: no sum over time.
+        """
+        return self.formula.is_additive() and not any(name.startswith(STOCK_PREFIX) for name in self.formula.names)
+
     @field_validator("formula", mode="before")
     @classmethod
     def _parse_formula(cls, value: object) -> Formula:

@@ -176,3 +176,19 @@ def test_at_least_guards_a_small_sample(source: str, values: dict[str, float], e
 def test_only_at_least_with_a_number_is_a_function(source: str) -> None:
     with pytest.raises(FormulaError, match="unsupported syntax"):
         Formula.parse(source)
+
+
+@pytest.mark.parametrize(
+    ("source", "additive"),
+    [
+        ("calls", True),
+        ("email_campaign_sends - email_bounces", True),
+        ("a + b - c", True),
+        ("-(a + b)", True),
+        ("deals_won / (deals_won + deals_lost)", False),
+        ("2 * calls", False),
+        ("calls + 1", False),
+    ],
+)
+def test_additive_formulas_add_up_over_time_and_workers(source: str, additive: bool) -> None:
+    assert Formula.parse(source).is_additive() is additive
