@@ -641,3 +641,11 @@ def test_extra_kpi_may_choose_calendar_windows(tmp_path: Path) -> None:
         "month",
         "quarter",
     )
+
+
+def test_a_stock_has_no_goal() -> None:
+    """Active customers and MRR are levels, the same in every window: no target adds up over a period."""
+    assert not BUILTIN.kpi("customers").adds_up_over_time()
+    assert not BUILTIN.kpi("mrr").adds_up_over_time()
+    assert BUILTIN.kpi("customers_new").adds_up_over_time()
+    assert BUILTIN.kpi("calls").adds_up_over_time()
