@@ -56,7 +56,7 @@ from streams.entities.deals_leads import DealState, Stamped, ToReporting, attrib
 
 AccountEvent = SubscriptionEvent | SurveyResponded
 SURVEY_REPLACE_SECONDS = 30 * 86_400  # a later answer of the same kind within this replaces an answer
-MAX_POINTS = 512  # subscription events kept per account: 40 years of monthly renewals of one subscription
+MAX_POINTS = 512  # subscription events kept per account, renewals that change nothing left out first
 MAX_ANSWERS = 128  # survey answers kept per account
 DEAL_START_PREFIX = "kpimon-subscription-"  # the ids of the starts won deals send
 
@@ -111,10 +111,35 @@ def _in_order(items: list[list[str | int | None]]) -> list[list[str | int | None
     return sorted(items, key=lambda item: (int(item[0] or 0), str(item[1])))
 
 
+def _without_repeats(points: list[Point], limit: int) -> list[Point]:
+    """``points`` in time order, the oldest repeats left out until at most ``limit`` remain.
+
+    A repeat is a point that sets its subscription's price (and cost) to what its previous point
+    set, a renewal: no movement, so leaving it out changes no fact, unless an event older than it
+    arrives later and changes the price in between. The latest point stays (the stock's time).
+    """
+    ordered = _in_order(points)
+    excess = len(ordered) - limit
+    before: dict[str, tuple[object, object]] = {}
+    kept: list[Point] = []
+    for index, point in enumerate(ordered):
+        price = (point[3], point[4])
+        repeat = before.get(str(point[2])) == price and index < len(ordered) - 1
+        before[str(point[2])] = price
+        if repeat and excess > 0:
+            excess -= 1
+            continue
+        kept.append(point)
+    return kept
+
+
 def cap_account(account_id: str, state: AccountState) -> AccountState:
-    """The latest ``MAX_POINTS`` subscription events and ``MAX_ANSWERS`` answers (see entities/retention.py)."""
+    """At most ``MAX_POINTS`` subscription events (renewals left out first) and ``MAX_ANSWERS`` answers.
+
+    Past the cap the oldest points go: their movements and activations leave the account's facts.
+    """
     if len(state["points"]) > MAX_POINTS:
-        state["points"] = _in_order(state["points"])[-MAX_POINTS:]
+        state["points"] = _without_repeats(state["points"], MAX_POINTS)[-MAX_POINTS:]
     if len(state["answers"]) > MAX_ANSWERS:
         state["answers"] = _in_order(state["answers"])[-MAX_ANSWERS:]
     return state

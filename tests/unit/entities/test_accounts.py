@@ -23,7 +23,7 @@ from schemas.events import AnyEvent, entity_key, parse_event
 from schemas.scopes import OVERALL, Scope
 from streams.core.facts import counter_deltas, event_channel, scopes_for
 from streams.core.records import Accepted, Fact, Position
-from streams.entities.accounts import AccountState, account_facts, apply_account_event, empty_account
+from streams.entities.accounts import AccountState, account_facts, apply_account_event, cap_account, empty_account
 from streams.entities.deals_leads import fact_changes
 from streams.entities.registry import apply_entity_events
 from tests.reference.offline_customers import customer_events, customer_figures, survey_figures
@@ -47,11 +47,12 @@ def event(event_type: str, at: int, **fields: Any) -> AnyEvent:
 
 
 def run(events: Sequence[AnyEvent]) -> tuple[AccountState, list[Fact]]:
-    """Apply events in order; the final state and the sum of the counter changes they made."""
+    """Apply events in order (capped as the registry caps them); the final state and the counter changes made."""
     state = empty_account()
     changes: list[Fact] = []
     for item in events:
         new = apply_account_event(state, item, to_usd)  # type: ignore[arg-type]
+        new = state if new is state else cap_account("a1", new)
         changes += fact_changes(account_facts("a1", state), account_facts("a1", new))
         state = new
     return state, fact_changes([], changes)
@@ -386,3 +387,15 @@ def test_generated_clv_matches_the_offline_reference() -> None:
     assert expected.lifetime_value(0.6) is not None
     assert values["customer_lifetime_value"] == pytest.approx(expected.lifetime_value(0.6))
     assert values["gross_margin"] == pytest.approx(expected.gross_margin(0.6))
+
+
+def test_past_the_cap_renewals_go_first_and_the_facts_stay() -> None:
+    events = [event("subscription.started", T0, mrr=100, subscription_id="s1")]
+    events += [
+        event("subscription.renewed", T0 + month * 30 * DAY, mrr=100, subscription_id="s1") for month in range(1, 600)
+    ]
+    events.append(event("subscription.changed", T0 + 601 * 30 * DAY, mrr=150, subscription_id="s1"))
+    state, facts = run(events)
+    assert len(state["points"]) == 512
+    assert window(facts, T0) == window(account_facts("a1", state), T0)
+    assert kpis(facts, T0)["mrr_new"] == 100 and kpis(facts, T0)["mrr_expansion"] == 50
