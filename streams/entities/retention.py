@@ -17,6 +17,9 @@ contact id shared by a bot, a deal that changes hands every day). At the cap:
   (each model still sums to the revenue).
 - a lead's ``deals`` and a contact's ``leads``, the views it received (``MAX_VIEWS``): views of
   further deals or leads are not kept, and their outcomes are not attributed.
+- an account's subscription events (``accounts.MAX_POINTS``, 512): renewals that change no price go
+  first, then the oldest events, whose movements leave the account's counts; its survey answers
+  (``accounts.MAX_ANSWERS``, 128): the oldest go.
 
 **Retention.** An entity is evicted once it is closed and its latest event (by event time,
 ``last_at``) is older than ``ENTITY_RETENTION_SECONDS`` at its partition's watermark: the

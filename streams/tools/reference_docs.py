@@ -49,6 +49,32 @@ UNIQUE_VISITORS_RULE = (
     "`sum`). Visitors seen while Redis is unreachable wait in a bounded queue (200,000 visitor-bucket pairs); "
     "beyond that, and those still queued when a worker is killed, they are not counted."
 )
+CUSTOMER_RULES = (
+    (
+        "**Stocks and flows.** Active customers, MRR, ARR, ARPA and the gross margin are stocks: the state after "
+        "every event kpimon has, the same value in every window (an account counts its stock once, at its latest "
+        "subscription event, and every window reads the stocks over all retained buckets). New, reactivated and "
+        "churned customers and the MRR movements are flows: counted in the window they happened in, and the "
+        "movements of a window add up exactly to MRR now less MRR at the window's start. The values at a window's "
+        "start come from the stock now less the window's flows."
+    ),
+    (
+        "**Windows.** Flows and stocks are served for `week`, `30d`, `month` and `quarter`; the retention rates "
+        "for `30d`, `month` and `quarter`: calendar periods to date in the scope's time zone (a team's own, the "
+        "config's default otherwise), or the last 30 local days. An hour or a day says nothing about retention. "
+        "Every window ends now, so the rates compare the customers at the start of the period to date with now; "
+        "a whole past month is in `GET /kpis/months` for the flows only. CLV uses the logo churn rate of the last "
+        "30 days as the monthly churn rate (a month to date holds a part of a month's churn), so it is served for "
+        "`30d` only, and has no value below 20 customers at the window's start or without any churn."
+    ),
+    (
+        "**Survey answers.** An account's answer is replaced by its next answer of the same kind within 30 days: "
+        "the later one counts, whichever arrives first, in every window. A rule per calendar period (the latest "
+        "answer of each month) would depend on each scope's time zone and cannot be kept for rolling windows; a "
+        "survey sent twice in a wave is what the rule is for. Answers count under the team and rep they name, "
+        "else the account's owner (team and rep of its latest subscription event naming one)."
+    ),
+)
 SPEND_RULE = (
     "**Spend corrections**: a `spend.recorded` with `replaces` (the event id of the spend's first record) replaces "
     "the amount of that spend, it does not add to it. A spend counts the latest of its records by `occurred_at` "
@@ -98,6 +124,8 @@ def kpi_glossary(catalog: Catalog) -> str:
     ]
     lines += ["", "## Definitions", ""]
     lines += [f"- **{kpi.name}**: {kpi.description}" for kpi in catalog.kpis]
+    lines += ["", "## Customers and surveys", ""]
+    lines += [line for rule in CUSTOMER_RULES for line in (rule, "")][:-1]
     lines += ["", "## Web traffic and spend", "", SPEND_RULE, "", UNIQUE_VISITORS_RULE]
     lines += ["", "## Counters", "", "| counter | unit | from event | meaning |", "|---|---|---|---|"]
     for name, counter in catalog.counters.items():
