@@ -23,6 +23,8 @@ answer. What the account counts is a function of that state (``account_facts``),
   was active at the window's start exactly when 1 - activations + churns inside the window is 1
   (its activity flips at each of them), so the customers active at the start and still active now
   are ``stock_customers - retention_activations + retention_churns``: additive, exact for any window.
+  The same counters weighted by the account's MRR now (``..._mrr_cents``) give the MRR those customers
+  bring now (the net revenue retention's numerator).
 - **Surveys.** An answer counts at its time unless the account answered the same kind again within
   30 days after it (then the later answer replaces it: a survey submitted twice, or answered again
   when asked twice in one wave); answers further apart are separate waves and both count.
@@ -196,8 +198,8 @@ def _subscription_facts(state: AccountState, where: Placement) -> Iterator[Fact]
         stock["stock_costed_mrr_cents"] = sum(prices[name] for name in costed)
         stock["stock_cost_cents"] = sum(costs[name] or 0 for name in costed)
     yield Fact(last, *where, stock)
-    for at, counter in changes:
-        yield Fact(at, *where, {counter: 1})
+    for at, counter in changes:  # weighted by its MRR now, for the revenue the cohort brings now
+        yield Fact(at, *where, {counter: 1, f"{counter}_mrr_cents": mrr})
 
 
 def _survey_facts(state: AccountState, where: Placement) -> Iterator[Fact]:

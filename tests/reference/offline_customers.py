@@ -18,6 +18,8 @@ The rules (what kpimon's docs/kpis.md states)
 - Gross margin: the subscriptions whose latest event gives a ``cost`` (monthly, converted as the price) count
   their own; the others ``configured`` (the config's ``gross_margin``). CLV = ARPA (MRR now per customer) x
   gross margin / logo churn rate, none below 20 customers at the start or without churn.
+- Net revenue retention: the MRR now of the customers active at the start and now, over the MRR at the start;
+  gross revenue retention: (MRR at the start - contraction - churned MRR) / MRR at the start.
 - An account counts in ``all``, its owner's team and rep (of its latest subscription event naming a rep) and its
   channel (of its latest subscription event naming one, else ``unknown``).
 - Survey answers: per account and kind, an answer counts unless the account's next answer of that kind (by time,
@@ -56,6 +58,7 @@ class CustomerFigures:
     churned: int = 0
     mrr_at_start: int = 0  # cents
     mrr_now: int = 0
+    retained_mrr_now: int = 0  # MRR now of the customers active at the start and now
     costed_mrr_now: int = 0  # of the subscriptions whose latest event gives a cost
     cost_now: int = 0  # their monthly cost
     movements: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # kind -> cents
@@ -86,8 +89,8 @@ class CustomerFigures:
         return arpa * margin / (lost / self.at_start)
 
     def net_revenue_retention(self) -> float | None:
-        kept = self.mrr_at_start + self.movements["expansion"] - self.movements["contraction"]
-        return (kept - self.movements["churned"]) / self.mrr_at_start if self.mrr_at_start else None
+        """The MRR now of the customers active at the start, over the MRR at the start."""
+        return self.retained_mrr_now / self.mrr_at_start if self.mrr_at_start else None
 
 
 @dataclass
@@ -213,6 +216,7 @@ def customer_figures(
             figure.at_start += mrr_at_start > 0
             figure.now += mrr > 0
             figure.retained += mrr_at_start > 0 and mrr > 0
+            figure.retained_mrr_now += mrr if mrr_at_start > 0 else 0
             figure.mrr_at_start += mrr_at_start
             figure.mrr_now += mrr
             costed = [name for name, cost in costs.items() if cost is not None and prices[name]]

@@ -41,7 +41,7 @@ MARKETING_PER_HOUR = {  # kind: (natural rate, clock)
     "campaign.launched": (0.06, "work"),
     "email_campaign.sent": (0.15, "work"),
     "spend.recorded": (5 / 24, "always"),
-    "subscription.started": (1.0, "waking"),  # a self-serve signup (won deals open subscriptions too)
+    "subscription.started": (2.0, "waking"),  # a self-serve signup (won deals open subscriptions too)
 }
 MARKETING_TYPES = {*MARKETING_PER_HOUR, "email.opened", "email.clicked", "email.bounced", "email.unsubscribed"}
 MARKETING_TYPES -= {"lead.created", "subscription.started"}  # leads and customers live in the CRM
@@ -74,7 +74,7 @@ CLICK_AFTER_OPEN_SECONDS, UNSUBSCRIBE_AFTER_OPEN_SECONDS, BOUNCE_AFTER_SECONDS =
 # follow-up horizon a subscription grows (more seats), shrinks or churns, and its account answers surveys.
 PLANS = (("starter", 29), ("pro", 79), ("business", 199))
 SEATS, YEARLY_SHARE, YEARLY_MONTHS_PAID = (1, 12), 0.3, 10
-EXPANSION_RATE, CONTRACTION_RATE, CHURN_RATE = 0.25, 0.1, 0.2
+EXPANSION_RATE, CONTRACTION_RATE, CHURN_RATE, RETURN_RATE = 0.25, 0.1, 0.2, 0.25  # returns: of the churned
 # Costs: a won deal's delivery (a share of its amount); the business plan's hosting, given on its events (the
 # other plans' margin is the config's gross_margin).
 DEAL_COST_SHARE, HOSTED_PLANS, HOSTED_COST_SHARE = (0.2, 0.5), ("business",), 0.25

@@ -49,6 +49,7 @@ from streams.tools.simulation.model import (
     PLANS,
     RECIPIENTS,
     REPLY_PROBABILITY,
+    RETURN_RATE,
     RING_SECONDS,
     SALES_CHANNEL,
     SEATS,
@@ -298,7 +299,10 @@ class World(ABC):
             if change:
                 self._schedule(later, {"type": "subscription.changed", **price(seats + change)})
         if rng.random() < CHURN_RATE:
-            self._schedule(self._after(later, "churn"), {"type": "subscription.churned", **base})
+            churned = self._after(later, "churn")
+            self._schedule(churned, {"type": "subscription.churned", **base})
+            if rng.random() < RETURN_RATE:  # the account comes back, on its first plan
+                self._schedule(self._after(churned, "return"), {"type": "subscription.started", **price(seats)})
 
     def _survey_answers(self, account: str, moment: float) -> None:
         rng = self._rng

@@ -109,7 +109,7 @@ def test_churn_and_return_in_one_period_is_retained_and_counted_both_ways() -> N
     assert values["customer_retention_rate"] == 1.0 and values["logo_churn_rate"] == 0.0
     assert (values["mrr_churned"], values["mrr_reactivated"], values["mrr_at_start"]) == (100, 80, 100)
     assert values["gross_revenue_retention"] == 0.0  # the churn counts, the return does not
-    assert values["net_revenue_retention"] == 0.0
+    assert values["net_revenue_retention"] == 0.8  # the cohort's MRR now (80) over its MRR at the start
     from_day_45 = kpis(facts, T0 + 45 * DAY)  # inactive at its start: not in the cohort
     assert from_day_45["customers_at_start"] == 0 and from_day_45["customer_retention_rate"] is None
 

@@ -268,7 +268,7 @@ BUILTIN_KPIS = {
     ),
     "net_revenue_retention": (
         "kpimon_net_revenue_retention_ratio",
-        f"{MRR_AT_START_OPEN} + mrr_expansion_cents - mrr_contraction_cents - mrr_churned_cents) / {MRR_AT_START}",
+        f"(stock_mrr_cents - retention_activations_mrr_cents + retention_churns_mrr_cents) / {MRR_AT_START}",
         "ratio",
         ("all", "team", "rep", "channel"),
     ),
@@ -375,6 +375,8 @@ BUILTIN_COUNTERS = {
     "mrr_churned_cents": "subscription.churned",
     "retention_activations": "subscription.started",
     "retention_churns": "subscription.churned",
+    "retention_activations_mrr_cents": "subscription.started",
+    "retention_churns_mrr_cents": "subscription.churned",
     "stock_customers": "subscription.started",
     "stock_mrr_cents": "subscription.started",
     "stock_costed_mrr_cents": "subscription.started",
