@@ -1,4 +1,4 @@
-"""The ``kpimon`` command line: worker, simulate, schema, check."""
+"""The ``kpimon`` command line: worker, simulate, replay, board, schema, check, docs, dashboards."""
 
 from __future__ import annotations
 
@@ -216,6 +216,38 @@ def _dashboards(args: argparse.Namespace) -> int:
     return 0
 
 
+BOARD_DESCRIPTION = (
+    "Serve the live wallboard: today's activity per rep, the funnel, revenue this month, deals won as they "
+    "close and marketing, on http://HOST:PORT/board (all teams) and /board/<team> (one team, in its time "
+    "zone). It reads the sums across all workers from Prometheus' HTTP API and pushes every change to the "
+    "page within a scrape interval. Read-only. For a TV: full screen, screens rotate (?rotate=SECONDS, 0 to "
+    "stop; ?screen=funnel to pin one of activity, funnel, revenue, ticker, marketing). With KPIMON_BOARD_TOKEN "
+    "set (or --token-file), every URL needs ?token=<token>."
+)
+
+
+def _board(args: argparse.Namespace) -> int:
+    import os
+
+    from streams.board.server import BoardOptions, run_board
+
+    settings = _settings(args)
+    config, _ = _load(settings)
+    token = args.token_file.read_text(encoding="utf-8").strip() if args.token_file else None
+    token = token or os.environ.get("KPIMON_BOARD_TOKEN") or None
+    options = BoardOptions(
+        prometheus_url=args.prometheus_url,
+        job=args.job,
+        rotate_seconds=args.rotate,
+        stale_after_seconds=args.stale_after,
+        token=token,
+    )
+    teams = ", ".join(f"/board/{team}" for team in config.teams) or "no teams in the config"
+    print(f"board: http://{args.host}:{args.port}/board (teams: {teams}); reading {args.prometheus_url}", flush=True)
+    run_board(config, options, args.host, args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kpimon",
@@ -295,6 +327,28 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--dry-run", action="store_true", help="read and check only; report bad rows, produce nothing")
     replay.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")
     replay.set_defaults(run=_replay)
+
+    board = commands.add_parser(
+        "board",
+        help="serve the live wallboard (reads Prometheus)",
+        description=textwrap.fill(BOARD_DESCRIPTION, 88),
+        epilog="Example: kpimon board --config deploy/examples/kpimon.yaml --prometheus-url http://127.0.0.1:9090\n"
+        "Docs: docs/board.md.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    board.add_argument("--config", type=Path, help="teams/reps YAML file (default: KPIMON_CONFIG_FILE)")
+    board.add_argument(
+        "--prometheus-url", default="http://127.0.0.1:9090", help="Prometheus that scrapes the workers (default %(default)s)"
+    )
+    board.add_argument("--job", default="kpimon", help="Prometheus job of the workers (default %(default)s)")
+    board.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s; 0.0.0.0 for a LAN)")
+    board.add_argument("--port", type=int, default=6070, help="HTTP port (default %(default)s)")
+    board.add_argument("--rotate", type=_duration, default=15.0, help="seconds per screen on a TV (default 15s)")
+    board.add_argument(
+        "--stale-after", type=_duration, default=10.0, help="a tile older than this shows as stale (default 10s)"
+    )
+    board.add_argument("--token-file", type=Path, help="file holding the token TVs put in the URL (?token=...)")
+    board.set_defaults(run=_board)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the event contract")
     schema.add_argument("--output", "-o", help="write to this file instead of stdout")
