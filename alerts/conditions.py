@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from alerts.calendar import period_elapsed
 from alerts.model import Observation
 from alerts.rules import AlertRule
 from alerts.wilson import wilson_interval
+from schemas.calendar import period_elapsed
 
 Verdict = Literal["breached", "clear", "unknown"]
 _BASELINE_WORDS = {"previous_period": "the previous period", "same_hour_last_week": "the same hour last week"}

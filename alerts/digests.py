@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from alerts.hours import WEEKDAYS
 from alerts.rules import Digest
 from schemas.catalog import WindowName
+from schemas.hours import WEEKDAYS
 
 GRACE_SECONDS = 6 * 3600
 

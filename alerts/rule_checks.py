@@ -10,7 +10,7 @@ import difflib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from alerts.calendar import CALENDAR_WINDOWS
+from schemas.calendar import CALENDAR_WINDOWS
 from schemas.catalog import Catalog, KpiSpec
 from schemas.config import KpimonConfig
 from schemas.yaml_source import Location

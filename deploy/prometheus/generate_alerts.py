@@ -46,9 +46,9 @@ from pathlib import Path
 from generate_rules import RecordingRule, Skipped, exported_counters, promql, recording_rules, write_or_check
 
 from alerts.conditions import format_number
-from alerts.rules import SCOPE_KIND_LABELS as SCOPE_LABELS
 from alerts.rules import AlertRule, RulesFile, load_rules
 from schemas.catalog import Catalog, KpiSpec, load_catalog
+from schemas.scopes import SCOPE_KIND_LABELS as SCOPE_LABELS
 from schemas.scopes import SCOPE_LABEL_NAMES
 from streams.readout.links import UIDS, dashboard_of
 
@@ -76,7 +76,7 @@ WINDOW_WORDS = {
     "month": "this month",
     "quarter": "this quarter",
 }
-# The labels a scope of each kind carries (alerts.rules.SCOPE_KIND_LABELS), as words in the alert's text.
+# The labels a scope of each kind carries (schemas.scopes.SCOPE_KIND_LABELS), as words in the alert's text.
 SCOPE_WORDS = {
     "all": "overall",
     "team": "of team {{ $labels.team }}",

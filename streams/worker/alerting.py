@@ -28,13 +28,13 @@ from alerts.model import Notification
 from alerts.outbox import RedisOutbox
 from alerts.rate_gate import RedisRateGate
 from alerts.routes import SlackRoute
-from alerts.rules import AlertRule, Digest, RulesFile, ScopeSelector
+from alerts.rules import AlertRule, Digest, RulesFile
 from alerts.slack import DigestRow, digest_message
 from alerts.store import RedisAlertStore, states_by_key
 from alerts.webhook import due_now, notifications_for
 from schemas.catalog import Catalog
 from schemas.config import KpimonConfig
-from schemas.scopes import OVERALL, Scope
+from schemas.scopes import OVERALL, Scope, ScopeSelector
 from streams.core.folding import BucketGroup
 from streams.metrics.alert_collector import AlertMetrics
 from streams.readout.alert_inputs import Need, Sums, observe, scopes_in, sums_key, value_in

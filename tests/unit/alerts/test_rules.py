@@ -7,12 +7,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerts.hours import QuietHours, WorkingHours
 from alerts.routes import SlackRoute, WebhookRoute
-from alerts.rules import AlertRule, RulesFile, ScopeSelector, load_rules
+from alerts.rules import AlertRule, RulesFile, load_rules
 from schemas.catalog import Catalog, load_catalog
 from schemas.config import KpimonConfig, load_config
-from schemas.scopes import Scope
+from schemas.hours import QuietHours, WorkingHours
+from schemas.scopes import Scope, ScopeSelector
 from schemas.yaml_source import ConfigFileError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -204,7 +204,7 @@ SYNTAX = [
     ),
     (
         rule("    business_days: []\n"),
-        "9:20: rules.0.business_days: no business days: list the days messages may go out, or leave business_days out",
+        "9:20: rules.0.business_days: no business days: list the days that count, or leave business_days out",
     ),
     (
         rule("    timezone: Europe/Berln\n"),
