@@ -18,7 +18,7 @@ from streams.board.prometheus_api import PrometheusApi, PrometheusUnavailable
 from streams.board.queries import board_queries
 from streams.board.screens import BoardData, Results, board_screens, per_rep
 from streams.board.ticker import RepKey, Win, new_wins
-from streams.board.views import BoardView, team_names
+from streams.board.views import BoardView
 
 log = logging.getLogger(__name__)
 TICKER_LENGTH = 8
@@ -47,6 +47,7 @@ class BoardFeed:
         self._seen_scrape = 0.0  # the newest scrape seen in the targets
         self._reads_due = 0  # reads still to do for it
         self._results: Results | None = None
+        self._read_at = 0.0
         self._as_of: float | None = None
         self._wins_reference: dict[RepKey, tuple[float, float]] | None = None
         self._wins: deque[Win] = deque(maxlen=TICKER_LENGTH)
@@ -115,12 +116,13 @@ class BoardFeed:
             self._wins.extendleft(reversed(new_wins(self._wins_reference, today, now)))
         self._wins_reference = today
         self._results = results
+        self._read_at = now
         self._as_of = self._sources.as_of(targets)
 
     def _message(self, problem: str | None) -> bytes:
         screens: list[dict[str, Any]] = []
         if self._results is not None:
-            data = BoardData(self._results, list(self._wins), self._config.reporting_currency, team_names(self._config))
+            data = BoardData(self._results, list(self._wins), self._config, self._read_at)
             screens = board_screens(self.view, data)
             for screen in screens:
                 for tile in screen["tiles"]:

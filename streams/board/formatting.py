@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 CURRENCY_SIGNS = {"EUR": "€", "USD": "$", "GBP": "£", "JPY": "¥", "INR": "₹"}
-NO_VALUE = "–"
+NO_VALUE = "-"
 
 
 def count(value: float | None) -> str:

@@ -69,7 +69,8 @@ def board_queries(view: BoardView) -> tuple[Query, ...]:
         Query(f"revenue:{kpi}", f"sum({selector(kpi, REVENUE_WINDOW, scope, view.team)})")
         for kpi in ("revenue", "deals_won")
     ]
-    queries.append(Query("revenue:open_pipeline_value", f"sum({selector('open_pipeline_value', None, scope, view.team)})"))
+    pipeline = selector("open_pipeline_value", None, scope, view.team)
+    queries.append(Query("revenue:open_pipeline_value", f"sum({pipeline})"))
     queries += [
         Query(f"wins_today:{kpi}", f"sum by (team, rep) ({selector(kpi, 'today', 'rep', view.team)})")
         for kpi in ("deals_won", "revenue")
@@ -83,5 +84,7 @@ def board_queries(view: BoardView) -> tuple[Query, ...]:
         Query(f"marketing:{counter}", f"sum({selector(counter, MARKETING_WINDOW, 'all')})")
         for counter in MARKETING_COUNTERS
     ]
-    queries += [Query(f"email:{counter}", f"sum({selector(counter, EMAIL_WINDOW, 'all')})") for counter in EMAIL_COUNTERS]
+    queries += [
+        Query(f"email:{counter}", f"sum({selector(counter, EMAIL_WINDOW, 'all')})") for counter in EMAIL_COUNTERS
+    ]
     return tuple(queries)

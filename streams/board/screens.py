@@ -7,21 +7,18 @@ and their text as shown (``text``). The page adds nothing but layout and the age
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from schemas.config import KpimonConfig
+from schemas.scopes import Scope
 from streams.board import formatting
-from streams.board.queries import (
-    ACTIVITY_KPIS,
-    EMAIL_WINDOW,
-    FUNNEL_COUNTERS,
-    FUNNEL_WINDOW,
-    MARKETING_WINDOW,
-    REVENUE_WINDOW,
-)
+from streams.board.goal_progress import Progress, goal_for, pace_word, progress_of
+from streams.board.queries import ACTIVITY_KPIS, FUNNEL_COUNTERS
 from streams.board.ticker import RepKey, Win
-from streams.board.views import BoardView
+from streams.board.views import BoardView, team_names
 
 Sample = tuple[Mapping[str, str], float]
 Results = Mapping[str, Sequence[Sample]]
@@ -35,12 +32,20 @@ SCREEN_IDS = ("activity", "funnel", "revenue", "ticker", "marketing")
 
 @dataclass(frozen=True)
 class BoardData:
-    """What one refresh read: the query results, and the ticker's wins so far."""
+    """What one refresh read (the query results, the ticker's wins so far), the config and the time of the read."""
 
     results: Results
     wins: Sequence[Win]
-    currency: str
-    team_names: Mapping[str, str]
+    config: KpimonConfig
+    now: float
+
+    @property
+    def currency(self) -> str:
+        return self.config.reporting_currency
+
+    @property
+    def team_names(self) -> Mapping[str, str]:
+        return team_names(self.config)
 
 
 def total(results: Results, key: str) -> float | None:
@@ -58,22 +63,41 @@ def _number(value: float | None, text: str) -> dict[str, Any]:
     return {"value": value, "text": text}
 
 
+def _rep_progress(data: BoardData, team: str, rep: str, kpi: str, value: float | None) -> Progress | None:
+    tz = data.config.timezone_of(team)
+    goal = goal_for(data.config.goals, Scope(team=team, rep=rep), kpi, "day", data.now, tz)
+    return progress_of(goal, value, data.now, tz)
+
+
 def activity_screen(view: BoardView, data: BoardData) -> Screen:
+    """The leaderboard: each rep's activity today; with daily goals, "value/target" and a bar for the first goal."""
     columns = [{"key": kpi, "label": ACTIVITY_LABELS[kpi]} for kpi in ACTIVITY_KPIS]
     values = {kpi: per_rep(data.results, f"activity:{kpi}") for kpi in ACTIVITY_KPIS}
-    rows = []
+    rows: list[dict[str, Any]] = []
+    goal_label = None
     for rep, name, team in view.reps:
-        cells = [values[kpi].get((team, rep)) for kpi in ACTIVITY_KPIS]
+        cells, bar = [], None
+        for kpi in ACTIVITY_KPIS:
+            value = values[kpi].get((team, rep))
+            progress = _rep_progress(data, team, rep, kpi, value)
+            text = formatting.count(value if value is not None or progress is None else 0.0)
+            if progress is not None:
+                text = f"{text}/{formatting.count(progress.goal.target)}"
+                if bar is None:
+                    bar = progress
+                    goal_label = goal_label or f"Goal: {ACTIVITY_LABELS[kpi].lower()} today"
+            cells.append({**_number(value, text), "target": progress.goal.target if progress else None})
         rows.append(
             {
                 "rep": rep,
                 "name": name,
                 "team": data.team_names.get(team, team),
-                "cells": [_number(value, formatting.count(value)) for value in cells],
-                "total": sum(value or 0.0 for value in cells),
+                "cells": cells,
+                "progress": None if bar is None else bar.as_json(f"{formatting.percent(bar.ratio)} {pace_word(bar)}"),
+                "order": (-(bar.ratio if bar else -1.0), -sum(cell["value"] or 0.0 for cell in cells), name),
             }
         )
-    rows.sort(key=lambda row: (-row["total"], row["name"]))
+    rows.sort(key=lambda row: row.pop("order"))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     tile = {
@@ -83,6 +107,7 @@ def activity_screen(view: BoardView, data: BoardData) -> Screen:
         "window": f"today ({view.timezone})",
         "columns": columns,
         "rows": rows,
+        "progress_label": goal_label,
     }
     return {"id": "activity", "title": "Activity today", "tiles": [tile]}
 
@@ -95,7 +120,7 @@ def funnel_screen(view: BoardView, data: BoardData) -> Screen:
         for counter in FUNNEL_COUNTERS
     ]
     steps = []
-    for upper, lower in zip(FUNNEL_COUNTERS, FUNNEL_COUNTERS[1:], strict=False):
+    for upper, lower in itertools.pairwise(FUNNEL_COUNTERS):
         ratio = formatting.ratio_of(now[lower], now[upper])
         ratio_before = formatting.ratio_of(before[lower], before[upper])
         steps.append(
@@ -110,11 +135,10 @@ def funnel_screen(view: BoardView, data: BoardData) -> Screen:
         "id": "funnel",
         "kind": "funnel",
         "title": f"Funnel, {view.title}",
-        "window": "last 7 days, against the 7 days before",
+        "window": "last 7 days (7d), change against the 7 days before",
         "stages": stages,
         "steps": steps,
     }
-    assert FUNNEL_WINDOW == "7d"
     return {"id": "funnel", "title": "Funnel", "tiles": [tile]}
 
 
@@ -123,13 +147,16 @@ def revenue_screen(view: BoardView, data: BoardData) -> Screen:
     deals = total(data.results, "revenue:deals_won")
     pipeline = total(data.results, "revenue:open_pipeline_value")
     average = formatting.ratio_of(revenue, deals)
+    tz = data.config.timezone_of(view.team or "")
+    scope = Scope(team=view.team or "")
+    progress = progress_of(goal_for(data.config.goals, scope, "revenue", "month", data.now, tz), revenue, data.now, tz)
     goal_tile = {
         "id": "revenue",
         "kind": "goal",
         "title": f"Revenue, {view.title}",
         "window": f"this month ({view.timezone})",
         **_number(revenue, formatting.money(revenue, data.currency)),
-        "goal": None,
+        "goal": None if progress is None else _revenue_goal(progress, data.currency),
     }
     stats_tile = {
         "id": "deals",
@@ -150,8 +177,17 @@ def revenue_screen(view: BoardView, data: BoardData) -> Screen:
             },
         ],
     }
-    assert REVENUE_WINDOW == "month"
     return {"id": "revenue", "title": "Revenue this month", "tiles": [goal_tile, stats_tile]}
+
+
+def _revenue_goal(progress: Progress, currency: str) -> dict[str, Any]:
+    target = formatting.money(progress.goal.target, currency)
+    expected = formatting.money(progress.expected, currency)
+    gap = formatting.money(abs(progress.value - progress.expected), currency)
+    return progress.as_json(
+        f"{formatting.percent(progress.ratio)} of {target}",
+        f"Pace: {expected} by now; {pace_word(progress)} by {gap}",
+    )
 
 
 def win_text(win: Win, view: BoardView, data: BoardData, currency: str) -> str:
@@ -182,14 +218,16 @@ def marketing_screen(data: BoardData) -> Screen:
     def value(key: str) -> float | None:
         return total(data.results, key)
 
-    spend, leads, attributed = (value(f"marketing:{key}") for key in ("marketing_spend", "leads", "attributed_revenue_linear"))
+    spend, leads, attributed = (
+        value(f"marketing:{key}") for key in ("marketing_spend", "leads", "attributed_revenue_linear")
+    )
     cost_per_lead = formatting.ratio_of(spend, leads)
     romi = formatting.ratio_of(None if attributed is None or spend is None else attributed - spend, spend)
     money_tile = {
         "id": "spend",
         "kind": "stats",
         "title": "Marketing, all teams",
-        "window": f"this month ({MARKETING_WINDOW})",
+        "window": f"this month ({data.config.timezone})",
         "items": [
             {"key": "marketing_spend", "label": "Spend", **_number(spend, formatting.money(spend, data.currency))},
             {
@@ -221,8 +259,10 @@ def marketing_screen(data: BoardData) -> Screen:
         "id": "email",
         "kind": "stats",
         "title": "Email campaigns, all teams",
-        "window": f"last 30 days ({EMAIL_WINDOW})",
-        "items": [{"key": key, "label": label, **_number(rate, formatting.percent(rate))} for key, label, rate in rates],
+        "window": "last 30 days (30d)",
+        "items": [
+            {"key": key, "label": label, **_number(rate, formatting.percent(rate))} for key, label, rate in rates
+        ],
     }
     return {"id": "marketing", "title": "Marketing", "tiles": [money_tile, email_tile]}
 

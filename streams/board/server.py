@@ -31,7 +31,8 @@ from streams.board.views import BoardView, UnknownTeam, board_view
 STATIC_FILES = {"board.js": "text/javascript", "board.css": "text/css"}
 KEEPALIVE_SECONDS = 5.0
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; style-src-attr 'unsafe-inline'; connect-src 'self'",
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+    "style-src-attr 'unsafe-inline'; connect-src 'self'",  # bar widths are style attributes
     "Referrer-Policy": "no-referrer",  # the token is in the URL
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
@@ -124,8 +125,8 @@ class BoardServer:
         if view.key not in self._feeds:
             assert self._session is not None
             prometheus = PrometheusApi(self._session, self._options.prometheus_url)
-            options = self._options
-            self._feeds[view.key] = BoardFeed(view, self._config, prometheus, options.job, options.poll_interval_seconds)
+            poll = self._options.poll_interval_seconds
+            self._feeds[view.key] = BoardFeed(view, self._config, prometheus, self._options.job, poll)
         return self._feeds[view.key]
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
