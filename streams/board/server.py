@@ -55,6 +55,7 @@ class BoardServer:
         self._options = options
         self._feeds: dict[str, BoardFeed] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._streams: set[asyncio.Task[object]] = set()  # open event streams, ended at shutdown
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard])
@@ -64,11 +65,17 @@ class BoardServer:
         app.router.add_get("/board/api/events", self._events)
         app.router.add_get("/board/{team}", self._page)
         app.on_startup.append(self._start)
+        app.on_shutdown.append(self._end_streams)
         app.on_cleanup.append(self._stop)
         return app
 
     async def _start(self, app: web.Application) -> None:
         self._session = aiohttp.ClientSession()
+
+    async def _end_streams(self, app: web.Application) -> None:
+        """Event streams never end by themselves: end them, so that a restart does not wait for them."""
+        for task in self._streams:
+            task.cancel()
 
     async def _stop(self, app: web.Application) -> None:
         for feed in self._feeds.values():
@@ -135,6 +142,9 @@ class BoardServer:
         await response.prepare(request)
         await response.write(b"retry: 1000\n\n")  # the page's EventSource reconnects after 1 s
         queue = feed.subscribe()
+        task = asyncio.current_task()
+        assert task is not None
+        self._streams.add(task)
         try:
             while True:
                 # the server's time, so that ages are right on a TV whose clock is off
@@ -148,10 +158,12 @@ class BoardServer:
             pass
         finally:
             feed.unsubscribe(queue)
+            self._streams.discard(task)
         return response
 
 
 def run_board(config: KpimonConfig, options: BoardOptions, host: str, port: int) -> None:
     """Serve the board until interrupted; no access log (request lines would carry the token)."""
     with contextlib.suppress(KeyboardInterrupt):
-        web.run_app(BoardServer(config, options).app(), host=host, port=port, access_log=None, print=None)
+        app = BoardServer(config, options).app()
+        web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=2)

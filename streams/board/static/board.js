@@ -41,7 +41,7 @@ function leaderboardHtml(tile) {
   const progress = tile.rows.some((row) => row.progress);
   const head = tile.columns.map((column) => `<th>${escapeHtml(column.label)}</th>`).join("");
   const rows = tile.rows.map((row) => {
-    const cells = row.cells.map((cell, i) => `<td data-kpi="${tile.columns[i].key}" data-value="${cell.value ?? ""}">${escapeHtml(cell.text)}</td>`).join("");
+    const cells = row.cells.map((cell, i) => `<td data-key="${escapeHtml(row.rep)}:${tile.columns[i].key}" data-value="${cell.value ?? ""}">${escapeHtml(cell.text)}</td>`).join("");
     const bar = progress ? `<td class="progress">${row.progress ? progressHtml(row.progress) : "no goal"}</td>` : "";
     return `<tr data-rep="${escapeHtml(row.rep)}"><td class="rank">${row.rank}</td><td class="name">${escapeHtml(row.name)}${settings.team ? "" : `<small>${escapeHtml(row.team)}</small>`}</td>${cells}${bar}</tr>`;
   }).join("");
