@@ -53,6 +53,7 @@ class BoardFeed:
         self._wins: deque[Win] = deque(maxlen=TICKER_LENGTH)
         self._subscribers: set[asyncio.Queue[bytes]] = set()
         self._latest: bytes | None = None
+        self._problem: str | None = None
         self._task: asyncio.Task[None] | None = None
 
     def subscribe(self) -> asyncio.Queue[bytes]:
@@ -88,13 +89,14 @@ class BoardFeed:
     async def refresh(self) -> bytes:
         """One poll: the page's next message (the same bytes as before when nothing changed)."""
         problem: str | None
+        detail = ""
         try:
             targets = [
                 TargetState(target.url, target.healthy, target.last_scrape)
                 for target in await self._prometheus.targets(self._job)
             ]
             freshness = self._sources.observe(targets)
-            problem = freshness.problem
+            problem, detail = freshness.problem, ", ".join(freshness.down)
             if freshness.newest_scrape != self._seen_scrape:
                 # Prometheus may list a scrape a moment before its samples are queryable: read twice
                 self._seen_scrape, self._reads_due = freshness.newest_scrape, 2
@@ -102,8 +104,10 @@ class BoardFeed:
                 self._read(await self._prometheus.query_all(self._queries), targets)
                 self._reads_due -= 1
         except PrometheusUnavailable as exc:
-            problem = f"Prometheus not answering ({exc})"
-            log.warning("board %s: %s", self.view.key or "all", problem)
+            problem, detail = "Prometheus not answering", str(exc)
+        if problem != self._problem:  # logged once per change, not once per poll
+            self._problem = problem
+            log.warning("board %s: %s %s", self.view.key or "all", problem or "all workers answering", detail)
         return self._message(problem)
 
     def _read(self, results: Results, targets: list[TargetState]) -> None:
@@ -112,8 +116,7 @@ class BoardFeed:
             key: (deals, per_rep(results, "wins_today:revenue").get(key, 0.0))
             for key, deals in per_rep(results, "wins_today:deals_won").items()
         }
-        if self._wins_reference is not None:
-            self._wins.extendleft(reversed(new_wins(self._wins_reference, today, now)))
+        self._wins.extendleft(reversed(new_wins(self._wins_reference, today, now)))
         self._wins_reference = today
         self._results = results
         self._read_at = now

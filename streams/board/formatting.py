@@ -9,23 +9,21 @@ NO_VALUE = "-"
 
 
 def count(value: float | None) -> str:
-    """12, 1,234, 12.3k, 1.23M: at most five characters of digits."""
+    """12, 12.5, 18,000, 184k, 1.23M: at most six characters of digits."""
     if value is None or not math.isfinite(value):
         return NO_VALUE
     magnitude = abs(value)
     if magnitude >= 999_500:
         return f"{value / 1_000_000:.3g}M"
-    if magnitude >= 99_950:
+    if magnitude >= 99_999.5:
         return f"{value / 1000:.0f}k"
-    if magnitude >= 10_000:
-        return f"{value / 1000:.1f}k"
     if magnitude != int(magnitude):
         return f"{value:,.1f}"
     return f"{value:,.0f}"
 
 
 def money(value: float | None, currency: str) -> str:
-    """€18,000, €184k, $1.23M; an unknown sign as its code: CHF 1,200."""
+    """€47.1, €18,000, €184k, $1.23M; an unknown sign as its code: CHF 1,200."""
     if value is None or not math.isfinite(value):
         return NO_VALUE
     sign = CURRENCY_SIGNS.get(currency, f"{currency} ")

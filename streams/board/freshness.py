@@ -23,7 +23,8 @@ class TargetState:
 class Freshness:
     complete: bool  # every target answered its last scrape
     newest_scrape: float  # the newest scrape of any target: a change means new data to read
-    problem: str | None  # what the page says while incomplete
+    problem: str | None  # what the page says while incomplete (no addresses: the wall shows it)
+    down: tuple[str, ...] = ()  # the scrape URLs of the targets down, for the log
 
 
 @dataclass
@@ -43,7 +44,7 @@ class SourceTracker:
         if not down:
             return Freshness(True, newest, None)
         workers = "worker" if len(down) == 1 else "workers"
-        return Freshness(False, newest, f"{len(down)} of {len(targets)} {workers} not answering: {', '.join(down)}")
+        return Freshness(False, newest, f"{len(down)} of {len(targets)} {workers} not answering", tuple(down))
 
     def as_of(self, targets: Sequence[TargetState]) -> float | None:
         """The time of the oldest of the targets' last successful scrapes (None: one never answered)."""

@@ -194,7 +194,7 @@ def win_text(win: Win, view: BoardView, data: BoardData, currency: str) -> str:
     name = view.rep_name(win.rep)
     team = data.team_names.get(win.team, win.team)
     deals = "a deal" if win.deals == 1 else f"{win.deals} deals"
-    return f"{name} ({team}) won {deals}: {formatting.money(win.amount, currency)}"
+    return f"{name} ({team}) won {deals}{' today' if win.earlier else ''}: {formatting.money(win.amount, currency)}"
 
 
 def ticker_screen(view: BoardView, data: BoardData) -> Screen:
@@ -204,12 +204,15 @@ def ticker_screen(view: BoardView, data: BoardData) -> Screen:
         "id": "ticker",
         "kind": "ticker",
         "title": "Deals won, new customers",
-        "window": f"today ({view.timezone}); live since the board started",
+        "window": f"today ({view.timezone})",
         "items": [
             {"key": "deals_won", "label": "New customers today", **_number(deals, formatting.count(deals))},
             {"key": "revenue", "label": "Won today", **_number(revenue, formatting.money(revenue, data.currency))},
         ],
-        "entries": [{"at": win.at, "text": win_text(win, view, data, data.currency)} for win in data.wins],
+        "entries": [
+            {"at": None if win.earlier else win.at, "text": win_text(win, view, data, data.currency)}
+            for win in data.wins
+        ],
     }
     return {"id": "ticker", "title": "Deals won", "tiles": [tile]}
 

@@ -21,16 +21,21 @@ class Win:
     rep: str
     deals: int
     amount: float
+    earlier: bool = False  # found at the board's first reading: won earlier today, at a time unknown
 
 
 def new_wins(
-    before: Mapping[RepKey, tuple[float, float]], now_values: Mapping[RepKey, tuple[float, float]], at: float
+    before: Mapping[RepKey, tuple[float, float]] | None, now_values: Mapping[RepKey, tuple[float, float]], at: float
 ) -> list[Win]:
-    """The wins between two readings of (deals won today, revenue today) per rep, biggest first."""
+    """The wins between two readings of (deals won today, revenue today) per rep, biggest first.
+
+    Without a reading before (the board just started), each rep's wins so far today, marked ``earlier``.
+    """
     wins = []
     for key, (deals, revenue) in now_values.items():
-        deals_before, revenue_before = before.get(key, (0.0, 0.0))
+        deals_before, revenue_before = (before or {}).get(key, (0.0, 0.0))
         if deals > deals_before:
             team, rep = key
-            wins.append(Win(at, team, rep, int(deals - deals_before), max(revenue - revenue_before, 0.0)))
+            gained = int(deals - deals_before)
+            wins.append(Win(at, team, rep, gained, max(revenue - revenue_before, 0.0), earlier=before is None))
     return sorted(wins, key=lambda win: (-win.amount, win.rep))

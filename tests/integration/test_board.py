@@ -49,6 +49,7 @@ WON_AMOUNT = 18_000.0
 SPEND = 900.0
 RECIPIENTS = 40
 UPDATE_SECONDS = 2.0
+ANNA = f"{CONFIG.reps[REPS[0]].name} (EMEA)"  # the rep of the funnel's won deal
 Samples = dict[str, dict[Labels, float]]
 Started = list[Any]  # processes the test started, stopped at its end
 
@@ -95,17 +96,19 @@ def known_events(now: float, prefix: str) -> list[dict[str, Any]]:
     return events
 
 
-def call(now: float, prefix: str, rep: str) -> dict[str, Any]:
-    return {
-        "event_id": prefix,
-        "type": "call.logged",
-        "occurred_at": datetime.fromtimestamp(now, UTC).isoformat(),
-        "source": "test",
-        "team": TEAM,
-        "rep_id": rep,
-        "duration_seconds": 60,
-        "outcome": "connected",
-    }
+def event_at(now: float, event_id: str, kind: str, **fields: Any) -> dict[str, Any]:
+    occurred_at = datetime.fromtimestamp(now, UTC).isoformat()
+    return {"event_id": event_id, "type": kind, "occurred_at": occurred_at, "source": "test", **fields}
+
+
+def call(now: float, event_id: str, rep: str) -> dict[str, Any]:
+    return event_at(now, event_id, "call.logged", team=TEAM, rep_id=rep, duration_seconds=60, outcome="connected")
+
+
+def ticker_lines(driver: Any) -> list[str]:
+    return driver.execute_script(  # type: ignore[no-any-return]
+        "return [...document.querySelectorAll('.ticker li')].map((li) => li.textContent)"
+    )
 
 
 def summed(scrapes: list[Samples], name: str, **labels: str) -> float:
@@ -285,6 +288,18 @@ def test_board_shows_metrics_live_goes_stale_and_recovers(
         urllib.request.urlopen(f"http://127.0.0.1:{board.port}/board/{TEAM}", timeout=5)
     assert refused.value.code == 403
     assert "wall-tv-secret" not in board.log_path.read_text()
+
+    # the ticker: today's wins so far, then a deal won now, within 2 s
+    open_screen(driver, board.url(f"/board/{TEAM}", screen="ticker"), "ticker")
+    wait_until(lambda: ticker_lines(driver)[:1] == [f"earlier{ANNA} won a deal today: €18,000"], 5, "today's win")
+    rep = REPS[1]
+    won = {"deal_id": "board-deal-late", "rep_id": rep, "team": TEAM, "amount": 7_500, "currency": "EUR"}
+    run(produce([event_message(worker_env["KPIMON_CRM_TOPIC"], event_at(time.time(), "board-won", "deal.won", **won))]))
+    expected_line = f"NEW{CONFIG.reps[rep].name} (EMEA) won a deal: €7,500"
+    seconds = elapsed_until(lambda: any(line.endswith(expected_line[3:]) for line in ticker_lines(driver)), 10)
+    assert seconds <= UPDATE_SECONDS, f"the deal won showed after {seconds:.2f} s"
+    assert ticker_lines(driver)[0].startswith("NEW") and "€7,500" in ticker_lines(driver)[0]
+    screenshot(driver, "one-worker-ticker-live")
 
     # a new event shows within 2 s, without reload
     open_screen(driver, board.url(f"/board/{TEAM}", screen="activity"), "activity")

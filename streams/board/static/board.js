@@ -77,10 +77,11 @@ function tickerHtml(tile) {
   const now = serverNow();
   const entries = tile.entries.length
     ? tile.entries.map((entry) => {
-        const fresh = now - entry.at < NEW_SECONDS;
-        return `<li class="${fresh ? "new" : ""}">${fresh ? '<span class="new-flag">NEW</span>' : ""}<span class="when">${timeText(entry.at)}</span>${escapeHtml(entry.text)}</li>`;
+        const fresh = entry.at !== null && now - entry.at < NEW_SECONDS;
+        const when = entry.at === null ? "earlier" : timeText(entry.at);
+        return `<li class="${fresh ? "new" : ""}">${fresh ? '<span class="new-flag">NEW</span>' : ""}<span class="when">${when}</span>${escapeHtml(entry.text)}</li>`;
       }).join("")
-    : '<li class="empty">No deal won since the board started; new ones appear here as they close.</li>';
+    : '<li class="empty">No deal won yet today; new ones appear here as they close.</li>';
   return `${statsHtml(tile.items, true)}<ul class="ticker">${entries}</ul>`;
 }
 
