@@ -43,7 +43,7 @@ class SourceTracker:
         newest = max(target.last_scrape for target in targets)
         if not down:
             return Freshness(True, newest, None)
-        workers = "worker" if len(down) == 1 else "workers"
+        workers = "worker" if len(targets) == 1 else "workers"
         return Freshness(False, newest, f"{len(down)} of {len(targets)} {workers} not answering", tuple(down))
 
     def as_of(self, targets: Sequence[TargetState]) -> float | None:
