@@ -16,7 +16,7 @@ from schemas.config import KpimonConfig
 from schemas.scopes import Scope
 from streams.board import formatting
 from streams.board.goal_progress import Progress, goal_for, pace_word, progress_of
-from streams.board.queries import ACTIVITY_KPIS, FUNNEL_COUNTERS
+from streams.board.queries import ACTIVITY_KPIS, EMAIL_COUNTERS, FUNNEL_COUNTERS, MARKETING_COUNTERS
 from streams.board.ticker import RepKey, Win
 from streams.board.views import BoardView, team_names
 
@@ -221,9 +221,7 @@ def marketing_screen(data: BoardData) -> Screen:
     def value(key: str) -> float | None:
         return total(data.results, key)
 
-    spend, leads, attributed = (
-        value(f"marketing:{key}") for key in ("marketing_spend", "leads", "attributed_revenue_linear")
-    )
+    spend, leads, attributed = (value(f"marketing:{key}") for key in MARKETING_COUNTERS)
     cost_per_lead = formatting.ratio_of(spend, leads)
     romi = formatting.ratio_of(None if attributed is None or spend is None else attributed - spend, spend)
     money_tile = {
@@ -241,17 +239,7 @@ def marketing_screen(data: BoardData) -> Screen:
             {"key": "romi", "label": "ROMI", **_number(romi, formatting.percent(romi))},
         ],
     }
-    sends, deliveries, opens, clicks, bounces, unsubscribes = (
-        value(f"email:{key}")
-        for key in (
-            "email_campaign_sends",
-            "email_deliveries",
-            "email_unique_opens",
-            "email_unique_clicks",
-            "email_bounces",
-            "email_unsubscribes",
-        )
-    )
+    sends, deliveries, opens, clicks, bounces, unsubscribes = (value(f"email:{key}") for key in EMAIL_COUNTERS)
     rates = (
         ("email_open", "Open rate", formatting.ratio_of(opens, deliveries)),
         ("email_click_through", "Click-through", formatting.ratio_of(clicks, deliveries)),
