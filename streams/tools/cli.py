@@ -248,6 +248,34 @@ def _board(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_board_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    board = commands.add_parser(
+        "board",
+        help="serve the live wallboard (reads Prometheus)",
+        description=textwrap.fill(BOARD_DESCRIPTION, 88),
+        epilog="Example: kpimon board --config deploy/examples/kpimon.yaml --prometheus-url http://127.0.0.1:9090\n"
+        "Docs: docs/board.md.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    board.add_argument("--config", type=Path, help="teams/reps YAML file (default: KPIMON_CONFIG_FILE)")
+    board.add_argument(
+        "--prometheus-url",
+        default="http://127.0.0.1:9090",
+        help="Prometheus that scrapes the workers (default %(default)s)",
+    )
+    board.add_argument("--job", default="kpimon", help="Prometheus job of the workers (default %(default)s)")
+    board.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default %(default)s; 0.0.0.0 for a LAN)"
+    )
+    board.add_argument("--port", type=int, default=6070, help="HTTP port (default %(default)s)")
+    board.add_argument("--rotate", type=_duration, default=15.0, help="seconds per screen on a TV (default 15s)")
+    board.add_argument(
+        "--stale-after", type=_duration, default=10.0, help="a tile older than this shows as stale (default 10s)"
+    )
+    board.add_argument("--token-file", type=Path, help="file holding the token TVs put in the URL (?token=...)")
+    board.set_defaults(run=_board)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kpimon",
@@ -328,27 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")
     replay.set_defaults(run=_replay)
 
-    board = commands.add_parser(
-        "board",
-        help="serve the live wallboard (reads Prometheus)",
-        description=textwrap.fill(BOARD_DESCRIPTION, 88),
-        epilog="Example: kpimon board --config deploy/examples/kpimon.yaml --prometheus-url http://127.0.0.1:9090\n"
-        "Docs: docs/board.md.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    board.add_argument("--config", type=Path, help="teams/reps YAML file (default: KPIMON_CONFIG_FILE)")
-    board.add_argument(
-        "--prometheus-url", default="http://127.0.0.1:9090", help="Prometheus that scrapes the workers (default %(default)s)"
-    )
-    board.add_argument("--job", default="kpimon", help="Prometheus job of the workers (default %(default)s)")
-    board.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s; 0.0.0.0 for a LAN)")
-    board.add_argument("--port", type=int, default=6070, help="HTTP port (default %(default)s)")
-    board.add_argument("--rotate", type=_duration, default=15.0, help="seconds per screen on a TV (default 15s)")
-    board.add_argument(
-        "--stale-after", type=_duration, default=10.0, help="a tile older than this shows as stale (default 10s)"
-    )
-    board.add_argument("--token-file", type=Path, help="file holding the token TVs put in the URL (?token=...)")
-    board.set_defaults(run=_board)
+    _add_board_parser(commands)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the event contract")
     schema.add_argument("--output", "-o", help="write to this file instead of stdout")
