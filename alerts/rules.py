@@ -35,7 +35,8 @@ from schemas.calendar import in_quiet_hours
 from schemas.catalog import Catalog, WindowName
 from schemas.config import KpimonConfig, TimeZoneName
 from schemas.events import Label
-from schemas.hours import BusinessDays, QuietHours, TimeOfDay, Weekday, WorkingHours
+from schemas.goals import GoalName
+from schemas.hours import BusinessDays, QuietHours, TimeOfDay, Weekday
 from schemas.scopes import Scope, ScopeSelector
 from schemas.yaml_source import load_yaml_model
 
@@ -58,12 +59,27 @@ class Drop(BaseModel):
 
 
 class Pace(BaseModel):
-    """A count is behind the straight line from 0 at the start of its calendar period to ``goal`` at its end."""
+    """A count is behind the pace to a goal of the config: ``{goal: <goal name>}`` (schemas.goals).
+
+    The goal gives the target, the period, the working hours and the business days;
+    nothing of it is copied into the rule.
+    """
 
     model_config = _FROZEN
 
-    goal: float = Field(gt=0, allow_inf_nan=False)
-    hours: WorkingHours | None = None  # only working time counts toward the pace
+    goal: GoalName
+
+    @model_validator(mode="before")
+    @classmethod
+    def _goal_by_name(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("goal"), int | float) and not isinstance(data["goal"], bool):
+            hours = f", hours: '{data['hours']}'" if isinstance(data.get("hours"), str) else ""
+            raise ValueError(
+                f"pace names a goal of the config, it no longer takes a number (got goal: {data['goal']}): add the "
+                f"goal to the config's goals, e.g. {{name: rep-daily-calls, kpi: calls, scope: rep, period: day, "
+                f"target: {data['goal']}{hours}}}, and write pace: {{goal: rep-daily-calls}} (docs/alerts.md)"
+            )
+        return data
 
 
 class Condition(BaseModel):
@@ -147,7 +163,12 @@ class AlertRule(BaseModel):
 
 
 class Digest(BaseModel):
-    """A team's KPIs sent to one route every day or every week at a local time of the team."""
+    """A team's KPIs sent to one route every day or every week at a local time of the team.
+
+    Each KPI is shown against the team's goal for it of the digest's period (``day`` for a
+    daily digest, ``week`` for a weekly one: the weekly review), and the reps behind their
+    goals of that period are listed (the config's ``goals``, as in force for the period).
+    """
 
     model_config = _FROZEN
 
@@ -156,8 +177,18 @@ class Digest(BaseModel):
     at: TimeOfDay
     weekday: Weekday | None = None
     kpis: tuple[str, ...] = Field(min_length=1)
-    goals: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(default_factory=dict)
     route: RouteName
+
+    @model_validator(mode="before")
+    @classmethod
+    def _goals_from_the_config(cls, data: object) -> object:
+        if isinstance(data, dict) and "goals" in data:
+            raise ValueError(
+                "a digest takes its goals from the config: remove goals here and add each under goals in the "
+                "config, e.g. {name: team-weekly-calls, kpi: calls, scope: team, period: week, target: 400} "
+                "(a weekly digest shows the team's and its reps' weekly goals, a daily one the daily goals)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _weekday_for_weekly(self) -> Digest:

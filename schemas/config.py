@@ -32,6 +32,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from schemas.catalog import Catalog
 from schemas.events import Currency, Label
 from schemas.goals import Goal, goal_problems
+from schemas.scopes import OVERALL, Scope
 from schemas.yaml_source import Location, load_yaml_model
 
 
@@ -108,6 +109,11 @@ class KpimonConfig(BaseModel):
                     )
                 )
         return problems
+
+    def scopes(self) -> list[Scope]:
+        """The scopes that exist without any event: overall, every team and every rep (within its team)."""
+        teams = [Scope(team=team) for team in self.teams]
+        return [OVERALL, *teams, *(Scope(team=rep.team, rep=rep_id) for rep_id, rep in self.reps.items())]
 
     def team_of(self, rep_id: str) -> str | None:
         rep = self.reps.get(rep_id)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import date
+from functools import cached_property
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
@@ -52,7 +53,6 @@ from schemas.yaml_source import Location
 
 GoalName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)]
 GoalPeriod = Literal["day", "week", "month", "quarter"]
-GOAL_PERIODS: tuple[GoalPeriod, ...] = ("day", "week", "month", "quarter")
 PERIOD_WINDOWS: dict[GoalPeriod, CalendarWindow] = {
     "day": "today",
     "week": "week",
@@ -92,9 +92,9 @@ class Goal(BaseModel):
     def _pins(self) -> dict[str, str | None]:
         return {"team": self.team, "rep": self.rep, "channel": self.channel, "campaign": self.campaign}
 
-    @property
+    @cached_property
     def selector(self) -> ScopeSelector:
-        """The scopes the goal covers: every scope of its kind, narrowed by the labels pinned."""
+        """The scopes the goal covers: every scope of its kind, narrowed by the labels pinned (built once)."""
         return ScopeSelector.model_validate({"kind": self.scope, **self._pins})
 
     @property
@@ -117,16 +117,39 @@ def entry_in_force(entries: Iterable[Goal], first_day: date) -> Goal | None:
     return max(in_force, key=lambda entry: entry.since or date.min, default=None)
 
 
+def goal_entries(goals: Iterable[Goal]) -> dict[str, tuple[Goal, ...]]:
+    """The entries of each goal name, in config order (they share KPI, scope and period: ``goal_problems``)."""
+    by_name: dict[str, list[Goal]] = {}
+    for goal in goals:
+        by_name.setdefault(goal.name, []).append(goal)
+    return {name: tuple(entries) for name, entries in by_name.items()}
+
+
 def goals_in_force(goals: Iterable[Goal], scope: Scope, now: float, tz: ZoneInfo) -> tuple[Goal, ...]:
     """One entry per goal name covering ``scope``: the one in force for the period holding ``now`` (local to ``tz``).
 
     ``tz`` is the scope's time zone (``KpimonConfig.timezone_of(scope.team)``); names keep their config order.
     """
-    by_name: dict[str, list[Goal]] = {}
-    for goal in goals_for_scope(goals, scope):
-        by_name.setdefault(goal.name, []).append(goal)
-    chosen = (entry_in_force(entries, period_days(entries[0].window, now, tz)[0]) for entries in by_name.values())
+    chosen = (
+        entry_in_force(entries, period_days(entries[0].window, now, tz)[0])
+        for entries in goal_entries(goals_for_scope(goals, scope)).values()
+    )
     return tuple(goal for goal in chosen if goal is not None)
+
+
+def goals_of_period(goals: Iterable[Goal], scope: Scope, period: GoalPeriod, first_day: date) -> tuple[Goal, ...]:
+    """The goals of ``period`` covering ``scope``, each as in force for the period that starts on ``first_day``."""
+    chosen = (
+        entry_in_force(entries, first_day)
+        for entries in goal_entries(goals_for_scope(goals, scope)).values()
+        if entries[0].period == period
+    )
+    return tuple(goal for goal in chosen if goal is not None)
+
+
+def goal_in_force(goals: Iterable[Goal], name: str, scope: Scope, now: float, tz: ZoneInfo) -> Goal | None:
+    """The entry of goal ``name`` in force for ``scope`` at ``now``; None when it does not cover the scope (yet)."""
+    return next((goal for goal in goals_in_force(goals, scope, now, tz) if goal.name == name), None)
 
 
 def expected_by_now(goal: Goal, now: float, tz: ZoneInfo) -> float:
