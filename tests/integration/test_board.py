@@ -320,7 +320,10 @@ def test_board_shows_metrics_live_goes_stale_and_recovers(
     assert ratio >= 4.5, f"contrast {ratio:.2f}:1 on a stale screen at {where}"
     screenshot(driver, "one-worker-stale")
     worker.start()
+    # fresh once the worker answers again; its numbers back once it restored its state from Kafka
     wait_until(lambda: set(stale_flags(driver)) == {"no"}, timeout=60, message="tiles fresh again", interval=0.2)
+    calls_now = {f"{rep}:calls": before + 1}
+    wait_for_values(driver, calls_now, timeout=60)
 
     # the board server restarts: the page reconnects by itself and shows new events again
     board.stop()
@@ -328,9 +331,9 @@ def test_board_shows_metrics_live_goes_stale_and_recovers(
     wait_until(lambda: set(stale_flags(driver)) == {"yes"}, timeout=10, message="tiles stale while disconnected")
     board.start()
     wait_until(lambda: set(stale_flags(driver)) == {"no"}, timeout=15, message="tiles fresh after the reconnect")
-    before = shown_values(driver)[f"{rep}:calls"]
+    wait_for_values(driver, calls_now, timeout=10)
     run(produce([event_message(worker_env["KPIMON_CRM_TOPIC"], call(time.time(), "board-after", rep))]))
-    elapsed_until(lambda: shown_values(driver)[f"{rep}:calls"] == before + 1, timeout=10)
+    wait_for_values(driver, {f"{rep}:calls": before + 2}, timeout=10)
     assert driver.execute_script("return window.kpimonBoardLoadedAt") == loaded_at
     assert prometheus.ready()
 
