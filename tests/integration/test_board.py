@@ -13,6 +13,7 @@ import math
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -338,6 +339,17 @@ def test_board_shows_metrics_live_goes_stale_and_recovers(
     assert prometheus.ready()
 
 
+def both_own_partitions(workers: list[WorkerProcess], worker_env: Mapping[str, str]) -> bool:
+    """Produce a few posts (no board screen counts them) until each worker has counted some: the group settled."""
+    posts = [
+        event_at(time.time(), f"post-{uuid.uuid4().hex}", "content.published", channel="blog", content_id="c")
+        for _ in range(8)
+    ]
+    run(produce(event_message(worker_env["KPIMON_CRM_TOPIC"], post) for post in posts))
+    time.sleep(1)
+    return all(total(scrape(worker.port), "kpimon_events_total") > 0 for worker in workers)
+
+
 @pytest.mark.integration
 def test_board_totals_are_the_sums_over_two_workers(
     tmp_path: Path, make_worker: Callable[..., WorkerProcess], worker_env: dict[str, str], driver: Any, started: Started
@@ -345,7 +357,23 @@ def test_board_totals_are_the_sums_over_two_workers(
     config = {"KPIMON_CONFIG_FILE": str(CONFIG_FILE)}
     workers = [make_worker(**config), make_worker(**config, KPIMON_DATA_DIR=worker_env["KPIMON_DATA_DIR"] + "-2")]
     _, board = start_stack(tmp_path, workers, started)
+    wait_until(lambda: both_own_partitions(workers, worker_env), timeout=90, message="both workers own partitions")
     produced = produce_known_events(worker_env, "two")
     expected = wait_for_metrics(workers, produced)
-    assert all(total(scrape(worker.port), "kpimon_events_total") > 0 for worker in workers), "a worker counted nothing"
+    calls = [summed([scrape(worker.port)], "kpimon_calls", scope="team", window="today") for worker in workers]
+    assert all(calls), f"the calls were not split between the workers: {calls}"
     check_every_screen(driver, board, expected, "two-workers")
+
+    # a TV: the screens rotate by themselves, none of them scrolls
+    driver.get(board.url("/board", rotate="1"))
+    shown = set()
+    wait_until(
+        lambda: (
+            shown.add(driver.execute_script("return document.getElementById('screen').dataset.screen"))
+            or set(SCREEN_IDS) <= shown
+        ),
+        timeout=15,
+        message=lambda: f"every screen in turn, saw {sorted(map(str, shown))}",
+        interval=0.2,
+    )
+    assert not scrolls(driver)
