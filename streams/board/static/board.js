@@ -130,7 +130,7 @@ function tick() {
     tile.dataset.stale = stale ? "yes" : "no";
   }
   const problem = document.getElementById("problem");
-  const text = !connected ? "⚠ Connection to the board server lost: reconnecting…" : state && state.problem ? `⚠ ${state.problem}: showing the last complete numbers` : "";
+  const text = !connected ? "⚠ Connection to the board server lost: reconnecting…" : state && state.problem ? `⚠ ${state.problem}${state.screens.length ? ": showing the last complete numbers" : ""}` : "";
   problem.hidden = !text;
   problem.textContent = text;
 }
