@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-from streams.board.queries import Query
+from streams.board.queries import Query, split_samples
 from streams.board.screens import Results, Sample
 
 TIMEOUT = aiohttp.ClientTimeout(total=5)
@@ -64,5 +64,9 @@ class PrometheusApi:
 
     async def query_all(self, queries: Sequence[Query]) -> Results:
         """Every query at once; any failure fails the lot (a board never shows half a refresh)."""
-        results = await asyncio.gather(*(self.query(query.expr) for query in queries))
-        return {query.key: samples for query, samples in zip(queries, results, strict=True)}
+        answers = await asyncio.gather(*(self.query(query.expr) for query in queries))
+        results: dict[str, list[Sample]] = {}
+        for query, samples in zip(queries, answers, strict=True):
+            for key, split in split_samples(query.key, samples).items():
+                results.setdefault(key, []).extend(split)
+        return results

@@ -7,6 +7,7 @@ numerator and denominator (``streams.board.screens``), never averaged.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from streams.board.views import BoardView
@@ -31,6 +32,8 @@ EMAIL_COUNTERS = (
 
 @dataclass(frozen=True)
 class Query:
+    """One instant query over several KPIs at once; its samples are read as ``<key>:<kpi>`` (``split_samples``)."""
+
     key: str
     expr: str
 
@@ -39,14 +42,20 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def selector(kpi: str, window: str | None, scope: str, team: str | None = None) -> str:
-    """``kpimon_<kpi>{scope="...",window="...",team="..."}`` (no window for the open pipeline)."""
-    matchers = [f"scope={_quoted(scope)}"]
+def summed(
+    kpis: Sequence[str], window: str | None, scope: str, team: str | None = None, by: str = "", offset: str = ""
+) -> str:
+    """``sum by (__name__[, by]) ({__name__=~"kpimon_(a|b)",scope=...,window=...,team=...})``: one sum per KPI.
+
+    ``window`` None for the series without one (the open pipeline); ``offset`` a Prometheus duration.
+    """
+    matchers = [f'__name__=~"kpimon_({"|".join(kpis)})"', f"scope={_quoted(scope)}"]
     if window is not None:
         matchers.append(f"window={_quoted(window)}")
     if team is not None:
         matchers.append(f"team={_quoted(team)}")
-    return f"kpimon_{kpi}{{{','.join(matchers)}}}"
+    shift = f" offset {offset}" if offset else ""
+    return f"sum by (__name__{', ' + by if by else ''}) ({{{','.join(matchers)}}}{shift})"
 
 
 def team_scope(view: BoardView) -> str:
@@ -56,35 +65,28 @@ def team_scope(view: BoardView) -> str:
 
 def board_queries(view: BoardView) -> tuple[Query, ...]:
     """Every query one refresh of ``view`` runs; ``streams.board.screens`` reads their results by key."""
-    scope = team_scope(view)
-    queries = [
-        Query(f"activity:{kpi}", f"sum by (team, rep) ({selector(kpi, 'today', 'rep', view.team)})")
-        for kpi in ACTIVITY_KPIS
-    ]
-    for counter in FUNNEL_COUNTERS:
-        series = selector(counter, FUNNEL_WINDOW, scope, view.team)
-        queries.append(Query(f"funnel:{counter}", f"sum({series})"))
-        queries.append(Query(f"funnel_last_week:{counter}", f"sum({series} offset {LAST_WEEK})"))
-    queries += [
-        Query(f"revenue:{kpi}", f"sum({selector(kpi, REVENUE_WINDOW, scope, view.team)})")
-        for kpi in ("revenue", "deals_won")
-    ]
-    pipeline = selector("open_pipeline_value", None, scope, view.team)
-    queries.append(Query("revenue:open_pipeline_value", f"sum({pipeline})"))
-    queries += [
-        Query(f"wins_today:{kpi}", f"sum by (team, rep) ({selector(kpi, 'today', 'rep', view.team)})")
-        for kpi in ("deals_won", "revenue")
-    ]
-    queries += [
-        Query(f"wins_today_total:{kpi}", f"sum({selector(kpi, 'today', scope, view.team)})")
-        for kpi in ("deals_won", "revenue")
-    ]
-    # spend, web and email have no team: the marketing screen is the company's on every board
-    queries += [
-        Query(f"marketing:{counter}", f"sum({selector(counter, MARKETING_WINDOW, 'all')})")
-        for counter in MARKETING_COUNTERS
-    ]
-    queries += [
-        Query(f"email:{counter}", f"sum({selector(counter, EMAIL_WINDOW, 'all')})") for counter in EMAIL_COUNTERS
-    ]
-    return tuple(queries)
+    scope, team = team_scope(view), view.team
+    return (
+        Query("activity", summed(ACTIVITY_KPIS, "today", "rep", team, by="team, rep")),
+        Query("funnel", summed(FUNNEL_COUNTERS, FUNNEL_WINDOW, scope, team)),
+        Query("funnel_last_week", summed(FUNNEL_COUNTERS, FUNNEL_WINDOW, scope, team, offset=LAST_WEEK)),
+        Query("revenue", summed(("revenue", "deals_won"), REVENUE_WINDOW, scope, team)),
+        Query("revenue", summed(("open_pipeline_value",), None, scope, team)),
+        Query("wins_today", summed(("deals_won", "revenue"), "today", "rep", team, by="team, rep")),
+        Query("wins_today_total", summed(("deals_won", "revenue"), "today", scope, team)),
+        # spend, web and email have no team: the marketing screen is the company's on every board
+        Query("marketing", summed(MARKETING_COUNTERS, MARKETING_WINDOW, "all")),
+        Query("email", summed(EMAIL_COUNTERS, EMAIL_WINDOW, "all")),
+    )
+
+
+def split_samples(
+    key: str, samples: Iterable[tuple[Mapping[str, str], float]]
+) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """A query's samples by ``<key>:<kpi>`` (the metric name without ``kpimon_``), without ``__name__``."""
+    split: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for metric, value in samples:
+        labels = dict(metric)
+        kpi = labels.pop("__name__", "").removeprefix("kpimon_")
+        split.setdefault(f"{key}:{kpi}", []).append((labels, value))
+    return split
