@@ -31,6 +31,12 @@ class Settings(BaseSettings):
     alerts_topic: str = Field("kpimon.alerts", description="Audit trail: every alert state transition")
     alert_interval_seconds: float = Field(10, gt=0, description="How often alert rules are evaluated")
     delivery_interval_seconds: float = Field(0.5, gt=0, description="How often the outbox is checked for due messages")
+    alert_max_age_seconds: float = Field(
+        86_400,
+        gt=0,
+        description="A notification still failing (5xx, 429, no answer) this long after it was queued "
+        'is given up (the failed list, kpimon_alert_notifications_total{outcome="expired"})',
+    )
     crm_topic: str = "crm.events"
     marketing_topic: str = "marketing.events"
     deadletter_topic: str = "kpimon.deadletter"
