@@ -27,7 +27,7 @@ from streams.metrics.alert_collector import AlertCollector
 from streams.metrics.faust_collector import FaustCollector
 from streams.metrics.kpi_collector import KpiFamilyNames, ProgressCollector
 from streams.metrics.loop_lag import LoopLagCollector, LoopLagProbe
-from streams.metrics.visitor_freshness import VisitorsCountedCollector
+from streams.metrics.visitor_freshness import VisitorsCountedCollector, VisitorWritesCollector
 from streams.readout.kpis import monthly_report, monthly_totals
 from streams.worker.alerting import AlertService
 from streams.worker.batch_consumer import BatchApp, CommitOffsets, RawRecord
@@ -214,6 +214,7 @@ def create_app(
     visitors = VisitorRecorder(_redis(settings, connect_timeout=2, timeout=5))
     guard = guarded(web_credentials(settings.web))
     page = _metrics_page(app, settings, config, catalog, clock, tables, guard)
+    page.registry.register(VisitorWritesCollector(lambda: visitors.pending, lambda: visitors.dropped))
     pipeline = IngestPipeline(
         settings,
         config,
