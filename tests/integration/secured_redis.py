@@ -1,4 +1,5 @@
-"""A Redis of its own for security tests: a password (``requirepass``), an ACL user, and TLS on a second port."""
+"""A Redis of its own for security tests: a password (``requirepass``), an ACL user without the dangerous
+commands (``-@dangerous``), and TLS on a second port."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def secured_redis(directory: Path, timeout: float = 20.0) -> Iterator[SecuredRed
         ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--tls-port", str(tls_port),
          "--tls-cert-file", str(pki.server_cert), "--tls-key-file", str(pki.server_key),
          "--tls-ca-cert-file", str(pki.ca), "--tls-auth-clients", "no",
-         "--requirepass", DEFAULT_PASSWORD, "--user", ACL_USER, "on", f">{ACL_PASSWORD}", "~*", "&*", "+@all",
+         "--requirepass", DEFAULT_PASSWORD, "--user", ACL_USER, "on", f">{ACL_PASSWORD}", "~*", "&*", "+@all", "-@dangerous",
          "--save", "", "--appendonly", "no", "--dir", str(directory), "--logfile", str(directory / "redis.log")],
     )  # fmt: skip
     try:
