@@ -44,7 +44,8 @@ def secured_redis(directory: Path, timeout: float = 20.0) -> Iterator[SecuredRed
         ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--tls-port", str(tls_port),
          "--tls-cert-file", str(pki.server_cert), "--tls-key-file", str(pki.server_key),
          "--tls-ca-cert-file", str(pki.ca), "--tls-auth-clients", "no",
-         "--requirepass", DEFAULT_PASSWORD, "--user", ACL_USER, "on", f">{ACL_PASSWORD}", "~*", "&*", "+@all", "-@dangerous",
+         "--requirepass", DEFAULT_PASSWORD,
+         "--user", ACL_USER, "on", f">{ACL_PASSWORD}", "~*", "&*", "+@all", "-@dangerous",
          "--save", "", "--appendonly", "no", "--dir", str(directory), "--logfile", str(directory / "redis.log")],
     )  # fmt: skip
     try:
