@@ -166,7 +166,7 @@ async def test_one_message_per_second_per_slack_webhook_across_two_deliverers() 
     async with stack() as s:
         await s.outbox.enqueue(
             [
-                notification(number, route=route, not_before=0.0)
+                notification(number, route=route, not_before=0.0, created_at=time.time())
                 for number in range(3)
                 for route in ("sales-slack", "exec-slack")
             ]
@@ -186,7 +186,7 @@ async def test_one_message_per_second_per_slack_webhook_across_two_deliverers() 
 
 async def test_two_deliverers_on_one_outbox_never_send_a_notification_twice() -> None:
     async with stack() as s:
-        await s.outbox.enqueue([notification(number, not_before=0.0) for number in range(40)])
+        await s.outbox.enqueue([notification(number, not_before=0.0, created_at=time.time()) for number in range(40)])
         s.sink.fail(500, times=10)
         deliverers = [real_time_deliverer(s, batch_size=5, backoff=Backoff(base=0.05, cap=0.2)) for _ in range(2)]
         await run_until_accepted(s, deliverers, 40, timeout=20)
