@@ -1,0 +1,151 @@
+"""A request body as the records a source sent in it, each flattened to cells for the mapping. Pure.
+
+- HubSpot: a JSON array of events (up to 100 a request); each event's ``subscriptionType``
+  (``deal.propertyChange``) is also split into ``objectType`` and ``change``, and its
+  ``occurredAt`` (epoch milliseconds) given as RFC 3339.
+- Segment: one call (``/v1/track``, ``/v1/page``, ``/v1/identify``: its ``type`` from the path
+  when absent) or ``{"batch": [calls]}``.
+- Pipedrive (webhooks v2): one object ``{meta, data, previous}``.
+
+A body that is not what the source sends is one unreadable record (its whole body dead-lettered).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from schemas.cells import rfc3339
+from streams.gateway.mapping import Cells, Fetch, flatten
+
+MAX_RECORDS = 1000  # HubSpot sends up to 100 a request, Segment's batches are limited to 500 KB
+EARLIEST_MS, LATEST_MS = 0, 32_503_680_000_000  # epoch milliseconds up to the year 3000
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """One record of a request: its cells, or why it cannot be read; ``raw`` is what a dead letter keeps."""
+
+    raw: bytes
+    cells: Cells | None = None
+    problem: str | None = None
+
+
+def _unreadable(body: bytes, problem: str) -> list[SourceRecord]:
+    return [SourceRecord(body, problem=problem)]
+
+
+def _loads(body: bytes) -> tuple[Any, str | None]:
+    try:
+        return orjson.loads(body), None
+    except orjson.JSONDecodeError as exc:
+        return None, f"the body is not JSON: {exc}"
+
+
+def _records(items: list[Any], body: bytes, kind: str, cells_of: Any) -> list[SourceRecord]:
+    if len(items) > MAX_RECORDS:
+        return _unreadable(body, f"{len(items)} {kind} in one request, over the limit of {MAX_RECORDS}")
+    records = []
+    for item in items:
+        raw = orjson.dumps(item)
+        if isinstance(item, dict):
+            records.append(SourceRecord(raw, cells=cells_of(item)))
+        else:
+            records.append(SourceRecord(raw, problem=f"a {kind[:-1]} is not a JSON object"))
+    return records
+
+
+def _epoch_ms_text(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and EARLIEST_MS <= value < LATEST_MS:
+        return rfc3339(datetime.fromtimestamp(value / 1000, UTC))
+    return ""
+
+
+def _hubspot_cells(event: dict[str, Any]) -> Cells:
+    cells = flatten(event)
+    object_type, _, change = str(event.get("subscriptionType", "")).partition(".")
+    cells["objectType"], cells["change"] = object_type, change
+    cells["occurredAt"] = _epoch_ms_text(event.get("occurredAt"))
+    return cells
+
+
+def hubspot_records(body: bytes) -> list[SourceRecord]:
+    payload, problem = _loads(body)
+    if problem is not None:
+        return _unreadable(body, problem)
+    items = payload if isinstance(payload, list) else [payload]
+    return _records(items, body, "events", _hubspot_cells)
+
+
+def segment_records(body: bytes, call_type: str) -> list[SourceRecord]:
+    """The calls of a Segment request to ``/v1/<call_type>`` (``batch``: the calls under ``batch``)."""
+    payload, problem = _loads(body)
+    if problem is not None:
+        return _unreadable(body, problem)
+    if not isinstance(payload, dict):
+        return _unreadable(body, "the body is not a JSON object")
+    if call_type != "batch":
+        return _records([{"type": call_type, **payload}], body, "calls", flatten)
+    batch = payload.get("batch")
+    if not isinstance(batch, list):
+        return _unreadable(body, "a batch request needs a list under 'batch'")
+    return _records(batch, body, "calls", flatten)
+
+
+def pipedrive_records(body: bytes) -> list[SourceRecord]:
+    payload, problem = _loads(body)
+    if problem is not None:
+        return _unreadable(body, problem)
+    if not isinstance(payload, dict) or not isinstance(payload.get("meta"), dict):
+        return _unreadable(body, "a Pipedrive webhook v2 is a JSON object with 'meta' (and 'data', 'previous')")
+    return [SourceRecord(body, cells=flatten(payload))]
+
+
+ObjectKey = tuple[str, str]  # (HubSpot object type, object id)
+
+
+def wanted_objects(records: Sequence[SourceRecord], fetches: Mapping[str, Fetch]) -> dict[ObjectKey, Fetch]:
+    """The HubSpot objects the records name whose type the mapping fetches, each once."""
+    wanted: dict[ObjectKey, Fetch] = {}
+    for record in records:
+        if record.cells is not None and record.cells.get("objectType") in fetches:
+            object_type, object_id = record.cells["objectType"], record.cells.get("objectId", "")
+            if object_id.isdigit():
+                wanted[object_type, object_id] = fetches[object_type]
+    return wanted
+
+
+def with_objects(
+    records: Sequence[SourceRecord], fetches: Mapping[str, Fetch], objects: Mapping[ObjectKey, dict[str, Any] | None]
+) -> list[SourceRecord]:
+    """The records, those of a fetched type with their object's cells under ``object``.
+
+    A record whose object was not found (deleted since, or not a valid id) is unreadable: dead-lettered.
+    """
+    enriched = []
+    for record in records:
+        if record.cells is None or record.cells.get("objectType") not in fetches:
+            enriched.append(record)
+            continue
+        key = (record.cells["objectType"], record.cells.get("objectId", ""))
+        found = objects.get(key)
+        if found is None:
+            enriched.append(SourceRecord(record.raw, problem=f"HubSpot has no {key[0]} {key[1]!r} (deleted since?)"))
+        else:
+            enriched.append(replace(record, cells=flatten(found, "object", dict(record.cells))))
+    return enriched
+
+
+def read_records(source_format: str, path: str, body: bytes) -> list[SourceRecord]:
+    """The records of a request to ``path`` of a source of ``source_format`` (a mapping's ``format``)."""
+    if source_format == "hubspot":
+        return hubspot_records(body)
+    if source_format == "segment":
+        return segment_records(body, path.rstrip("/").rsplit("/", 1)[-1])
+    if source_format == "pipedrive":
+        return pipedrive_records(body)
+    raise ValueError(f"no reader for source format {source_format!r}")
