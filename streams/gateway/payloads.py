@@ -55,7 +55,7 @@ def _records(items: list[Any], body: bytes, kind: str, cells_of: Any) -> list[So
         if isinstance(item, dict):
             records.append(SourceRecord(raw, cells=cells_of(item)))
         else:
-            records.append(SourceRecord(raw, problem=f"a {kind[:-1]} is not a JSON object"))
+            records.append(SourceRecord(raw, problem=f"not a JSON object (one of the request's {kind})"))
     return records
 
 

@@ -1,0 +1,161 @@
+"""A real ``kpimon gateway`` process, a local stand-in for HubSpot's CRM API, and signed webhook requests."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from tests.integration.support import REPO, free_port
+
+HUBSPOT_SECRET = "test-client-secret-7f3a"
+HUBSPOT_TOKEN = "test-access-token-51bd"
+SAMPLES = REPO / "deploy" / "gateway" / "samples"
+
+
+@dataclass
+class GatewayProcess:
+    env: dict[str, str]
+    log_path: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0, ready: bool = True) -> None:
+        env = {**os.environ, **self.env, "KPIMON_GATEWAY_PORT": str(self.port)}
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streams.tools.cli", "gateway"],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.process.returncode}; see {self.log_path}")
+            status, _, _ = request("GET", f"{self.url}/readyz" if ready else f"{self.url}/healthz")
+            if status == 200:
+                return
+            time.sleep(0.3)
+        raise TimeoutError(f"gateway not ready within {timeout} s; see {self.log_path}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def request(
+    method: str, url: str, body: bytes | None = None, headers: Mapping[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body); status 0 when nothing answers."""
+    prepared = urllib.request.Request(url, data=body, method=method, headers=dict(headers or {}))
+    try:
+        with urllib.request.urlopen(prepared, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+    except (urllib.error.URLError, ConnectionError):
+        return 0, {}, b""
+
+
+def hubspot_v3_headers(url: str, body: bytes, secret: str = HUBSPOT_SECRET, at_ms: int | None = None) -> dict[str, str]:
+    """Headers HubSpot sends, signed as its docs say: base64(HMAC-SHA256(secret, method + URI + body + timestamp))."""
+    timestamp = str(at_ms if at_ms is not None else int(time.time() * 1000))
+    source = b"POST" + url.encode() + body + timestamp.encode()
+    signature = base64.b64encode(hmac.new(secret.encode(), source, hashlib.sha256).digest()).decode()
+    return {
+        "Content-Type": "application/json",
+        "X-HubSpot-Signature-v3": signature,
+        "X-HubSpot-Request-Timestamp": timestamp,
+    }
+
+
+def post_hubspot(gateway: GatewayProcess, body: bytes, **signing: Any) -> tuple[int, dict[str, str], bytes]:
+    url = f"{gateway.url}/webhooks/hubspot"
+    return request("POST", url, body, hubspot_v3_headers(url, body, **signing))
+
+
+def load_samples(source: str) -> list[dict[str, Any]]:
+    return [json.loads(path.read_text()) for path in sorted((SAMPLES / source).glob("*.json"))]
+
+
+@dataclass
+class CrmApi:
+    """What the stand-in serves: ``serve(sample)`` puts a sample's ``crm_objects`` up (each sample its own)."""
+
+    url: str = ""
+    objects: dict[str, Any] = field(default_factory=dict)  # "/crm/v3/objects/deals/9001" -> answer
+    requests: list[str] = field(default_factory=list)
+
+    def serve(self, sample: Mapping[str, Any]) -> None:
+        plural = {"company": "companies"}
+        self.objects = {
+            f"/crm/v3/objects/{plural.get(kind, kind + 's')}/{number}": answer
+            for name, answer in sample.get("crm_objects", {}).items()
+            for kind, _, number in [name.partition("/")]
+        }
+
+
+def _handler(api: CrmApi) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.partition("?")[0]
+            api.requests.append(self.path)
+            if self.headers.get("Authorization") != f"Bearer {HUBSPOT_TOKEN}":
+                self._answer(401, {"status": "error", "category": "INVALID_AUTHENTICATION"})
+            elif path in api.objects:
+                self._answer(200, api.objects[path])
+            else:
+                self._answer(404, {"status": "error", "category": "OBJECT_NOT_FOUND"})
+
+        def _answer(self, status: int, body: object) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    return Handler
+
+
+@contextmanager
+def hubspot_crm_api() -> Iterator[CrmApi]:
+    """HubSpot's CRM objects API (GET /crm/v3/objects/{type}s/{id}, bearer token), answering from samples."""
+    api = CrmApi()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(api))
+    api.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield api
+    finally:
+        server.shutdown()
+        server.server_close()
