@@ -5,7 +5,8 @@
   ``occurredAt`` (epoch milliseconds) given as RFC 3339.
 - Segment: one call (``/v1/track``, ``/v1/page``, ``/v1/identify``: its ``type`` from the path
   when absent) or ``{"batch": [calls]}``.
-- Pipedrive (webhooks v2): one object ``{meta, data, previous}``.
+- Pipedrive (webhooks v2): one object ``{meta, data, previous}``; ``meta.timestamp`` given as
+  RFC 3339 when sent in epoch seconds.
 
 A body that is not what the source sends is one unreadable record (its whole body dead-lettered).
 """
@@ -59,9 +60,10 @@ def _records(items: list[Any], body: bytes, kind: str, cells_of: Any) -> list[So
     return records
 
 
-def _epoch_ms_text(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool) and EARLIEST_MS <= value < LATEST_MS:
-        return rfc3339(datetime.fromtimestamp(value / 1000, UTC))
+def _epoch_text(value: Any, per_second: int) -> str:
+    """RFC 3339 of an epoch time in 1/``per_second`` seconds; empty when it is not one (or out of bounds)."""
+    if isinstance(value, int) and not isinstance(value, bool) and EARLIEST_MS <= value * 1000 // per_second < LATEST_MS:
+        return rfc3339(datetime.fromtimestamp(value / per_second, UTC))
     return ""
 
 
@@ -69,7 +71,7 @@ def _hubspot_cells(event: dict[str, Any]) -> Cells:
     cells = flatten(event)
     object_type, _, change = str(event.get("subscriptionType", "")).partition(".")
     cells["objectType"], cells["change"] = object_type, change
-    cells["occurredAt"] = _epoch_ms_text(event.get("occurredAt"))
+    cells["occurredAt"] = _epoch_text(event.get("occurredAt"), 1000)
     return cells
 
 
@@ -102,7 +104,10 @@ def pipedrive_records(body: bytes) -> list[SourceRecord]:
         return _unreadable(body, problem)
     if not isinstance(payload, dict) or not isinstance(payload.get("meta"), dict):
         return _unreadable(body, "a Pipedrive webhook v2 is a JSON object with 'meta' (and 'data', 'previous')")
-    return [SourceRecord(body, cells=flatten(payload))]
+    cells = flatten(payload)
+    if isinstance(payload["meta"].get("timestamp"), int):  # epoch seconds in some deliveries, RFC 3339 in others
+        cells["meta.timestamp"] = _epoch_text(payload["meta"]["timestamp"], 1)
+    return [SourceRecord(body, cells=cells)]
 
 
 ObjectKey = tuple[str, str]  # (HubSpot object type, object id)

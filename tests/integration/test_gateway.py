@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable, Iterator
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,16 @@ from tests.integration.gateway_support import (
     post_hubspot,
     request,
 )
-from tests.integration.support import REPO, consume_to_end, free_port, run, scrape, total
+from tests.integration.support import (
+    REPO,
+    WorkerProcess,
+    consume_to_end,
+    free_port,
+    run,
+    scrape,
+    total,
+    wait_until,
+)
 
 PARTITIONS = 4
 
@@ -117,6 +128,48 @@ def test_refused_requests_produce_nothing(
     }
 
 
+def _basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+
+
+@pytest.mark.integration
+def test_segment_and_pipedrive_samples_reach_kafka_and_wrong_credentials_produce_nothing(
+    make_gateway: Callable[..., GatewayProcess], worker_env: dict[str, str]
+) -> None:
+    gateway = make_gateway(
+        KPIMON_GATEWAY_SEGMENT_WRITE_KEYS="wk-other, wk-test-1",
+        KPIMON_GATEWAY_PIPEDRIVE_USER="kpimon",
+        KPIMON_GATEWAY_PIPEDRIVE_PASSWORD="pd-test-pass",
+    )
+    gateway.start()
+    segment, pipedrive = load_samples("segment"), load_samples("pipedrive")
+    wrong = [
+        ("segment", segment[0], _basic("wk-wrong", "")),
+        ("segment", segment[0], {"Content-Type": "application/json"}),
+        ("pipedrive", pipedrive[0], _basic("kpimon", "wrong-pass")),
+        ("pipedrive", pipedrive[0], _basic("other", "pd-test-pass")),
+    ]
+    for _, sample, headers in wrong:
+        status, _, answer = request("POST", gateway.url + sample["path"], json.dumps(sample["body"]).encode(), headers)
+        assert status == 401 and json.loads(answer)["error"] == "bad_credentials"
+    assert _events(worker_env["KPIMON_CRM_TOPIC"]) == _events(worker_env["KPIMON_MARKETING_TOPIC"]) == []
+    for samples, headers in ((segment, _basic("wk-test-1", "")), (pipedrive, _basic("kpimon", "pd-test-pass"))):
+        for sample in samples:
+            body = json.dumps(sample["body"]).encode()
+            status, _, answer = request("POST", gateway.url + sample["path"], body, headers)
+            assert status == 200, answer
+            if sample["path"].startswith("/v1/"):
+                assert json.loads(answer) == {"success": True}
+    by_id = itemgetter("event_id")
+    assert _events(worker_env["KPIMON_MARKETING_TOPIC"]) == sorted(
+        (event for sample in segment for event in sample["expect"]), key=by_id
+    )
+    assert _events(worker_env["KPIMON_CRM_TOPIC"]) == sorted(
+        (event for sample in pipedrive for event in sample["expect"]), key=by_id
+    )
+
+
 @pytest.mark.integration
 def test_kafka_down_answers_503_so_the_sender_retries(make_gateway: Callable[..., GatewayProcess]) -> None:
     gateway = make_gateway(KPIMON_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}")
@@ -124,3 +177,43 @@ def test_kafka_down_answers_503_so_the_sender_retries(make_gateway: Callable[...
     assert request("GET", f"{gateway.url}/readyz")[0] == 503
     status, headers, answer = post_hubspot(gateway, b"[]")
     assert status == 503 and json.loads(answer)["error"] == "kafka_unavailable" and headers["Retry-After"] == "5"
+
+
+def _at(sample: dict[str, Any], occurred_ms: int, attempt: int) -> bytes:
+    """The sample's body with its events at ``occurred_ms`` and delivery attempt ``attempt`` (HubSpot's retries)."""
+    return json.dumps(
+        [{**event, "occurredAt": occurred_ms, "attemptNumber": attempt} for event in sample["body"]]
+    ).encode()
+
+
+@pytest.mark.integration
+def test_a_hubspot_deal_won_moves_the_kpis_once_though_delivered_twice(
+    make_gateway: Callable[..., GatewayProcess], make_worker: Callable[..., WorkerProcess]
+) -> None:
+    config = str(REPO / "deploy" / "examples" / "kpimon.yaml")
+    worker = make_worker(KPIMON_CONFIG_FILE=config)
+    worker.start()
+    samples = load_samples("hubspot")
+    created = next(sample for sample in samples if sample["body"][0]["subscriptionType"] == "deal.creation")
+    won = next(sample for sample in samples if sample["expect"] and sample["expect"][0]["type"] == "deal.won")
+    now_ms = int(time.time() * 1000)
+    with hubspot_crm_api() as api:
+        gateway = make_gateway(KPIMON_GATEWAY_HUBSPOT_API_URL=api.url)
+        gateway.start()
+        for sample, occurred_ms in ((created, now_ms - 120_000), (won, now_ms - 60_000)):
+            api.serve(sample)
+            for attempt in (0, 1):  # the second: HubSpot retrying a delivery whose answer it did not get
+                status, _, answer = post_hubspot(gateway, _at(sample, occurred_ms, attempt))
+                assert status == 200, answer
+
+    def kpi(name: str, **labels: str) -> float:
+        wanted = {"window": "24h", **labels}
+        values = scrape(worker.port).get(name, {})
+        return sum(value for key, value in values.items() if wanted.items() <= dict(key).items())
+
+    wait_until(lambda: total(scrape(worker.port), "kpimon_events_duplicate_total") == 2, 90, "both retries seen")
+    assert total(scrape(worker.port), "kpimon_events_total") == 2  # opportunity.created and deal.won, once each
+    assert kpi("kpimon_deals_won", scope="all") == 1
+    assert kpi("kpimon_deals_won", scope="rep", rep="emea-anna") == 1
+    assert kpi("kpimon_revenue", scope="all") == 12500.5  # EUR, the reporting currency of the example config
+    assert kpi("kpimon_opportunities_created", scope="all") == 1
