@@ -143,14 +143,3 @@ def with_objects(
         else:
             enriched.append(replace(record, cells=flatten(found, "object", dict(record.cells))))
     return enriched
-
-
-def read_records(source_format: str, path: str, body: bytes) -> list[SourceRecord]:
-    """The records of a request to ``path`` of a source of ``source_format`` (a mapping's ``format``)."""
-    if source_format == "hubspot":
-        return hubspot_records(body)
-    if source_format == "segment":
-        return segment_records(body, path.rstrip("/").rsplit("/", 1)[-1])
-    if source_format == "pipedrive":
-        return pipedrive_records(body)
-    raise ValueError(f"no reader for source format {source_format!r}")

@@ -18,8 +18,9 @@ from typing import Any
 
 import orjson
 
+from streams.gateway.bodies import read_records
 from streams.gateway.mapping import PayloadMapper
-from streams.gateway.payloads import ObjectKey, read_records, wanted_objects, with_objects
+from streams.gateway.payloads import ObjectKey, wanted_objects, with_objects
 from streams.gateway.translate import EventChecks, Translation, translate
 
 

@@ -37,3 +37,7 @@ class GatewaySettings(BaseSettings):
     segment_write_keys: SecretStr | None = Field(None, description="Accepted write keys, comma-separated")
     pipedrive_user: SecretStr | None = None
     pipedrive_password: SecretStr | None = None
+    salesforce_organization_ids: str | None = Field(
+        None,
+        description="Organizations whose outbound messages are accepted (15- or 18-character ids), comma-separated",
+    )

@@ -7,10 +7,12 @@ from collections.abc import Callable
 from aiohttp import web
 
 from streams.gateway.app import Answer, Authenticate, Enrich, ReadRecords, Source
+from streams.gateway.bodies import read_records
 from streams.gateway.hubspot_api import HubSpotObjects
 from streams.gateway.mapping import GatewayMapping, PayloadMapper, load_gateway_mapping
-from streams.gateway.payloads import SourceRecord, read_records
+from streams.gateway.payloads import SourceRecord
 from streams.gateway.rate_limit import TokenBucket
+from streams.gateway.salesforce_soap import ACKNOWLEDGEMENT, parse_outbound_message, same_organization
 from streams.gateway.settings import GatewaySettings
 from streams.gateway.signatures import SignedRequest, basic_auth_matches, check_hubspot, same_secret, write_key_of
 from streams.gateway.translate import Translation
@@ -28,6 +30,22 @@ def _empty_ok(_: Translation) -> web.Response:
 
 def _segment_ok(_: Translation) -> web.Response:
     return web.json_response({"success": True})
+
+
+def _salesforce_ack(_: Translation) -> web.Response:
+    return web.Response(text=ACKNOWLEDGEMENT, content_type="text/xml")
+
+
+def organization_authenticate(allowed: list[str]) -> Authenticate:
+    """Salesforce signs no outbound message: the sending organization must be one of ``allowed``."""
+
+    def authenticate(_: web.Request, body: bytes, __: float) -> str | None:
+        organization = parse_outbound_message(body)[0]
+        if organization is None:
+            return "not_an_outbound_message"
+        return None if any(same_organization(organization, known) for known in allowed) else "unknown_organization"
+
+    return authenticate
 
 
 def hubspot_authenticate(secret: str, public_url: str | None) -> Authenticate:
@@ -113,6 +131,12 @@ def build_sources(
             settings.pipedrive_user.get_secret_value(), settings.pipedrive_password.get_secret_value()
         )
         routes.append(("/webhooks/pipedrive", source("pipedrive", authenticate, _records_of("pipedrive"), _empty_ok)))
+    if settings.salesforce_organization_ids is not None:
+        allowed = [known.strip() for known in settings.salesforce_organization_ids.split(",") if known.strip()]
+        authenticate = organization_authenticate(allowed)
+        routes.append(
+            ("/webhooks/salesforce", source("salesforce", authenticate, _records_of("salesforce"), _salesforce_ack))
+        )
     return routes
 
 

@@ -171,6 +171,29 @@ def test_segment_and_pipedrive_samples_reach_kafka_and_wrong_credentials_produce
 
 
 @pytest.mark.integration
+def test_salesforce_outbound_messages_are_acknowledged_from_allowed_organizations_only(
+    make_gateway: Callable[..., GatewayProcess], worker_env: dict[str, str]
+) -> None:
+    gateway = make_gateway(KPIMON_GATEWAY_SALESFORCE_ORGANIZATION_IDS="00D000000000099, 00D000000000062")
+    gateway.start()
+    samples = load_samples("salesforce")
+    headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+    foreign = samples[0]["body"].replace("00D000000000062EAA", "00D000000000063EAA").encode()
+    status, _, answer = request("POST", f"{gateway.url}/webhooks/salesforce", foreign, headers)
+    assert status == 401 and json.loads(answer)["error"] == "unknown_organization"
+    assert _events(worker_env["KPIMON_CRM_TOPIC"]) == []
+    for sample in samples:
+        for _ in range(2):  # Salesforce redelivers a message whose acknowledgement it missed: same notification ids
+            status, headers_back, answer = request(
+                "POST", f"{gateway.url}/webhooks/salesforce", sample["body"].encode(), headers
+            )
+            assert status == 200 and headers_back["Content-Type"].startswith("text/xml")
+            assert b"<Ack>true</Ack>" in answer
+    expected = sorted((event for sample in samples for event in sample["expect"]), key=itemgetter("event_id"))
+    assert _events(worker_env["KPIMON_CRM_TOPIC"]) == sorted([*expected, *expected], key=itemgetter("event_id"))
+
+
+@pytest.mark.integration
 def test_kafka_down_answers_503_so_the_sender_retries(make_gateway: Callable[..., GatewayProcess]) -> None:
     gateway = make_gateway(KPIMON_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}")
     gateway.start(ready=False)

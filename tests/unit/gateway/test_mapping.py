@@ -87,7 +87,11 @@ def _mapper(**lookups: object) -> PayloadMapper:
                         "when": {"column": "meta.entity", "equals": "activity"},
                         "event_id": "pd-{meta.id}",
                         "occurred_at": "{meta.timestamp}",
-                        "fields": {"rep_id": "{owners.rep_id}", "duration_seconds": "{seconds}", "outcome": "connected"},
+                        "fields": {
+                            "rep_id": "{owners.rep_id}",
+                            "duration_seconds": "{seconds}",
+                            "outcome": "connected",
+                        },
                     }
                 ],
                 "seconds_from_milliseconds": {"seconds": "data.duration_ms"},

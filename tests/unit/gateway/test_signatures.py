@@ -34,7 +34,9 @@ def _v3(secret: str, method: str, uri: str, body: bytes, timestamp: str) -> str:
 
 def _request(**changes: str | None) -> SignedRequest:
     fields: dict[str, str | None] = {
-        "signature_v3": _v3(SECRET, "POST", "https://kpimon.example.com/webhooks/hubspot?app=kpimon demo", BODY, TIMESTAMP),
+        "signature_v3": _v3(
+            SECRET, "POST", "https://kpimon.example.com/webhooks/hubspot?app=kpimon demo", BODY, TIMESTAMP
+        ),
         "timestamp": TIMESTAMP,
         "signature": None,
         "version": None,
@@ -46,7 +48,9 @@ def _request(**changes: str | None) -> SignedRequest:
 def test_v3_matches_the_published_procedure_with_the_uri_decoded() -> None:
     assert check_hubspot(_request(), SECRET, NOW) == "ok"
     decoded = "https://kpimon.example.com/webhooks/hubspot?app=kpimon demo"
-    assert hubspot_v3_signature(SECRET, "POST", decoded, BODY, TIMESTAMP) == _v3(SECRET, "POST", decoded, BODY, TIMESTAMP)
+    assert hubspot_v3_signature(SECRET, "POST", decoded, BODY, TIMESTAMP) == _v3(
+        SECRET, "POST", decoded, BODY, TIMESTAMP
+    )
 
 
 def test_v3_known_vector() -> None:
