@@ -15,7 +15,8 @@ class GatewaySettings(BaseSettings):
     must then exist). Kafka, the topics and the event checks come from the worker's ``KPIMON_*`` settings.
     """
 
-    model_config = SettingsConfigDict(env_prefix="KPIMON_GATEWAY_", frozen=True)
+    # An empty variable (as docker compose passes an unset ``${X:-}``) leaves the setting unset.
+    model_config = SettingsConfigDict(env_prefix="KPIMON_GATEWAY_", frozen=True, env_ignore_empty=True)
 
     host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0: every interface)")
     port: int = Field(8088, ge=1, le=65535)

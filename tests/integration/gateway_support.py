@@ -9,14 +9,11 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -101,61 +98,3 @@ def post_hubspot(gateway: GatewayProcess, body: bytes, **signing: Any) -> tuple[
 
 def load_samples(source: str) -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in sorted((SAMPLES / source).glob("*.json"))]
-
-
-@dataclass
-class CrmApi:
-    """What the stand-in serves: ``serve(sample)`` puts a sample's ``crm_objects`` up (each sample its own)."""
-
-    url: str = ""
-    objects: dict[str, Any] = field(default_factory=dict)  # "/crm/v3/objects/deals/9001" -> answer
-    requests: list[str] = field(default_factory=list)
-
-    def serve(self, sample: Mapping[str, Any]) -> None:
-        plural = {"company": "companies"}
-        self.objects = {
-            f"/crm/v3/objects/{plural.get(kind, kind + 's')}/{number}": answer
-            for name, answer in sample.get("crm_objects", {}).items()
-            for kind, _, number in [name.partition("/")]
-        }
-
-
-def _handler(api: CrmApi) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.partition("?")[0]
-            api.requests.append(self.path)
-            if self.headers.get("Authorization") != f"Bearer {HUBSPOT_TOKEN}":
-                self._answer(401, {"status": "error", "category": "INVALID_AUTHENTICATION"})
-            elif path in api.objects:
-                self._answer(200, api.objects[path])
-            else:
-                self._answer(404, {"status": "error", "category": "OBJECT_NOT_FOUND"})
-
-        def _answer(self, status: int, body: object) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    return Handler
-
-
-@contextmanager
-def hubspot_crm_api() -> Iterator[CrmApi]:
-    """HubSpot's CRM objects API (GET /crm/v3/objects/{type}s/{id}, bearer token), answering from samples."""
-    api = CrmApi()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(api))
-    api.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield api
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -13,11 +13,11 @@ from typing import Any
 import orjson
 import pytest
 
+from streams.gateway.testing import HubSpotApiStandIn
 from tests.integration.gateway_support import (
     HUBSPOT_SECRET,
     HUBSPOT_TOKEN,
     GatewayProcess,
-    hubspot_crm_api,
     load_samples,
     post_hubspot,
     request,
@@ -68,7 +68,7 @@ def test_every_hubspot_sample_reaches_kafka_as_its_expected_events(
     make_gateway: Callable[..., GatewayProcess], worker_env: dict[str, str], tmp_path: Path
 ) -> None:
     samples = load_samples("hubspot")
-    with hubspot_crm_api() as api:
+    with HubSpotApiStandIn(HUBSPOT_TOKEN) as api:
         gateway = make_gateway(KPIMON_GATEWAY_HUBSPOT_API_URL=api.url)
         gateway.start()
         for sample in samples:
@@ -220,7 +220,7 @@ def test_a_hubspot_deal_won_moves_the_kpis_once_though_delivered_twice(
     created = next(sample for sample in samples if sample["body"][0]["subscriptionType"] == "deal.creation")
     won = next(sample for sample in samples if sample["expect"] and sample["expect"][0]["type"] == "deal.won")
     now_ms = int(time.time() * 1000)
-    with hubspot_crm_api() as api:
+    with HubSpotApiStandIn(HUBSPOT_TOKEN) as api:
         gateway = make_gateway(KPIMON_GATEWAY_HUBSPOT_API_URL=api.url)
         gateway.start()
         for sample, occurred_ms in ((created, now_ms - 120_000), (won, now_ms - 60_000)):

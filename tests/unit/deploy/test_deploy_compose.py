@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from schemas.config import load_config
+from streams.gateway.settings import GatewaySettings
 from streams.worker.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]
@@ -136,6 +137,7 @@ def test_every_image_is_pinned(compose: dict[str, Any]) -> None:
 
 def test_every_kpimon_variable_is_a_setting(compose: dict[str, Any]) -> None:
     names = {f"KPIMON_{field.upper()}" for field in Settings.model_fields}
+    names |= {f"KPIMON_GATEWAY_{field.upper()}" for field in GatewaySettings.model_fields}
     used = {key for service in services(compose).values() for key in environment(service) if key.startswith("KPIMON_")}
     dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
     used |= set(re.findall(r"\b(KPIMON_[A-Z_]+)=", dockerfile))
@@ -261,11 +263,30 @@ def test_dependencies_wait_for_health(compose: dict[str, Any]) -> None:
             assert "healthcheck" in service, f"{name}: every long-running service has a health check"
 
 
-def test_the_simulator_runs_only_in_the_demo_profile(compose: dict[str, Any]) -> None:
-    simulator = services(compose)["simulator"]
+def test_the_simulator_runs_only_in_the_demo_profile_and_the_gateway_in_its_own(compose: dict[str, Any]) -> None:
+    simulator, gateway = services(compose)["simulator"], services(compose)["gateway"]
     assert simulator["profiles"] == ["demo"]
     assert command(simulator)[0] == "simulate"
-    assert all("profiles" not in service for name, service in services(compose).items() if name != "simulator")
+    assert gateway["profiles"] == ["gateway"] and command(gateway)[0] == "gateway"
+    others = [service for name, service in services(compose).items() if name not in ("simulator", "gateway")]
+    assert all("profiles" not in service for service in others)
+
+
+def test_the_gateway_serves_its_mappings_and_takes_secrets_from_the_host(compose: dict[str, Any]) -> None:
+    gateway = services(compose)["gateway"]
+    env = environment(gateway)
+    settings = GatewaySettings(
+        **{  # type: ignore[arg-type]
+            key.removeprefix("KPIMON_GATEWAY_").lower(): interpolate(value)
+            for key, value in env.items()
+            if key.startswith("KPIMON_GATEWAY_") and interpolate(value)
+        }
+    )
+    assert settings.host == "0.0.0.0" and f"127.0.0.1:{settings.port}:{settings.port}" in gateway["ports"]
+    mappings = host_path(gateway, str(settings.mappings_dir))
+    assert mappings is not None and (mappings / "hubspot.yaml").is_file()
+    secrets = [key for key in env if key.endswith(("_SECRET", "_TOKEN", "_KEYS", "_PASSWORD", "_USER"))]
+    assert secrets and all(interpolate(env[key]) == "" for key in secrets), "no secret has a default in the file"
 
 
 def test_the_image_runs_kpimon_as_an_unprivileged_user() -> None:
