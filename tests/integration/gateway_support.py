@@ -98,3 +98,10 @@ def post_hubspot(gateway: GatewayProcess, body: bytes, **signing: Any) -> tuple[
 
 def load_samples(source: str) -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in sorted((SAMPLES / source).glob("*.json"))]
+
+
+def kill(gateway: GatewayProcess) -> None:
+    """SIGKILL: no draining, no flush; requests in flight get no answer."""
+    assert gateway.process is not None
+    gateway.process.kill()
+    gateway.process.wait()
