@@ -39,11 +39,13 @@ class HubSpotApiStandIn:
     def __init__(self, token: str, port: int = 0) -> None:
         self.objects: dict[str, Any] = {}  # "/crm/v3/objects/deals/9001" -> the API's answer
         self.requests: list[str] = []
+        self.delay_seconds = 0.0  # how long each answer takes (a slow CRM API)
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 stand_in.requests.append(self.path)
+                time.sleep(stand_in.delay_seconds)
                 path = self.path.partition("?")[0]
                 if self.headers.get("Authorization") != f"Bearer {token}":
                     self._answer(401, {"status": "error", "category": "INVALID_AUTHENTICATION"})

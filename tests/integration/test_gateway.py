@@ -6,6 +6,7 @@ import base64
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,30 @@ def test_salesforce_outbound_messages_are_acknowledged_from_allowed_organization
             assert b"<Ack>true</Ack>" in answer
     expected = sorted((event for sample in samples for event in sample["expect"]), key=itemgetter("event_id"))
     assert _events(worker_env["KPIMON_CRM_TOPIC"]) == sorted([*expected, *expected], key=itemgetter("event_id"))
+
+
+@pytest.mark.integration
+def test_stopping_finishes_the_requests_in_flight(
+    make_gateway: Callable[..., GatewayProcess], worker_env: dict[str, str]
+) -> None:
+    won = next(
+        sample for sample in load_samples("hubspot") if any(event["type"] == "deal.won" for event in sample["expect"])
+    )
+    with HubSpotApiStandIn(HUBSPOT_TOKEN) as api:
+        gateway = make_gateway(KPIMON_GATEWAY_HUBSPOT_API_URL=api.url)
+        gateway.start()
+        api.serve(won)
+        api.delay_seconds = 3.0  # the request waits on the CRM API while the gateway is told to stop
+        with ThreadPoolExecutor(1) as pool:
+            in_flight = pool.submit(post_hubspot, gateway, json.dumps(won["body"]).encode())
+            wait_until(lambda: api.requests, 10, "the request reached the CRM API")
+            assert gateway.process is not None
+            gateway.process.terminate()
+            status, _, answer = in_flight.result(timeout=30)
+        assert status == 200, answer
+        assert gateway.process.wait(timeout=30) == 0
+    assert _events(worker_env["KPIMON_CRM_TOPIC"]) == won["expect"]
+    assert "in-flight ones finish" in gateway.log_path.read_text()
 
 
 @pytest.mark.integration
