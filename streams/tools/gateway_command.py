@@ -22,16 +22,19 @@ from streams.gateway.sources import SourceSetupError
 from streams.worker.settings import Settings
 
 GATEWAY_DESCRIPTION = """\
-Receive webhooks from HubSpot, Pipedrive and Segment-compatible trackers, map them to
+Receive webhooks from HubSpot, Pipedrive, Salesforce (outbound messages) and Segment-compatible
+trackers, map them to
 kpimon events (deploy/gateway/mappings/<source>.yaml) and produce them to Kafka. A request
 is answered 2xx only after Kafka acknowledged all its events; ids come from the source's own
 ids, so a retried delivery is counted once. Unmappable records go to the dead-letter topic.
 
-Routes: POST /webhooks/hubspot, /webhooks/pipedrive, /v1/track|page|identify|batch (Segment);
+Routes: POST /webhooks/hubspot, /webhooks/pipedrive, /webhooks/salesforce, /v1/track|page|identify|batch
+(Segment);
 GET /metrics, /healthz, /readyz. A source is served when its credentials are set:
   KPIMON_GATEWAY_HUBSPOT_CLIENT_SECRET (and _HUBSPOT_ACCESS_TOKEN for the mapping's fetch)
   KPIMON_GATEWAY_SEGMENT_WRITE_KEYS   (comma-separated)
   KPIMON_GATEWAY_PIPEDRIVE_USER, KPIMON_GATEWAY_PIPEDRIVE_PASSWORD
+  KPIMON_GATEWAY_SALESFORCE_ORGANIZATION_IDS (comma-separated)
 Other settings: KPIMON_GATEWAY_HOST (127.0.0.1), _PORT (8088), _MAPPINGS_DIR, _MAX_BODY_BYTES,
 _RATE_PER_SECOND, _RATE_BURST, _PUBLIC_URL; Kafka and topics from KPIMON_*. See docs/gateway.md.
 
@@ -94,6 +97,10 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _count(number: int, thing: str) -> str:
+    return f"{number} {thing}{'' if number == 1 else 's'}"
+
+
 def check_samples(args: argparse.Namespace) -> int:
     mapping = load_gateway_mapping(args.mapping)
     print(f"{args.mapping}: ok ({mapping.format} mapping, {len(mapping.events)} event specs)")
@@ -109,9 +116,9 @@ def check_samples(args: argparse.Namespace) -> int:
             types = Counter(event["type"] for event in outcome.events)
             reasons = Counter(letter.reason for letter in outcome.translation.dead_letters)
             print(
-                f"{file.name}: {'ok' if not outcome.problems else 'FAILED'}: {len(outcome.events)} events"
+                f"{file.name}: {'ok' if not outcome.problems else 'FAILED'}: {_count(len(outcome.events), 'event')}"
                 f"{' (' + ', '.join(f'{kind} {count}' for kind, count in types.items()) + ')' if types else ''}, "
-                f"{outcome.translation.skipped} ignored, {len(outcome.translation.dead_letters)} dead letters"
+                f"{outcome.translation.skipped} ignored, {_count(len(outcome.translation.dead_letters), 'dead letter')}"
                 f"{' (' + ', '.join(f'{kind} {count}' for kind, count in reasons.items()) + ')' if reasons else ''}"
             )
             if not args.quiet:
@@ -123,5 +130,5 @@ def check_samples(args: argparse.Namespace) -> int:
     except SampleError as exc:
         print(f"kpimon: {exc}", file=sys.stderr)
         return 2
-    print(f"checked {len(files)} samples: {len(files) - failed} ok, {failed} failed")
+    print(f"checked {_count(len(files), 'sample')}: {len(files) - failed} ok, {failed} failed")
     return 1 if failed else 0

@@ -36,7 +36,7 @@ def test_check_command_reports_each_sample(capsys: pytest.CaptureFixture[str]) -
     code = main(["gateway", "check", str(MAPPINGS / "hubspot.yaml"), str(SAMPLES / "hubspot"), "-q"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "deal-won.json: ok: 1 events (deal.won 1), 1 ignored, 0 dead letters" in out
+    assert "deal-won.json: ok: 1 event (deal.won 1), 1 ignored, 0 dead letters" in out
     assert "unmappable.json: ok: 0 events, 0 ignored, 2 dead letters (unmappable 1, missing_field 1)" in out
 
 
