@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import orjson
 from aiohttp import web
 
 from streams.gateway.app import Answer, Authenticate, Enrich, ReadRecords, Source
@@ -73,9 +74,19 @@ def basic_authenticate(user: str, password: str) -> Authenticate:
     return authenticate
 
 
+def _body_write_key(body: bytes) -> str | None:
+    """The ``writeKey`` field some Segment libraries send in the body instead of basic auth."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    key = payload.get("writeKey") if isinstance(payload, dict) else None
+    return key if isinstance(key, str) and key else None
+
+
 def write_key_authenticate(keys: list[str]) -> Authenticate:
-    def authenticate(request: web.Request, _: bytes, __: float) -> str | None:
-        given = write_key_of(request.headers.get("Authorization"))
+    def authenticate(request: web.Request, body: bytes, __: float) -> str | None:
+        given = write_key_of(request.headers.get("Authorization")) or _body_write_key(body)
         accepted = given is not None and any(
             [same_secret(given, key) for key in keys]
         )  # a list: every key compared, in constant time

@@ -154,7 +154,14 @@ def test_segment_and_pipedrive_samples_reach_kafka_and_wrong_credentials_produce
     for _, sample, headers in wrong:
         status, _, answer = request("POST", gateway.url + sample["path"], json.dumps(sample["body"]).encode(), headers)
         assert status == 401 and json.loads(answer)["error"] == "bad_credentials"
+    in_body = json.dumps({**segment[0]["body"], "writeKey": "wk-wrong"}).encode()
+    status, _, _ = request("POST", gateway.url + segment[0]["path"], in_body, {"Content-Type": "application/json"})
+    assert status == 401
     assert _events(worker_env["KPIMON_CRM_TOPIC"]) == _events(worker_env["KPIMON_MARKETING_TOPIC"]) == []
+    signed_up = next(sample for sample in segment if sample["path"] == "/v1/track" and "lead" in sample["description"])
+    in_body = json.dumps({**signed_up["body"], "writeKey": "wk-test-1"}).encode()
+    status, _, _ = request("POST", gateway.url + "/v1/track", in_body, {"Content-Type": "application/json"})
+    assert status == 200  # the write key in the body, as analytics.js sends it; sent again below: a duplicate
     for samples, headers in ((segment, _basic("wk-test-1", "")), (pipedrive, _basic("kpimon", "pd-test-pass"))):
         for sample in samples:
             body = json.dumps(sample["body"]).encode()
@@ -164,7 +171,7 @@ def test_segment_and_pipedrive_samples_reach_kafka_and_wrong_credentials_produce
                 assert json.loads(answer) == {"success": True}
     by_id = itemgetter("event_id")
     assert _events(worker_env["KPIMON_MARKETING_TOPIC"]) == sorted(
-        (event for sample in segment for event in sample["expect"]), key=by_id
+        [*signed_up["expect"], *(event for sample in segment for event in sample["expect"])], key=by_id
     )
     assert _events(worker_env["KPIMON_CRM_TOPIC"]) == sorted(
         (event for sample in pipedrive for event in sample["expect"]), key=by_id
