@@ -127,6 +127,8 @@ def test_lookups_ignore_and_derived_seconds() -> None:
     unknown_owner = translate(mapper, pipedrive_records(_body(owner_id=6, duration_ms=1)), checks, time.time())
     assert [letter.reason for letter in unknown_owner.dead_letters] == ["unmappable"]
     assert "owner_id '6' is not in lookups.owners" in unknown_owner.dead_letters[0].detail
+    nothing = translate(mapper, pipedrive_records(_body(meta={"entity": "deal"})), checks, time.time())
+    assert nothing.dead_letters[0].detail.endswith("and no ignore item matches")
     bad_number = translate(mapper, pipedrive_records(_body(owner_id=5, duration_ms="soon")), checks, time.time())
     assert [letter.reason for letter in bad_number.dead_letters] == ["missing_field"]
 
