@@ -25,7 +25,8 @@ from streams.gateway.metrics import GatewayMetrics
 from streams.gateway.payloads import SourceRecord
 from streams.gateway.producer import EventProducer, KafkaUnavailable, Message
 from streams.gateway.rate_limit import TokenBucket
-from streams.gateway.translate import EventChecks, Translation, translate
+from streams.gateway.translate import Translation, translate
+from streams.worker.acceptance import Acceptance
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class Gateway:
 
     producer: EventProducer
     topics: Topics
-    checks: EventChecks
+    checks: Acceptance
     metrics: GatewayMetrics = field(default_factory=GatewayMetrics)
     clock: Clock = time.time
     stopping: bool = False

@@ -15,20 +15,11 @@ from streams.gateway.hubspot_api import HubSpotObjects
 from streams.gateway.producer import EventProducer
 from streams.gateway.settings import GatewaySettings
 from streams.gateway.sources import SourceSetupError, build_sources
-from streams.gateway.translate import EventChecks
+from streams.worker.acceptance import Acceptance
 from streams.worker.settings import Settings
 from streams.worker.topics import ensure_topics
 
 log = logging.getLogger(__name__)
-
-
-def event_checks(settings: Settings, config: KpimonConfig) -> EventChecks:
-    return EventChecks(
-        settings.max_event_bytes,
-        settings.future_tolerance_seconds,
-        settings.past_horizon_days * 86_400,
-        config.known_currencies(),
-    )
 
 
 async def run_gateway(settings: Settings, gateway_settings: GatewaySettings, config: KpimonConfig) -> None:
@@ -51,7 +42,7 @@ async def run_gateway(settings: Settings, gateway_settings: GatewaySettings, con
             )
         topics = Topics(settings.crm_topic, settings.marketing_topic, settings.deadletter_topic)
         producer = EventProducer(settings.bootstrap_servers, gateway_settings.kafka_timeout_seconds)
-        gateway = Gateway(producer, topics, event_checks(settings, config))
+        gateway = Gateway(producer, topics, Acceptance.of(settings, config))
         app = build_app(gateway, routes, gateway_settings.max_body_bytes)
         await _serve(app, gateway, settings, gateway_settings, [path for path, _ in routes])
     finally:

@@ -21,7 +21,8 @@ import orjson
 from streams.gateway.bodies import read_records
 from streams.gateway.mapping import PayloadMapper
 from streams.gateway.payloads import ObjectKey, wanted_objects, with_objects
-from streams.gateway.translate import EventChecks, Translation, translate
+from streams.gateway.translate import Translation, translate
+from streams.worker.acceptance import Acceptance
 
 
 class SampleError(ValueError):
@@ -80,7 +81,7 @@ class SampleOutcome:
         return [orjson.loads(event.value) for event in self.translation.events]
 
 
-def map_sample(mapper: PayloadMapper, sample: Sample, checks: EventChecks, now: float) -> SampleOutcome:
+def map_sample(mapper: PayloadMapper, sample: Sample, checks: Acceptance, now: float) -> SampleOutcome:
     """What the gateway makes of ``sample`` (the CRM objects from the sample), and how that differs from its expect."""
     mapping = mapper.mapping
     records = read_records(mapping.format, sample.path, sample.body)

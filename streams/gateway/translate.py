@@ -13,20 +13,10 @@ from dataclasses import dataclass, field
 import orjson
 
 from schemas.events import routing_key
-from streams.core.validation import Rejection, validate_message
+from streams.core.validation import Rejection
 from streams.gateway.mapping import PayloadMapper, TopicKind
 from streams.gateway.payloads import SourceRecord
-
-
-@dataclass(frozen=True)
-class EventChecks:
-    """The worker's checks besides the contract (KPIMON_MAX_EVENT_BYTES, ..._FUTURE_TOLERANCE_SECONDS,
-    ..._PAST_HORIZON_DAYS, the currencies of the config file)."""
-
-    max_event_bytes: int = 65536
-    future_tolerance_seconds: float = 300.0
-    past_horizon_seconds: float | None = None
-    known_currencies: frozenset[str] | None = None
+from streams.worker.acceptance import Acceptance
 
 
 @dataclass(frozen=True)
@@ -51,8 +41,8 @@ class Translation:
     skipped: int = 0
 
 
-def translate(mapper: PayloadMapper, records: Sequence[SourceRecord], checks: EventChecks, now: float) -> Translation:
-    """What the records of one request become."""
+def translate(mapper: PayloadMapper, records: Sequence[SourceRecord], checks: Acceptance, now: float) -> Translation:
+    """What the records of one request become, each event checked as the worker will check it."""
     result = Translation()
     for record in records:
         if record.cells is None:
@@ -68,14 +58,7 @@ def translate(mapper: PayloadMapper, records: Sequence[SourceRecord], checks: Ev
         outgoing: list[OutgoingEvent] = []
         for event in mapped.events:
             value = orjson.dumps(event)
-            checked = validate_message(
-                value,
-                max_bytes=checks.max_event_bytes,
-                now=now,
-                future_tolerance_seconds=checks.future_tolerance_seconds,
-                past_horizon_seconds=checks.past_horizon_seconds,
-                known_currencies=checks.known_currencies,
-            )
+            checked = checks.check(value, now)
             if isinstance(checked, Rejection):
                 detail = f"{event.get('type')} {event.get('event_id')}: {checked.detail}"
                 result.dead_letters.append(DeadLetter(checked.reason, detail, record.raw))

@@ -15,10 +15,11 @@ import orjson
 
 from schemas.config import KpimonConfig, load_config
 from streams.gateway.mapping import PayloadMapper, load_gateway_mapping
-from streams.gateway.run import event_checks, run_gateway
+from streams.gateway.run import run_gateway
 from streams.gateway.samples import SampleError, load_sample, map_sample, sample_files
 from streams.gateway.settings import GatewaySettings
 from streams.gateway.sources import SourceSetupError
+from streams.worker.acceptance import Acceptance
 from streams.worker.settings import Settings
 
 GATEWAY_DESCRIPTION = """\
@@ -104,7 +105,7 @@ def _count(number: int, thing: str) -> str:
 def check_samples(args: argparse.Namespace) -> int:
     mapping = load_gateway_mapping(args.mapping)
     print(f"{args.mapping}: ok ({mapping.format} mapping, {len(mapping.events)} event specs)")
-    checks = event_checks(_settings(args), _config(args.config))
+    checks = Acceptance.of(_settings(args), _config(args.config))
     if args.config is None:
         checks = replace(checks, known_currencies=None)
     mapper = PayloadMapper(mapping)

@@ -13,11 +13,10 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-from tests.integration.support import REPO, free_port
+from tests.integration.support import REPO, WorkerProcess
 
 HUBSPOT_SECRET = "test-client-secret-7f3a"
 HUBSPOT_TOKEN = "test-access-token-51bd"
@@ -25,11 +24,8 @@ SAMPLES = REPO / "deploy" / "gateway" / "samples"
 
 
 @dataclass
-class GatewayProcess:
-    env: dict[str, str]
-    log_path: Path
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
+class GatewayProcess(WorkerProcess):
+    """``kpimon gateway`` in its own process; ``kill()`` (SIGKILL) and ``stop()`` as for a worker."""
 
     @property
     def url(self) -> str:
@@ -54,15 +50,6 @@ class GatewayProcess:
                 return
             time.sleep(0.3)
         raise TimeoutError(f"gateway not ready within {timeout} s; see {self.log_path}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def request(
@@ -98,10 +85,3 @@ def post_hubspot(gateway: GatewayProcess, body: bytes, **signing: Any) -> tuple[
 
 def load_samples(source: str) -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in sorted((SAMPLES / source).glob("*.json"))]
-
-
-def kill(gateway: GatewayProcess) -> None:
-    """SIGKILL: no draining, no flush; requests in flight get no answer."""
-    assert gateway.process is not None
-    gateway.process.kill()
-    gateway.process.wait()

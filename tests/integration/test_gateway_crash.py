@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.gateway_support import HUBSPOT_SECRET, GatewayProcess, kill, post_hubspot
+from tests.integration.gateway_support import HUBSPOT_SECRET, GatewayProcess, post_hubspot
 from tests.integration.support import REPO, WorkerProcess, scrape, total, wait_until
 
 REQUESTS = 1000
@@ -82,7 +82,7 @@ def test_every_event_is_counted_once_though_the_gateway_is_killed_during_the_loa
             futures = [senders.submit(send, number) for number in range(REQUESTS)]
             for kill_at in (REQUESTS // 4, REQUESTS * 2 // 3):
                 wait_until(lambda: accepted >= kill_at, 300, f"{kill_at} requests accepted")  # noqa: B023
-                kill(gateway)
+                gateway.kill()
                 gateway.start()
             for future in futures:
                 future.result()

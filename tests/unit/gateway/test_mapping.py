@@ -12,8 +12,9 @@ from schemas.yaml_source import ConfigFileError
 from streams.gateway.mapping import MAX_CELLS, GatewayMapping, PayloadMapper, flatten, load_gateway_mapping
 from streams.gateway.payloads import MAX_RECORDS, hubspot_records, pipedrive_records, segment_records
 from streams.gateway.samples import load_sample, map_sample, sample_files
-from streams.gateway.translate import EventChecks, translate
+from streams.gateway.translate import translate
 from streams.tools.cli import main
+from streams.worker.acceptance import Acceptance
 
 REPO = Path(__file__).resolve().parents[3]
 MAPPINGS = REPO / "deploy" / "gateway" / "mappings"
@@ -27,7 +28,7 @@ def test_every_sample_maps_to_its_expected_events(source: str) -> None:
     files = sample_files(SAMPLES / source)
     assert files, f"no samples for {source}"
     for file in files:
-        outcome = map_sample(mapper, load_sample(file), EventChecks(), time.time())
+        outcome = map_sample(mapper, load_sample(file), Acceptance(known_currencies=None), time.time())
         assert outcome.problems == [], file.name
         assert load_sample(file).expect is not None, f"{file.name} has no expect"
 
@@ -108,7 +109,7 @@ def _body(**data: object) -> bytes:
 
 def test_lookups_ignore_and_derived_seconds() -> None:
     mapper = _mapper()
-    checks = EventChecks()
+    checks = Acceptance(known_currencies=None)
     result = translate(mapper, pipedrive_records(_body(owner_id=5, duration_ms=90500)), checks, time.time())
     assert [orjson.loads(event.value) for event in result.events] == [
         {
