@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from streams.gateway.payloads import SourceRecord, hubspot_records, pipedrive_records, segment_records
+from streams.gateway.payloads import (
+    SourceRecord,
+    hubspot_records,
+    pipedrive_records,
+    salesforce_relay_records,
+    segment_records,
+)
 from streams.gateway.salesforce_soap import parse_outbound_message
 
 
@@ -16,4 +22,6 @@ def read_records(source_format: str, path: str, body: bytes) -> list[SourceRecor
         return pipedrive_records(body)
     if source_format == "salesforce":
         return parse_outbound_message(body)[1]
+    if source_format == "salesforce_relay":
+        return salesforce_relay_records(body)
     raise ValueError(f"no reader for source format {source_format!r}")

@@ -51,7 +51,7 @@ from schemas.mapping import ColumnName, Conditions, CsvMapping, EventSpec, Join,
 from schemas.row_mapping import JoinTable, RowMapper
 from schemas.yaml_source import Location, load_yaml_model
 
-SourceFormat = Literal["hubspot", "segment", "pipedrive", "salesforce"]
+SourceFormat = Literal["hubspot", "segment", "pipedrive", "salesforce", "salesforce_relay"]
 TopicKind = Literal["crm", "marketing"]
 LOOKUP_KEY = "key"
 MAX_DEPTH = 8

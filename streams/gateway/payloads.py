@@ -5,6 +5,8 @@
   ``occurredAt`` (epoch milliseconds) given as RFC 3339.
 - Segment: one call (``/v1/track``, ``/v1/page``, ``/v1/identify``: its ``type`` from the path
   when absent) or ``{"batch": [calls]}``.
+- A Salesforce relay: a JSON array of ``{event, recordId, record}`` (docs/gateway.md); a change
+  event's ``ChangeEventHeader.commitTimestamp`` (epoch milliseconds) given as RFC 3339.
 - Pipedrive (webhooks v2): one object ``{meta, data, previous}``; ``meta.timestamp`` given as
   RFC 3339 when sent in epoch seconds.
 
@@ -81,6 +83,24 @@ def hubspot_records(body: bytes) -> list[SourceRecord]:
         return _unreadable(body, problem)
     items = payload if isinstance(payload, list) else [payload]
     return _records(items, body, "events", _hubspot_cells)
+
+
+def _relay_cells(item: dict[str, Any]) -> Cells:
+    cells = flatten(item)
+    header = item.get("event", {}).get("ChangeEventHeader") if isinstance(item.get("event"), dict) else None
+    if isinstance(header, dict):
+        cells["event.ChangeEventHeader.commitTimestamp"] = _epoch_text(header.get("commitTimestamp"), 1000)
+    return cells
+
+
+def salesforce_relay_records(body: bytes) -> list[SourceRecord]:
+    """A relay's JSON array of Salesforce change or platform events, one item per record (docs/gateway.md)."""
+    payload, problem = _loads(body)
+    if problem is not None:
+        return _unreadable(body, problem)
+    if not isinstance(payload, list):
+        return _unreadable(body, "a relay request is a JSON array of items {event, recordId, record}")
+    return _records(payload, body, "items", _relay_cells)
 
 
 def segment_records(body: bytes, call_type: str) -> list[SourceRecord]:

@@ -38,6 +38,8 @@ class GatewaySettings(BaseSettings):
     segment_write_keys: SecretStr | None = Field(None, description="Accepted write keys, comma-separated")
     pipedrive_user: SecretStr | None = None
     pipedrive_password: SecretStr | None = None
+    salesforce_relay_user: SecretStr | None = Field(None, description="Basic auth of the change event relay")
+    salesforce_relay_password: SecretStr | None = None
     salesforce_organization_ids: str | None = Field(
         None,
         description="Organizations whose outbound messages are accepted (15- or 18-character ids), comma-separated",

@@ -148,6 +148,12 @@ def build_sources(
         routes.append(
             ("/webhooks/salesforce", source("salesforce", authenticate, _records_of("salesforce"), _salesforce_ack))
         )
+    if settings.salesforce_relay_user is not None and settings.salesforce_relay_password is not None:
+        authenticate = basic_authenticate(
+            settings.salesforce_relay_user.get_secret_value(), settings.salesforce_relay_password.get_secret_value()
+        )
+        relay = source("salesforce_relay", authenticate, _records_of("salesforce_relay"), _empty_ok)
+        routes.append(("/webhooks/salesforce-relay", relay))
     return routes
 
 

@@ -29,13 +29,14 @@ kpimon events (deploy/gateway/mappings/<source>.yaml) and produce them to Kafka.
 is answered 2xx only after Kafka acknowledged all its events; ids come from the source's own
 ids, so a retried delivery is counted once. Unmappable records go to the dead-letter topic.
 
-Routes: POST /webhooks/hubspot, /webhooks/pipedrive, /webhooks/salesforce, /v1/track|page|identify|batch
-(Segment);
+Routes: POST /webhooks/hubspot, /webhooks/pipedrive, /webhooks/salesforce, /webhooks/salesforce-relay,
+/v1/track|page|identify|batch (Segment);
 GET /metrics, /healthz, /readyz. A source is served when its credentials are set:
   KPIMON_GATEWAY_HUBSPOT_CLIENT_SECRET (and _HUBSPOT_ACCESS_TOKEN for the mapping's fetch)
   KPIMON_GATEWAY_SEGMENT_WRITE_KEYS   (comma-separated)
   KPIMON_GATEWAY_PIPEDRIVE_USER, KPIMON_GATEWAY_PIPEDRIVE_PASSWORD
   KPIMON_GATEWAY_SALESFORCE_ORGANIZATION_IDS (comma-separated)
+  KPIMON_GATEWAY_SALESFORCE_RELAY_USER, KPIMON_GATEWAY_SALESFORCE_RELAY_PASSWORD (change events)
 Other settings: KPIMON_GATEWAY_HOST (127.0.0.1), _PORT (8088), _MAPPINGS_DIR, _MAX_BODY_BYTES,
 _RATE_PER_SECOND, _RATE_BURST, _PUBLIC_URL; Kafka and topics from KPIMON_*. See docs/gateway.md.
 

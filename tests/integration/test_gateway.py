@@ -226,6 +226,25 @@ def test_stopping_finishes_the_requests_in_flight(
 
 
 @pytest.mark.integration
+def test_a_salesforce_change_event_relay_with_basic_auth(
+    make_gateway: Callable[..., GatewayProcess], worker_env: dict[str, str]
+) -> None:
+    gateway = make_gateway(
+        KPIMON_GATEWAY_SALESFORCE_RELAY_USER="relay", KPIMON_GATEWAY_SALESFORCE_RELAY_PASSWORD="r-pass"
+    )
+    gateway.start()
+    samples = load_samples("salesforce_relay")
+    url = f"{gateway.url}/webhooks/salesforce-relay"
+    status, _, _ = request("POST", url, json.dumps(samples[0]["body"]).encode(), _basic("relay", "wrong"))
+    assert status == 401
+    for sample in samples:
+        status, _, answer = request("POST", url, json.dumps(sample["body"]).encode(), _basic("relay", "r-pass"))
+        assert status == 200, answer
+    expected = sorted((event for sample in samples for event in sample["expect"]), key=itemgetter("event_id"))
+    assert _events(worker_env["KPIMON_CRM_TOPIC"]) == expected
+
+
+@pytest.mark.integration
 def test_kafka_down_answers_503_so_the_sender_retries(make_gateway: Callable[..., GatewayProcess]) -> None:
     gateway = make_gateway(KPIMON_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}")
     gateway.start(ready=False)

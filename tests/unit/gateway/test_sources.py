@@ -28,7 +28,14 @@ def _settings(**values: str) -> GatewaySettings:
 def test_a_source_is_served_when_its_credentials_are_set() -> None:
     assert build_sources(_settings()) == []
     routes = build_sources(
-        _settings(segment_write_keys="a,b", pipedrive_user="u", pipedrive_password="p", salesforce_organization_ids="x")
+        _settings(
+            segment_write_keys="a,b",
+            pipedrive_user="u",
+            pipedrive_password="p",
+            salesforce_organization_ids="x",
+            salesforce_relay_user="r",
+            salesforce_relay_password="q",
+        )
     )
     assert [path for path, _ in routes] == [
         "/v1/track",
@@ -37,6 +44,7 @@ def test_a_source_is_served_when_its_credentials_are_set() -> None:
         "/v1/batch",
         "/webhooks/pipedrive",
         "/webhooks/salesforce",
+        "/webhooks/salesforce-relay",
     ]
     assert len({id(source) for path, source in routes if path.startswith("/v1/")}) == 1  # one rate limit for Segment
 
