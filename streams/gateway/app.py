@@ -35,6 +35,7 @@ Authenticate = Callable[[web.Request, bytes, float], str | None]  # None: accept
 ReadRecords = Callable[[web.Request, bytes], list[SourceRecord]]
 Enrich = Callable[[list[SourceRecord]], Awaitable[list[SourceRecord]]]
 Answer = Callable[[Translation], web.Response]
+MAX_BODY_BYTES = web.AppKey("max_body_bytes", int)
 
 
 @dataclass
@@ -102,7 +103,7 @@ class Gateway:
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:
-            limit = request.app["kpimon_max_body_bytes"]
+            limit = request.app[MAX_BODY_BYTES]
             return self.refuse(source, 413, "too_large", f"the body is over the limit of {limit} bytes")
         refused = source.authenticate(request, body, self.clock())
         if refused is not None:
@@ -153,7 +154,7 @@ def _route(gateway: Gateway, source: Source) -> Callable[[web.Request], Awaitabl
 def build_app(gateway: Gateway, routes: Sequence[tuple[str, Source]], max_body_bytes: int) -> web.Application:
     """The aiohttp app: ``routes`` (path, source) for POST, and /metrics, /healthz, /readyz."""
     app = web.Application(client_max_size=max_body_bytes)
-    app["kpimon_max_body_bytes"] = max_body_bytes
+    app[MAX_BODY_BYTES] = max_body_bytes
 
     async def metrics(_: web.Request) -> web.Response:
         response = web.Response(body=generate_latest(gateway.metrics.registry))
