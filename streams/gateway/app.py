@@ -36,6 +36,8 @@ ReadRecords = Callable[[web.Request, bytes], list[SourceRecord]]
 Enrich = Callable[[list[SourceRecord]], Awaitable[list[SourceRecord]]]
 Answer = Callable[[Translation], web.Response]
 MAX_BODY_BYTES = web.AppKey("max_body_bytes", int)
+MAX_DEAD_LETTER_BYTES = 512 * 1024  # well under Kafka's default 1 MiB message limit, headers included
+MAX_DETAIL_CHARS = 2000
 
 
 @dataclass
@@ -73,20 +75,16 @@ class Gateway:
         topic = {"crm": self.topics.crm, "marketing": self.topics.marketing}
         messages = [Message(topic[event.topic], event.key, event.value) for event in translation.events]
         rejected_at = f"{self.clock():.3f}".encode()
-        messages += [
-            Message(
-                self.topics.deadletter,
-                None,
-                letter.raw,
-                (
-                    ("kpimon-reason", letter.reason.encode()),
-                    ("kpimon-detail", letter.detail.encode()),
-                    ("kpimon-source", f"gateway:{source.name}".encode()),
-                    ("kpimon-rejected-at", rejected_at),
-                ),
-            )
-            for letter in translation.dead_letters
-        ]
+        for letter in translation.dead_letters:
+            headers = [
+                ("kpimon-reason", letter.reason.encode()),
+                ("kpimon-detail", letter.detail[:MAX_DETAIL_CHARS].encode()),
+                ("kpimon-source", f"gateway:{source.name}".encode()),
+                ("kpimon-rejected-at", rejected_at),
+            ]
+            if len(letter.raw) > MAX_DEAD_LETTER_BYTES:  # else Kafka would refuse it, and the sender retry for ever
+                headers.append(("kpimon-truncated-from-bytes", str(len(letter.raw)).encode()))
+            messages.append(Message(self.topics.deadletter, None, letter.raw[:MAX_DEAD_LETTER_BYTES], tuple(headers)))
         return messages
 
     def refuse(self, source: Source, status: int, reason: str, text: str, **headers: str) -> web.Response:

@@ -26,6 +26,7 @@ from tests.integration.gateway_support import (
 from tests.integration.support import (
     REPO,
     WorkerProcess,
+    consume_all,
     consume_to_end,
     free_port,
     run,
@@ -169,6 +170,13 @@ def test_segment_and_pipedrive_samples_reach_kafka_and_wrong_credentials_produce
             assert status == 200, answer
             if sample["path"].startswith("/v1/"):
                 assert json.loads(answer) == {"success": True}
+    huge = {"event": "Huge", "messageId": "m-huge", "properties": {"blob": "x" * 700_000}}
+    status, _, _ = request("POST", f"{gateway.url}/v1/track", json.dumps(huge).encode(), _basic("wk-test-1", ""))
+    assert status == 200  # unmappable: a dead letter, cut to what Kafka takes
+    (letter,) = run(consume_all(worker_env["KPIMON_DEADLETTER_TOPIC"], 1))  # type: ignore[misc]
+    raw = orjson.dumps({"type": "track", **huge})  # the record as the gateway keeps it
+    assert dict(letter.headers)["kpimon-truncated-from-bytes"] == str(len(raw)).encode()
+    assert letter.value == raw[: 512 * 1024]
     by_id = itemgetter("event_id")
     assert _events(worker_env["KPIMON_MARKETING_TOPIC"]) == sorted(
         [*signed_up["expect"], *(event for sample in segment for event in sample["expect"])], key=by_id
