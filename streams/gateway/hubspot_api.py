@@ -18,6 +18,7 @@ from streams.gateway.payloads import SourceRecord, wanted_objects, with_objects
 
 PLURALS = {"company": "companies"}
 MAX_ANSWER_BYTES = 1_048_576
+CONCURRENT_READS = 10  # per request: HubSpot's API allows about 10 calls a second per app on its lowest tier
 
 
 class CrmUnavailable(RuntimeError):
@@ -59,7 +60,14 @@ class HubSpotObjects:
         return found if isinstance(found, dict) else None
 
     async def enrich(self, records: Sequence[SourceRecord], fetches: dict[str, Fetch]) -> list[SourceRecord]:
-        """The records with the objects they name (``payloads.with_objects``), each read once a request."""
+        """The records with the objects they name (``payloads.with_objects``), each read once a request,
+        at most CONCURRENT_READS at a time."""
         wanted = wanted_objects(records, fetches)
-        found = await asyncio.gather(*(self.read(kind, number, fetch) for (kind, number), fetch in wanted.items()))
+        slots = asyncio.Semaphore(CONCURRENT_READS)
+
+        async def read(kind: str, number: str, fetch: Fetch) -> dict[str, Any] | None:
+            async with slots:
+                return await self.read(kind, number, fetch)
+
+        found = await asyncio.gather(*(read(kind, number, fetch) for (kind, number), fetch in wanted.items()))
         return with_objects(records, fetches, dict(zip(wanted, found, strict=True)))
