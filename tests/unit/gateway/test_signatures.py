@@ -82,6 +82,26 @@ def test_v3_refuses_another_secret_and_another_body() -> None:
     assert check_hubspot(tampered, SECRET, NOW) == "bad_signature"
 
 
+# HubSpot's own examples ("Validating the v1/v2 request signature", legacydocs.hubspot.com/docs/faq/...):
+HUBSPOT_V1_BODY = (
+    b'[{"eventId":1,"subscriptionId":12345,"portalId":62515,"occurredAt":1564113600000,"subscriptionType":'
+    b'"contact.creation","attemptNumber":0,"objectId":123,"changeSource":"CRM","changeFlag":"NEW","appId":54321}]'
+)
+
+
+def test_hubspots_published_examples() -> None:
+    assert hubspot_v1_signature(SECRET, HUBSPOT_V1_BODY) == (
+        "232db2615f3d666fe21a8ec971ac7b5402d33b9a925784df3ca654d05f4817de"
+    )
+    uri = "https://www.example.com/webhook_uri"
+    assert hubspot_v2_signature(SECRET, "POST", uri, b'{"example_field":"example_value"}') == (
+        "9569219f8ba981ffa6f6f16aa0f48637d35d728c7e4d93d0d52efaa512af7900"
+    )
+    assert hubspot_v2_signature(SECRET, "GET", uri, b"") == (
+        "eee2dddcc73c94d699f5e395f4b9d454a069a6855fbfa152e91e88823087200e"
+    )
+
+
 def test_v1_and_v2() -> None:
     v1 = hashlib.sha256((SECRET + BODY.decode()).encode()).hexdigest()
     v2 = hashlib.sha256((SECRET + "POST" + URL + BODY.decode()).encode()).hexdigest()
