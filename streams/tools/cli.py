@@ -1,4 +1,4 @@
-"""The ``kpimon`` command line: worker, simulate, schema, check."""
+"""The ``kpimon`` command line: worker, simulate, replay, schema, check, gateway, docs, dashboards."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from schemas.catalog import Catalog, load_catalog
 from schemas.config import KpimonConfig, load_config
 from schemas.events import event_json_schema
 from schemas.yaml_source import ConfigFileError
+from streams.tools.gateway_command import add_gateway_parser
 from streams.tools.simulation.history import DEFAULT_HISTORY_CALLS
-from streams.worker.kafka_access import KafkaAccessError, explain_kafka_failure
+from streams.worker.kafka_access import KafkaAccessError
+from streams.worker.kafka_clients import explain_kafka_failure
 from streams.worker.settings import Settings
 from streams.worker.topics import TopicLayoutError
 from streams.worker.web_access import WebAccessError
@@ -318,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--catalog", help="a YAML file extending the KPI catalog")
     check.add_argument("--rules", help="an alert rules YAML file, checked against the catalog and the config")
     check.set_defaults(run=_check)
+    add_gateway_parser(commands)
     docs = commands.add_parser("docs", help="regenerate docs/kpis.md and docs/metrics.md from the catalog")
     docs.add_argument("--check", action="store_true", help="only check that the files are current (exit 1 if not)")
     docs.add_argument("--root", default=".", help="the repository root (default: the current directory)")

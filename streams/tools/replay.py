@@ -38,7 +38,6 @@ from aiokafka import AIOKafkaProducer
 from schemas.config import KpimonConfig
 from streams.tools.csv_source import load_mapping_for
 from streams.tools.replay_source import (
-    Acceptance,
     BadRow,
     ReplayInputError,
     ReplayPlan,
@@ -46,6 +45,7 @@ from streams.tools.replay_source import (
     plan_replay,
 )
 from streams.tools.simulation.model import TopicKind, topic_kind
+from streams.worker.acceptance import Acceptance
 from streams.worker.kafka_access import kafka_client_options
 from streams.worker.settings import Settings
 from streams.worker.topics import ensure_topics

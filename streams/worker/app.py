@@ -32,7 +32,7 @@ from streams.readout.kpis import monthly_report, monthly_totals
 from streams.worker.alerting import AlertService
 from streams.worker.batch_consumer import BatchApp, CommitOffsets, RawRecord
 from streams.worker.entity_store import EntityRocksStore
-from streams.worker.kafka_access import faust_credentials
+from streams.worker.kafka_clients import faust_credentials
 from streams.worker.metrics_page import MetricsPage
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables
 from streams.worker.seen_store import SeenRocksStore

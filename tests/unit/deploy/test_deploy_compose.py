@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from schemas.config import load_config
+from streams.gateway.settings import GatewaySettings
 from streams.worker.kafka_access import KafkaSecurity
 from streams.worker.settings import Settings
 from streams.worker.web_access import WebSecurity
@@ -28,7 +29,12 @@ INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}")
 # ${NAME:?message}: compose refuses to start while NAME is unset or empty, and prints the message.
 REQUIRED = re.compile(r"^\$\{(?P<name>\w+):\?(?P<message>[^}]+)\}$")
 # The settings objects and the prefix of their variables (nested ones first: KPIMON_WEB_PORT is Settings').
-SETTINGS_PREFIXES = (("KPIMON_KAFKA_", KafkaSecurity), ("KPIMON_WEB_", WebSecurity), ("KPIMON_", Settings))
+SETTINGS_PREFIXES = (
+    ("KPIMON_KAFKA_", KafkaSecurity),
+    ("KPIMON_WEB_", WebSecurity),
+    ("KPIMON_GATEWAY_", GatewaySettings),
+    ("KPIMON_", Settings),
+)
 
 
 @pytest.fixture(autouse=True)
@@ -311,11 +317,30 @@ def test_dependencies_wait_for_health(compose: dict[str, Any]) -> None:
             assert "healthcheck" in service, f"{name}: every long-running service has a health check"
 
 
-def test_the_simulator_runs_only_in_the_demo_profile(compose: dict[str, Any]) -> None:
-    simulator = services(compose)["simulator"]
+def test_the_simulator_runs_only_in_the_demo_profile_and_the_gateway_in_its_own(compose: dict[str, Any]) -> None:
+    simulator, gateway = services(compose)["simulator"], services(compose)["gateway"]
     assert simulator["profiles"] == ["demo"]
     assert command(simulator)[0] == "simulate"
-    assert all("profiles" not in service for name, service in services(compose).items() if name != "simulator")
+    assert gateway["profiles"] == ["gateway"] and command(gateway)[0] == "gateway"
+    others = [service for name, service in services(compose).items() if name not in ("simulator", "gateway")]
+    assert all("profiles" not in service for service in others)
+
+
+def test_the_gateway_serves_its_mappings_and_takes_secrets_from_the_host(compose: dict[str, Any]) -> None:
+    gateway = services(compose)["gateway"]
+    env = environment(gateway)
+    settings = GatewaySettings(
+        **{  # type: ignore[arg-type]
+            key.removeprefix("KPIMON_GATEWAY_").lower(): interpolate(value)
+            for key, value in env.items()
+            if key.startswith("KPIMON_GATEWAY_") and interpolate(value)
+        }
+    )
+    assert settings.host == "0.0.0.0" and f"127.0.0.1:{settings.port}:{settings.port}" in gateway["ports"]
+    mappings = host_path(gateway, str(settings.mappings_dir))
+    assert mappings is not None and (mappings / "hubspot.yaml").is_file()
+    secrets = [key for key in env if key.endswith(("_SECRET", "_TOKEN", "_KEYS", "_PASSWORD", "_USER"))]
+    assert secrets and all(interpolate(env[key]) == "" for key in secrets), "no secret has a default in the file"
 
 
 def test_the_image_runs_kpimon_as_an_unprivileged_user() -> None:

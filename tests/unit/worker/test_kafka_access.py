@@ -1,4 +1,4 @@
-"""streams.worker.kafka_access: the client options of each protocol, the settings' checks, no password shown."""
+"""streams.worker.kafka_access and kafka_clients: the options of each protocol, the checks, no password shown."""
 
 from __future__ import annotations
 
@@ -10,13 +10,8 @@ from faust.auth import SASLCredentials, SSLCredentials
 from faust.types.auth import AuthProtocol
 from pydantic import ValidationError
 
-from streams.worker.kafka_access import (
-    KafkaAccessError,
-    KafkaSecurity,
-    faust_credentials,
-    kafka_client_options,
-    kafka_ssl_context,
-)
+from streams.worker.kafka_access import KafkaAccessError, KafkaSecurity, kafka_client_options, kafka_ssl_context
+from streams.worker.kafka_clients import faust_credentials
 from tests.certificates import Pki, make_pki
 
 PASSWORD = "pw-9f2c"
