@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from faust.types.auth import AuthProtocol
 from pydantic import ValidationError
 
 from streams.worker.kafka_access import KafkaAccessError, KafkaSecurity, kafka_client_options, kafka_ssl_context
-from streams.worker.kafka_clients import faust_credentials
+from streams.worker.kafka_clients import explain_kafka_failure, faust_credentials
 from tests.certificates import Pki, make_pki
 
 PASSWORD = "pw-9f2c"
@@ -125,3 +126,10 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     }.items():
         monkeypatch.setenv(f"KPIMON_KAFKA_{name}", value)
     assert kafka_client_options(KafkaSecurity())["sasl_plain_password"] == PASSWORD
+
+
+async def test_nothing_listening_is_not_explained_as_a_refused_login() -> None:
+    with socket.socket() as sock:  # a port nothing listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert await explain_kafka_failure(f"127.0.0.1:{port}", KafkaSecurity()) is None
