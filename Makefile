@@ -17,7 +17,7 @@ HUBSPOT_API_PORT ?= 8097
 DEMO_HUBSPOT_ENV = KPIMON_GATEWAY_HUBSPOT_CLIENT_SECRET=$(DEMO_SECRET) KPIMON_GATEWAY_HUBSPOT_ACCESS_TOKEN=$(DEMO_TOKEN)
 HISTORY ?= 35d
 
-.PHONY: help install tools stack demo stop test lint unit integration bench bench-alerts bench-peers bench-scale-out bench-latency bench-memory bench-scrape docs clean
+.PHONY: help install tools stack demo stop test lint unit integration bench bench-alerts bench-peers bench-scale-out bench-latency bench-memory bench-scrape bench-gateway docs clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -127,6 +127,9 @@ bench-memory: install stack  ## bytes per remembered id and entity, RSS at a con
 
 bench-scrape: install stack  ## /metrics at 1,000 reps while ingesting: scrape time, size, loop stalls (docs/benchmarks.md)
 	$(BIN)/python bench/scrape.py
+
+bench-gateway: install stack  ## webhook requests and events/s, p50/p99 latency: kpimon gateway against a bare aiohttp handler (docs/benchmarks.md)
+	$(BIN)/python bench/gateway.py
 
 
 clean:  ## remove the venvs and the local stack's data
