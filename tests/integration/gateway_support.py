@@ -23,6 +23,7 @@ from tests.integration.support import REPO, WorkerProcess
 
 HUBSPOT_SECRET = "test-client-secret-7f3a"
 HUBSPOT_TOKEN = "test-access-token-51bd"
+SEGMENT_WRITE_KEY = "test-write-key-93c1"
 SAMPLES = REPO / "deploy" / "gateway" / "samples"
 MAPPINGS = REPO / "deploy" / "gateway" / "mappings"
 
@@ -85,6 +86,13 @@ def hubspot_v3_headers(url: str, body: bytes, secret: str = HUBSPOT_SECRET, at_m
 def post_hubspot(gateway: GatewayProcess, body: bytes, **signing: Any) -> tuple[int, dict[str, str], bytes]:
     url = f"{gateway.url}/webhooks/hubspot"
     return request("POST", url, body, hubspot_v3_headers(url, body, **signing))
+
+
+def post_segment(gateway: GatewayProcess, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    """A Segment call with the write key as basic-auth user name and an empty password, as Segment's API takes it."""
+    authorization = "Basic " + base64.b64encode(f"{SEGMENT_WRITE_KEY}:".encode()).decode()
+    headers = {"Content-Type": "application/json", "Authorization": authorization}
+    return request("POST", f"{gateway.url}{path}", body, headers)
 
 
 def load_samples(source: str) -> list[dict[str, Any]]:
