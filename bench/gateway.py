@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))  # `python bench/gateway.py` puts only bench/ on t
 from bench.latency import percentile  # noqa: E402
 from bench.throughput import (  # noqa: E402
     CONFIG_FILE,
+    add_output_option,
     cpu_seconds,
     delete_topics,
     fetch_metrics,
@@ -281,7 +282,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=25.0, help="counted seconds a phase (default 25)")
     parser.add_argument("--warmup-seconds", type=float, default=3.0, help="seconds not counted first (3)")
     parser.add_argument("--partitions", type=int, default=6, help="partitions of the bench topics (default 6)")
-    parser.add_argument("--output", type=Path, default=Path("bench/results"), help="directory of the JSON result")
+    add_output_option(parser)
     args = parser.parse_args(argv)
     if args.senders < 2 or not 1 <= args.batch <= 100 or args.seconds <= 0 or args.warmup_seconds < 0:
         parser.error("--senders must be >= 2, --batch 1 to 100, --seconds > 0, --warmup-seconds >= 0")

@@ -19,6 +19,11 @@ async def answer_200(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
+async def ready(_: web.Request) -> web.Response:
+    """``/readyz``, which bench/gateway.py polls until the server answers."""
+    return web.Response(status=200)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, required=True, help="port on 127.0.0.1")
@@ -28,10 +33,6 @@ def main(argv: list[str] | None = None) -> None:
     app.router.add_post("/v1/batch", answer_200)
     app.router.add_get("/readyz", ready)
     web.run_app(app, host="127.0.0.1", port=args.port, access_log=None, print=None)
-
-
-async def ready(_: web.Request) -> web.Response:
-    return web.Response(status=200)
 
 
 if __name__ == "__main__":
