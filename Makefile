@@ -31,13 +31,14 @@ install: $(BIN)/kpimon  ## create .venv and install kpimon with its test tools
 
 # Debian's packages; their services are not wanted (Alertmanager's would take 9093, the local
 # Kafka controller's port): the ones installed here are disabled again where systemd runs.
-tools:  ## promtool, amtool and prometheus for the deploy checks (apt-get, first run only)
+tools:  ## promtool, amtool and prometheus for the deploy checks, openssl for the TLS tests (apt-get, first run only)
 	@pkgs=""; \
 	command -v prometheus >/dev/null && command -v promtool >/dev/null || pkgs="prometheus"; \
 	command -v amtool >/dev/null || pkgs="$$pkgs prometheus-alertmanager"; \
+	command -v openssl >/dev/null || pkgs="$$pkgs openssl"; \
 	[ -n "$$pkgs" ] || exit 0; \
 	sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-	echo "installing Debian's$$pkgs with apt-get (for promtool, amtool and prometheus)..."; \
+	echo "installing Debian's$$pkgs with apt-get (for promtool, amtool, prometheus and openssl)..."; \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null || \
 		{ echo "apt-get could not install$$pkgs; install them by hand"; exit 1; }; \

@@ -27,6 +27,7 @@ from streams.gateway.producer import EventProducer, KafkaUnavailable, Message
 from streams.gateway.rate_limit import TokenBucket
 from streams.gateway.translate import Translation, translate
 from streams.worker.acceptance import Acceptance
+from streams.worker.web_access import WebCredentials, authorized
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +150,25 @@ def _route(gateway: Gateway, source: Source) -> Callable[[web.Request], Awaitabl
     return handler
 
 
-def build_app(gateway: Gateway, routes: Sequence[tuple[str, Source]], max_body_bytes: int) -> web.Application:
-    """The aiohttp app: ``routes`` (path, source) for POST, and /metrics, /healthz, /readyz."""
+def build_app(
+    gateway: Gateway,
+    routes: Sequence[tuple[str, Source]],
+    max_body_bytes: int,
+    metrics_credentials: WebCredentials,
+) -> web.Application:
+    """The aiohttp app: ``routes`` (path, source) for POST, and /metrics, /healthz, /readyz.
+
+    /metrics wants the worker's credentials when they are set (``KPIMON_WEB_AUTH_*``,
+    streams.worker.web_access): a bare 401 without them. The health checks stay open.
+    """
     app = web.Application(client_max_size=max_body_bytes)
     app[MAX_BODY_BYTES] = max_body_bytes
 
-    async def metrics(_: web.Request) -> web.Response:
+    async def metrics(request: web.Request) -> web.Response:
+        if not authorized(request.headers.get("Authorization"), metrics_credentials):
+            return web.Response(
+                status=401, text="401 Unauthorized\n", headers={"WWW-Authenticate": metrics_credentials.challenge}
+            )
         response = web.Response(body=generate_latest(gateway.metrics.registry))
         response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
         return response

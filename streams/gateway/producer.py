@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber, ProducerFenced
 
+from streams.worker.kafka_access import KafkaSecurity, kafka_client_options
+
 log = logging.getLogger(__name__)
 START_RETRY_SECONDS = 2.0
 WATCH_SECONDS = 2.0  # how often a connected producer checks that Kafka still answers
@@ -44,9 +46,10 @@ class EventProducer:
     old one still held is dropped; those requests were answered 503, and their senders retry.
     """
 
-    def __init__(self, bootstrap_servers: str, timeout_seconds: float) -> None:
+    def __init__(self, bootstrap_servers: str, timeout_seconds: float, security: KafkaSecurity) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._timeout = timeout_seconds
+        self._security = security
         self._producer = self._new_producer()
         self._started = asyncio.Event()
         self._reachable = False
@@ -67,6 +70,7 @@ class EventProducer:
             enable_idempotence=True,
             linger_ms=2,
             request_timeout_ms=int(self._timeout * 1000),
+            **kafka_client_options(self._security),  # SASL and TLS (KPIMON_KAFKA_*), as every kpimon client
         )
 
     async def _connect(self) -> None:

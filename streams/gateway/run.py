@@ -18,6 +18,7 @@ from streams.gateway.sources import SourceSetupError, build_sources
 from streams.worker.acceptance import Acceptance
 from streams.worker.settings import Settings
 from streams.worker.topics import ensure_topics
+from streams.worker.web_access import web_credentials
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,9 @@ async def run_gateway(settings: Settings, gateway_settings: GatewaySettings, con
                 "KPIMON_GATEWAY_SEGMENT_WRITE_KEYS or KPIMON_GATEWAY_PIPEDRIVE_USER and _PASSWORD (docs/connectors.md)"
             )
         topics = Topics(settings.crm_topic, settings.marketing_topic, settings.deadletter_topic)
-        producer = EventProducer(settings.bootstrap_servers, gateway_settings.kafka_timeout_seconds)
+        producer = EventProducer(settings.bootstrap_servers, gateway_settings.kafka_timeout_seconds, settings.kafka)
         gateway = Gateway(producer, topics, Acceptance.of(settings, config))
-        app = build_app(gateway, routes, gateway_settings.max_body_bytes)
+        app = build_app(gateway, routes, gateway_settings.max_body_bytes, web_credentials(settings.web))
         await _serve(app, gateway, settings, gateway_settings, [path for path, _ in routes])
     finally:
         await session.close()
@@ -63,6 +64,7 @@ async def _serve(
             settings.partitions,
             settings.replication_factor,
             outputs=[settings.deadletter_topic],
+            security=settings.kafka,
         )
     except Exception as exc:  # Kafka down at start: the producer keeps trying, requests get 503 meanwhile
         log.warning("gateway: could not check the topics (%r); producing once Kafka answers", exc)

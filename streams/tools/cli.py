@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 from aiokafka.errors import KafkaConnectionError
+from pydantic import ValidationError
 
 from schemas.catalog import Catalog, load_catalog
 from schemas.config import KpimonConfig, load_config
@@ -19,8 +20,11 @@ from schemas.events import event_json_schema
 from schemas.yaml_source import ConfigFileError
 from streams.tools.gateway_command import add_gateway_parser
 from streams.tools.simulation.history import DEFAULT_HISTORY_CALLS
+from streams.worker.kafka_access import KafkaAccessError
+from streams.worker.kafka_clients import explain_kafka_failure
 from streams.worker.settings import Settings
 from streams.worker.topics import TopicLayoutError
+from streams.worker.web_access import WebAccessError
 
 SIMULATE_DESCRIPTION = (
     "\n\n".join(
@@ -47,7 +51,9 @@ SIMULATE_DESCRIPTION = (
 EPILOG = """\
 Settings come from KPIMON_* environment variables (KPIMON_BOOTSTRAP_SERVERS,
 KPIMON_PARTITIONS, KPIMON_WEB_PORT, ...); the flags below override them.
-Docs: README.md, docs/metrics.md, docs/architecture.md.
+Kafka SASL/TLS: KPIMON_KAFKA_SECURITY_PROTOCOL, KPIMON_KAFKA_SASL_*, KPIMON_KAFKA_SSL_*;
+the worker's web server: KPIMON_WEB_HOST, KPIMON_WEB_AUTH_*, KPIMON_WEB_TLS_* (docs/security.md).
+Docs: README.md, docs/metrics.md, docs/architecture.md, docs/security.md.
 """
 
 
@@ -326,6 +332,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def settings_problems(exc: ValidationError) -> str:
+    """One line per invalid setting, without the values given (they may be passwords)."""
+    prefix = {"KafkaSecurity": "KPIMON_KAFKA_", "WebSecurity": "KPIMON_WEB_"}.get(exc.title, "KPIMON_")
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = "_".join(str(step) for step in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  {f'{prefix}{where}: ' if where else ''}{message}")
+    return "\n".join(lines)
+
+
+def _kafka_unreachable(exc: KafkaConnectionError, args: argparse.Namespace) -> str:
+    """Why Kafka refused us when we can tell (a login, a certificate), else where to point kpimon."""
+    try:
+        settings = _settings(args)
+        reason = asyncio.run(explain_kafka_failure(settings.bootstrap_servers, settings.kafka))
+    except (ValidationError, KafkaAccessError):
+        reason = None
+    if reason is not None:
+        return f"kpimon: cannot connect to {reason}"
+    return (
+        f"kpimon: cannot reach Kafka ({exc}): start it with `deploy/local/kpimon-local up` "
+        "or point KPIMON_BOOTSTRAP_SERVERS at your brokers (and KPIMON_KAFKA_SECURITY_PROTOCOL at their listener)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -333,12 +365,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigFileError as exc:
         print(f"kpimon: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
+    except ValidationError as exc:
+        print(f"kpimon: invalid settings:\n{settings_problems(exc)}", file=sys.stderr)
+        return 2
+    except (KafkaAccessError, WebAccessError) as exc:
+        print(f"kpimon: {exc}", file=sys.stderr)
+        return 2
     except KafkaConnectionError as exc:
-        print(
-            f"kpimon: cannot reach Kafka ({exc}): start it with `deploy/local/kpimon-local up` "
-            "or point KPIMON_BOOTSTRAP_SERVERS at your brokers",
-            file=sys.stderr,
-        )
+        print(_kafka_unreachable(exc, args), file=sys.stderr)
         return 3
     except TopicLayoutError as exc:
         print(f"kpimon: {exc}", file=sys.stderr)

@@ -299,3 +299,15 @@ def test_a_hubspot_deal_won_moves_the_kpis_once_though_delivered_twice(
     assert kpi("kpimon_deals_won", scope="rep", rep="emea-anna") == 1
     assert kpi("kpimon_revenue", scope="all") == 12500.5  # EUR, the reporting currency of the example config
     assert kpi("kpimon_opportunities_created", scope="all") == 1
+
+
+@pytest.mark.integration
+def test_metrics_want_the_workers_token_when_it_is_set(make_gateway: Callable[..., GatewayProcess]) -> None:
+    gateway = make_gateway(KPIMON_WEB_AUTH_TOKEN="gateway-tok-5e1")
+    gateway.start()
+    status, headers, body = request("GET", f"{gateway.url}/metrics")
+    assert (status, body, headers["WWW-Authenticate"]) == (401, b"401 Unauthorized\n", 'Bearer realm="kpimon"')
+    status, _, body = request("GET", f"{gateway.url}/metrics", headers={"Authorization": "Bearer gateway-tok-5e1"})
+    assert status == 200 and b"kpimon_gateway_requests" in body
+    assert request("GET", f"{gateway.url}/healthz")[0] == request("GET", f"{gateway.url}/readyz")[0] == 200
+    assert "gateway-tok-5e1" not in gateway.log_path.read_text()

@@ -377,7 +377,7 @@ class FakeProducer:
 def fake_kafka(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     ensured: list[list[str]] = []
 
-    async def ensure_topics(servers: str, names: list[str], partitions: int, replication: int = 1) -> None:
+    async def ensure_topics(servers: str, names: list[str], partitions: int, replication: int = 1, **_: object) -> None:
         ensured.append(names)
 
     monkeypatch.setattr(replay, "AIOKafkaProducer", FakeProducer)
