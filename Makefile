@@ -19,7 +19,7 @@ HUBSPOT_API_PORT ?= 8097
 DEMO_HUBSPOT_ENV = KPIMON_GATEWAY_HUBSPOT_CLIENT_SECRET=$(DEMO_SECRET) KPIMON_GATEWAY_HUBSPOT_ACCESS_TOKEN=$(DEMO_TOKEN)
 HISTORY ?= 35d
 
-.PHONY: help install tools browser stack demo stop test lint unit integration bench bench-alerts bench-peers bench-scale-out bench-latency bench-memory bench-scrape bench-board docs clean
+.PHONY: help install tools browser stack demo stop test lint unit integration bench bench-alerts bench-peers bench-scale-out bench-latency bench-memory bench-scrape bench-board bench-gateway docs clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -150,6 +150,9 @@ bench-scrape: install stack  ## /metrics at 1,000 reps while ingesting: scrape t
 
 bench-board: install tools browser stack  ## event produced -> shown on the board, p50/p99 over 100 events (docs/benchmarks.md)
 	$(BIN)/python bench/board_latency.py
+
+bench-gateway: install stack  ## webhook requests and events/s, p50/p99 latency: kpimon gateway against a bare aiohttp handler (docs/benchmarks.md)
+	$(BIN)/python bench/gateway.py
 
 
 clean:  ## remove the venvs and the local stack's data
