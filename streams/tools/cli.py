@@ -1,4 +1,4 @@
-"""The ``kpimon`` command line: worker, simulate, schema, check."""
+"""The ``kpimon`` command line: worker, simulate, replay, board, schema, check, gateway, docs, dashboards."""
 
 from __future__ import annotations
 
@@ -12,14 +12,19 @@ from pathlib import Path
 
 import orjson
 from aiokafka.errors import KafkaConnectionError
+from pydantic import ValidationError
 
 from schemas.catalog import Catalog, load_catalog
 from schemas.config import KpimonConfig, load_config
 from schemas.events import event_json_schema
 from schemas.yaml_source import ConfigFileError
+from streams.tools.gateway_command import add_gateway_parser
 from streams.tools.simulation.history import DEFAULT_HISTORY_CALLS
+from streams.worker.kafka_access import KafkaAccessError
+from streams.worker.kafka_clients import explain_kafka_failure
 from streams.worker.settings import Settings
 from streams.worker.topics import TopicLayoutError
+from streams.worker.web_access import WebAccessError
 
 SIMULATE_DESCRIPTION = (
     "\n\n".join(
@@ -46,7 +51,9 @@ SIMULATE_DESCRIPTION = (
 EPILOG = """\
 Settings come from KPIMON_* environment variables (KPIMON_BOOTSTRAP_SERVERS,
 KPIMON_PARTITIONS, KPIMON_WEB_PORT, ...); the flags below override them.
-Docs: README.md, docs/metrics.md, docs/architecture.md.
+Kafka SASL/TLS: KPIMON_KAFKA_SECURITY_PROTOCOL, KPIMON_KAFKA_SASL_*, KPIMON_KAFKA_SSL_*;
+the worker's web server: KPIMON_WEB_HOST, KPIMON_WEB_AUTH_*, KPIMON_WEB_TLS_* (docs/security.md).
+Docs: README.md, docs/metrics.md, docs/architecture.md, docs/security.md.
 """
 
 
@@ -217,6 +224,66 @@ def _dashboards(args: argparse.Namespace) -> int:
     return 0
 
 
+BOARD_DESCRIPTION = (
+    "Serve the live wallboard: today's activity per rep, the funnel, revenue this month, deals won as they "
+    "close and marketing, on http://HOST:PORT/board (all teams) and /board/<team> (one team, in its time "
+    "zone). It reads the sums across all workers from Prometheus' HTTP API and pushes every change to the "
+    "page within a scrape interval. Read-only. For a TV: full screen, screens rotate (?rotate=SECONDS, 0 to "
+    "stop; ?screen=funnel to pin one of activity, funnel, revenue, ticker, marketing). With KPIMON_BOARD_TOKEN "
+    "set (or --token-file), every URL needs ?token=<token>."
+)
+
+
+def _board(args: argparse.Namespace) -> int:
+    import os
+
+    from streams.board.server import BoardOptions, run_board
+
+    settings = _settings(args)
+    config, _ = _load(settings)
+    token = args.token_file.read_text(encoding="utf-8").strip() if args.token_file else None
+    token = token or os.environ.get("KPIMON_BOARD_TOKEN") or None
+    options = BoardOptions(
+        prometheus_url=args.prometheus_url,
+        job=args.job,
+        rotate_seconds=args.rotate,
+        stale_after_seconds=args.stale_after,
+        token=token,
+    )
+    teams = ", ".join(f"/board/{team}" for team in config.teams) or "no teams in the config"
+    print(f"board: http://{args.host}:{args.port}/board (teams: {teams}); reading {args.prometheus_url}", flush=True)
+    run_board(config, options, args.host, args.port)
+    return 0
+
+
+def _add_board_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    board = commands.add_parser(
+        "board",
+        help="serve the live wallboard (reads Prometheus)",
+        description=textwrap.fill(BOARD_DESCRIPTION, 88),
+        epilog="Example: kpimon board --config deploy/examples/kpimon.yaml --prometheus-url http://127.0.0.1:9090\n"
+        "Docs: docs/board.md.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    board.add_argument("--config", type=Path, help="teams/reps YAML file (default: KPIMON_CONFIG_FILE)")
+    board.add_argument(
+        "--prometheus-url",
+        default="http://127.0.0.1:9090",
+        help="Prometheus that scrapes the workers (default %(default)s)",
+    )
+    board.add_argument("--job", default="kpimon", help="Prometheus job of the workers (default %(default)s)")
+    board.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default %(default)s; 0.0.0.0 for a LAN)"
+    )
+    board.add_argument("--port", type=int, default=6070, help="HTTP port (default %(default)s)")
+    board.add_argument("--rotate", type=_duration, default=15.0, help="seconds per screen on a TV (default 15s)")
+    board.add_argument(
+        "--stale-after", type=_duration, default=10.0, help="a tile older than this shows as stale (default 10s)"
+    )
+    board.add_argument("--token-file", type=Path, help="file holding the token TVs put in the URL (?token=...)")
+    board.set_defaults(run=_board)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kpimon",
@@ -297,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")
     replay.set_defaults(run=_replay)
 
+    _add_board_parser(commands)
+
     schema = commands.add_parser("schema", help="print the JSON Schema of the event contract")
     schema.add_argument("--output", "-o", help="write to this file instead of stdout")
     schema.set_defaults(run=_schema)
@@ -313,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--catalog", help="a YAML file extending the KPI catalog")
     check.add_argument("--rules", help="an alert rules YAML file, checked against the catalog and the config")
     check.set_defaults(run=_check)
+    add_gateway_parser(commands)
     docs = commands.add_parser("docs", help="regenerate docs/kpis.md and docs/metrics.md from the catalog")
     docs.add_argument("--check", action="store_true", help="only check that the files are current (exit 1 if not)")
     docs.add_argument("--root", default=".", help="the repository root (default: the current directory)")
@@ -324,6 +394,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def settings_problems(exc: ValidationError) -> str:
+    """One line per invalid setting, without the values given (they may be passwords)."""
+    prefix = {"KafkaSecurity": "KPIMON_KAFKA_", "WebSecurity": "KPIMON_WEB_"}.get(exc.title, "KPIMON_")
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = "_".join(str(step) for step in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  {f'{prefix}{where}: ' if where else ''}{message}")
+    return "\n".join(lines)
+
+
+def _kafka_unreachable(exc: KafkaConnectionError, args: argparse.Namespace) -> str:
+    """Why Kafka refused us when we can tell (a login, a certificate), else where to point kpimon."""
+    try:
+        settings = _settings(args)
+        reason = asyncio.run(explain_kafka_failure(settings.bootstrap_servers, settings.kafka))
+    except (ValidationError, KafkaAccessError):
+        reason = None
+    if reason is not None:
+        return f"kpimon: cannot connect to {reason}"
+    return (
+        f"kpimon: cannot reach Kafka ({exc}): start it with `deploy/local/kpimon-local up` "
+        "or point KPIMON_BOOTSTRAP_SERVERS at your brokers (and KPIMON_KAFKA_SECURITY_PROTOCOL at their listener)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -331,12 +427,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigFileError as exc:
         print(f"kpimon: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
+    except ValidationError as exc:
+        print(f"kpimon: invalid settings:\n{settings_problems(exc)}", file=sys.stderr)
+        return 2
+    except (KafkaAccessError, WebAccessError) as exc:
+        print(f"kpimon: {exc}", file=sys.stderr)
+        return 2
     except KafkaConnectionError as exc:
-        print(
-            f"kpimon: cannot reach Kafka ({exc}): start it with `deploy/local/kpimon-local up` "
-            "or point KPIMON_BOOTSTRAP_SERVERS at your brokers",
-            file=sys.stderr,
-        )
+        print(_kafka_unreachable(exc, args), file=sys.stderr)
         return 3
     except TopicLayoutError as exc:
         print(f"kpimon: {exc}", file=sys.stderr)
