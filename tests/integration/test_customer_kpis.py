@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -150,7 +151,7 @@ def test_customer_and_survey_kpis_exact_after_duplicates_and_two_sigkills(
     wait_until(all_counted, timeout=300, message=lambda: f"every event counted; last seen: {observed[-3:]}")
     expected = expected_values(events, time.time())
     names = {name for name, _ in expected}
-    differences: list[object] = []
+    differences: list[tuple[tuple[str, Labels], float | None, float]] = []
 
     def every_value_as_expected() -> bool:
         samples = scrape(worker.port)
@@ -162,7 +163,12 @@ def test_customer_and_survey_kpis_exact_after_duplicates_and_two_sigkills(
         return not differences
 
     actual: dict[tuple[str, Labels], float] = {}
-    wait_until(every_value_as_expected, timeout=60, message=lambda: f"{len(differences)} differ: {differences[:5]}")
+
+    def report() -> str:
+        where = Counter((dict(labels)["scope"], dict(labels)["window"]) for (_, labels), _, _ in differences)
+        return f"{len(differences)} differ, per (scope, window) {dict(where)}; e.g. {differences[:10]}"
+
+    wait_until(every_value_as_expected, timeout=60, message=report)
     # by hand, so a shared mistake cannot hide: every window reads the same stock, the movements add up
     overall = [_labels(("all",), window) for window in ("week", "30d", "month", "quarter")]
     assert len({actual[("kpimon_customers", labels)] for labels in overall}) == 1
