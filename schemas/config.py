@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -57,6 +57,38 @@ class RepConfig(BaseModel):
     name: str | None = None
 
 
+UnknownLabelPolicy = Literal["admit", "fold", "deadletter"]
+MAX_LABEL_LENGTH = 100  # characters of any label value (longer: folded into ``other``)
+
+
+class LabelRule(BaseModel):
+    """What becomes of one dimension's label values (see ``streams.core.labels``).
+
+    ``known`` values are always labels (reps and teams: those of the config's ``reps`` and
+    ``teams``). Any other value follows ``unknown``: ``admit`` the first ``max_unknown`` seen
+    in each partition and fold the rest into ``other``; ``fold`` them all into ``other``;
+    ``deadletter`` the event (reason ``unknown_<dimension>``; reps and teams only).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    known: tuple[Label, ...] = ()
+    unknown: UnknownLabelPolicy = "admit"
+    max_unknown: int = Field(100, ge=0, le=100_000)
+
+
+class LabelsConfig(BaseModel):
+    """Bounds on the label values of /metrics: per dimension, the known values and what happens to others."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    teams: LabelRule = LabelRule(max_unknown=50)
+    reps: LabelRule = LabelRule(max_unknown=1000)
+    channels: LabelRule = LabelRule(max_unknown=100)
+    campaigns: LabelRule = LabelRule(max_unknown=500)
+    lost_reasons: LabelRule = LabelRule(max_unknown=50)
+
+
 class KpimonConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -66,6 +98,7 @@ class KpimonConfig(BaseModel):
     reporting_currency: Currency = "USD"
     # units of the reporting currency per 1 unit of each currency (the reporting currency itself is always 1)
     currency_rates: dict[Currency, PositiveDecimal] = Field(default_factory=dict)
+    labels: LabelsConfig = LabelsConfig()
 
     def cross_reference_problems(self) -> list[tuple[Location, str]]:
         """References between sections that field validation cannot see."""
@@ -84,6 +117,23 @@ class KpimonConfig(BaseModel):
                     f"(got {self.currency_rates[reporting]}): remove it or set it to 1",
                 )
             )
+        for dimension in ("teams", "reps"):
+            rule: LabelRule = getattr(self.labels, dimension)
+            if rule.known:
+                problems.append(
+                    (
+                        ("labels", dimension, "known"),
+                        f"known {dimension} are those defined under {dimension}: remove labels.{dimension}.known",
+                    )
+                )
+        for dimension in ("channels", "campaigns", "lost_reasons"):
+            if getattr(self.labels, dimension).unknown == "deadletter":
+                problems.append(
+                    (
+                        ("labels", dimension, "unknown"),
+                        f"unknown {dimension} can be admitted or folded, not dead-lettered: use admit or fold",
+                    )
+                )
         return problems
 
     def team_of(self, rep_id: str) -> str | None:

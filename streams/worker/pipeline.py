@@ -23,6 +23,7 @@ from schemas.events import routing_key, routing_key_of
 from streams.core.continuity import ContinuityGuard, PartitionTail
 from streams.core.dedup import SeenLookup, chunk_key, encode_chunk, expired_days
 from streams.core.folding import BucketGroup, ProgressValue, expired_group_keys, last_applied_offset
+from streams.core.labels import LabelPolicy
 from streams.core.records import Accepted, Forwarded, Position, Record, Rejected
 from streams.core.validation import Rejection, validate_message
 from streams.core.windows import MINUTE
@@ -137,6 +138,7 @@ class IngestPipeline:
         self._producer = producer
         self._consumer = consumer
         self._known_currencies = config.known_currencies()
+        self._labels = LabelPolicy.from_config(config)
         self.continuity = ContinuityGuard()
         self._clock = clock
         self._visitors = visitors
@@ -249,6 +251,8 @@ class IngestPipeline:
                 known_currencies=self._known_currencies,
                 internal_allowed=message.topic == self._settings.rekeyed_topic,
             )
+            if not isinstance(outcome, Rejection):
+                outcome = self._labels.refusal(outcome) or outcome
             if isinstance(outcome, Rejection):
                 records.append(Rejected(position, outcome))
                 if first_delivery:
@@ -269,7 +273,7 @@ class IngestPipeline:
         """Write the batch's plan stage by stage, each durable before the next (see streams.ingest.batch)."""
         tables = self._tables
         stored = StoredState(tables.local_seen, tables.local_buckets, tables.local_progress, tables.local_entities)
-        plan = plan_batch(records, stored, self._config)
+        plan = plan_batch(records, stored, self._config, self._labels)
         self._batch_number += 1
         for number, stage in enumerate(plan.stages):
             if number:
