@@ -26,6 +26,7 @@ from streams.metrics.alert_collector import AlertCollector
 from streams.metrics.faust_collector import FaustCollector
 from streams.metrics.kpi_collector import KpiFamilyNames, ProgressCollector
 from streams.metrics.loop_lag import LoopLagCollector, LoopLagProbe
+from streams.metrics.retry_collector import RetryCollector
 from streams.metrics.visitor_freshness import VisitorsCountedCollector
 from streams.readout.kpis import monthly_report, monthly_totals
 from streams.worker.alerting import AlertService
@@ -215,6 +216,7 @@ def create_app(
     app.timer(TAIL_CHECK_SECONDS)(check_tails)
 
     page.registry.register(FaustCollector(lambda: app.monitor, lambda: app.rebalancing_count, pipeline.continuity))
+    page.registry.register(RetryCollector(lambda: pipeline.retries.counts))
 
     if rules is not None:
         service = _alert_service(app, settings, config, catalog, rules, buckets, clock)

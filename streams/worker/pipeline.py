@@ -7,7 +7,6 @@ every changed key is written back once per batch (one changelog record each).
 from __future__ import annotations
 
 import logging
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -32,6 +31,7 @@ from streams.ingest.batch import Stage, StoredState, plan_batch
 from streams.readout.visitor_keys import visitor_additions
 from streams.worker.batch_consumer import CommitOffsets, RawRecord
 from streams.worker.eviction import EntitySweep, Scan, scan_mapping
+from streams.worker.retries import EdgeRetries
 from streams.worker.settings import Settings
 from streams.worker.visitor_store import VisitorRecorder
 
@@ -106,6 +106,20 @@ class StateObserver(Protocol):
     def evicted(self, group_keys: Sequence[str]) -> None: ...
 
 
+class PoisonBatch(Exception):
+    """Computing a batch's writes raised: a message caused it (or a bug it runs into), so retrying cannot help."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message the batch sends besides its state: a dead letter or an event forwarded to its partition."""
+
+    topic: TopicT
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] | None = None
+
+
 @dataclass
 class SourceConsumer:
     """The consumer behind the agent: its rebalance generation, and a way to re-read a partition."""
@@ -149,6 +163,8 @@ class IngestPipeline:
         self._run_id = uuid.uuid4().hex[:12]
         self._batch_number = 0
         self._processing = False
+        self.retries = EdgeRetries(self._still_ours)
+        self._generation = consumer.generation()
 
     async def check_tails(self) -> None:
         """Re-read idle source partitions whose last messages never reached the agent."""
@@ -183,41 +199,45 @@ class IngestPipeline:
         return commits
 
     async def process_isolating_failures(self, records: Sequence[RawRecord]) -> None:
-        """``process``; if it raises, the batch again one message at a time, dead-lettering any that raises.
+        """``process``; if computing its writes raises, the batch again one message at a time.
 
-        State writes are idempotent by offset, so running the messages of a failed
-        batch again is safe. A message whose processing raises is a bug in kpimon,
-        not in the message; dead-lettering it (reason ``processing_error``) keeps the
-        partition moving instead of crashing the worker on it for ever.
+        A message whose writes cannot be computed (``PoisonBatch``: the pure code raised on it)
+        is dead-lettered with reason ``processing_error``, so the partition moves on instead of
+        failing on it for ever. Errors while the writes are sent (Kafka, the local store, the OS)
+        are no message's fault: ``EdgeRetries`` sends the same writes again until they succeed.
+        State writes are idempotent by offset, so running the messages of a failed batch again is safe.
         """
         try:
             await self.process(records)
-        except Exception:
+        except PoisonBatch as exc:
             if len(records) == 1:
-                log.exception("Dead-lettering a message whose processing failed")
-                await self._reject_unprocessable(records[0])
+                log.error("Dead-lettering a message whose processing raised", exc_info=exc.__cause__)
+                await self._reject_unprocessable(records[0], exc.__cause__)
                 return
-            log.exception("A batch of %d messages failed: processing them one by one", len(records))
+            log.warning("Computing a batch of %d messages raised: processing them one by one", len(records))
             for record in records:
                 await self.process_isolating_failures([record])
 
-    async def _reject_unprocessable(self, message: RawRecord) -> None:
+    async def _reject_unprocessable(self, message: RawRecord, cause: BaseException | None) -> None:
         position = Position(message.topic, message.partition, message.offset)
         if self._already_applied(position):
             return
-        rejection = Rejection("processing_error", f"processing raised: {sys.exc_info()[1]!r}")
-        await self._deadletter.send(
-            key=message.key, value=message.value, headers=deadletter_headers(position, rejection, self._clock())
-        )
-        await self._fold([Rejected(position, rejection)])
+        rejection = Rejection("processing_error", f"processing raised: {cause!r}")
+        headers = deadletter_headers(position, rejection, self._clock())
+        dead_letter = Outgoing(self._deadletter, message.key, message.value, headers)
+        await self._fold([Rejected(position, rejection)], [dead_letter])
 
     def _already_applied(self, position: Position) -> bool:
         """Whether the state has this message already (read again after a crash or a re-read)."""
         applied = last_applied_offset(self._tables.local_progress, position.topic, position.partition)
         return applied is not None and position.offset <= applied
 
+    def _still_ours(self) -> bool:
+        return self._consumer.generation() == self._generation
+
     async def process(self, messages: Sequence[RawRecord]) -> None:
         self._processing = True
+        self._generation = self._consumer.generation()
         try:
             await self._process(messages)
         finally:
@@ -225,18 +245,28 @@ class IngestPipeline:
 
     async def _process(self, messages: Sequence[RawRecord]) -> None:
         now = self._clock()
-        records: list[Record] = []
         local_progress = self._tables.local_progress
         positions = [Position(m.topic, m.partition, m.offset) for m in messages]
         admission = self.continuity.admit(
             positions,
             lambda topic, partition: last_applied_offset(local_progress, topic, partition),
-            self._consumer.generation(),
+            self._generation,
             now,
         )
         for rewind in admission.rewinds:
             await self._consumer.rewind(rewind)
-        admitted = set(admission.admitted)
+        try:
+            records, outgoing = self._classify(messages, positions, set(admission.admitted), now)
+        except Exception as exc:
+            raise PoisonBatch from exc
+        await self._fold(records, outgoing)
+
+    def _classify(
+        self, messages: Sequence[RawRecord], positions: Sequence[Position], admitted: set[Position], now: float
+    ) -> tuple[list[Record], list[Outgoing]]:
+        """Each admitted message validated, forwarded or accepted, and what it sends (a first reading only). Pure."""
+        records: list[Record] = []
+        outgoing: list[Outgoing] = []
         for position, message in zip(positions, messages, strict=True):
             if position not in admitted:
                 continue
@@ -256,36 +286,46 @@ class IngestPipeline:
             if isinstance(outcome, Rejection):
                 records.append(Rejected(position, outcome))
                 if first_delivery:
-                    await self._deadletter.send(
-                        key=message.key, value=message.value, headers=deadletter_headers(position, outcome, now)
-                    )
+                    headers = deadletter_headers(position, outcome, now)
+                    outgoing.append(Outgoing(self._deadletter, message.key, message.value, headers))
                 continue
             key = routing_key(outcome)
             if message.partition != partition_of(key, self._settings.partitions):
                 records.append(Forwarded(position))
                 if first_delivery:
-                    await self._rekeyed.send(key=key.encode(), value=message.value)
+                    outgoing.append(Outgoing(self._rekeyed, key.encode(), message.value))
             else:
                 records.append(Accepted(position, outcome))
-        await self._fold(records)
+        return records, outgoing
 
-    async def _fold(self, records: list[Record]) -> None:
-        """Write the batch's plan stage by stage, each durable before the next (see streams.ingest.batch)."""
+    async def _fold(self, records: list[Record], outgoing: Sequence[Outgoing] = ()) -> None:
+        """Compute the batch's plan, then send it stage by stage, each durable before the next (see ingest.batch)."""
         tables = self._tables
         stored = StoredState(tables.local_seen, tables.local_buckets, tables.local_progress, tables.local_entities)
-        plan = plan_batch(records, stored, self._config, self._labels)
+        try:
+            plan = plan_batch(records, stored, self._config, self._labels)
+            additions = visitor_additions(self._settings.app_id, plan.web_sessions(), self._config, self._clock())
+        except Exception as exc:
+            raise PoisonBatch from exc
         self._batch_number += 1
-        for number, stage in enumerate(plan.stages):
-            if number:
+        await self.retries.run(
+            f"Writing a batch of {len(records)} messages", lambda: self._write_plan(plan.stages, outgoing)
+        )
+        if self._visitors is not None:  # in the background: Redis never holds up or fails the ingest
+            self._visitors.record(additions)
+
+    async def _write_plan(self, stages: Sequence[Stage], outgoing: Sequence[Outgoing]) -> None:
+        """Every write of a plan, in order; all of them again if it is retried (each is idempotent)."""
+        for message in outgoing:  # durable with the first stage's flush, before any progress that skips them
+            await message.topic.send(key=message.key, value=message.value, headers=message.headers)
+        for number, stage in enumerate(stages):
+            if number or outgoing:
                 await flush_completely(self._producer())
             await self._write(stage)
         self._evict()
         # The consumer may commit the batch's offsets when this returns: make its state durable first.
         await flush_completely(self._producer())
-        tables.checkpoint()
-        if self._visitors is not None:  # in the background: Redis never holds up or fails the ingest
-            additions = visitor_additions(self._settings.app_id, plan.web_sessions(), self._config, self._clock())
-            self._visitors.record(additions)
+        self._tables.checkpoint()
 
     async def _write(self, stage: Stage) -> None:
         tables = self._tables

@@ -1,4 +1,4 @@
-"""A message whose processing raises is dead-lettered; the rest of its batch is counted."""
+"""A message whose processing raises is dead-lettered, the rest of its batch counted; a broker error is retried."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 
 import streams.ingest.batch
 from schemas.config import KpimonConfig
 from streams.core.dedup import MemorySeen
 from streams.core.records import Record
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables, partition_of
+from streams.worker.retries import BatchAbandoned
 from streams.worker.settings import Settings
 
 NOW = 1_700_000_000.0
@@ -134,3 +136,72 @@ async def test_a_message_delivered_twice_in_one_batch_counts_once() -> None:
     await pipeline.process_isolating_failures([message, message])
     value_of = progress[str(partition)]
     assert value_of["events"] == {"deal.won": 1} and value_of["duplicates"] == {}
+
+
+class FlakyProducer:
+    """A producer whose flush fails ``failures`` times (a broker away for a while), then succeeds."""
+
+    buffer = SimpleNamespace(size=0)
+
+    def __init__(self, failures: int, error: Exception) -> None:
+        self.failures = failures
+        self.error = error
+
+    async def flush(self) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise self.error
+
+
+def _pipeline(producer: Any, generation: list[int], progress: dict[str, Any], deadletter: Topic) -> IngestPipeline:
+    seen = MemorySeen()
+    buckets: dict[str, Any] = {}
+    entities: dict[str, Any] = {}
+    return IngestPipeline(
+        SETTINGS,
+        KpimonConfig(),
+        Tables(seen, buckets, progress, seen, buckets, progress, entities, entities),
+        deadletter=deadletter,  # type: ignore[arg-type]
+        rekeyed=Topic(),  # type: ignore[arg-type]
+        producer=lambda: producer,
+        consumer=SourceConsumer(generation=lambda: generation[0], rewind=_nothing, tails=_nothing),
+        clock=lambda: NOW,
+    )
+
+
+@pytest.mark.parametrize(
+    "error", [KafkaConnectionError("broker away"), KafkaTimeoutError(), ConnectionResetError(), TimeoutError()]
+)
+async def test_a_transient_error_is_retried_with_a_capped_backoff_and_nothing_is_dead_lettered(
+    error: Exception,
+) -> None:
+    progress: dict[str, Any] = {}
+    deadletter = Topic()
+    pipeline = _pipeline(FlakyProducer(9, error), [1], progress, deadletter)
+    delays: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    pipeline.retries.sleep = sleep
+    boom_free = [f"ok{n}" for n in range(200) if partition_of(f"ok{n}", SETTINGS.partitions) == 0][:3]
+    records = [_record(event_id, offset) for offset, event_id in enumerate(boom_free)]
+    commits = await pipeline.ingest(records)
+
+    assert deadletter.sent == []
+    assert progress["0"]["events"] == {"email.sent": 3} and progress["0"]["rejected"] == {}
+    assert commits == {("crm", 0): 3}
+    assert delays == [0.5, 1, 2, 4, 8, 16, 30, 30, 30]  # doubling, capped at 30 s
+    assert pipeline.retries.counts == {type(error).__name__: 9}
+
+
+async def test_a_batch_whose_partitions_are_taken_away_while_retrying_is_abandoned_uncommitted() -> None:
+    generation = [1]
+    pipeline = _pipeline(FlakyProducer(100, KafkaConnectionError("broker away")), generation, {}, Topic())
+
+    async def rebalance(seconds: float) -> None:
+        generation[0] = 2
+
+    pipeline.retries.sleep = rebalance
+    with pytest.raises(BatchAbandoned):
+        await pipeline.ingest([_record("ok0", 0)])
