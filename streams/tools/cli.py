@@ -1,4 +1,4 @@
-"""The ``kpimon`` command line: worker, simulate, schema, check."""
+"""The ``kpimon`` command line: worker, simulate, replay, rebuild, schema, check, docs, dashboards."""
 
 from __future__ import annotations
 
@@ -159,6 +159,21 @@ def _replay(args: argparse.Namespace) -> int:
     return 1 if summary.bad_rows else 0
 
 
+def _rebuild(args: argparse.Namespace) -> int:
+    from streams.tools.rebuild import RebuildRefused, rebuild
+    from streams.worker.run import DataDirInUse
+
+    settings = _settings(args)
+    try:
+        asyncio.run(
+            rebuild(settings, confirmed=args.yes, local_only=args.local_only, say=lambda line: print(line, flush=True))
+        )
+    except (RebuildRefused, DataDirInUse) as exc:
+        print(f"kpimon rebuild: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _schema(args: argparse.Namespace) -> int:
     text = orjson.dumps(event_json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
     if args.output:
@@ -295,6 +310,26 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--dry-run", action="store_true", help="read and check only; report bad rows, produce nothing")
     replay.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")
     replay.set_defaults(run=_replay)
+
+    rebuild = commands.add_parser(
+        "rebuild",
+        help="count every retained event again, after the state was lost (the worker says when)",
+        description="A worker refuses to run when its consumer group has committed offsets past what its tables "
+        "hold: the changelog topics were deleted or truncated, or an upgrade started new tables (STATE_VERSION). "
+        "With every worker of the app (KPIMON_APP_ID) stopped, rebuild reports what the source topics still hold "
+        "and, with --yes, deletes the group's committed offsets, the changelog and re-keyed topics and the local "
+        "tables (KPIMON_DATA_DIR), so that the workers, started again, count every retained event from the "
+        "earliest offset. Events already deleted by the topics' retention cannot be counted again; rebuild lists "
+        "them. Example: kpimon rebuild (a dry run), then kpimon rebuild --yes",
+    )
+    rebuild.add_argument("--yes", action="store_true", help="do it (default: only report what would be done)")
+    rebuild.add_argument(
+        "--local-only",
+        action="store_true",
+        help="only delete this machine's local tables (on every other worker's machine, after a rebuild)",
+    )
+    rebuild.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")
+    rebuild.set_defaults(run=_rebuild)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the event contract")
     schema.add_argument("--output", "-o", help="write to this file instead of stdout")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import faust
 import orjson
 from aiohttp.web import BaseRequest, Response
 from faust import web
+from faust.tables.manager import TableManager
 from faust.types import TP
 from prometheus_client import CollectorRegistry
 from redis import Redis as SyncRedis
@@ -30,19 +33,24 @@ from streams.metrics.retry_collector import RetryCollector
 from streams.metrics.visitor_freshness import VisitorsCountedCollector
 from streams.readout.kpis import monthly_report, monthly_totals
 from streams.worker.alerting import AlertService
-from streams.worker.batch_consumer import BatchApp, CommitOffsets, RawRecord
+from streams.worker.batch_consumer import BatchApp, BatchConsumer, CommitOffsets, RawRecord
 from streams.worker.entity_store import EntityRocksStore
 from streams.worker.metrics_page import MetricsPage
-from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables
+from streams.worker.pipeline import IngestPipeline, SourceConsumer, StateBehindCommits, Tables
 from streams.worker.seen_store import SeenRocksStore
 from streams.worker.settings import Settings
 from streams.worker.store import RocksStore
 from streams.worker.visitor_store import VisitorCounter, VisitorRecorder
 
+log = logging.getLogger(__name__)
 PRODUCER_BUFFER_MESSAGES = 10_000
 TAIL_CHECK_SECONDS = 5.0
 VISITOR_RETRY_SECONDS = 5.0
-STATE_VERSION = "v5"  # bump when the key or value layout, or the order of writes, changes: new tables start clean
+# Bump when the key or value layout, or the order of writes, changes: new tables start empty, and the worker
+# refuses to run on them until `kpimon rebuild` (the group's committed offsets are past their empty state).
+STATE_VERSION = "v5"
+TABLE_NAMES = ("seen", "buckets", "progress", "entities")
+EXIT_STATE_BEHIND_COMMITS = 3
 # The tables' stores on disk, by URL scheme (streams.worker.store): under data_dir, restored from the changelog if lost.
 ROCKS_STORE, CACHED_STORE, SEEN_STORE = "kpimon-rocksdb://", "kpimon-cached://", "kpimon-seen://"
 ENTITY_STORE = "kpimon-entities://"
@@ -90,6 +98,19 @@ class PartitionKeyedTable(faust.Table[str, Any]):
         for key in [key for key in self.data if self.partition_for_key(key) not in owned]:
             self.data.pop(key, None)
         await super().on_recovery_completed(active_tps, standby_tps)
+
+
+def changelog_topics(app_id: str) -> list[str]:
+    """The changelog topics of the tables of this ``STATE_VERSION`` (Faust names them ``<app>-<table>-changelog``)."""
+    return [f"{app_id}-{name}-{STATE_VERSION}-changelog" for name in TABLE_NAMES]
+
+
+def refuse_to_run(problem: str) -> NoReturn:
+    """Stop the process at once, before the batch writes anything, with the problem on stderr and in the log."""
+    log.critical("kpimon worker refuses to run: %s", problem)
+    print(f"kpimon worker refuses to run: {problem}", file=sys.stderr, flush=True)
+    logging.shutdown()
+    os._exit(EXIT_STATE_BEHIND_COMMITS)
 
 
 def _table(
@@ -157,6 +178,9 @@ def create_app(
                 result.append(PartitionTail(tp.topic, tp.partition, consumer.highwater(tp), position))
         return result
 
+    def committed(topic: str, partition: int) -> int | None:
+        return cast(BatchConsumer, app.consumer).committed_offset(TP(topic, partition))
+
     seen = _table(app, "seen", settings, SEEN_STORE, value_type=bytes)
     buckets = _table(app, "buckets", settings, CACHED_STORE)
     progress = _table(app, "progress", settings, CACHED_STORE)
@@ -188,7 +212,9 @@ def create_app(
         deadletter=app.topic(settings.deadletter_topic),
         rekeyed=app.topic(settings.rekeyed_topic),
         producer=lambda: app.producer,
-        consumer=SourceConsumer(generation=lambda: app.consumer_generation_id, rewind=rewind, tails=tails),
+        consumer=SourceConsumer(
+            generation=lambda: app.consumer_generation_id, rewind=rewind, tails=tails, committed=committed
+        ),
         clock=clock,
         visitors=visitors,
         observer=page,
@@ -204,14 +230,20 @@ def create_app(
         # wait for the Kafka client; a batch writes a few hundred changelog
         # records at once, far above Faust's default of 100.
         app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
-        return await pipeline.ingest(records)
+        try:
+            return await pipeline.ingest(records)
+        except StateBehindCommits as exc:
+            refuse_to_run(str(exc))
 
     # Each fetch of the source topics reaches the pipeline as one batch of raw records (no Faust events).
     app.batches(app.topic(*settings.source_topics), ingest)
 
     async def check_tails() -> None:
-        if not app.rebalancing:
-            await pipeline.check_tails()
+        if not app.rebalancing and cast(TableManager, app.tables).recovery.completed.is_set():
+            try:
+                await pipeline.check_tails()
+            except StateBehindCommits as exc:
+                refuse_to_run(str(exc))
 
     app.timer(TAIL_CHECK_SECONDS)(check_tails)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -120,13 +120,41 @@ class Outgoing:
     headers: list[tuple[str, bytes]] | None = None
 
 
+def _no_commits(topic: str, partition: int) -> int | None:
+    return None
+
+
 @dataclass
 class SourceConsumer:
-    """The consumer behind the agent: its rebalance generation, and a way to re-read a partition."""
+    """The consumer behind the agent: its rebalance generation, a way to re-read a partition, its commits."""
 
     generation: Callable[[], int]
     rewind: Callable[[Position], Awaitable[None]]
     tails: Callable[[], Awaitable[list[PartitionTail]]]
+    committed: Callable[[str, int], int | None] = _no_commits  # the group's committed offset, None before any
+
+
+class StateBehindCommits(RuntimeError):
+    """The group committed offsets past what the restored state has applied: counting on would lose events."""
+
+
+def state_behind_commits(topic: str, partition: int, applied: int | None, committed: int | None) -> str | None:
+    """Why the state of a source partition cannot be trusted, or None when it covers the group's commits.
+
+    kpimon commits an offset only once the state of every record below it is durable in the
+    changelogs, so a committed offset past the restored state's means the state was lost: its
+    changelog topics were deleted or truncated, or the tables are new (a new ``STATE_VERSION``).
+    """
+    if committed is None or (applied is not None and applied + 1 >= committed):
+        return None
+    restored = "nothing of it" if applied is None else f"it up to offset {applied} only"
+    return (
+        f"the consumer group committed {topic}[{partition}] up to offset {committed}, but the tables hold "
+        f"{restored}: the changelog topics were deleted or truncated, or the tables are new after an upgrade "
+        f"(STATE_VERSION). Counting on would silently lose the events before offset {committed}. "
+        "Stop every worker of this app and run `kpimon rebuild` to count again from the earliest offsets "
+        "the source topics still hold (`kpimon rebuild --help`)."
+    )
 
 
 class IngestPipeline:
@@ -165,12 +193,15 @@ class IngestPipeline:
         self._processing = False
         self.retries = EdgeRetries(self._still_ours)
         self._generation = consumer.generation()
+        self._covered: set[tuple[str, int, int]] = set()  # (topic, partition, generation) whose state was checked
 
     async def check_tails(self) -> None:
         """Re-read idle source partitions whose last messages never reached the agent."""
         if self._processing:
             return
-        for tail in await self._consumer.tails():
+        tails = await self._consumer.tails()
+        self.check_state_covers_commits(((tail.topic, tail.partition) for tail in tails), self._consumer.generation())
+        for tail in tails:
             rewind = self.continuity.tail_rewind(
                 tail,
                 last_applied_offset(self._tables.local_progress, tail.topic, tail.partition),
@@ -243,10 +274,26 @@ class IngestPipeline:
         finally:
             self._processing = False
 
+    def check_state_covers_commits(self, partitions: Iterable[tuple[str, int]], generation: int) -> None:
+        """Raise ``StateBehindCommits`` for a source partition whose restored state is behind the group's commits.
+
+        Checked once per partition and rebalance generation, after recovery (batches come only then;
+        ``check_tails`` also asks, so a worker with no new messages refuses as well).
+        """
+        for topic, partition in sorted(set(partitions)):
+            if (topic, partition, generation) in self._covered:
+                continue
+            applied = last_applied_offset(self._tables.local_progress, topic, partition)
+            problem = state_behind_commits(topic, partition, applied, self._consumer.committed(topic, partition))
+            if problem is not None:
+                raise StateBehindCommits(problem)
+            self._covered.add((topic, partition, generation))
+
     async def _process(self, messages: Sequence[RawRecord]) -> None:
         now = self._clock()
         local_progress = self._tables.local_progress
         positions = [Position(m.topic, m.partition, m.offset) for m in messages]
+        self.check_state_covers_commits(((p.topic, p.partition) for p in positions), self._generation)
         admission = self.continuity.admit(
             positions,
             lambda topic, partition: last_applied_offset(local_progress, topic, partition),

@@ -16,7 +16,14 @@ import streams.ingest.batch
 from schemas.config import KpimonConfig
 from streams.core.dedup import MemorySeen
 from streams.core.records import Record
-from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables, partition_of
+from streams.worker.pipeline import (
+    IngestPipeline,
+    SourceConsumer,
+    StateBehindCommits,
+    Tables,
+    partition_of,
+    state_behind_commits,
+)
 from streams.worker.retries import BatchAbandoned
 from streams.worker.settings import Settings
 
@@ -205,3 +212,40 @@ async def test_a_batch_whose_partitions_are_taken_away_while_retrying_is_abandon
     pipeline.retries.sleep = rebalance
     with pytest.raises(BatchAbandoned):
         await pipeline.ingest([_record("ok0", 0)])
+
+
+@pytest.mark.parametrize(
+    ("applied", "committed", "behind"),
+    [
+        (None, None, False),  # a new group: nothing committed
+        (41, 42, False),  # the state has everything below the commit
+        (99, 42, False),  # and more (applied, not committed yet)
+        (None, 42, True),  # an empty state under committed offsets: a deleted changelog, a new STATE_VERSION
+        (10, 42, True),  # a truncated changelog
+    ],
+)
+def test_a_state_behind_the_groups_commits_is_refused(applied: int | None, committed: int | None, behind: bool) -> None:
+    problem = state_behind_commits("crm", 3, applied, committed)
+    assert (problem is not None) is behind
+    if problem is not None:
+        assert "crm[3]" in problem and "kpimon rebuild" in problem
+
+
+async def test_the_pipeline_refuses_a_batch_when_its_state_is_behind_the_commits_and_writes_nothing() -> None:
+    progress: dict[str, Any] = {}
+    deadletter = Topic()
+    seen = MemorySeen()
+    buckets: dict[str, Any] = {}
+    pipeline = IngestPipeline(
+        SETTINGS,
+        KpimonConfig(),
+        Tables(seen, buckets, progress, seen, buckets, progress, {}, {}),
+        deadletter=deadletter,  # type: ignore[arg-type]
+        rekeyed=Topic(),  # type: ignore[arg-type]
+        producer=Producer,  # type: ignore[arg-type]
+        consumer=SourceConsumer(generation=lambda: 1, rewind=_nothing, tails=_nothing, committed=lambda t, p: 500),
+        clock=lambda: NOW,
+    )
+    with pytest.raises(StateBehindCommits, match="committed crm"):
+        await pipeline.ingest([_record("ok0", 500)])
+    assert progress == {} and buckets == {} and deadletter.sent == []
