@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,23 +58,29 @@ class Retained:
         return held
 
 
-async def retained_offsets(bootstrap_servers: str, topics: Iterable[str]) -> list[Retained]:
-    """Per partition of ``topics`` (those that exist), the offsets Kafka still holds."""
+async def retained_offsets(bootstrap_servers: str, partitions: list[TopicPartition]) -> list[Retained]:
+    """Per partition, the offsets Kafka still holds."""
+    if not partitions:
+        return []
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in topics
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
-            return []
+        consumer.assign(partitions)
         earliest = await consumer.beginning_offsets(partitions)
         end = await consumer.end_offsets(partitions)
         return [Retained(tp.topic, tp.partition, earliest[tp], end[tp]) for tp in partitions]
     finally:
         await consumer.stop()
+
+
+async def _partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:
+    existing = set(await admin.list_topics())
+    described = await admin.describe_topics([topic for topic in topics if topic in existing])
+    return sorted(
+        TopicPartition(description["topic"], partition["partition"])
+        for description in described
+        for partition in description["partitions"]
+    )
 
 
 async def _group_members(admin: AIOKafkaAdminClient, group: str) -> int:
@@ -129,12 +135,18 @@ async def _prepare_cluster(
 ) -> None:
     group = settings.app_id
     members = await _group_members(admin, group)
+    if members:  # a worker stopped a moment ago (or killed) stays a member until its session times out
+        say(f"consumer group {group!r} has {members} member(s): waiting up to the session timeout for them to leave")
+        deadline = asyncio.get_running_loop().time() + settings.session_timeout_seconds + 5
+        while members and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(1)
+            members = await _group_members(admin, group)
     if members:
         raise RebuildRefused(
             f"consumer group {group!r} has {members} member(s): stop every worker of the app (KPIMON_APP_ID) first"
         )
     say(f"consumer group {group!r}: no worker running")
-    sources = [settings.crm_topic, settings.marketing_topic]
+    sources = await _partitions(admin, [settings.crm_topic, settings.marketing_topic])
     retained = await retained_offsets(settings.bootstrap_servers, sources)
     for partition in retained:
         say(partition.describe())

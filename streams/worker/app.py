@@ -50,7 +50,7 @@ VISITOR_RETRY_SECONDS = 5.0
 # refuses to run on them until `kpimon rebuild` (the group's committed offsets are past their empty state).
 STATE_VERSION = "v5"
 TABLE_NAMES = ("seen", "buckets", "progress", "entities")
-EXIT_STATE_BEHIND_COMMITS = 3
+EXIT_STATE_BEHIND_COMMITS = 4  # 2: bad input, 3: Kafka unreachable, topics or data dir unusable
 # The tables' stores on disk, by URL scheme (streams.worker.store): under data_dir, restored from the changelog if lost.
 ROCKS_STORE, CACHED_STORE, SEEN_STORE = "kpimon-rocksdb://", "kpimon-cached://", "kpimon-seen://"
 ENTITY_STORE = "kpimon-entities://"
