@@ -1,0 +1,180 @@
+"""Hostile bytes and JSON through the real ingest path: each message counted or dead-lettered with a reason.
+
+Random bytes, random JSON (huge and odd numbers, deep nesting, odd Unicode, giant strings) and valid
+events with one field made hostile go through ``IngestPipeline`` (validation, label placement,
+dedup, entities, folding) into in-memory tables. Nothing may raise, no message may need the
+``processing_error`` escape hatch, every message is accounted for exactly once, and the state holds
+finite numbers under bounded labels only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schemas.config import KpimonConfig
+from streams.core.dedup import MemorySeen
+from streams.core.folding import GroupKey
+from streams.core.labels import is_bounded_label
+from streams.core.validation import REASON_CODES
+from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables
+from streams.worker.settings import Settings
+from tests.unit.schemas.contract_examples import MINIMAL
+
+NOW = 1_764_590_400.0  # 2025-12-01 12:00 UTC
+SETTINGS = Settings(partitions=1)  # every message is folded where it is read: none is forwarded
+CONFIG = KpimonConfig(currency_rates={"USD": Decimal(1), "GBP": Decimal("1.2")}, reporting_currency="EUR")
+SOURCE_TYPES = sorted(
+    kind for kind in MINIMAL if kind not in ("lead.converted", "lead.deal_closed", "contact.lead_updated")
+)
+
+odd_text = (
+    st.text(st.characters(codec="utf-8"), max_size=40)
+    | st.sampled_from(["", " ", "\x00", "\u202e", "\ufeff", "\ud7ff", "\U0010ffff", "a|b", "other", "unknown"])
+    | st.sampled_from([300, 100_001]).map("é".__mul__)
+)
+odd_numbers = (
+    st.sampled_from([0, -1, 2**63 - 1, 2**64 - 1, -(2**64), 10**400, 1.7e308, -1.7e308, 5e-324, 0.1, 1e15, True])
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
+odd_times = st.sampled_from(
+    [
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+        "1970-01-01T00:00:00Z",
+        "2025-12-01T12:00:00",  # no offset
+        "2025-12-01T11:59:00+00:00",
+        "2025-12-01T12:04:59Z",
+        "2025-02-30T00:00:00Z",
+        "2025-12-01T12:00:00+24:00",
+        "yesterday",
+    ]
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | odd_numbers | odd_text,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(odd_text, children, max_size=4),
+    max_leaves=12,
+)
+
+
+@st.composite
+def near_valid_events(draw: st.DrawFn) -> bytes:
+    """A valid event of a random source type with one field replaced or added (or none)."""
+    kind = draw(st.sampled_from(SOURCE_TYPES))
+    event: dict[str, Any] = {
+        "event_id": draw(st.sampled_from(["e1", "e2", "e3"]) | odd_text),
+        "type": kind,
+        "occurred_at": "2025-12-01T11:00:00Z",
+        "source": "fuzz",
+        **MINIMAL[kind],
+    }
+    field = draw(st.sampled_from([*event, "campaign_id", "channel", "rep_id", "team", "reason", "attributes"]))
+    value = draw(st.none() | odd_numbers | odd_text | odd_times | json_values | st.just("[" * 5000 + "]" * 5000))
+    if draw(st.booleans()):
+        event[field] = value
+    return json.dumps(event, allow_nan=True).encode("utf-8", "surrogatepass")
+
+
+messages = st.lists(
+    st.binary(max_size=300)
+    | json_values.map(lambda value: json.dumps(value).encode("utf-8", "surrogatepass"))
+    | st.just(b"[" * 100_000)
+    | near_valid_events(),
+    min_size=1,
+    max_size=25,
+)
+
+
+class Topic:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(self, **message: Any) -> None:
+        self.sent.append(message)
+
+
+class Producer:
+    buffer = SimpleNamespace(size=0)
+
+    async def flush(self) -> None:
+        return None
+
+
+async def _nothing(*_: Any) -> Any:
+    return []
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example])
+@given(batches=st.lists(messages, min_size=1, max_size=3))
+async def test_every_hostile_message_is_counted_or_dead_lettered_with_a_reason(batches: Sequence[list[bytes]]) -> None:
+    seen = MemorySeen()
+    buckets: dict[str, Any] = {}
+    progress: dict[str, Any] = {}
+    entities: dict[str, Any] = {}
+    deadletter, rekeyed = Topic(), Topic()
+    pipeline = IngestPipeline(
+        SETTINGS,
+        CONFIG,
+        Tables(seen, buckets, progress, seen, buckets, progress, entities, entities),
+        deadletter=deadletter,  # type: ignore[arg-type]
+        rekeyed=rekeyed,  # type: ignore[arg-type]
+        producer=Producer,  # type: ignore[arg-type]
+        consumer=SourceConsumer(generation=lambda: 1, rewind=_nothing, tails=_nothing),
+        clock=lambda: NOW,
+    )
+    offset = 0
+    for batch in batches:
+        records = []
+        for value in batch:
+            records.append(SimpleNamespace(topic="crm", partition=0, offset=offset, key=None, value=value))
+            offset += 1
+        await pipeline.ingest(records)
+
+    reasons = [dict(message["headers"])["kpimon-reason"].decode() for message in deadletter.sent]
+    assert all(reason in REASON_CODES and reason != "processing_error" for reason in reasons), reasons
+    assert sorted(int(dict(m["headers"])["kpimon-source-offset"]) for m in deadletter.sent) == sorted(
+        set(int(dict(m["headers"])["kpimon-source-offset"]) for m in deadletter.sent)
+    )  # one dead letter per message at most
+    state = progress["0"]
+    counted = sum(state["events"].values()) + sum(state["duplicates"].values()) + sum(state["late"].values())
+    assert sum(state["rejected"].values()) == len(reasons)
+    assert counted + len(reasons) == offset  # every message exactly once
+    assert state["offsets"] == {"crm": offset - 1}
+    for key, group in buckets.items():
+        scope = GroupKey.decode(key).scope
+        assert all(is_bounded_label(value) for value in (scope.team, scope.rep, scope.channel, scope.campaign))
+        for counters in group["buckets"].values():
+            assert all(isinstance(value, int | float) and math.isfinite(value) for value in counters.values())
+            assert all(is_bounded_label(name.split(":", 1)[-1]) for name in counters if name.startswith("lost_reason:"))
+
+
+async def test_the_year_1_in_a_plus_14_zone_is_dead_lettered_as_out_of_range() -> None:
+    """It once passed the contract and raised in the window code."""
+    event = {"event_id": "e", "type": "call.logged", "source": "s", **MINIMAL["call.logged"]}
+    event["occurred_at"] = "0001-01-01T00:00:00+14:00"
+    deadletter = Topic()
+    progress: dict[str, Any] = {}
+    seen = MemorySeen()
+    pipeline = IngestPipeline(
+        SETTINGS,
+        CONFIG,
+        Tables(seen, {}, progress, seen, {}, progress, {}, {}),
+        deadletter=deadletter,  # type: ignore[arg-type]
+        rekeyed=Topic(),  # type: ignore[arg-type]
+        producer=Producer,  # type: ignore[arg-type]
+        consumer=SourceConsumer(generation=lambda: 1, rewind=_nothing, tails=_nothing),
+        clock=lambda: datetime(2025, 12, 1, tzinfo=UTC).timestamp(),
+    )
+    await pipeline.ingest(
+        [SimpleNamespace(topic="crm", partition=0, offset=0, key=None, value=json.dumps(event).encode())]
+    )
+    assert [dict(m["headers"])["kpimon-reason"] for m in deadletter.sent] == [b"out_of_range"]
