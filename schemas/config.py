@@ -82,11 +82,11 @@ class LabelsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    teams: LabelRule = LabelRule(max_unknown=50)
-    reps: LabelRule = LabelRule(max_unknown=1000)
-    channels: LabelRule = LabelRule(max_unknown=100)
-    campaigns: LabelRule = LabelRule(max_unknown=500)
-    lost_reasons: LabelRule = LabelRule(max_unknown=50)
+    teams: LabelRule = LabelRule(max_unknown=20)
+    reps: LabelRule = LabelRule(max_unknown=200)
+    channels: LabelRule = LabelRule(max_unknown=50)
+    campaigns: LabelRule = LabelRule(max_unknown=200)
+    lost_reasons: LabelRule = LabelRule(max_unknown=30)
 
 
 class KpimonConfig(BaseModel):

@@ -148,3 +148,22 @@ class LabelPlacement:
             admitted = self.admitted[partition] = dict(self.stored.get(partition, {}))
         admitted[dimension] = [*admitted.get(dimension, ()), value]
         return True
+
+
+def most_values(policy: LabelPolicy, dimension: Dimension, partitions: int) -> int:
+    """The most distinct values of a dimension that can be labels: known ones, ``other`` and the admitted ones."""
+    rule = policy.rules[dimension]
+    admitted = partitions * rule.max_unknown if rule.unknown == "admit" else 0
+    return len(policy.known[dimension]) + admitted
+
+
+def most_scopes(policy: LabelPolicy, partitions: int) -> dict[str, int]:
+    """The most scopes of each kind the state and /metrics can hold (a rep counts within each team it names)."""
+    teams = most_values(policy, "team", partitions)
+    return {
+        "all": 1,
+        "team": teams,
+        "rep": teams * most_values(policy, "rep", partitions),
+        "channel": most_values(policy, "channel", partitions),
+        "campaign": most_values(policy, "campaign", partitions),
+    }

@@ -193,10 +193,27 @@ def _check(args: argparse.Namespace) -> int:
         f"{args.file}: ok ({len(config.teams)} teams, {len(config.reps)} reps; "
         f"catalog of {len(catalog.kpis)} KPIs over {len(catalog.counters)} counters)"
     )
+    _print_label_bounds(config, catalog, _settings(args).partitions)
     if args.rules:
         rules = load_rules(Path(args.rules), catalog, config)
         print(f"{args.rules}: ok ({len(rules.rules)} rules, {len(rules.routes)} routes, {len(rules.digests)} digests)")
     return 0
+
+
+def _print_label_bounds(config: KpimonConfig, catalog: Catalog, partitions: int) -> None:
+    """The most label values and KPI series the config allows (docs/architecture.md, "Label values")."""
+    from streams.core.labels import LabelPolicy, most_scopes, most_values
+
+    policy = LabelPolicy.from_config(config)
+    scopes = most_scopes(policy, partitions)
+    per_scope = {kind: sum(len(kpi.windows) for kpi in catalog.kpis if kind in kpi.scopes) for kind in scopes}
+    series = sum(scopes[kind] * per_scope[kind] for kind in scopes)
+    reasons = most_values(policy, "lost_reason", partitions)
+    print(
+        f"labels with {partitions} partitions (KPIMON_PARTITIONS), at most: {scopes['team']:,} teams, "
+        f"{scopes['rep']:,} rep scopes, {scopes['channel']:,} channels, {scopes['campaign']:,} campaigns, "
+        f"{reasons:,} loss reasons; {series:,} KPI series on /metrics at worst"
+    )
 
 
 def _docs(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from schemas.config import KpimonConfig, LabelRule, LabelsConfig, RepConfig, Tea
 from schemas.events import parse_event
 from streams.core.dedup import MemorySeen, chunk_key, encode_chunk
 from streams.core.folding import BucketGroup, GroupKey, ProgressValue
-from streams.core.labels import OTHER_LABEL, LabelPlacement, LabelPolicy, is_bounded_label
+from streams.core.labels import OTHER_LABEL, LabelPlacement, LabelPolicy, is_bounded_label, most_scopes
 from streams.core.records import Accepted, Position, Record
 from streams.core.validation import Rejection
 from streams.ingest.batch import StoredState, plan_batch
@@ -196,3 +196,23 @@ def test_a_capped_dimension_keeps_the_total_exact_and_a_replay_places_every_even
     again, again_progress = _run([records[:cut], records[cut:], records[min(replay, cut) :]], cfg, 1)
     assert _campaign_totals(again, "web_sessions") == totals
     assert again_progress["0"] == progress["0"]
+
+
+def test_the_most_scopes_of_a_config_count_known_reserved_and_admitted_values() -> None:
+    policy = LabelPolicy.from_config(
+        config(
+            reps=LabelRule(unknown="fold"),
+            teams=LabelRule(unknown="deadletter"),
+            channels=LabelRule(known=("web",), max_unknown=10),
+            campaigns=LabelRule(max_unknown=5),
+        )
+    )
+    reserved = 3  # other, unknown, unassigned
+    teams, reps = 1 + reserved, 1 + reserved  # emea; ann
+    assert most_scopes(policy, partitions=4) == {
+        "all": 1,
+        "team": teams,
+        "rep": teams * reps,
+        "channel": 1 + reserved + 4 * 10,
+        "campaign": reserved + 4 * 5,
+    }
