@@ -21,13 +21,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.config import KpimonConfig
-from streams.core.dedup import MemorySeen
 from streams.core.folding import GroupKey
 from streams.core.labels import is_bounded_label
 from streams.core.validation import REASON_CODES
-from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables
 from streams.worker.settings import Settings
 from tests.unit.schemas.contract_examples import MINIMAL
+from tests.unit.worker.pipeline_fakes import memory_pipeline
 
 NOW = 1_764_590_400.0  # 2025-12-01 12:00 UTC
 SETTINGS = Settings(partitions=1)  # every message is folded where it is read: none is forwarded
@@ -94,43 +93,10 @@ messages = st.lists(
 )
 
 
-class Topic:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    async def send(self, **message: Any) -> None:
-        self.sent.append(message)
-
-
-class Producer:
-    buffer = SimpleNamespace(size=0)
-
-    async def flush(self) -> None:
-        return None
-
-
-async def _nothing(*_: Any) -> Any:
-    return []
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example])
 @given(batches=st.lists(messages, min_size=1, max_size=3))
 async def test_every_hostile_message_is_counted_or_dead_lettered_with_a_reason(batches: Sequence[list[bytes]]) -> None:
-    seen = MemorySeen()
-    buckets: dict[str, Any] = {}
-    progress: dict[str, Any] = {}
-    entities: dict[str, Any] = {}
-    deadletter, rekeyed = Topic(), Topic()
-    pipeline = IngestPipeline(
-        SETTINGS,
-        CONFIG,
-        Tables(seen, buckets, progress, seen, buckets, progress, entities, entities),
-        deadletter=deadletter,  # type: ignore[arg-type]
-        rekeyed=rekeyed,  # type: ignore[arg-type]
-        producer=Producer,  # type: ignore[arg-type]
-        consumer=SourceConsumer(generation=lambda: 1, rewind=_nothing, tails=_nothing),
-        clock=lambda: NOW,
-    )
+    pipeline, state = memory_pipeline(SETTINGS, CONFIG, NOW)
     offset = 0
     for batch in batches:
         records = []
@@ -139,17 +105,18 @@ async def test_every_hostile_message_is_counted_or_dead_lettered_with_a_reason(b
             offset += 1
         await pipeline.ingest(records)
 
-    reasons = [dict(message["headers"])["kpimon-reason"].decode() for message in deadletter.sent]
+    deadletter = state.deadletter
+    reasons = [reason.decode() for reason in state.reasons()]
     assert all(reason in REASON_CODES and reason != "processing_error" for reason in reasons), reasons
     assert sorted(int(dict(m["headers"])["kpimon-source-offset"]) for m in deadletter.sent) == sorted(
         set(int(dict(m["headers"])["kpimon-source-offset"]) for m in deadletter.sent)
     )  # one dead letter per message at most
-    state = progress["0"]
-    counted = sum(state["events"].values()) + sum(state["duplicates"].values()) + sum(state["late"].values())
-    assert sum(state["rejected"].values()) == len(reasons)
+    progress = state.progress["0"]
+    counted = sum(progress["events"].values()) + sum(progress["duplicates"].values()) + sum(progress["late"].values())
+    assert sum(progress["rejected"].values()) == len(reasons)
     assert counted + len(reasons) == offset  # every message exactly once
-    assert state["offsets"] == {"crm": offset - 1}
-    for key, group in buckets.items():
+    assert progress["offsets"] == {"crm": offset - 1}
+    for key, group in state.buckets.items():
         scope = GroupKey.decode(key).scope
         assert all(is_bounded_label(value) for value in (scope.team, scope.rep, scope.channel, scope.campaign))
         for counters in group["buckets"].values():
@@ -161,20 +128,7 @@ async def test_the_year_1_in_a_plus_14_zone_is_dead_lettered_as_out_of_range() -
     """It once passed the contract and raised in the window code."""
     event = {"event_id": "e", "type": "call.logged", "source": "s", **MINIMAL["call.logged"]}
     event["occurred_at"] = "0001-01-01T00:00:00+14:00"
-    deadletter = Topic()
-    progress: dict[str, Any] = {}
-    seen = MemorySeen()
-    pipeline = IngestPipeline(
-        SETTINGS,
-        CONFIG,
-        Tables(seen, {}, progress, seen, {}, progress, {}, {}),
-        deadletter=deadletter,  # type: ignore[arg-type]
-        rekeyed=Topic(),  # type: ignore[arg-type]
-        producer=Producer,  # type: ignore[arg-type]
-        consumer=SourceConsumer(generation=lambda: 1, rewind=_nothing, tails=_nothing),
-        clock=lambda: datetime(2025, 12, 1, tzinfo=UTC).timestamp(),
-    )
-    await pipeline.ingest(
-        [SimpleNamespace(topic="crm", partition=0, offset=0, key=None, value=json.dumps(event).encode())]
-    )
-    assert [dict(m["headers"])["kpimon-reason"] for m in deadletter.sent] == [b"out_of_range"]
+    pipeline, state = memory_pipeline(SETTINGS, CONFIG, datetime(2025, 12, 1, tzinfo=UTC).timestamp())
+    message = SimpleNamespace(topic="crm", partition=0, offset=0, key=None, value=json.dumps(event).encode())
+    await pipeline.ingest([message])
+    assert state.reasons() == [b"out_of_range"]

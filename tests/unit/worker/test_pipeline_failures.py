@@ -26,28 +26,10 @@ from streams.worker.pipeline import (
 )
 from streams.worker.retries import BatchAbandoned
 from streams.worker.settings import Settings
+from tests.unit.worker.pipeline_fakes import MemoryState, Producer, Topic, memory_pipeline, nothing
 
 NOW = 1_700_000_000.0
 SETTINGS = Settings()
-
-
-class Topic:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    async def send(self, **message: Any) -> None:
-        self.sent.append(message)
-
-
-class Producer:
-    buffer = SimpleNamespace(size=0)
-
-    async def flush(self) -> None:
-        return None
-
-
-async def _nothing(*_: Any) -> Any:
-    return []
 
 
 def _record(event_id: str, offset: int) -> Any:
@@ -87,7 +69,7 @@ async def test_a_failing_message_is_dead_lettered_and_the_rest_counted(monkeypat
         deadletter=deadletter,  # type: ignore[arg-type]
         rekeyed=rekeyed,  # type: ignore[arg-type]
         producer=Producer,  # type: ignore[arg-type]
-        consumer=SourceConsumer(generation=lambda: 1, rewind=_nothing, tails=_nothing),
+        consumer=SourceConsumer(generation=lambda: 1, rewind=nothing, tails=nothing),
         clock=lambda: NOW,
     )
     boom = "boom"
@@ -124,7 +106,7 @@ async def test_a_message_delivered_twice_in_one_batch_counts_once() -> None:
         deadletter=Topic(),  # type: ignore[arg-type]
         rekeyed=Topic(),  # type: ignore[arg-type]
         producer=Producer,  # type: ignore[arg-type]
-        consumer=SourceConsumer(generation=lambda: 1, rewind=_nothing, tails=_nothing),
+        consumer=SourceConsumer(generation=lambda: 1, rewind=nothing, tails=nothing),
         clock=lambda: NOW,
     )
     value = orjson.dumps(
@@ -160,31 +142,19 @@ class FlakyProducer:
             raise self.error
 
 
-def _pipeline(producer: Any, generation: list[int], progress: dict[str, Any], deadletter: Topic) -> IngestPipeline:
-    seen = MemorySeen()
-    buckets: dict[str, Any] = {}
-    entities: dict[str, Any] = {}
-    return IngestPipeline(
-        SETTINGS,
-        KpimonConfig(),
-        Tables(seen, buckets, progress, seen, buckets, progress, entities, entities),
-        deadletter=deadletter,  # type: ignore[arg-type]
-        rekeyed=Topic(),  # type: ignore[arg-type]
-        producer=lambda: producer,
-        consumer=SourceConsumer(generation=lambda: generation[0], rewind=_nothing, tails=_nothing),
-        clock=lambda: NOW,
-    )
+def _pipeline(producer: Any, generation: list[int]) -> tuple[IngestPipeline, MemoryState]:
+    consumer = SourceConsumer(generation=lambda: generation[0], rewind=nothing, tails=nothing)
+    return memory_pipeline(SETTINGS, KpimonConfig(), NOW, producer=producer, consumer=consumer)
 
 
 @pytest.mark.parametrize(
     "error", [KafkaConnectionError("broker away"), KafkaTimeoutError(), ConnectionResetError(), TimeoutError()]
 )
-async def test_a_transient_error_is_retried_with_a_capped_backoff_and_nothing_is_dead_lettered(
+async def test_a_transient_error_is_retried_with_a_capped_backoff_andnothing_is_dead_lettered(
     error: Exception,
 ) -> None:
-    progress: dict[str, Any] = {}
-    deadletter = Topic()
-    pipeline = _pipeline(FlakyProducer(9, error), [1], progress, deadletter)
+    pipeline, state = _pipeline(FlakyProducer(9, error), [1])
+    progress, deadletter = state.progress, state.deadletter
     delays: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -204,7 +174,7 @@ async def test_a_transient_error_is_retried_with_a_capped_backoff_and_nothing_is
 
 async def test_a_batch_whose_partitions_are_taken_away_while_retrying_is_abandoned_uncommitted() -> None:
     generation = [1]
-    pipeline = _pipeline(FlakyProducer(100, KafkaConnectionError("broker away")), generation, {}, Topic())
+    pipeline, _ = _pipeline(FlakyProducer(100, KafkaConnectionError("broker away")), generation)
 
     async def rebalance(seconds: float) -> None:
         generation[0] = 2
@@ -232,20 +202,8 @@ def test_a_state_behind_the_groups_commits_is_refused(applied: int | None, commi
 
 
 async def test_the_pipeline_refuses_a_batch_when_its_state_is_behind_the_commits_and_writes_nothing() -> None:
-    progress: dict[str, Any] = {}
-    deadletter = Topic()
-    seen = MemorySeen()
-    buckets: dict[str, Any] = {}
-    pipeline = IngestPipeline(
-        SETTINGS,
-        KpimonConfig(),
-        Tables(seen, buckets, progress, seen, buckets, progress, {}, {}),
-        deadletter=deadletter,  # type: ignore[arg-type]
-        rekeyed=Topic(),  # type: ignore[arg-type]
-        producer=Producer,  # type: ignore[arg-type]
-        consumer=SourceConsumer(generation=lambda: 1, rewind=_nothing, tails=_nothing, committed=lambda t, p: 500),
-        clock=lambda: NOW,
-    )
+    consumer = SourceConsumer(generation=lambda: 1, rewind=nothing, tails=nothing, committed=lambda t, p: 500)
+    pipeline, state = memory_pipeline(SETTINGS, KpimonConfig(), NOW, consumer=consumer)
     with pytest.raises(StateBehindCommits, match="committed crm"):
         await pipeline.ingest([_record("ok0", 500)])
-    assert progress == {} and buckets == {} and deadletter.sent == []
+    assert state.progress == {} and state.buckets == {} and state.deadletter.sent == []
