@@ -13,7 +13,7 @@ SLACK_PORT ?= 8099
 RATE ?= 50
 HISTORY ?= 35d
 
-.PHONY: help install tools stack demo stop test lint unit integration bench bench-alerts bench-peers bench-memory bench-scrape docs clean
+.PHONY: help install tools stack demo stop test lint unit integration bench bench-alerts bench-peers bench-scale-out bench-latency bench-memory bench-scrape docs clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -102,6 +102,12 @@ $(PEERS_VENV)/requirements-peers.txt: bench/requirements-peers.txt
 
 bench-peers: install stack $(PEERS_VENV)/requirements-peers.txt  ## kpimon, Quix Streams (in .venv-peers), Faust and a bare loop on the same events (docs/benchmarks.md)
 	$(BIN)/python bench/peers.py --quix-python $(PEERS_VENV)/bin/python
+
+bench-scale-out: install stack  ## one kpimon worker against two in one group on the same events (docs/benchmarks.md)
+	$(BIN)/python bench/peers.py --scale-out 2 --events 200000
+
+bench-latency: install stack  ## producer ack to the value on /metrics at 5,000 events/s (docs/benchmarks.md)
+	$(BIN)/python bench/latency.py
 
 bench-memory: install stack  ## bytes per remembered id and entity, RSS at a constant rate, restart times (docs/benchmarks.md)
 	$(BIN)/python bench/memory.py

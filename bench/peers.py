@@ -37,6 +37,10 @@ move from run to run, their ratios much less.
 ``--reps-sweep 10,1000`` runs only the kpimon worker, once per roster size, each on its own fresh
 topic with the same number of events, and prints how its rate changes with the roster.
 
+``--scale-out 2`` runs one kpimon worker, then two started together in one consumer group of their own,
+on the same events (followed by the group's commits), and prints their rates and whether the workers'
+``kpimon_events_total`` sum to exactly N.
+
 Run from the repository root: ``python bench/peers.py`` (or ``make bench-peers``, which also creates
 .venv-peers). The modules: bench/peers_events.py (the events), bench/peers_runs.py (running each consumer),
 bench/peers_consumers.py and bench/peers_quix.py (the consumer processes), bench/peers_report.py (the report).
@@ -59,8 +63,17 @@ sys.path.insert(0, str(REPO))  # `python bench/peers.py` puts only bench/ on the
 
 # the peers_* siblings by their own names (bench/ is on the path, and has no __init__.py: mypy names them so too)
 from peers_events import make_roster, produce, source_topics  # noqa: E402
-from peers_report import CONSUMERS, cpu_per_event_us, rate_ratio, ratios, report, sweep_report, versions  # noqa: E402
-from peers_runs import quix_versions, run_consumer, run_kpimon  # noqa: E402
+from peers_report import (  # noqa: E402
+    CONSUMERS,
+    cpu_per_event_us,
+    rate_ratio,
+    ratios,
+    report,
+    scale_out_report,
+    sweep_report,
+    versions,
+)
+from peers_runs import quix_versions, run_consumer, run_kpimon, run_kpimon_workers  # noqa: E402
 
 from bench.throughput import Phase, add_output_option, delete_topics, machine, write_results  # noqa: E402
 
@@ -123,6 +136,20 @@ def run_sweep(args: argparse.Namespace, prefix: str, result: dict[str, Any]) -> 
     return sweep_report(result, runs)
 
 
+def run_scale_out(args: argparse.Namespace, prefix: str, result: dict[str, Any]) -> str:
+    """One kpimon worker, then ``--scale-out`` workers in a group of their own, on the same events."""
+    roster = make_roster(args.reps, args.teams)
+    asyncio.run(produce(prefix, roster, args.events, args.partitions, args.seed))
+    print("kpimon worker, alone", flush=True)
+    one = run_kpimon(prefix, roster, args.events, args.partitions, "commits")
+    print(f"kpimon workers, {args.scale_out} together", flush=True)
+    many = run_kpimon_workers(prefix, roster, args.events, args.partitions, args.scale_out)
+    result["phases"] = {"kpimon_1": one.to_json(), f"kpimon_{args.scale_out}": many.phase.to_json()}
+    result["events_counted_per_worker"] = many.events_counted
+    result["ratios"] = {"rate_many_to_one": rate_ratio(many.phase, one)}
+    return scale_out_report(result, one, many.phase, many.events_counted)
+
+
 # -- main --------------------------------------------------------------------------------------------------------------
 
 
@@ -152,6 +179,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="R1,R2,...",
         help="instead: run only the kpimon worker once per roster size (e.g. 10,1000), each on fresh topics, "
         "and compare its rates (the issue's target: within 20%%)",
+    )
+    parser.add_argument(
+        "--scale-out",
+        type=int,
+        metavar="N",
+        help="instead: run one kpimon worker, then N workers in one consumer group, on the same events; "
+        "their rates and whether their totals sum to exactly the events (the issue's target: 1.6x with 2)",
     )
     parser.add_argument(
         "--count-by",
@@ -194,7 +228,9 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     if args.reps_sweep is not None and len(args.reps_sweep) < 2:
         parser.error("--reps-sweep needs at least two roster sizes")
     args.quix, args.quix_python = None, args.quix_python.absolute()  # not resolve(): that leaves the venv
-    if args.reps_sweep is not None or "quix" not in args.only:
+    if args.scale_out is not None and args.scale_out < 2:
+        parser.error("--scale-out needs at least 2 workers")
+    if args.reps_sweep is not None or args.scale_out is not None or "quix" not in args.only:
         return
     fix = "run `make bench-peers` (it creates .venv-peers), or leave Quix Streams out: --only bare,faust,kpimon"
     if not args.quix_python.exists():
@@ -213,17 +249,18 @@ def topic_prefixes(prefix: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     run_id, started = uuid.uuid4().hex[:8], datetime.now(UTC)
-    prefix, mode = f"bench-{run_id}", "reps-sweep" if args.reps_sweep else "peers"
-    result = base_result(args, run_id, started, mode)
+    mode = "reps-sweep" if args.reps_sweep else "scale-out" if args.scale_out else "peers"
+    prefix, result = f"bench-{run_id}", base_result(args, run_id, started, mode)
+    run_mode = {"reps-sweep": run_sweep, "scale-out": run_scale_out, "peers": run_peers}[mode]
     try:
-        text = run_sweep(args, prefix, result) if args.reps_sweep else run_peers(args, prefix, result)
+        text = run_mode(args, prefix, result)
     finally:
         if not args.keep:
             deleted = asyncio.run(delete_topics(topic_prefixes(prefix)))
             print(f"deleted {len(deleted)} topics" + (f": {', '.join(deleted)}" if deleted else ""), flush=True)
     result["load_average_end"] = list(os.getloadavg())
     print("\n" + text + "\n", flush=True)
-    name = "peers" if mode == "peers" else "peers-reps-sweep"
+    name = "peers" if mode == "peers" else f"peers-{mode}"
     path = write_results(args.output, started.strftime("%Y%m%dT%H%M%SZ"), result, name)
     print(f"results: {path}", flush=True)
     return 0

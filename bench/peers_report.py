@@ -199,3 +199,31 @@ def sweep_report(result: dict[str, Any], runs: dict[int, Phase]) -> str:
             sweep_verdict(runs, sizes),
         ]
     )
+
+
+# -- scale-out ---------------------------------------------------------------------------------------------------------
+
+
+def scale_out_report(result: dict[str, Any], one: Phase, many: Phase, counted: list[int]) -> str:
+    """One worker against several in one group, on the same events: the rates, CPU and the exact totals."""
+    workers, events = int(many.extra["workers"]), result["events"]
+    speedup = many.sustained_rate / one.sustained_rate if one.sustained_rate else 0.0
+    exact = "exact" if sum(counted) == events else f"NOT exact (expected {events:,})"
+    lines = [
+        f"kpimon scale-out: {events:,} activity events of {result['reps']} reps, {result['partitions']} partitions, "
+        f"run {result['run_id']}, load average {load_text(result)} at start",
+        "",
+        "| workers | events/s | CPU us/event | machine busy |",
+        "|---:|---:|---:|---:|",
+    ]
+    for count, phase in ((1, one), (workers, many)):
+        busy = phase.extra["machine_cpu"]["busy_percent"]
+        lines.append(f"| {count} | {phase.sustained_rate:,.0f} | {cpu_per_event_us(phase):,.1f} | {busy:.0f}% |")
+    return "\n".join(
+        [
+            *lines,
+            "",
+            f"{workers} workers: {speedup:.2f}x one worker's rate (target 1.6x where the machine has the cores); "
+            f"kpimon_events_total per worker {' + '.join(f'{n:,}' for n in counted)} = {sum(counted):,}: {exact}",
+        ]
+    )

@@ -14,6 +14,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +25,23 @@ from peers_events import Roster, source_topics, write_config  # a sibling: see b
 
 from bench.throughput import (
     EVENT_SPAN_SECONDS,
+    EVENTS_TOTAL,
     PROGRESS_SECONDS,
     REPO,
     Phase,
+    Progress,
     cpu_jiffies,
+    cpu_seconds,
+    fetch_metrics,
     machine_cpu,
     median_pass,
+    metric_sum,
     run_worker,
+    start_worker,
+    stop_worker,
+    worker_env,
 )
-from tests.integration.support import BOOTSTRAP
+from tests.integration.support import BOOTSTRAP, free_port
 
 CONSUMERS_SCRIPT = REPO / "bench" / "peers_consumers.py"  # bare, faust: with this interpreter
 QUIX_SCRIPT = REPO / "bench" / "peers_quix.py"  # quix: with the interpreter of .venv-peers
@@ -163,3 +173,49 @@ def run_consumer(kind: str, prefix: str, roster: Roster, args: argparse.Namespac
         group, topic = f"{prefix}-{kind}-{number}", source_topics(prefix)["crm"]
         passes.append(run_child(kind, topic, args.events, args.partitions, group, args.quix_python))
     return median_pass(passes)
+
+
+@dataclass
+class WorkersRun:
+    """Several kpimon workers in one consumer group on the same topic, until their commits reach N."""
+
+    phase: Phase
+    events_counted: list[int]  # kpimon_events_total of each worker at the end
+
+
+def run_kpimon_workers(prefix: str, roster: Roster, events: int, partitions: int, workers: int) -> WorkersRun:
+    """``workers`` kpimon workers started together (a group of their own), followed by their commits."""
+    app_id, topics = f"{prefix}-kpimon-x{workers}", source_topics(prefix)
+    committed = CommittedCount(app_id, topics["crm"])
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="kpimon-peers-workers-") as scratch:
+            config = write_config(roster, Path(scratch) / "kpimon.yaml")
+            ports = [free_port() for _ in range(workers)]
+
+            def start(number: int) -> subprocess.Popen[bytes]:
+                env = worker_env(app_id, topics, partitions, Path(scratch) / f"data-{number}", config)
+                return start_worker(env, ports[number], WORKER_LOGLEVEL, Path(scratch) / f"worker-{number}.log")
+
+            with ThreadPoolExecutor(workers) as pool:  # together: none gets a head start on the events
+                processes = list(pool.map(start, range(workers)))
+            print(f"  kpimon: {workers} workers, pids {', '.join(str(p.pid) for p in processes)}", flush=True)
+            before, cpu_before = cpu_jiffies(), [cpu_seconds(p.pid) for p in processes]
+            started, first, progress = time.monotonic(), 0.0, Progress(f"kpimon x{workers}", events)
+            while (counted := committed()) < events:
+                if any(process.poll() is not None for process in processes):
+                    raise RuntimeError("a kpimon worker exited")
+                if time.monotonic() - started > CHILD_TIMEOUT_SECONDS:
+                    raise TimeoutError(f"{workers} workers did not commit {events:,} events")
+                first = first or (time.monotonic() if counted else 0.0)
+                progress.update(counted)
+                time.sleep(POLL_SECONDS)
+            done = time.monotonic()
+            cpu = sum(cpu_seconds(p.pid) for p in processes) - sum(cpu_before)
+            counts = [int(metric_sum(fetch_metrics(port), EVENTS_TOTAL)) for port in ports]
+    finally:
+        for process in processes:
+            stop_worker(process)
+        committed.close()
+    extra = {"workers": workers, "cpu_seconds": cpu, "machine_cpu": machine_cpu(before, cpu_jiffies())}
+    return WorkersRun(Phase(events, done - started, done - (first or started), extra), counts)

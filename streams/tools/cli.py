@@ -66,8 +66,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _load(settings: Settings) -> tuple[KpimonConfig, Catalog]:
-    config = load_config(settings.config_file) if settings.config_file else KpimonConfig()
-    return config, load_catalog(settings.catalog_file)
+    catalog = load_catalog(settings.catalog_file)
+    config = load_config(settings.config_file, catalog) if settings.config_file else KpimonConfig()
+    return config, catalog
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -187,10 +188,10 @@ def _schema(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from alerts.rules import load_rules
 
-    config = load_config(Path(args.file))
     catalog = load_catalog(Path(args.catalog) if args.catalog else None)
+    config = load_config(Path(args.file), catalog)
     print(
-        f"{args.file}: ok ({len(config.teams)} teams, {len(config.reps)} reps; "
+        f"{args.file}: ok ({len(config.teams)} teams, {len(config.reps)} reps, {len(config.goals)} goals; "
         f"catalog of {len(catalog.kpis)} KPIs over {len(catalog.counters)} counters)"
     )
     _print_label_bounds(config, catalog, _settings(args).partitions)
@@ -355,11 +356,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check",
         help="validate a config file (and a catalog extension and alert rules)",
-        description="Validate the config file, and the catalog extension and alert rules when given, as a worker "
-        "does at start: every problem is reported as file:line:column. Exit status 2 when any file is invalid. "
+        description="Validate the config file (its teams, reps, currencies and goals, the goals against the KPI "
+        "catalog), and the catalog extension and alert rules when given, as a worker does at start: every problem "
+        "is reported as file:line:column. Exit status 2 when any file is invalid. "
         "Example: kpimon check deploy/examples/kpimon.yaml --rules deploy/examples/alerts.yaml",
     )
-    check.add_argument("file", help="the YAML config file")
+    check.add_argument("file", help="the YAML config file (teams, reps, currency rates, goals)")
     check.add_argument("--catalog", help="a YAML file extending the KPI catalog")
     check.add_argument("--rules", help="an alert rules YAML file, checked against the catalog and the config")
     check.set_defaults(run=_check)

@@ -15,6 +15,7 @@ from schemas.config import KpimonConfig
 from streams.core.validation import REASON_CODES
 from streams.metrics.alert_collector import ALERT_LABELS, AlertCollector
 from streams.metrics.faust_collector import LAG_LABELS, FaustCollector
+from streams.metrics.goal_exposition import GOAL_FAMILIES, GOAL_LABELS
 from streams.metrics.kpi_collector import FUNNEL_DETAILS, KPI_LABELS, PROGRESS_COUNTERS, UNIQUE_VISITORS, KpiCollector
 from streams.metrics.loop_lag import LoopLagCollector
 from streams.metrics.retry_collector import RetryCollector
@@ -55,6 +56,12 @@ SPEND_RULE = (
     "the channel and campaign of the latest record, as `marketing_spend` or, for `kind: sales`, `sales_spend`. "
     "Copies and any arrival order give the same amounts."
 )
+ATTAINMENT = (
+    "Not served by the workers, whose values are each only their partitions' share of a scope: recorded by "
+    "Prometheus (deploy/prometheus/rules/kpimon.rules.yml, group kpimon-goal-attainment) as the KPI summed "
+    "across workers over `max` of `kpimon_goal`; 1 = the goal is met. A scope with a goal and no series of "
+    "the KPI yet is at 0."
+)
 NO_DATA_RULE = (
     "A ratio whose denominator is 0 in a window has no value there: the series is absent from /metrics "
     "(never 0, never NaN, never an error). Counts of a known scope with no events in a window are 0."
@@ -83,6 +90,12 @@ def kpi_glossary(catalog: Catalog) -> str:
             f"{UNITS[kpi.unit]} | {kpi.good} | {', '.join(kpi.windows)} | {', '.join(kpi.scopes)} | "
             f"`{kpi.metric}` |"
         )
+    with_goals = ", ".join(f"`{kpi.id}`" for kpi in catalog.kpis if kpi.formula.is_additive())
+    lines += [
+        "",
+        "**Goals** (`goals:` in the config, docs/architecture.md) can be set on the KPIs that add up over time "
+        f"and over workers, the counts and sums: {with_goals}. A ratio has no goal: set one on its numerator.",
+    ]
     lines += ["", "## Definitions", ""]
     lines += [f"- **{kpi.name}**: {kpi.description}" for kpi in catalog.kpis]
     lines += ["", "## Web traffic and spend", "", SPEND_RULE, "", UNIQUE_VISITORS_RULE]
@@ -140,6 +153,22 @@ def metrics_reference(catalog: Catalog) -> str:
     lines += ["", "## Web traffic (gauges, approximate)", "", "| metric | type | labels | help |", "|---|---|---|---|"]
     lines += web_lines
     lines.append(_family_row(VisitorsCountedCollector.family(), ()))
+    goal_labels = ", ".join(f"`{label}`" for label in GOAL_LABELS)
+    lines += [
+        "",
+        "## Goals (gauges, from the config)",
+        "",
+        "The config's `goals:` in force per scope (docs/architecture.md, \"Goals\"). `window` is the goal's period's",
+        "to-date window (`today` for a daily goal, then `week`, `month`, `quarter`), so a goal's series share their",
+        "KPI labels with the KPI's own series. Both come from the config and the clock and are the same on every",
+        "worker: aggregate them with `max`, never `sum`. A goal pinned to a channel or campaign is served before",
+        "its first event; an unpinned one covers the channels and campaigns a worker has data for.",
+        "",
+        "| metric | type | labels | help |",
+        "|---|---|---|---|",
+        *(f"| `{name}` | gauge | {goal_labels} | {help_text} |" for name, help_text in GOAL_FAMILIES),
+        f"| `kpimon_goal_attainment_ratio` | gauge (Prometheus recording rule) | {goal_labels} | {ATTAINMENT} |",
+    ]
     lines += ["", "## Ingest (exact across restarts)", "", "| metric | type | labels | help |", "|---|---|---|---|"]
     lines += other
     lines += [

@@ -9,10 +9,10 @@ from prometheus_client import CollectorRegistry
 from alerts.delivery import DeliveryReport
 from alerts.rules import RulesFile
 from schemas.catalog import load_catalog
-from schemas.config import KpimonConfig, RepConfig, TeamConfig
-from schemas.scopes import OVERALL, Scope
+from schemas.config import KpimonConfig
+from schemas.scopes import Scope
 from streams.metrics.alert_collector import AlertCollector, AlertMetrics
-from streams.worker.alerting import configured_scopes, needs_of, owner_partition
+from streams.worker.alerting import needs_of, owner_partition
 
 RULES = RulesFile.model_validate(
     {
@@ -43,7 +43,7 @@ RULES = RulesFile.model_validate(
 
 def test_needs_cover_the_window_the_baseline_and_the_digest_periods() -> None:
     catalog = load_catalog()
-    needs = needs_of(RULES, catalog)
+    needs = needs_of(RULES, catalog, KpimonConfig())
     assert [(need.window, need.variant, sorted(need.counters)) for need in needs] == [
         ("30d", "now", ["deals_lost", "deals_won"]),
         ("30d", "previous_period", ["deals_lost", "deals_won"]),
@@ -55,9 +55,26 @@ def test_needs_cover_the_window_the_baseline_and_the_digest_periods() -> None:
     assert [need.matches(amer) for need in needs] == [False, False, True, True]
 
 
-def test_configured_scopes_exist_without_events() -> None:
-    config = KpimonConfig(teams={"emea": TeamConfig()}, reps={"anna": RepConfig(team="emea")})
-    assert configured_scopes(config) == {OVERALL, Scope(team="emea"), Scope(team="emea", rep="anna")}
+def test_a_weekly_digest_needs_the_reps_of_its_team_for_their_weekly_goals() -> None:
+    config = KpimonConfig.model_validate(
+        {
+            "teams": {"amer": {}},
+            "goals": [
+                {"name": "weekly-calls", "kpi": "calls", "scope": "rep", "period": "week", "target": 100},
+                {"name": "weekly-demos", "kpi": "demos_completed", "scope": "rep", "period": "week", "target": 5},
+                {"name": "daily-calls", "kpi": "calls", "scope": "rep", "period": "day", "target": 20},
+                {"name": "team-calls", "kpi": "emails_sent", "scope": "team", "period": "week", "target": 400},
+            ],
+        }
+    )
+    reps = needs_of(RULES, load_catalog(), config)[-1]
+    assert (reps.window, reps.variant, sorted(reps.counters)) == (
+        "week",
+        "previous_period",
+        ["calls", "demos_completed"],
+    )
+    assert reps.matches(Scope(team="amer", rep="mike")) and not reps.matches(Scope(team="emea", rep="anna"))
+    assert not reps.matches(Scope(team="amer"))
 
 
 def test_each_rule_has_one_stable_owner() -> None:
