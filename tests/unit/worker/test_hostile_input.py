@@ -3,8 +3,9 @@
 Random bytes, random JSON (huge and odd numbers, deep nesting, odd Unicode, giant strings) and valid
 events with one field made hostile go through ``IngestPipeline`` (validation, label placement,
 dedup, entities, folding) into in-memory tables. Nothing may raise, no message may need the
-``processing_error`` escape hatch, every message is accounted for exactly once, and the state holds
-finite numbers under bounded labels only.
+``processing_error`` escape hatch, every message is accounted for exactly once, the overall calls,
+emails sent and web traffic equal an offline count of the accepted messages' JSON (first copy of each
+event id), and the state holds finite numbers under bounded labels only.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ messages = st.lists(
 @given(batches=st.lists(messages, min_size=1, max_size=3))
 async def test_every_hostile_message_is_counted_or_dead_lettered_with_a_reason(batches: Sequence[list[bytes]]) -> None:
     pipeline, state = memory_pipeline(SETTINGS, CONFIG, NOW)
+    values = [value for batch in batches for value in batch]
     offset = 0
     for batch in batches:
         records = []
@@ -105,23 +107,58 @@ async def test_every_hostile_message_is_counted_or_dead_lettered_with_a_reason(b
             offset += 1
         await pipeline.ingest(records)
 
-    deadletter = state.deadletter
     reasons = [reason.decode() for reason in state.reasons()]
     assert all(reason in REASON_CODES and reason != "processing_error" for reason in reasons), reasons
-    assert sorted(int(dict(m["headers"])["kpimon-source-offset"]) for m in deadletter.sent) == sorted(
-        set(int(dict(m["headers"])["kpimon-source-offset"]) for m in deadletter.sent)
-    )  # one dead letter per message at most
+    dead = [int(dict(message["headers"])["kpimon-source-offset"]) for message in state.deadletter.sent]
+    assert len(dead) == len(set(dead))  # one dead letter per message at most
     progress = state.progress["0"]
-    counted = sum(progress["events"].values()) + sum(progress["duplicates"].values()) + sum(progress["late"].values())
+    assert progress["late"] == {}  # every valid time is within minutes of NOW
     assert sum(progress["rejected"].values()) == len(reasons)
+    counted = sum(progress["events"].values()) + sum(progress["duplicates"].values())
     assert counted + len(reasons) == offset  # every message exactly once
     assert progress["offsets"] == {"crm": offset - 1}
+    expected = _activity_offline([value for number, value in enumerate(values) if number not in set(dead)])
+    counted_all = _all_scope_totals(state.buckets)
+    for counter, value in expected.items():
+        assert math.isclose(counted_all.get(counter, 0), value, rel_tol=1e-9, abs_tol=1e-9), counter
     for key, group in state.buckets.items():
         scope = GroupKey.decode(key).scope
         assert all(is_bounded_label(value) for value in (scope.team, scope.rep, scope.channel, scope.campaign))
         for counters in group["buckets"].values():
             assert all(isinstance(value, int | float) and math.isfinite(value) for value in counters.values())
             assert all(is_bounded_label(name.split(":", 1)[-1]) for name in counters if name.startswith("lost_reason:"))
+
+
+def _activity_offline(accepted: list[bytes]) -> dict[str, float]:
+    """Calls, emails sent and web traffic of the first copy of each event id, computed from the JSON alone."""
+    totals = dict.fromkeys(("calls", "call_duration_seconds", "emails_sent", "web_sessions", "web_pageviews"), 0.0)
+    seen: set[str] = set()
+    for value in accepted:
+        event = json.loads(value)
+        if event["event_id"] in seen:
+            continue
+        seen.add(event["event_id"])
+        if event["type"] == "call.logged":
+            totals["calls"] += 1
+            totals["call_duration_seconds"] += event["duration_seconds"]
+        elif event["type"] == "email.sent":
+            totals["emails_sent"] += 1
+        elif event["type"] == "web.session" and not event.get("bot", False):
+            totals["web_sessions"] += 1
+            totals["web_pageviews"] += event["pageviews"]
+    return totals
+
+
+def _all_scope_totals(buckets: dict[str, Any]) -> dict[str, float]:
+    """Every counter of the ``all`` scope, summed over its month buckets."""
+    totals: dict[str, float] = {}
+    for key, group in buckets.items():
+        decoded = GroupKey.decode(key)
+        if decoded.scope.kind == "all" and decoded.resolution.name == "1mo":
+            for counters in group["buckets"].values():
+                for name, value in counters.items():
+                    totals[name] = totals.get(name, 0) + value
+    return totals
 
 
 async def test_the_year_1_in_a_plus_14_zone_is_dead_lettered_as_out_of_range() -> None:
