@@ -6,8 +6,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, cast
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn, TypeVar, cast
 
 import faust
 import orjson
@@ -37,12 +37,14 @@ from streams.worker.batch_consumer import BatchApp, BatchConsumer, CommitOffsets
 from streams.worker.entity_store import EntityRocksStore
 from streams.worker.metrics_page import MetricsPage
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, StateBehindCommits, Tables
+from streams.worker.retries import BatchAbandoned
 from streams.worker.seen_store import SeenRocksStore
 from streams.worker.settings import Settings
 from streams.worker.store import RocksStore
 from streams.worker.visitor_store import VisitorCounter, VisitorRecorder
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 PRODUCER_BUFFER_MESSAGES = 10_000
 TAIL_CHECK_SECONDS = 5.0
 VISITOR_RETRY_SECONDS = 5.0
@@ -51,6 +53,7 @@ VISITOR_RETRY_SECONDS = 5.0
 STATE_VERSION = "v5"
 TABLE_NAMES = ("seen", "buckets", "progress", "entities")
 EXIT_STATE_BEHIND_COMMITS = 4  # 2: bad input, 3: Kafka unreachable, topics or data dir unusable
+EXIT_BATCH_ABANDONED = 5
 # The tables' stores on disk, by URL scheme (streams.worker.store): under data_dir, restored from the changelog if lost.
 ROCKS_STORE, CACHED_STORE, SEEN_STORE = "kpimon-rocksdb://", "kpimon-cached://", "kpimon-seen://"
 ENTITY_STORE = "kpimon-entities://"
@@ -105,12 +108,25 @@ def changelog_topics(app_id: str) -> list[str]:
     return [f"{app_id}-{name}-{STATE_VERSION}-changelog" for name in TABLE_NAMES]
 
 
-def refuse_to_run(problem: str) -> NoReturn:
-    """Stop the process at once, before the batch writes anything, with the problem on stderr and in the log."""
-    log.critical("kpimon worker refuses to run: %s", problem)
-    print(f"kpimon worker refuses to run: {problem}", file=sys.stderr, flush=True)
+def stop_process(message: str, status: int) -> NoReturn:
+    """Stop the process at once, with ``message`` on stderr and in the log: nothing after it is written or committed."""
+    log.critical("%s", message)
+    print(message, file=sys.stderr, flush=True)
     logging.shutdown()
-    os._exit(EXIT_STATE_BEHIND_COMMITS)
+    os._exit(status)
+
+
+async def _or_stop(work: Awaitable[T]) -> T:
+    """``work``'s result; the process stops when the state cannot be trusted to go on (see ``stop_process``)."""
+    try:
+        return await work
+    except StateBehindCommits as exc:
+        stop_process(f"kpimon worker refuses to run: {exc}", EXIT_STATE_BEHIND_COMMITS)
+    except BatchAbandoned as exc:  # its writes may be in the local store without Kafka's acknowledgement
+        stop_process(
+            f"kpimon worker stops: {exc}; a restart reads the state from its checkpoint and the changelogs",
+            EXIT_BATCH_ABANDONED,
+        )
 
 
 def _table(
@@ -230,20 +246,14 @@ def create_app(
         # wait for the Kafka client; a batch writes a few hundred changelog
         # records at once, far above Faust's default of 100.
         app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
-        try:
-            return await pipeline.ingest(records)
-        except StateBehindCommits as exc:
-            refuse_to_run(str(exc))
+        return await _or_stop(pipeline.ingest(records))
 
     # Each fetch of the source topics reaches the pipeline as one batch of raw records (no Faust events).
     app.batches(app.topic(*settings.source_topics), ingest)
 
     async def check_tails() -> None:
         if not app.rebalancing and cast(TableManager, app.tables).recovery.completed.is_set():
-            try:
-                await pipeline.check_tails()
-            except StateBehindCommits as exc:
-                refuse_to_run(str(exc))
+            await _or_stop(pipeline.check_tails())
 
     app.timer(TAIL_CHECK_SECONDS)(check_tails)
 

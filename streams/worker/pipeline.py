@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import orjson
@@ -301,7 +302,10 @@ class IngestPipeline:
             now,
         )
         for rewind in admission.rewinds:
-            await self._consumer.rewind(rewind)
+            await self.retries.run(
+                f"Seeking {rewind.topic}[{rewind.partition}] back to {rewind.offset}",
+                partial(self._consumer.rewind, rewind),
+            )
         try:
             records, outgoing = self._classify(messages, positions, set(admission.admitted), now)
         except Exception as exc:
