@@ -252,7 +252,7 @@ def create_app(
     app.batches(app.topic(*settings.source_topics), ingest)
 
     async def check_tails() -> None:
-        if not app.rebalancing and cast(TableManager, app.tables).recovery.completed.is_set():
+        if not app.rebalancing and cast(TableManager, app.tables).actives_ready:  # the state of this rebalance restored
             await _or_stop(pipeline.check_tails())
 
     app.timer(TAIL_CHECK_SECONDS)(check_tails)
