@@ -1,8 +1,9 @@
 """A deleted changelog is found, and ``kpimon rebuild`` restores the exact values from the source topics.
 
-The worker counts calls and stops (its offsets committed); the changelog topics and its data dir
-are deleted while it is down, as after losing a broker's internal topics and a machine. Started
-again, it must refuse to run rather than count on from the committed offsets with an empty state;
+The worker counts calls and stops (its offsets committed); the changelog topics are deleted while it
+is down, with its data dir (as after losing a broker's internal topics and a machine) or without.
+Started again, it must refuse to run rather than count on from the committed offsets with an empty
+state: kpimon's own check refuses the first, Faust's the second (its data dir is past the changelog).
 ``kpimon rebuild --yes`` resets the group, and the worker then counts every call exactly once.
 """
 
@@ -19,6 +20,7 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.worker.app import EXIT_STATE_BEHIND_COMMITS, changelog_topics
@@ -80,8 +82,15 @@ def _kpimon(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.parametrize(
+    ("data_dir_lost", "refusal"),
+    [
+        (True, "kpimon rebuild"),  # kpimon's check: the group committed past an empty state
+        (False, "The persisted offset for changelog topic partition"),  # Faust's: the disk is past the changelog
+    ],
+)
 def test_a_deleted_changelog_is_refused_and_kpimon_rebuild_restores_exact_values(
-    worker_env: dict[str, str], tmp_path: Path
+    worker_env: dict[str, str], tmp_path: Path, data_dir_lost: bool, refusal: str
 ) -> None:
     messages, per_rep = _calls(worker_env["KPIMON_CRM_TOPIC"])
     log_path = tmp_path / "worker.log"
@@ -95,18 +104,19 @@ def test_a_deleted_changelog_is_refused_and_kpimon_rebuild_restores_exact_values
         worker.stop()
 
     run(_delete_topics(changelog_topics(worker_env["KPIMON_APP_ID"])))  # type: ignore[arg-type]
-    shutil.rmtree(worker_env["KPIMON_DATA_DIR"])
+    if data_dir_lost:
+        shutil.rmtree(worker_env["KPIMON_DATA_DIR"])
 
     refused = WorkerProcess(env=worker_env, log_path=log_path)
     with contextlib.suppress(RuntimeError):  # it may refuse before it serves /metrics
         refused.start()
     assert refused.process is not None
     try:
-        assert refused.process.wait(timeout=90) == EXIT_STATE_BEHIND_COMMITS
+        status = refused.process.wait(timeout=90)
     finally:
         refused.stop()
-    log = log_path.read_text()
-    assert "refuses to run" in log and "kpimon rebuild" in log and "STATE_VERSION" in log
+    assert status != 0 and (status == EXIT_STATE_BEHIND_COMMITS) is data_dir_lost
+    assert refusal in log_path.read_text()
 
     dry_run = _kpimon(worker_env, "rebuild")
     assert dry_run.returncode == 0, dry_run.stderr
