@@ -2,7 +2,8 @@
 
 10,000 web sessions, each naming a random campaign id and a random channel, and 2,000 calls by
 random reps go through a real worker whose config caps unknown campaigns and channels per
-partition and folds unknown reps. The /metrics page must hold at most the cap's campaigns and
+partition and folds unknown reps. The /metrics page must hold no more scopes of each kind than `kpimon check`
+prints for the config, at most the cap's campaigns and
 channels (plus ``other``), count every session and call in the overall and team scopes, and show
 the folds in ``kpimon_labels_folded_total``.
 """
@@ -16,6 +17,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from schemas.config import load_config
+from streams.core.labels import LabelPolicy, most_scopes
 from tests.integration.support import Labels, WorkerProcess, event_message, produce, run, scrape, total, wait_until
 
 SESSIONS = 10_000
@@ -110,5 +113,12 @@ def test_ten_thousand_random_campaigns_are_bounded_and_every_total_stays_exact(
     assert folded["campaign"] == campaigns["other"]
     assert folded["channel"] == channels.get("other", 0)
     assert folded["rep"] == CALLS - CALLS / 10
-    kpi_series = sum(len(values) for name, values in samples.items() if name.startswith("kpimon_web_"))
-    print(f"web series with {len(campaigns)} campaign and {len(channels)} channel labels: {kpi_series}")
+    bounds = most_scopes(LabelPolicy.from_config(load_config(config)), PARTITIONS)  # what `kpimon check` prints
+    scopes = {
+        tuple(dict(labels).get(name, "") for name in ("scope", "team", "rep", "channel", "campaign"))
+        for values in samples.values()
+        for labels in values
+        if dict(labels).get("scope") in bounds
+    }
+    for kind, bound in bounds.items():
+        assert 0 < sum(1 for scope in scopes if scope[0] == kind) <= bound, kind
