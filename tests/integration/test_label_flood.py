@@ -2,10 +2,10 @@
 
 10,000 web sessions, each naming a random campaign id and a random channel, and 2,000 calls by
 random reps go through a real worker whose config caps unknown campaigns and channels per
-partition and folds unknown reps. The /metrics page must hold no more scopes of each kind than `kpimon check`
-prints for the config, at most the cap's campaigns and
-channels (plus ``other``), count every session and call in the overall and team scopes, and show
-the folds in ``kpimon_labels_folded_total``.
+partition and folds unknown reps. The /metrics page must hold no more scopes of each kind than
+`kpimon check` prints for the config, at most the cap's campaigns and channels (plus ``other``),
+count every session and call in the overall and team scopes, and show the folds in
+``kpimon_labels_folded_total``.
 """
 
 from __future__ import annotations
