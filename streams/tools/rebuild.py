@@ -30,6 +30,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import DeleteGroupsRequest
 
 from streams.worker.app import changelog_topics
+from streams.worker.kafka_access import kafka_client_options
 from streams.worker.run import lock_data_dir
 from streams.worker.settings import Settings
 
@@ -58,11 +59,13 @@ class Retained:
         return held
 
 
-async def retained_offsets(bootstrap_servers: str, partitions: list[TopicPartition]) -> list[Retained]:
+async def retained_offsets(settings: Settings, partitions: list[TopicPartition]) -> list[Retained]:
     """Per partition, the offsets Kafka still holds."""
     if not partitions:
         return []
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False, **kafka_client_options(settings.kafka)
+    )
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -107,7 +110,9 @@ async def rebuild(settings: Settings, *, confirmed: bool, local_only: bool, say:
     """Check, report and (``confirmed``) delete what keeps the workers from counting every retained event again."""
     lock = lock_data_dir(settings.data_dir)  # refuses while a worker of this machine holds it
     try:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=settings.bootstrap_servers, **kafka_client_options(settings.kafka)
+        )
         await admin.start()
         try:
             if not local_only:
@@ -147,7 +152,7 @@ async def _prepare_cluster(
         )
     say(f"consumer group {group!r}: no worker running")
     sources = await _partitions(admin, [settings.crm_topic, settings.marketing_topic])
-    retained = await retained_offsets(settings.bootstrap_servers, sources)
+    retained = await retained_offsets(settings, sources)
     for partition in retained:
         say(partition.describe())
     say(f"{sum(p.end - p.earliest for p in retained)} messages will be read again")

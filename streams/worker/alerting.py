@@ -37,7 +37,7 @@ from schemas.config import KpimonConfig
 from schemas.goals import Goal, goal_in_force, goals_of_period
 from schemas.scopes import Scope, ScopeSelector
 from streams.core.folding import BucketGroup
-from streams.metrics.alert_collector import AlertMetrics
+from streams.metrics.alert_collector import AlertMetrics, TimerTask
 from streams.readout.alert_inputs import Need, Sums, observe, scopes_in, sums_key, value_in
 from streams.readout.links import grafana_link
 from streams.worker.alert_sums import SharedSums, groups_by_partition
@@ -117,7 +117,13 @@ class AlertService:
         self.store = RedisAlertStore(redis, namespace)
         self.outbox = RedisOutbox(redis, namespace)
         self.deliverer = Deliverer(
-            self.outbox, rules.routes, env, clock, aiohttp.ClientSession, RedisRateGate(redis, namespace)
+            self.outbox,
+            rules.routes,
+            env,
+            clock,
+            aiohttp.ClientSession,
+            RedisRateGate(redis, namespace),
+            max_age_seconds=settings.alert_max_age_seconds,
         )
         self.metrics = AlertMetrics()
         self._redis_down = False
@@ -128,19 +134,24 @@ class AlertService:
         """One evaluation round: publish this worker's sums, then evaluate the rules and digests it owns."""
         if not self._ready():
             return
-        await self._guarded(self._evaluate())
+        await self._guarded("evaluate", self._evaluate())
 
     async def deliver(self) -> None:
         """Send what the outbox has due."""
-        await self._guarded(self._deliver())
+        await self._guarded("deliver", self._deliver())
 
-    async def _guarded(self, work: Awaitable[None]) -> None:
+    async def _guarded(self, task: TimerTask, work: Awaitable[None]) -> None:
+        """Run one round of a timer; no error ends the timer (Redis away pauses alerts, anything else is counted)."""
         try:
             await work
         except (RedisError, OSError) as exc:
             if not self._redis_down:
                 log.warning("alerts paused: Redis is unreachable (%s); KPIs keep flowing, alerts resume with it", exc)
             self._redis_down = True
+            return
+        except Exception:
+            self.metrics.timer_errors[task] = self.metrics.timer_errors.get(task, 0) + 1
+            log.exception("alert %s round failed; the next round runs as planned", task)
             return
         if self._redis_down:
             log.warning("alerts resumed: Redis is reachable again")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import zlib
 
+import pytest
 from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
 
 from alerts.delivery import DeliveryReport
 from alerts.rules import RulesFile
@@ -12,7 +15,8 @@ from schemas.catalog import load_catalog
 from schemas.config import KpimonConfig
 from schemas.scopes import Scope
 from streams.metrics.alert_collector import AlertCollector, AlertMetrics
-from streams.worker.alerting import needs_of, owner_partition
+from streams.worker.alerting import AlertService, needs_of, owner_partition
+from streams.worker.settings import Settings
 
 RULES = RulesFile.model_validate(
     {
@@ -88,7 +92,7 @@ def test_alert_state_on_metrics() -> None:
     rule = RULES.rules[0]
     metrics.statuses = {"k": (rule, Scope(team="emea"), "firing")}
     metrics.count(DeliveryReport(sent=2, retried=1, pending=3))
-    metrics.count(DeliveryReport(sent=1, failed=1, pending=0))
+    metrics.count(DeliveryReport(sent=1, failed=1, expired=2, pending=0))
     registry = CollectorRegistry()
     registry.register(AlertCollector(lambda: metrics))
     labels = {"rule": "win-rate-drop", "severity": "warning", "kpi": "win_rate", "window": "30d", "scope": "team"}
@@ -97,4 +101,47 @@ def test_alert_state_on_metrics() -> None:
     assert registry.get_sample_value("kpimon_alert_state", labels | {"state": "ok"}) == 0
     assert registry.get_sample_value("kpimon_alert_notifications_total", {"outcome": "sent"}) == 3
     assert registry.get_sample_value("kpimon_alert_notifications_total", {"outcome": "failed"}) == 1
+    assert registry.get_sample_value("kpimon_alert_notifications_total", {"outcome": "expired"}) == 2
     assert registry.get_sample_value("kpimon_alert_outbox_pending") == 0
+
+
+async def test_an_unexpected_error_in_an_alert_timer_is_logged_counted_and_the_timer_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken_buckets() -> list[tuple[str, object]]:
+        raise ValueError("a bug in the readout")
+
+    async def audit(key: str, record: bytes) -> None: ...
+
+    redis = Redis.from_url("redis://127.0.0.1:1/0")  # never reached: the error comes first
+    service = AlertService(
+        Settings(partitions=1),
+        KpimonConfig(),
+        load_catalog(),
+        RULES,
+        redis,
+        buckets=broken_buckets,  # type: ignore[arg-type]
+        owned=lambda: {0},
+        ready=lambda: True,
+        audit=audit,
+        clock=lambda: 1_700_000_000.0,
+        env={},
+    )
+
+    async def broken_delivery() -> DeliveryReport:
+        raise KeyError("a bug in delivery")
+
+    service.deliverer.deliver_due = broken_delivery  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR, logger="streams.worker.alerting"):
+        await service.evaluate()
+        await service.evaluate()
+        await service.deliver()
+    await service.close()
+    await redis.aclose()
+    assert service.metrics.timer_errors == {"evaluate": 2, "deliver": 1}
+    assert caplog.text.count("alert evaluate round failed; the next round runs as planned") == 2
+    assert "a bug in the readout" in caplog.text and "alert deliver round failed" in caplog.text
+    registry = CollectorRegistry()
+    registry.register(AlertCollector(lambda: service.metrics))
+    assert registry.get_sample_value("kpimon_alert_timer_errors_total", {"task": "evaluate"}) == 2
+    assert registry.get_sample_value("kpimon_alert_timer_errors_total", {"task": "deliver"}) == 1
