@@ -36,29 +36,29 @@ SOURCE_TYPES = sorted(
     kind for kind in MINIMAL if kind not in ("lead.converted", "lead.deal_closed", "contact.lead_updated")
 )
 
+ODD_TEXTS = ["", " ", "\x00", "\u202e", "\ufeff", "\ud7ff", "\U0010ffff", "a|b", "other", "unknown", "é" * 300]
+GIANT_TEXT_LENGTH = 100_001
+ODD_NUMBERS = [0, -1, 2**63 - 1, 2**64 - 1, -(2**64), 10**400, 1.7e308, -1.7e308, 5e-324, 0.1, 1e15, True]
+ODD_TIMES = [
+    "0001-01-01T00:00:00+14:00",
+    "9999-12-31T23:59:59-14:00",
+    "1970-01-01T00:00:00Z",
+    "2025-12-01T12:00:00",  # no offset
+    "2025-12-01T11:59:00+00:00",
+    "2025-12-01T12:04:59Z",
+    "2025-02-30T00:00:00Z",
+    "2025-12-01T12:00:00+24:00",
+    "yesterday",
+]
+DEEP_NESTING = "[" * 5000 + "]" * 5000
+
 odd_text = (
     st.text(st.characters(codec="utf-8"), max_size=40)
-    | st.sampled_from(["", " ", "\x00", "\u202e", "\ufeff", "\ud7ff", "\U0010ffff", "a|b", "other", "unknown"])
-    | st.sampled_from([300, 100_001]).map("é".__mul__)
+    | st.sampled_from(ODD_TEXTS)
+    | st.just(GIANT_TEXT_LENGTH).map("x".__mul__)
 )
-odd_numbers = (
-    st.sampled_from([0, -1, 2**63 - 1, 2**64 - 1, -(2**64), 10**400, 1.7e308, -1.7e308, 5e-324, 0.1, 1e15, True])
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-)
-odd_times = st.sampled_from(
-    [
-        "0001-01-01T00:00:00+14:00",
-        "9999-12-31T23:59:59-14:00",
-        "1970-01-01T00:00:00Z",
-        "2025-12-01T12:00:00",  # no offset
-        "2025-12-01T11:59:00+00:00",
-        "2025-12-01T12:04:59Z",
-        "2025-02-30T00:00:00Z",
-        "2025-12-01T12:00:00+24:00",
-        "yesterday",
-    ]
-)
+odd_numbers = st.sampled_from(ODD_NUMBERS) | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+odd_times = st.sampled_from(ODD_TIMES)
 json_values = st.recursive(
     st.none() | st.booleans() | odd_numbers | odd_text,
     lambda children: st.lists(children, max_size=4) | st.dictionaries(odd_text, children, max_size=4),
@@ -78,7 +78,7 @@ def near_valid_events(draw: st.DrawFn) -> bytes:
         **MINIMAL[kind],
     }
     field = draw(st.sampled_from([*event, "campaign_id", "channel", "rep_id", "team", "reason", "attributes"]))
-    value = draw(st.none() | odd_numbers | odd_text | odd_times | json_values | st.just("[" * 5000 + "]" * 5000))
+    value = draw(st.none() | odd_numbers | odd_text | odd_times | json_values | st.just(DEEP_NESTING))
     if draw(st.booleans()):
         event[field] = value
     return json.dumps(event, allow_nan=True).encode("utf-8", "surrogatepass")
