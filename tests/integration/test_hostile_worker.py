@@ -33,6 +33,7 @@ from tests.unit.worker.test_hostile_input import (
     ODD_TEXTS,
     ODD_TIMES,
     SOURCE_TYPES,
+    activity_offline,
 )
 
 MESSAGES = 10_000
@@ -78,30 +79,22 @@ def _message(rng: random.Random, number: int) -> bytes:
 
 def _offline(values: list[bytes], limits: Settings) -> dict[str, float]:
     """The overall activity counters of the messages the contract accepts, the first copy of each id."""
-    totals = dict.fromkeys(ACTIVITY, 0.0)
-    seen: set[str] = set()
-    for value in values:
-        outcome = validate_message(
-            value,
-            max_bytes=limits.max_event_bytes,
-            now=time.time(),
-            future_tolerance_seconds=limits.future_tolerance_seconds,
-            past_horizon_seconds=limits.past_horizon_days * 86_400,
-            known_currencies=frozenset({"USD"}),
+    accepted = [
+        value
+        for value in values
+        if not isinstance(
+            validate_message(
+                value,
+                max_bytes=limits.max_event_bytes,
+                now=time.time(),
+                future_tolerance_seconds=limits.future_tolerance_seconds,
+                past_horizon_seconds=limits.past_horizon_days * 86_400,
+                known_currencies=frozenset({"USD"}),
+            ),
+            Rejection,
         )
-        if isinstance(outcome, Rejection) or outcome.event_id in seen:
-            continue
-        seen.add(outcome.event_id)
-        event = json.loads(value)
-        if event["type"] == "call.logged":
-            totals["calls"] += 1
-            totals["call_duration_seconds"] += event["duration_seconds"]
-        elif event["type"] == "email.sent":
-            totals["emails_sent"] += 1
-        elif event["type"] == "web.session" and not event.get("bot", False):
-            totals["web_sessions"] += 1
-            totals["web_pageviews"] += event["pageviews"]
-    return totals
+    ]
+    return activity_offline(accepted)
 
 
 def _overall(port: int) -> dict[str, float]:

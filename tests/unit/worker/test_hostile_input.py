@@ -117,7 +117,7 @@ async def test_every_hostile_message_is_counted_or_dead_lettered_with_a_reason(b
     counted = sum(progress["events"].values()) + sum(progress["duplicates"].values())
     assert counted + len(reasons) == offset  # every message exactly once
     assert progress["offsets"] == {"crm": offset - 1}
-    expected = _activity_offline([value for number, value in enumerate(values) if number not in set(dead)])
+    expected = activity_offline([value for number, value in enumerate(values) if number not in set(dead)])
     counted_all = _all_scope_totals(state.buckets)
     for counter, value in expected.items():
         assert math.isclose(counted_all.get(counter, 0), value, rel_tol=1e-9, abs_tol=1e-9), counter
@@ -129,7 +129,7 @@ async def test_every_hostile_message_is_counted_or_dead_lettered_with_a_reason(b
             assert all(is_bounded_label(name.split(":", 1)[-1]) for name in counters if name.startswith("lost_reason:"))
 
 
-def _activity_offline(accepted: list[bytes]) -> dict[str, float]:
+def activity_offline(accepted: list[bytes]) -> dict[str, float]:
     """Calls, emails sent and web traffic of the first copy of each event id, computed from the JSON alone."""
     totals = dict.fromkeys(("calls", "call_duration_seconds", "emails_sent", "web_sessions", "web_pageviews"), 0.0)
     seen: set[str] = set()
