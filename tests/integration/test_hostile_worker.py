@@ -72,7 +72,10 @@ def _message(rng: random.Random, number: int) -> bytes:
         **MINIMAL[kind],
     }
     if rng.random() < 0.5:
-        field = rng.choice([*event, "campaign_id", "channel", "rep_id", "team", "reason", "attributes"])
+        # every field but the event id: two events sharing a hostile id on one partition count the first to
+        # arrive, and re-keying makes that order differ from the order produced (the unit test covers odd ids)
+        names = [name for name in event if name != "event_id"]
+        field = rng.choice([*names, "campaign_id", "channel", "rep_id", "team", "reason", "attributes"])
         event[field] = _hostile_value(rng)
     return json.dumps(event, allow_nan=True).encode("utf-8", "surrogatepass")
 
