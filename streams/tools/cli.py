@@ -1,4 +1,4 @@
-"""The ``kpimon`` command line: worker, simulate, replay, board, schema, check, gateway, docs, dashboards."""
+"""The ``kpimon`` command line: worker, simulate, replay, rebuild, board, schema, check, gateway, docs, dashboards."""
 
 from __future__ import annotations
 
@@ -167,6 +167,21 @@ def _replay(args: argparse.Namespace) -> int:
     return 1 if summary.bad_rows else 0
 
 
+def _rebuild(args: argparse.Namespace) -> int:
+    from streams.tools.rebuild import RebuildRefused, rebuild
+    from streams.worker.run import DataDirInUse
+
+    settings = _settings(args)
+    try:
+        asyncio.run(
+            rebuild(settings, confirmed=args.yes, local_only=args.local_only, say=lambda line: print(line, flush=True))
+        )
+    except (RebuildRefused, DataDirInUse) as exc:
+        print(f"kpimon rebuild: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _schema(args: argparse.Namespace) -> int:
     text = orjson.dumps(event_json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
     if args.output:
@@ -186,10 +201,27 @@ def _check(args: argparse.Namespace) -> int:
         f"{args.file}: ok ({len(config.teams)} teams, {len(config.reps)} reps, {len(config.goals)} goals; "
         f"catalog of {len(catalog.kpis)} KPIs over {len(catalog.counters)} counters)"
     )
+    _print_label_bounds(config, catalog, _settings(args).partitions)
     if args.rules:
         rules = load_rules(Path(args.rules), catalog, config)
         print(f"{args.rules}: ok ({len(rules.rules)} rules, {len(rules.routes)} routes, {len(rules.digests)} digests)")
     return 0
+
+
+def _print_label_bounds(config: KpimonConfig, catalog: Catalog, partitions: int) -> None:
+    """The most label values and KPI series the config allows (docs/architecture.md, "Label values")."""
+    from streams.core.labels import LabelPolicy, most_scopes, most_values
+
+    policy = LabelPolicy.from_config(config)
+    scopes = most_scopes(policy, partitions)
+    per_scope = {kind: sum(len(kpi.windows) for kpi in catalog.kpis if kind in kpi.scopes) for kind in scopes}
+    series = sum(scopes[kind] * per_scope[kind] for kind in scopes)
+    reasons = most_values(policy, "lost_reason", partitions)
+    print(
+        f"labels with {partitions} partitions (KPIMON_PARTITIONS), at most: {scopes['team']:,} teams, "
+        f"{scopes['rep']:,} rep scopes, {scopes['channel']:,} channels, {scopes['campaign']:,} campaigns, "
+        f"{reasons:,} loss reasons; {series:,} KPI series on /metrics at worst"
+    )
 
 
 def _docs(args: argparse.Namespace) -> int:
@@ -284,6 +316,28 @@ def _add_board_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
     board.set_defaults(run=_board)
 
 
+def _add_rebuild_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rebuild = commands.add_parser(
+        "rebuild",
+        help="count every retained event again, after the state was lost (the worker says when)",
+        description="A worker refuses to run when its consumer group has committed offsets past what its tables "
+        "hold: the changelog topics were deleted or truncated, or an upgrade started new tables (STATE_VERSION). "
+        "With every worker of the app (KPIMON_APP_ID) stopped, rebuild reports what the source topics still hold "
+        "and, with --yes, deletes the group's committed offsets, the changelog and re-keyed topics and the local "
+        "tables (KPIMON_DATA_DIR), so that the workers, started again, count every retained event from the "
+        "earliest offset. Events already deleted by the topics' retention cannot be counted again; rebuild lists "
+        "them. Example: kpimon rebuild (a dry run), then kpimon rebuild --yes",
+    )
+    rebuild.add_argument("--yes", action="store_true", help="do it (default: only report what would be done)")
+    rebuild.add_argument(
+        "--local-only",
+        action="store_true",
+        help="only delete this machine's local tables (on every other worker's machine, after a rebuild)",
+    )
+    rebuild.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")
+    rebuild.set_defaults(run=_rebuild)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kpimon",
@@ -364,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")
     replay.set_defaults(run=_replay)
 
+    _add_rebuild_parser(commands)
     _add_board_parser(commands)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the event contract")

@@ -48,6 +48,8 @@ def test_reason_codes() -> None:
             "future_timestamp",
             "too_old",
             "internal_type",
+            "unknown_rep",
+            "unknown_team",
             "unknown_currency",
             "invalid_field",
             "invalid_json",
