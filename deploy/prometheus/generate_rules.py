@@ -29,6 +29,17 @@ one rule per KPI a goal can be set on (``schemas.goals``: counts and sums), labe
 ``kpimon_goal`` (the KPI labels, ``kpi``, ``goal`` and ``period``). A scope with a goal and no
 series of the KPI yet has attainment 0. No worker can serve it: each has only its partitions' share.
 
+Goal forecast (group ``kpimon-goal-forecast``): ``kpimon_goal_projection``, the period-end value
+projected for each goal (``schemas.forecast``), labelled like ``kpimon_goal`` plus ``method``:
+
+- ``method="run_rate"``: the summed KPI over the share of the period's counted time gone by
+  (``kpimon_goal_expected / kpimon_goal``, the same on every worker); no series below
+  ``MIN_ELAPSED_SHARE`` of the period;
+- ``method="weighted_pipeline"`` (revenue and deals won): the summed KPI plus the open pipeline
+  (``kpimon_open_pipeline_value``, ``kpimon_open_deals``) times the scope's win rate over the
+  last 30 days, each summed across workers first (``kpimon:open_pipeline_value:weighted`` and
+  ``kpimon:open_deals:weighted``, per scope); no series where the scope closed no deal in 30 days.
+
     python deploy/prometheus/generate_rules.py            # rewrite the rules file
     python deploy/prometheus/generate_rules.py --check    # exit 1 if it is stale
     python deploy/prometheus/generate_rules.py --catalog my-catalog.yaml   # with a catalog extension
@@ -44,13 +55,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.catalog import WINDOW_NAMES, Catalog, KpiSpec, load_catalog
+from schemas.forecast import MIN_ELAPSED_SHARE, PIPELINE_KPIS, WIN_RATE_WINDOW
 from schemas.formula import guard_of
 from schemas.scopes import SCOPE_KINDS
 
 RULES_FILE = Path(__file__).resolve().parent / "rules" / "kpimon.rules.yml"
 GROUP_NAME = "kpimon-kpi-rollups"
 GOAL_GROUP_NAME = "kpimon-goal-attainment"
+FORECAST_GROUP_NAME = "kpimon-goal-forecast"
 GOAL_JOIN = "window, scope, team, rep, channel, campaign"  # a KPI series and the goal on it share these
+SCOPE_JOIN = "scope, team, rep, channel, campaign"  # the open pipeline has no window
 # Labels that tell workers apart: the target's address, and the pod under Kubernetes.
 WORKER_LABELS = ("instance", "pod")
 SUM_WITHOUT = f"sum without ({', '.join(WORKER_LABELS)})"
@@ -62,6 +76,7 @@ class RecordingRule:
     expr: str
     kpi: KpiSpec
     kpi_label: bool = False  # one record name for many KPIs: a static ``kpi`` label tells the rules apart
+    method: str | None = None  # a static ``method`` label (the goal forecasts)
 
 
 @dataclass(frozen=True)
@@ -160,11 +175,53 @@ def goal_rules(catalog: Catalog) -> list[RecordingRule]:
     for kpi in catalog.kpis:
         if not kpi.adds_up_over_time():
             continue
-        goal = f'kpimon_goal{{kpi="{kpi.id}"}}'
-        value = f"sum by ({GOAL_JOIN}) ({kpi.metric}) or max by ({GOAL_JOIN}) ({goal}) * 0"
-        target = f"max by ({GOAL_JOIN}, kpi, goal, period) ({goal})"
-        expr = f"({value}) / on ({GOAL_JOIN}) group_right {target}"
+        expr = f"{_goal_value(kpi)} / on ({GOAL_JOIN}) group_right {_goal_series('kpimon_goal', kpi)}"
         rules.append(RecordingRule("kpimon_goal_attainment_ratio", expr, kpi, kpi_label=True))
+    return rules
+
+
+def _goal_value(kpi: KpiSpec) -> str:
+    """The KPI summed across workers per goal scope and window, 0 where a goal has no series of it yet."""
+    return f'(sum by ({GOAL_JOIN}) ({kpi.metric}) or max by ({GOAL_JOIN}) (kpimon_goal{{kpi="{kpi.id}"}}) * 0)'
+
+
+def _goal_series(family: str, kpi: KpiSpec) -> str:
+    return f'max by ({GOAL_JOIN}, kpi, goal, period) ({family}{{kpi="{kpi.id}"}})'
+
+
+def _weighted(open_family: str) -> str:
+    """``kpimon:open_deals:weighted``: the record of an open pipeline family times the win rate."""
+    return f"kpimon:{open_family.removeprefix('kpimon_')}:weighted"
+
+
+def forecast_rules(catalog: Catalog) -> list[RecordingRule]:
+    """``kpimon_goal_projection`` per goal KPI and method, and the weighted open pipelines (see the module text)."""
+    by_id = {kpi.id: kpi for kpi in catalog.kpis}
+    rules = []
+    window = f'window="{WIN_RATE_WINDOW}"'
+    won = f"sum by ({SCOPE_JOIN}) (kpimon_deals_won{{{window}}})"
+    lost = f"sum by ({SCOPE_JOIN}) (kpimon_deals_lost{{{window}}})"
+    rate = f"({won} / ({won} + {lost} != 0))"
+    for kpi_id, open_family in PIPELINE_KPIS.items():
+        if kpi_id not in by_id:
+            continue
+        open_sum = f"sum by ({SCOPE_JOIN}) ({open_family})"
+        # A scope with a win rate and nothing open weighs 0.
+        expr = f"{open_sum} * on ({SCOPE_JOIN}) {rate} or {rate} * 0"
+        rules.append(RecordingRule(_weighted(open_family), expr, by_id[kpi_id]))
+    for kpi in catalog.kpis:
+        if not kpi.adds_up_over_time():
+            continue
+        share = f"({_goal_series('kpimon_goal_expected', kpi)} / {_goal_series('kpimon_goal', kpi)})"
+        expr = f"{_goal_value(kpi)} / on ({GOAL_JOIN}) group_right () ({share} >= {_number(MIN_ELAPSED_SHARE)})"
+        rules.append(RecordingRule("kpimon_goal_projection", expr, kpi, kpi_label=True, method="run_rate"))
+        if kpi.id in PIPELINE_KPIS:
+            weighted = _weighted(PIPELINE_KPIS[kpi.id])
+            projected = f"{_goal_value(kpi)} + on ({SCOPE_JOIN}) group_left {weighted}"
+            # Adding the goal times 0 puts the goal's labels on the projection.
+            goal_labels = f"{_goal_series('kpimon_goal', kpi)} * 0"
+            expr = f"({projected}) + on ({GOAL_JOIN}) group_right {goal_labels}"
+            rules.append(RecordingRule("kpimon_goal_projection", expr, kpi, kpi_label=True, method="weighted_pipeline"))
     return rules
 
 
@@ -177,8 +234,12 @@ def _rule_lines(rules: Sequence[RecordingRule]) -> list[str]:
             "        expr: |-",
             f"          {rule.expr}",
         ]
+        if rule.kpi_label or rule.method:
+            lines.append("        labels:")
         if rule.kpi_label:
-            lines += ["        labels:", f"          kpi: {rule.kpi.id}"]
+            lines.append(f"          kpi: {rule.kpi.id}")
+        if rule.method:
+            lines.append(f"          method: {rule.method}")
     return lines
 
 
@@ -203,6 +264,10 @@ def render(catalog: Catalog) -> str:
         f"  - name: {GOAL_GROUP_NAME}",
         "    rules:",
         *_rule_lines(goal_rules(catalog)),
+        "  # Goal forecast: the period-end projections of each goal's KPI, from sums across workers.",
+        f"  - name: {FORECAST_GROUP_NAME}",
+        "    rules:",
+        *_rule_lines(forecast_rules(catalog)),
     ]
     return "\n".join(lines) + "\n"
 
