@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from schemas.forecast import WIN_RATE_WINDOW
 from streams.board.views import BoardView
 
 ACTIVITY_KPIS = ("calls", "emails_sent", "meetings_booked", "demos_completed")
@@ -72,6 +73,7 @@ def board_queries(view: BoardView) -> tuple[Query, ...]:
         Query("funnel_last_week", summed(FUNNEL_COUNTERS, FUNNEL_WINDOW, scope, team, offset=LAST_WEEK)),
         Query("revenue", summed(("revenue", "deals_won"), REVENUE_WINDOW, scope, team)),
         Query("revenue", summed(("open_pipeline_value",), None, scope, team)),
+        Query("win_history", summed(("deals_won", "deals_lost"), WIN_RATE_WINDOW, scope, team)),
         Query("wins_today", summed(("deals_won", "revenue"), "today", "rep", team, by="team, rep")),
         Query("wins_today_total", summed(("deals_won", "revenue"), "today", scope, team)),
         # spend, web and email have no team: the marketing screen is the company's on every board

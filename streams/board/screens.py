@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from schemas.calendar import period_elapsed
 from schemas.config import KpimonConfig
+from schemas.forecast import WIN_RATE_WINDOW, run_rate_projection, weighted_pipeline_projection, win_rate
 from schemas.scopes import Scope
 from streams.board import formatting
 from streams.board.goal_progress import Progress, goal_for, pace_word, progress_of
@@ -158,6 +160,30 @@ def revenue_screen(view: BoardView, data: BoardData) -> Screen:
         **_number(revenue, formatting.money(revenue, data.currency)),
         "goal": None if progress is None else _revenue_goal(progress, data.currency),
     }
+    goal = None if progress is None else progress.goal
+    elapsed = period_elapsed("month", data.now, tz, *((goal.hours, goal.business_days) if goal else ()))
+    rate = win_rate(*(total(data.results, f"win_history:{counter}") or 0.0 for counter in ("deals_won", "deals_lost")))
+    run_rate = run_rate_projection(revenue or 0.0, elapsed)
+    weighted = weighted_pipeline_projection(revenue or 0.0, pipeline or 0.0, rate)
+    working_time = " working time" if goal is not None and (goal.hours or goal.business_days) else ""
+    forecast_tile = {
+        "id": "forecast",
+        "kind": "stats",
+        "title": "Projected by month end",
+        "window": (
+            f"run rate: this month's revenue over the share of its{working_time} gone by; "
+            f"pipeline: won plus the open pipeline times the win rate of the last {WIN_RATE_WINDOW}"
+        ),
+        "items": [
+            {"key": "run_rate", "label": "At this pace", **_projection(run_rate, "too early", data.currency)},
+            {
+                "key": "weighted_pipeline",
+                "label": "Won + weighted pipeline",
+                **_projection(weighted, "no deal closed", data.currency),
+            },
+            {"key": "win_rate", "label": f"Win rate, {WIN_RATE_WINDOW}", **_number(rate, formatting.percent(rate))},
+        ],
+    }
     stats_tile = {
         "id": "deals",
         "kind": "stats",
@@ -177,7 +203,11 @@ def revenue_screen(view: BoardView, data: BoardData) -> Screen:
             },
         ],
     }
-    return {"id": "revenue", "title": "Revenue this month", "tiles": [goal_tile, stats_tile]}
+    return {"id": "revenue", "title": "Revenue this month", "tiles": [goal_tile, stats_tile, forecast_tile]}
+
+
+def _projection(value: float | None, missing: str, currency: str) -> dict[str, Any]:
+    return _number(value, missing if value is None else formatting.money(value, currency))
 
 
 def _revenue_goal(progress: Progress, currency: str) -> dict[str, Any]:

@@ -45,7 +45,7 @@ CONFIG = load_config(CONFIG_FILE)
 TEAM = "emea"
 REPS = [rep for rep, settings in CONFIG.reps.items() if settings.team == TEAM]  # anna, lukas, sofia, jan
 CALLS = {rep: 3 + n for n, rep in enumerate(REPS)}  # 3, 4, 5, 6
-LEADS, MQLS, OPPORTUNITIES, WON = 6, 3, 2, 1
+LEADS, MQLS, OPPORTUNITIES, WON = 6, 3, 3, 1  # and 1 lost (the last opportunity), 1 open (20,000)
 WON_AMOUNT = 18_000.0
 SPEND = 900.0
 RECIPIENTS = 40
@@ -67,7 +67,7 @@ def board_prometheus_config(worker_ports: list[int]) -> Callable[[int], dict[str
 
 
 def known_events(now: float, prefix: str) -> list[dict[str, Any]]:
-    """Calls per rep; a funnel of 6 leads, 3 MQLs, 2 opportunities, 1 won; a spend; an email campaign."""
+    """Calls per rep; a funnel of 6 leads, 3 MQLs, 3 opportunities, 1 won, 1 lost; a spend; an email campaign."""
     events: list[dict[str, Any]] = []
 
     def event(kind: str, serial: str, seconds_ago: float = 30, **fields: Any) -> None:
@@ -89,6 +89,7 @@ def known_events(now: float, prefix: str) -> list[dict[str, Any]]:
         deal = {"deal_id": f"{prefix}-deal-{n}", "lead_id": f"{prefix}-lead-{n}", "rep_id": rep, "team": TEAM}
         event("opportunity.created", f"opportunity-{n}", 90, **deal, amount=20_000, currency="EUR", channel="referral")
     event("deal.won", "won-0", 60, deal_id=f"{prefix}-deal-0", rep_id=rep, team=TEAM, amount=WON_AMOUNT, currency="EUR")
+    event("deal.lost", "lost-2", 60, deal_id=f"{prefix}-deal-2", reason="budget")
     event("spend.recorded", "spend", 150, channel="referral", amount=SPEND, currency="EUR")
     event("email_campaign.sent", "sent", 200, campaign_id="spring", recipients=RECIPIENTS)
     for serial, kind, person in (("opened", "email.opened", "a"), ("clicked", "email.clicked", "a")):
@@ -136,6 +137,8 @@ def expected_values(scrapes: list[Samples]) -> dict[str, dict[str, float]]:
     everyone = {"scope": "all"}
     leads, mqls = value("kpimon_leads", **team, window="7d"), value("kpimon_mqls", **team, window="7d")
     opportunities = value("kpimon_opportunities_created", **team, window="7d")
+    won_30d = value("kpimon_deals_won", **team, window="30d")
+    win_rate = ratio(won_30d, won_30d + value("kpimon_deals_lost", **team, window="30d"))
     won = value("kpimon_deals_won", **team, window="7d")
     spend = value("kpimon_marketing_spend", **everyone, window="month")
     deliveries = value("kpimon_email_deliveries", **everyone, window="30d")
@@ -158,6 +161,9 @@ def expected_values(scrapes: list[Samples]) -> dict[str, dict[str, float]]:
             "revenue": value("kpimon_revenue", **team, window="month"),
             "deals_won": value("kpimon_deals_won", **team, window="month"),
             "open_pipeline_value": value("kpimon_open_pipeline_value", **team),
+            "win_rate": win_rate,
+            "weighted_pipeline": value("kpimon_revenue", **team, window="month")
+            + value("kpimon_open_pipeline_value", **team) * win_rate,
         },
         "ticker": {
             "deals_won": value("kpimon_deals_won", **team, window="today"),
@@ -215,7 +221,13 @@ def by_hand() -> dict[str, dict[str, float]]:
             "deals_won": WON,
             "leads_to_mqls": MQLS / LEADS,
         },
-        "revenue": {"revenue": WON_AMOUNT, "deals_won": WON, "open_pipeline_value": 20_000.0},
+        "revenue": {
+            "revenue": WON_AMOUNT,
+            "deals_won": WON,
+            "open_pipeline_value": 20_000.0,
+            "win_rate": 0.5,  # 1 won, 1 lost in 30 days
+            "weighted_pipeline": WON_AMOUNT + 20_000.0 * 0.5,  # the won deal and the open one at the win rate
+        },
         "marketing": {
             "marketing_spend": SPEND,
             "cost_per_lead": SPEND / LEADS,

@@ -13,7 +13,7 @@ CONFIG = KpimonConfig(
 def test_every_query_sums_over_workers_one_sum_per_kpi() -> None:
     for view in (board_view(CONFIG, None), board_view(CONFIG, "emea")):
         queries = board_queries(view)
-        assert len(queries) == 9
+        assert len(queries) == 10
         for query in queries:
             assert query.expr.startswith(("sum by (__name__) (", "sum by (__name__, team, rep) (")), query
 
@@ -27,6 +27,8 @@ def test_a_teams_board_reads_its_team_and_the_companys_marketing() -> None:
     assert queries[2] == ("funnel_last_week", f"sum by (__name__) ({{{funnel}}} offset 7d)")
     pipeline = '__name__=~"kpimon_(open_pipeline_value)",scope="team",team="emea"'
     assert ("revenue", f"sum by (__name__) ({{{pipeline}}})") in queries
+    history = '__name__=~"kpimon_(deals_won|deals_lost)",scope="team",window="30d",team="emea"'
+    assert ("win_history", f"sum by (__name__) ({{{history}}})") in queries  # the forecast's win rate
     marketing = '__name__=~"kpimon_(marketing_spend|leads|attributed_revenue_linear)",scope="all",window="month"'
     assert ("marketing", f"sum by (__name__) ({{{marketing}}})") in queries
 

@@ -54,6 +54,8 @@ RESULTS: Results = {
     "revenue:revenue": one(120_000),
     "revenue:deals_won": one(8),
     "revenue:open_pipeline_value": one(500_000),
+    "win_history:deals_won": one(6),
+    "win_history:deals_lost": one(4),
     "wins_today_total:deals_won": one(1),
     "wins_today_total:revenue": one(18_000),
     "marketing:marketing_spend": one(2_000),
@@ -109,7 +111,7 @@ def test_funnel_conversions_are_ratios_of_the_sums_with_the_change_in_points() -
 
 
 def test_revenue_against_the_teams_monthly_goal_and_pace() -> None:
-    revenue, deals = screens("emea")["revenue"]
+    revenue, deals, _ = screens("emea")["revenue"]
     assert (revenue["value"], revenue["text"]) == (120_000, "€120k")
     assert revenue["goal"]["pace"] == pytest.approx((13 + 13 / 24) / 31)  # 13 days and 13 hours of December gone
     assert revenue["goal"]["text"] == "38.7% of €310k"
@@ -121,6 +123,21 @@ def test_revenue_against_the_teams_monthly_goal_and_pace() -> None:
         "open_pipeline_value": (500_000, "€500k"),
     }
     assert screens(None)["revenue"][0]["goal"] is None  # no company goal in this config
+
+
+def test_revenue_projected_by_month_end() -> None:
+    """13 days and 13 hours of December's 31 gone: 120,000 x 31 / 13.5417 = 274,708 at this pace.
+
+    30 days: 6 won, 4 lost (60%); 120,000 won + 0.6 x 500,000 open = 420,000.
+    """
+    *_, forecast = screens("emea")["revenue"]
+    assert forecast["title"] == "Projected by month end"
+    assert "win rate of the last 30d" in forecast["window"]
+    assert items(forecast) == {
+        "run_rate": (pytest.approx(120_000 * 31 / (13 + 13 / 24)), "€275k"),
+        "weighted_pipeline": (pytest.approx(420_000), "€420k"),
+        "win_rate": (0.6, "60.0%"),
+    }
 
 
 def test_marketing_ratios_from_summed_counts() -> None:
