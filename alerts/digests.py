@@ -11,7 +11,10 @@ all is not summarised (``skip_reason``): its message would be all zeros and
 
 Goals come from the config (``schemas.goals``): a daily digest shows the team's daily goals,
 a weekly one (the weekly review) its weekly goals, each as in force for the period
-summarised, and lists the reps behind their goals of that period (``reps_behind``).
+summarised, and lists the reps behind their goals of that period (``reps_behind``). A row whose
+KPI also has a team goal of a longer period (a month or quarter goal in a weekly digest; a week,
+month or quarter goal in a daily one) shows that period's projection by its end, at the run rate
+so far (``schemas.forecast``): the digest's own period is over, its value final.
 """
 
 from __future__ import annotations
@@ -24,11 +27,13 @@ from zoneinfo import ZoneInfo
 
 from alerts.rules import Digest
 from schemas.catalog import KpiSpec, WindowName
-from schemas.goals import Goal, GoalPeriod
+from schemas.forecast import goal_run_rate
+from schemas.goals import Goal, GoalPeriod, goals_in_force
 from schemas.hours import WEEKDAYS
 from schemas.scopes import Scope
 
 GRACE_SECONDS = 6 * 3600
+_PERIODS: tuple[GoalPeriod, ...] = ("day", "week", "month", "quarter")
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,29 @@ def digest_window(digest: Digest) -> WindowName:
 def digest_period(digest: Digest) -> GoalPeriod:
     """The period of the goals a digest shows: ``day`` for a daily digest, ``week`` for a weekly one."""
     return "day" if digest.cadence == "daily" else "week"
+
+
+def forecast_goals(goals: Iterable[Goal], digest: Digest, now: float, tz: ZoneInfo) -> dict[str, Goal]:
+    """Per KPI of the digest, the first team goal in force now of a period longer than the digest's."""
+    longer = _PERIODS[_PERIODS.index(digest_period(digest)) + 1 :]
+    found: dict[str, Goal] = {}
+    for goal in goals_in_force(goals, Scope(team=digest.team), now, tz):
+        if goal.scope == "team" and goal.period in longer and goal.kpi in digest.kpis:
+            found.setdefault(goal.kpi, goal)
+    return found
+
+
+@dataclass(frozen=True)
+class GoalForecast:
+    """A longer goal's projection by its period's end: ``projected`` None when too early in the period."""
+
+    period: GoalPeriod
+    projected: float | None
+    target: float
+
+
+def goal_forecast(goal: Goal, value: float | None, now: float, tz: ZoneInfo) -> GoalForecast:
+    return GoalForecast(goal.period, goal_run_rate(goal, value or 0.0, now, tz), goal.target)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from alerts.digests import BehindGoal
+from alerts.digests import BehindGoal, GoalForecast
 from alerts.model import AlertEvent
 
 HEADER_LIMIT = 150
@@ -181,6 +181,7 @@ class DigestRow:
     previous: float | None
     goal: float | None = None
     good: Literal["up", "down"] = "up"  # which direction is better: decides "on goal" for costs and cycle times
+    forecast: GoalForecast | None = None  # a longer goal's projection (a month goal's in a weekly digest)
 
 
 _COLUMNS = ((26, "<"), (13, ">"), (13, ">"), (8, ">"))  # KPI, value, previous, change; then the goal, unpadded
@@ -209,9 +210,19 @@ def goal_marker(row: DigestRow) -> str:
     return "on goal" if on_goal else "behind goal"
 
 
+def forecast_text(forecast: GoalForecast, unit: str) -> str:
+    """``month: 1,240 projected of 1,600`` (at the run rate so far), or that it is too early to say."""
+    if forecast.projected is None:
+        return f"{forecast.period}: too early to project"
+    projected, target = format_value(forecast.projected, unit), format_value(forecast.target, unit)
+    return f"{forecast.period}: {projected} projected of {target}"
+
+
 def _digest_line(row: DigestRow) -> str:
     marker = goal_marker(row)
     goal = f"{'✓' if marker == 'on goal' else '✗'} {marker} ({format_value(row.goal, row.unit)})" if marker else ""
+    if row.forecast is not None:
+        goal = "; ".join(part for part in (goal, forecast_text(row.forecast, row.unit)) if part)
     value, previous = format_value(row.value, row.unit), format_value(row.previous, row.unit)
     return _table_line(row.kpi_name, value, previous, format_change(row.value, row.previous), goal)
 

@@ -22,7 +22,17 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from alerts.delivery import Deliverer
-from alerts.digests import BehindGoal, DueDigest, digest_period, digest_window, due_digest, reps_behind, skip_reason
+from alerts.digests import (
+    BehindGoal,
+    DueDigest,
+    digest_period,
+    digest_window,
+    due_digest,
+    forecast_goals,
+    goal_forecast,
+    reps_behind,
+    skip_reason,
+)
 from alerts.engine import Decision, decide, state_key
 from alerts.model import Notification
 from alerts.outbox import RedisOutbox
@@ -79,6 +89,9 @@ def needs_of(rules: RulesFile, catalog: Catalog, config: KpimonConfig) -> list[N
         every = counters | frozenset(catalog.counters)  # in the period summarised: had the team any data? (skip_reason)
         needs.append(Need(team.matches, digest_window(digest), "previous_period", every))
         needs.append(Need(team.matches, digest_window(digest), "period_before", counters))
+        for goal in config.goals:  # a longer team goal of a row's KPI: its value so far, for its projection
+            if goal.scope == "team" and goal.kpi in digest.kpis and goal.selector.matches(Scope(team=digest.team)):
+                needs.append(Need(team.matches, goal.window, "now", catalog.kpi(goal.kpi).formula.names))
         reps = rep_goal_selector(digest)
         rep_kpis = {goal.kpi for goal in config.goals if goal.scope == "rep" and goal.period == digest_period(digest)}
         if rep_kpis:
@@ -243,10 +256,16 @@ class AlertService:
         goals = {
             goal.kpi: goal for goal in goals_of_period(self._config.goals, team, digest_period(digest), due.first_day)
         }
+        tz = self._config.timezone_of(digest.team)
+        longer = forecast_goals(self._config.goals, digest, now, tz)
         rows = []
         for kpi_id in digest.kpis:
             kpi = self._catalog.kpi(kpi_id)
             goal = goals.get(kpi_id)
+            ahead = longer.get(kpi_id)
+            forecast = (
+                None if ahead is None else goal_forecast(ahead, value_in(kpi, sums, team, ahead.window, "now"), now, tz)
+            )
             rows.append(
                 DigestRow(
                     kpi_name=kpi.name,
@@ -255,6 +274,7 @@ class AlertService:
                     previous=value_in(kpi, sums, team, window, "period_before"),
                     goal=goal.target if goal else None,
                     good=kpi.good,
+                    forecast=forecast,
                 )
             )
         route = self._rules.routes[digest.route]

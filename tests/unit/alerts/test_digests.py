@@ -7,7 +7,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerts.digests import BehindGoal, DueDigest, digest_period, due_digest, reps_behind, skip_reason
+from alerts.digests import (
+    BehindGoal,
+    DueDigest,
+    digest_period,
+    due_digest,
+    forecast_goals,
+    goal_forecast,
+    reps_behind,
+    skip_reason,
+)
 from alerts.rules import Digest
 from schemas.catalog import load_catalog
 from schemas.goals import Goal
@@ -92,3 +101,42 @@ def test_reps_behind_a_goal_where_down_is_good() -> None:
 
 def test_the_period_of_a_digests_goals() -> None:
     assert (digest_period(DAILY), digest_period(WEEKLY)) == ("day", "week")
+
+
+MONTHLY_REVENUE = Goal(
+    name="emea-revenue",
+    kpi="revenue",
+    scope="team",
+    team="emea",
+    period="month",
+    target=200_000,
+    hours="09:00-17:00",
+    business_days=["mon", "tue", "wed", "thu", "fri"],
+)
+WEEKLY_TEAM_CALLS = Goal(name="team-weekly-calls", kpi="calls", scope="team", period="week", target=400)
+
+
+def test_a_weekly_digest_projects_the_month_goals_of_its_rows() -> None:
+    """Monday 7 December 2026, 08:30 in Berlin: of December's 23 working days (184 h), 4 days are gone (32 h).
+
+    90,000 won so far projects to 90,000 x 184 / 32 = 517,500 by the month's end. The weekly calls goal is the
+    digest's own period (its value final): no projection for it; nor for a KPI the digest does not show.
+    """
+    digest = WEEKLY.model_copy(update={"kpis": ("calls", "revenue")})
+    now = berlin("2026-12-07 08:30")
+    found = forecast_goals([WEEKLY_TEAM_CALLS, MONTHLY_REVENUE], digest, now, BERLIN)
+    assert found == {"revenue": MONTHLY_REVENUE}
+    assert forecast_goals([MONTHLY_REVENUE], WEEKLY, now, BERLIN) == {}
+    forecast = goal_forecast(MONTHLY_REVENUE, 90_000, now, BERLIN)
+    assert forecast.period == "month" and forecast.target == 200_000
+    assert forecast.projected == pytest.approx(517_500)
+
+
+def test_too_early_in_the_month_to_project() -> None:
+    """Tuesday 1 December 2026 at 10:00: 1 hour of 184 (0.5%) gone, under the 5% a run rate needs."""
+    assert goal_forecast(MONTHLY_REVENUE, 20_000, berlin("2026-12-01 10:00"), BERLIN).projected is None
+
+
+def test_a_daily_digest_projects_the_week() -> None:
+    found = forecast_goals([WEEKLY_TEAM_CALLS], DAILY, berlin("2026-12-09 08:30"), BERLIN)
+    assert found == {"calls": WEEKLY_TEAM_CALLS}
