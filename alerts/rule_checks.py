@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from schemas.catalog import Catalog, KpiSpec
 from schemas.config import KpimonConfig
+from schemas.kpi_sets import kpi_sets, unknown_set_message
 from schemas.yaml_source import Location
 
 if TYPE_CHECKING:
@@ -159,6 +160,9 @@ def _digest_problems(
 ) -> Iterator[Problem]:
     if config is not None and (message := _team_problem(digest.team, config)):
         yield (*at, "team"), message
+    configured_sets = config.kpi_sets if config is not None else {}
+    if digest.kpi_set is not None and digest.kpi_set not in kpi_sets(configured_sets):
+        yield (*at, "kpi_set"), unknown_set_message(digest.kpi_set, configured_sets)
     for position, kpi_id in enumerate(digest.kpis):
         kpi = kpis.get(kpi_id)
         if kpi is None:

@@ -37,6 +37,7 @@ from schemas.config import KpimonConfig, TimeZoneName
 from schemas.events import Label
 from schemas.goals import GoalName
 from schemas.hours import BusinessDays, QuietHours, TimeOfDay, Weekday
+from schemas.kpi_sets import KpiSetName, kpi_sets
 from schemas.scopes import Scope, ScopeSelector
 from schemas.yaml_source import load_yaml_model
 
@@ -168,6 +169,8 @@ class Digest(BaseModel):
     Each KPI is shown against the team's goal for it of the digest's period (``day`` for a
     daily digest, ``week`` for a weekly one: the weekly review), and the reps behind their
     goals of that period are listed (the config's ``goals``, as in force for the period).
+    The KPIs are listed (``kpis``) or a KPI set's (``kpi_set``, ``schemas.kpi_sets``): its
+    KPIs that have a team value, filled in ``kpis`` by ``load_rules``.
     """
 
     model_config = _FROZEN
@@ -176,7 +179,8 @@ class Digest(BaseModel):
     cadence: Literal["daily", "weekly"]
     at: TimeOfDay
     weekday: Weekday | None = None
-    kpis: tuple[str, ...] = Field(min_length=1)
+    kpis: tuple[str, ...] = ()
+    kpi_set: KpiSetName | None = None
     route: RouteName
 
     @model_validator(mode="before")
@@ -189,6 +193,12 @@ class Digest(BaseModel):
                 "(a weekly digest shows the team's and its reps' weekly goals, a daily one the daily goals)"
             )
         return data
+
+    @model_validator(mode="after")
+    def _kpis_or_a_set(self) -> Digest:
+        if bool(self.kpis) == (self.kpi_set is not None):
+            raise ValueError("a digest lists its kpis or names a kpi_set (e.g. kpi_set: essentials): one of the two")
+        return self
 
     @model_validator(mode="after")
     def _weekday_for_weekly(self) -> Digest:
@@ -221,4 +231,13 @@ def load_rules(path: Path, catalog: Catalog, config: KpimonConfig | None = None)
 
     Raises ``schemas.yaml_source.ConfigFileError`` listing every problem as ``file:line:col: message``.
     """
-    return load_yaml_model(path, RulesFile, cross_check=lambda rules: rules_file_problems(rules, catalog, config))
+    rules = load_yaml_model(path, RulesFile, cross_check=lambda rules: rules_file_problems(rules, catalog, config))
+    sets = kpi_sets(config.kpi_sets if config is not None else {})
+    team_kpis = {kpi.id for kpi in catalog.kpis if "team" in kpi.scopes}
+    digests = tuple(
+        digest
+        if digest.kpi_set is None
+        else digest.model_copy(update={"kpis": tuple(kpi for kpi in sets[digest.kpi_set] if kpi in team_kpis)})
+        for digest in rules.digests
+    )
+    return rules.model_copy(update={"digests": digests})

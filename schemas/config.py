@@ -33,6 +33,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from schemas.catalog import Catalog
 from schemas.events import Currency, Label
 from schemas.goals import Goal, goal_problems
+from schemas.kpi_sets import KpiSetKpis, KpiSetName, kpi_set_problems, kpi_sets
 from schemas.scopes import OVERALL, Scope
 from schemas.yaml_source import Location, load_yaml_model
 
@@ -109,6 +110,11 @@ class KpimonConfig(BaseModel):
     gross_margin: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 1.0
     labels: LabelsConfig = LabelsConfig()
     goals: tuple[Goal, ...] = ()
+    kpi_sets: dict[KpiSetName, KpiSetKpis] = Field(default_factory=dict)  # with the built-in ones: ``all_kpi_sets``
+
+    def all_kpi_sets(self) -> dict[str, tuple[str, ...]]:
+        """The named KPI sets: the built-in ``essentials`` and the config's (``schemas.kpi_sets``)."""
+        return kpi_sets(self.kpi_sets)
 
     def constants(self) -> dict[str, float]:
         """The config's values formulas read beside the counters (catalog counters with source ``config``)."""
@@ -205,6 +211,8 @@ def load_config(path: Path, catalog: Catalog | None = None) -> KpimonConfig:
 
     def problems(config: KpimonConfig) -> list[tuple[Location, str]]:
         found = config.cross_reference_problems()
-        return found if catalog is None else found + goal_problems(config.goals, catalog)
+        if catalog is None:
+            return found
+        return found + goal_problems(config.goals, catalog) + kpi_set_problems(config.kpi_sets, catalog)
 
     return load_yaml_model(path, KpimonConfig, cross_check=problems)

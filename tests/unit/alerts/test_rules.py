@@ -291,7 +291,11 @@ SYNTAX = [
     ),
     (
         "digests:\n  - {team: emea, cadence: daily, at: '08:30', kpis: [], route: r}\n",
-        "2:53: digests.0.kpis: Tuple should have at least 1 item after validation, not 0",
+        "2:5: digests.0: a digest lists its kpis or names a kpi_set (e.g. kpi_set: essentials): one of the two",
+    ),
+    (
+        "digests:\n  - {team: emea, cadence: daily, at: '08:30', kpis: [calls], kpi_set: essentials, route: r}\n",
+        "2:5: digests.0: a digest lists its kpis or names a kpi_set (e.g. kpi_set: essentials): one of the two",
     ),
     (
         "digests:\n  - {team: emea, cadence: hourly, at: '08:30', kpis: [calls], route: r}\n",
@@ -515,3 +519,34 @@ def test_is_quiet_uses_quiet_hours_and_business_days() -> None:
 )
 def test_name_defaults_to_the_id_in_words(rule_id: str, name: str) -> None:
     assert make_rule(id=rule_id).name == name
+
+
+def test_a_digest_names_a_kpi_set(tmp_path: Path, catalog: Catalog, config: KpimonConfig) -> None:
+    """The set's KPIs with a team value, in the set's order: the CAC of essentials has none (spend has no team)."""
+    digests = (
+        "digests:\n"
+        "  - {team: emea, cadence: weekly, weekday: mon, at: '08:30', kpi_set: essentials, route: sales-slack}\n"
+        "  - {team: emea, cadence: daily, at: '08:30', kpi_set: weekly-review, route: sales-slack}\n"
+    )
+    essentials, review = load_rules(write(tmp_path, ROUTES + digests), catalog, config).digests
+    assert essentials.kpis == (
+        "lead_cohort_to_customer",
+        "customer_lifetime_value",
+        "average_deal_size",
+        "sales_cycle",
+        "customer_retention_rate",
+        "lead_to_opportunity",
+        "pipeline_velocity",
+    )
+    assert review.kpis == config.kpi_sets["weekly-review"]
+
+
+def test_an_unknown_kpi_set(tmp_path: Path, catalog: Catalog, config: KpimonConfig) -> None:
+    path = write(
+        tmp_path,
+        ROUTES + "digests:\n  - {team: emea, cadence: daily, at: '08:30', kpi_set: esentials, route: sales-slack}\n",
+    )
+    assert problems_of(path, catalog, config) == [
+        f"{path}:4:56: digests.0.kpi_set: unknown KPI set 'esentials': the sets are essentials, weekly-review "
+        "(add one under kpi_sets in the config)"
+    ]

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
+from schemas.catalog import load_catalog
 from schemas.config import KpimonConfig, RepConfig, TeamConfig, load_config
 from schemas.scopes import OVERALL, Scope
 from schemas.yaml_source import ConfigFileError
@@ -361,3 +362,23 @@ def test_example_config_is_valid() -> None:
 def test_configured_scopes_exist_without_events() -> None:
     config = KpimonConfig(teams={"emea": TeamConfig()}, reps={"anna": RepConfig(team="emea")})
     assert config.scopes() == [OVERALL, Scope(team="emea"), Scope(team="emea", rep="anna")]
+
+
+def test_kpi_sets_are_checked_against_the_catalog(tmp_path: Path) -> None:
+    path = tmp_path / "kpimon.yaml"
+    path.write_text("kpi_sets:\n  review: [calls, win_rte, calls]\n", encoding="utf-8")
+    with pytest.raises(ConfigFileError) as info:
+        load_config(path, load_catalog())
+    assert info.value.problems == [
+        f"{path}:2:19: kpi_sets.review.1: unknown KPI 'win_rte' in KPI set 'review': use a catalog id "
+        "(`kpimon docs`, docs/kpis.md)",
+        f"{path}:2:28: kpi_sets.review.2: KPI 'calls' is twice in KPI set 'review'",
+    ]
+
+
+def test_the_built_in_essentials_set_has_leading_and_lagging_catalog_kpis() -> None:
+    catalog = load_catalog()
+    config = KpimonConfig()
+    kinds = {catalog.kpi(kpi_id).indicator for kpi_id in config.all_kpi_sets()["essentials"]}
+    assert kinds == {"leading", "lagging"}
+    assert KpimonConfig(kpi_sets={"essentials": ("calls",)}).all_kpi_sets()["essentials"] == ("calls",)
