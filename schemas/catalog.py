@@ -6,6 +6,8 @@ by a user file); computation, /metrics and the generated docs all read it.
 
 from __future__ import annotations
 
+import ast
+
 from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path
@@ -116,6 +118,15 @@ class Catalog(BaseModel):
 
     def cross_reference_problems(self) -> list[tuple[Location, str]]:
         return _kpi_problems(self.kpis, self.counters)
+
+    def counter_series(self) -> dict[str, str]:
+        """Counters exported as a series: those a KPI's formula is alone (counter -> metric, the first such KPI)."""
+        series: dict[str, str] = {}
+        for kpi in self.kpis:
+            body = kpi.formula.tree.body
+            if isinstance(body, ast.Name):
+                series.setdefault(body.id, kpi.metric)
+        return series
 
     def kpi(self, kpi_id: str) -> KpiSpec:
         """The KPI with id ``kpi_id``; KeyError when the catalog has none."""

@@ -12,7 +12,9 @@ from typing import Any
 
 import orjson
 
+from schemas.catalog import Catalog
 from schemas.config import KpimonConfig
+from streams.board.essentials import essential_kpis
 from streams.board.freshness import SourceTracker, TargetState
 from streams.board.prometheus_api import PrometheusApi, PrometheusUnavailable
 from streams.board.queries import board_queries
@@ -31,6 +33,7 @@ class BoardFeed:
         self,
         view: BoardView,
         config: KpimonConfig,
+        catalog: Catalog,
         prometheus: PrometheusApi,
         job: str,
         poll_interval: float,
@@ -42,7 +45,8 @@ class BoardFeed:
         self._job = job
         self._poll_interval = poll_interval
         self._clock = clock
-        self._queries = board_queries(view)
+        self._essentials = essential_kpis(config, catalog)
+        self._queries = board_queries(view, self._essentials)
         self._sources = SourceTracker()
         self._seen_scrape = 0.0  # the newest scrape seen in the targets
         self._reads_due = 0  # reads still to do for it
@@ -125,7 +129,7 @@ class BoardFeed:
     def _message(self, problem: str | None) -> bytes:
         screens: list[dict[str, Any]] = []
         if self._results is not None:
-            data = BoardData(self._results, list(self._wins), self._config, self._read_at)
+            data = BoardData(self._results, list(self._wins), self._config, self._read_at, self._essentials)
             screens = board_screens(self.view, data)
             for screen in screens:
                 for tile in screen["tiles"]:

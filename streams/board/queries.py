@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from schemas.forecast import WIN_RATE_WINDOW
+from streams.board.essentials import EssentialKpi
 from streams.board.views import BoardView
 
 ACTIVITY_KPIS = ("calls", "emails_sent", "meetings_booked", "demos_completed")
@@ -44,11 +45,18 @@ def _quoted(value: str) -> str:
 
 
 def summed(
-    kpis: Sequence[str], window: str | None, scope: str, team: str | None = None, by: str = "", offset: str = ""
+    kpis: Sequence[str],
+    window: str | None,
+    scope: str,
+    team: str | None = None,
+    by: str = "",
+    offset: str = "",
+    aggregate: str = "sum",
 ) -> str:
     """``sum by (__name__[, by]) ({__name__=~"kpimon_(a|b)",scope=...,window=...,team=...})``: one sum per KPI.
 
-    ``window`` None for the series without one (the open pipeline); ``offset`` a Prometheus duration.
+    ``window`` None for the series without one (the open pipeline); ``offset`` a Prometheus duration;
+    ``aggregate`` ``count`` for the number of workers serving each series.
     """
     matchers = [f'__name__=~"kpimon_({"|".join(kpis)})"', f"scope={_quoted(scope)}"]
     if window is not None:
@@ -56,7 +64,7 @@ def summed(
     if team is not None:
         matchers.append(f"team={_quoted(team)}")
     shift = f" offset {offset}" if offset else ""
-    return f"sum by (__name__{', ' + by if by else ''}) ({{{','.join(matchers)}}}{shift})"
+    return f"{aggregate} by (__name__{', ' + by if by else ''}) ({{{','.join(matchers)}}}{shift})"
 
 
 def team_scope(view: BoardView) -> str:
@@ -64,9 +72,34 @@ def team_scope(view: BoardView) -> str:
     return "all" if view.team is None else "team"
 
 
-def board_queries(view: BoardView) -> tuple[Query, ...]:
+def board_queries(view: BoardView, essentials: Sequence[EssentialKpi] = ()) -> tuple[Query, ...]:
     """Every query one refresh of ``view`` runs; ``streams.board.screens`` reads their results by key."""
     scope, team = team_scope(view), view.team
+    return *_main_queries(view, scope, team), *essentials_queries(view, essentials)
+
+
+def essentials_queries(view: BoardView, essentials: Sequence[EssentialKpi]) -> tuple[Query, ...]:
+    """Per window of the Essentials screen: its counters summed, and the gauges of the KPIs no sum rebuilds.
+
+    Company-wide (scope ``all``) and per team (the view's team, or every team on the company's board).
+    """
+    queries = []
+    for window in sorted({kpi.window for kpi in essentials}):
+        kpis = [kpi for kpi in essentials if kpi.window == window]
+        counters = sorted({metric.removeprefix("kpimon_") for kpi in kpis for metric in (kpi.series or {}).values()})
+        gauges = sorted(kpi.spec.metric.removeprefix("kpimon_") for kpi in kpis if kpi.series is None)
+        for scope, team, by in (("all", None, ""), ("team", view.team, "team")):
+            key = f"{window}:{scope}"
+            if counters:
+                queries.append(Query(f"essentials:{key}", summed(counters, window, scope, team, by)))
+            if gauges:
+                queries.append(Query(f"essentials:{key}", summed(gauges, window, scope, team, by)))
+                workers = summed(gauges, window, scope, team, by, aggregate="count")
+                queries.append(Query(f"essentials_workers:{key}", workers))
+    return tuple(queries)
+
+
+def _main_queries(view: BoardView, scope: str, team: str | None) -> tuple[Query, ...]:
     return (
         Query("activity", summed(ACTIVITY_KPIS, "today", "rep", team, by="team, rep")),
         Query("funnel", summed(FUNNEL_COUNTERS, FUNNEL_WINDOW, scope, team)),

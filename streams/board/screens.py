@@ -17,6 +17,7 @@ from schemas.config import KpimonConfig
 from schemas.forecast import WIN_RATE_WINDOW, run_rate_projection, weighted_pipeline_projection, win_rate
 from schemas.scopes import Scope
 from streams.board import formatting
+from streams.board.essentials import EssentialKpi, essentials_tile
 from streams.board.goal_progress import Progress, goal_for, pace_word, progress_of
 from streams.board.queries import ACTIVITY_KPIS, EMAIL_COUNTERS, FUNNEL_COUNTERS, MARKETING_COUNTERS
 from streams.board.ticker import RepKey, Win
@@ -29,7 +30,7 @@ Screen = dict[str, Any]
 
 ACTIVITY_LABELS = {"calls": "Calls", "emails_sent": "Emails", "meetings_booked": "Meetings", "demos_completed": "Demos"}
 FUNNEL_LABELS = {"leads": "Leads", "mqls": "MQLs", "opportunities_created": "Opportunities", "deals_won": "Won"}
-SCREEN_IDS = ("activity", "funnel", "revenue", "ticker", "marketing")
+SCREEN_IDS = ("activity", "funnel", "revenue", "ticker", "marketing", "essentials")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class BoardData:
     wins: Sequence[Win]
     config: KpimonConfig
     now: float
+    essentials: Sequence[EssentialKpi] = ()  # the KPIs of the Essentials screen (``essential_kpis``)
 
     @property
     def currency(self) -> str:
@@ -296,4 +298,12 @@ def board_screens(view: BoardView, data: BoardData) -> list[Screen]:
         revenue_screen(view, data),
         ticker_screen(view, data),
         marketing_screen(data),
+        essentials_screen(view, data),
     ]
+
+
+def essentials_screen(view: BoardView, data: BoardData) -> Screen:
+    """The ``essentials`` KPI set: company-wide, and per team (the board's team, or every team)."""
+    teams = [(team, name) for team, name in data.team_names.items() if view.team in (None, team)]
+    tile = essentials_tile(data.essentials, data.results, teams, data.currency)
+    return {"id": "essentials", "title": "Essentials", "tiles": [tile]}

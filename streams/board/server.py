@@ -22,6 +22,7 @@ from importlib import resources
 import aiohttp
 from aiohttp import web
 
+from schemas.catalog import Catalog
 from schemas.config import KpimonConfig
 from streams.board.feed import BoardFeed
 from streams.board.prometheus_api import PrometheusApi
@@ -50,8 +51,9 @@ class BoardOptions:
 
 
 class BoardServer:
-    def __init__(self, config: KpimonConfig, options: BoardOptions) -> None:
+    def __init__(self, config: KpimonConfig, catalog: Catalog, options: BoardOptions) -> None:
         self._config = config
+        self._catalog = catalog
         self._options = options
         self._feeds: dict[str, BoardFeed] = {}
         self._session: aiohttp.ClientSession | None = None
@@ -133,7 +135,7 @@ class BoardServer:
             assert self._session is not None
             prometheus = PrometheusApi(self._session, self._options.prometheus_url)
             poll = self._options.poll_interval_seconds
-            self._feeds[view.key] = BoardFeed(view, self._config, prometheus, self._options.job, poll)
+            self._feeds[view.key] = BoardFeed(view, self._config, self._catalog, prometheus, self._options.job, poll)
         return self._feeds[view.key]
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
@@ -162,8 +164,8 @@ class BoardServer:
         return response
 
 
-def run_board(config: KpimonConfig, options: BoardOptions, host: str, port: int) -> None:
+def run_board(config: KpimonConfig, catalog: Catalog, options: BoardOptions, host: str, port: int) -> None:
     """Serve the board until interrupted; no access log (request lines would carry the token)."""
     with contextlib.suppress(KeyboardInterrupt):
-        app = BoardServer(config, options).app()
+        app = BoardServer(config, catalog, options).app()
         web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=2)

@@ -272,7 +272,7 @@ def _board(args: argparse.Namespace) -> int:
     from streams.board.server import BoardOptions, run_board
 
     settings = _settings(args)
-    config, _ = _load(settings)
+    config, catalog = _load(settings)
     token = args.token_file.read_text(encoding="utf-8").strip() if args.token_file else None
     token = token or os.environ.get("KPIMON_BOARD_TOKEN") or None
     options = BoardOptions(
@@ -284,7 +284,7 @@ def _board(args: argparse.Namespace) -> int:
     )
     teams = ", ".join(f"/board/{team}" for team in config.teams) or "no teams in the config"
     print(f"board: http://{args.host}:{args.port}/board (teams: {teams}); reading {args.prometheus_url}", flush=True)
-    run_board(config, options, args.host, args.port)
+    run_board(config, catalog, options, args.host, args.port)
     return 0
 
 

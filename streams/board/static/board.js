@@ -85,16 +85,29 @@ function tickerHtml(tile) {
   return `${statsHtml(tile.items, true)}<ul class="ticker">${entries}</ul>`;
 }
 
+function kpisetHtml(tile) {
+  const head = tile.columns.map((column) => `<th>${escapeHtml(column.label)}</th>`).join("");
+  const rows = tile.rows.map((row) => {
+    const cells = row.cells.map((cell) => {
+      const note = cell.note ? `<small>${escapeHtml(cell.note)}</small>` : "";
+      return `<td data-key="${escapeHtml(cell.key)}" data-value="${cell.value ?? ""}">${escapeHtml(cell.text)}${note}</td>`;
+    }).join("");
+    return `<tr data-kpi="${escapeHtml(row.kpi)}" class="${row.indicator}"><td class="name">${escapeHtml(row.name)}</td><td class="mark">${escapeHtml(row.mark)}</td><td class="window">${escapeHtml(row.window)}</td>${cells}</tr>`;
+  }).join("");
+  return `<table class="kpiset"><thead><tr><th class="name">KPI</th><th class="mark">Kind</th><th class="window">Window</th>${head}</tr></thead><tbody>${rows}</tbody></table>`;
+}
+
 const BODIES = {
   leaderboard: leaderboardHtml,
   funnel: funnelHtml,
   stats: (tile) => statsHtml(tile.items, false),
   goal: goalHtml,
   ticker: tickerHtml,
+  kpiset: kpisetHtml,
 };
 
 function tileHtml(tile) {
-  const wide = tile.kind === "leaderboard" || tile.kind === "funnel" || tile.kind === "ticker" || tile.kind === "goal";
+  const wide = ["leaderboard", "funnel", "ticker", "goal", "kpiset"].includes(tile.kind);
   return `<section class="tile${wide ? " wide" : ""}" data-tile="${tile.id}" data-as-of="${tile.as_of ?? ""}">
     <header><h2>${escapeHtml(tile.title)}</h2><p class="meta"><span class="stale-flag">⚠ STALE · </span>${escapeHtml(tile.window)} · <span class="age">as of –</span></p></header>
     ${BODIES[tile.kind](tile)}</section>`;

@@ -77,7 +77,7 @@ class _NoSeries(Exception):
 
 def counter_series(catalog: Catalog) -> dict[str, str]:
     """Counters exported as a series: those a KPI's formula is alone (counter -> metric)."""
-    return {kpi.formula.tree.body.id: kpi.metric for kpi in catalog.kpis if isinstance(kpi.formula.tree.body, ast.Name)}
+    return catalog.counter_series()
 
 
 def total(metric: str, selector: Selector) -> str:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from schemas.catalog import load_catalog
 from schemas.config import KpimonConfig, RepConfig, TeamConfig
 from streams.board.server import BoardOptions, BoardServer
 
@@ -22,7 +23,7 @@ Client = TestClient[object, object]
 @pytest.fixture
 async def client() -> AsyncIterator[Client]:
     options = BoardOptions(prometheus_url="http://127.0.0.1:9", token=TOKEN)
-    async with TestClient(TestServer(BoardServer(CONFIG, options).app())) as test_client:
+    async with TestClient(TestServer(BoardServer(CONFIG, load_catalog(), options).app())) as test_client:
         yield test_client
 
 
