@@ -7,7 +7,6 @@ by a user file); computation, /metrics and the generated docs all read it.
 from __future__ import annotations
 
 import ast
-
 from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path

@@ -199,7 +199,8 @@ def _check(args: argparse.Namespace) -> int:
     config = load_config(Path(args.file), catalog)
     print(
         f"{args.file}: ok ({len(config.teams)} teams, {len(config.reps)} reps, {len(config.goals)} goals, "
-        f"KPI sets {', '.join(config.all_kpi_sets())}; catalog of {len(catalog.kpis)} KPIs over {len(catalog.counters)} counters)"
+        f"KPI sets {', '.join(config.all_kpi_sets())}; "
+        f"catalog of {len(catalog.kpis)} KPIs over {len(catalog.counters)} counters)"
     )
     _print_label_bounds(config, catalog, _settings(args).partitions)
     if args.rules:
@@ -429,8 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="validate a config file (and a catalog extension and alert rules)",
         description="Validate the config file (its teams, reps, currencies, goals and KPI sets, the goals and sets "
-        "against the KPI catalog), and the catalog extension and alert rules when given, as a worker does at start: every problem "
-        "is reported as file:line:column. Exit status 2 when any file is invalid. "
+        "against the KPI catalog), and the catalog extension and alert rules when given, as a worker does at "
+        "start: every problem is reported as file:line:column. Exit status 2 when any file is invalid. "
         "Example: kpimon check deploy/examples/kpimon.yaml --rules deploy/examples/alerts.yaml",
     )
     check.add_argument("file", help="the YAML config file (teams, reps, currency rates, goals)")
