@@ -12,6 +12,7 @@ from prometheus_client.core import Metric
 
 from schemas.catalog import WINDOW_NAMES, Catalog
 from schemas.config import KpimonConfig
+from schemas.kpi_sets import BUILT_IN_SETS, ESSENTIALS
 from streams.core.validation import REASON_CODES
 from streams.metrics.alert_collector import ALERT_LABELS, AlertCollector
 from streams.metrics.faust_collector import LAG_LABELS, FaustCollector
@@ -89,6 +90,13 @@ ATTAINMENT = (
     "across workers over `max` of `kpimon_goal`; 1 = the goal is met. A scope with a goal and no series of "
     "the KPI yet is at 0."
 )
+PROJECTION = (
+    "The goal's period-end projection (schemas/forecast.py), recorded by Prometheus (group kpimon-goal-forecast) "
+    "from sums across workers, with a `method` label: `run_rate`, the KPI so far over the share of the period's "
+    "counted time gone by (`kpimon_goal_expected / kpimon_goal`; none before 5% of it); `weighted_pipeline` "
+    "(revenue and deals won), the KPI so far plus the open pipeline (value, or count of open deals) times the "
+    "scope's win rate of the last 30 days (none where no deal closed in them)."
+)
 NO_DATA_RULE = (
     "A ratio whose denominator is 0 in a window has no value there: the series is absent from /metrics "
     "(never 0, never NaN, never an error). Counts of a known scope with no events in a window are 0."
@@ -123,6 +131,7 @@ def kpi_glossary(catalog: Catalog) -> str:
         "**Goals** (`goals:` in the config, docs/architecture.md) can be set on the KPIs that add up over time "
         f"and over workers, the counts and sums: {with_goals}. A ratio has no goal: set one on its numerator.",
     ]
+    lines += ["", *_essentials_section(catalog)]
     lines += ["", "## Definitions", ""]
     lines += [f"- **{kpi.name}**: {kpi.description}" for kpi in catalog.kpis]
     lines += ["", "## Customers and surveys", ""]
@@ -132,6 +141,27 @@ def kpi_glossary(catalog: Catalog) -> str:
     for name, counter in catalog.counters.items():
         lines.append(f"| `{name}` | {counter.unit} | `{counter.source}` | {counter.help} |")
     return "\n".join(lines) + "\n"
+
+
+def _essentials_section(catalog: Catalog) -> list[str]:
+    """The built-in ``essentials`` KPI set, each KPI leading or lagging."""
+    lines = [
+        "## KPI sets",
+        "",
+        "A KPI set names a few KPIs watched together (`kpi_sets:` in the config; schemas/kpi_sets.py): a digest",
+        "names a set instead of listing KPIs, and the board's Essentials screen shows the `essentials` set. The",
+        "built-in `essentials` set is the six KPIs every team should track (conversion rate, CAC, CLV, average",
+        "deal size, sales cycle length, retention rate), all lagging, and two leading KPIs that move before them:",
+        "",
+        "| KPI | leads/lags | windows | scopes |",
+        "|---|---|---|---|",
+    ]
+    for kpi_id in BUILT_IN_SETS[ESSENTIALS]:
+        kpi = catalog.kpi(kpi_id)
+        lines.append(
+            f"| **{kpi.name}** (`{kpi.id}`) | {kpi.indicator} | {', '.join(kpi.windows)} | {', '.join(kpi.scopes)} |"
+        )
+    return lines
 
 
 def _family_row(family: Metric, labels: Iterable[str]) -> str:
@@ -198,6 +228,7 @@ def metrics_reference(catalog: Catalog) -> str:
         "|---|---|---|---|",
         *(f"| `{name}` | gauge | {goal_labels} | {help_text} |" for name, help_text in GOAL_FAMILIES),
         f"| `kpimon_goal_attainment_ratio` | gauge (Prometheus recording rule) | {goal_labels} | {ATTAINMENT} |",
+        f"| `kpimon_goal_projection` | gauge (Prometheus recording rule) | {goal_labels}, `method` | {PROJECTION} |",
     ]
     lines += ["", "## Ingest (exact across restarts)", "", "| metric | type | labels | help |", "|---|---|---|---|"]
     lines += other
