@@ -104,6 +104,7 @@ def essentials_tile(
     results: Results,
     teams: Sequence[tuple[str, str]],
     currency: str,
+    board_title: str,
 ) -> dict[str, Any]:
     """The set as a table: a row per KPI, a column for the company and one per team of ``teams`` (id, name)."""
     columns = [("all", None, "Company"), *(("team", team, name) for team, name in teams)]
@@ -124,12 +125,11 @@ def essentials_tile(
                 "cells": cells,
             }
         )
-    windows = sorted({kpi.window for kpi in essentials})
     return {
         "id": "essentials",
         "kind": "kpiset",
-        "title": "Essentials: the KPIs every team tracks",
-        "window": f"last {', '.join(windows)} (each row says its window); every value over all workers",
+        "title": f"Essentials, {board_title}",
+        "window": "each row in its window (30d: the last 30 days); every value over all workers",
         "columns": [{"key": team or "all", "label": label} for _, team, label in columns],
         "rows": rows,
     }

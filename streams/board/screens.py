@@ -167,15 +167,12 @@ def revenue_screen(view: BoardView, data: BoardData) -> Screen:
     rate = win_rate(*(total(data.results, f"win_history:{counter}") or 0.0 for counter in ("deals_won", "deals_lost")))
     run_rate = run_rate_projection(revenue or 0.0, elapsed)
     weighted = weighted_pipeline_projection(revenue or 0.0, pipeline or 0.0, rate)
-    working_time = " working time" if goal is not None and (goal.hours or goal.business_days) else ""
+    working_time = " (working time)" if goal is not None and (goal.hours or goal.business_days) else ""
     forecast_tile = {
         "id": "forecast",
         "kind": "stats",
         "title": "Projected by month end",
-        "window": (
-            f"run rate: this month's revenue over the share of its{working_time} gone by; "
-            f"pipeline: won plus the open pipeline times the win rate of the last {WIN_RATE_WINDOW}"
-        ),
+        "window": f"pace of this month so far{working_time}; open deals at the {WIN_RATE_WINDOW} win rate",
         "items": [
             {"key": "run_rate", "label": "At this pace", **_projection(run_rate, "too early", data.currency)},
             {
@@ -305,5 +302,5 @@ def board_screens(view: BoardView, data: BoardData) -> list[Screen]:
 def essentials_screen(view: BoardView, data: BoardData) -> Screen:
     """The ``essentials`` KPI set: company-wide, and per team (the board's team, or every team)."""
     teams = [(team, name) for team, name in data.team_names.items() if view.team in (None, team)]
-    tile = essentials_tile(data.essentials, data.results, teams, data.currency)
+    tile = essentials_tile(data.essentials, data.results, teams, data.currency, view.title)
     return {"id": "essentials", "title": "Essentials", "tiles": [tile]}

@@ -123,6 +123,12 @@ def summed(scrapes: list[Samples], name: str, **labels: str) -> float:
     )
 
 
+def has_series(samples: Samples, name: str, **labels: str) -> bool:
+    return any(
+        all(dict(series).get(key) == wanted for key, wanted in labels.items()) for series in samples.get(name, {})
+    )
+
+
 def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else math.nan
 
@@ -169,6 +175,7 @@ def expected_values(scrapes: list[Samples]) -> dict[str, dict[str, float]]:
             "deals_won": value("kpimon_deals_won", **team, window="today"),
             "revenue": value("kpimon_revenue", **team, window="today"),
         },
+        "essentials": essentials_values(scrapes),
         "marketing": {
             "marketing_spend": spend,
             "cost_per_lead": ratio(spend, value("kpimon_leads", **everyone, window="month")),
@@ -181,6 +188,25 @@ def expected_values(scrapes: list[Samples]) -> dict[str, dict[str, float]]:
             ),
         },
     }
+
+
+def essentials_values(scrapes: list[Samples]) -> dict[str, float]:
+    """The Essentials screen of the team's board (last 30 days): ratios of sums, and a gauge where one worker has it."""
+    team = {"scope": "team", "team": TEAM, "window": "30d"}
+    everyone = {"scope": "all", "window": "30d"}
+    values = {}
+    for column, labels in (("all", everyone), (TEAM, team)):
+        revenue, won = summed(scrapes, "kpimon_revenue", **labels), summed(scrapes, "kpimon_deals_won", **labels)
+        leads = summed(scrapes, "kpimon_leads", **labels)
+        values[f"average_deal_size:{column}"] = ratio(revenue, won)
+        values[f"lead_to_opportunity:{column}"] = ratio(
+            summed(scrapes, "kpimon_opportunities_created", **labels), leads
+        )
+        gauge = "kpimon_lead_cohort_to_customer_ratio"
+        serving = [samples for samples in scrapes if has_series(samples, gauge, **labels)]
+        if len(serving) == 1:  # a gauge no sum rebuilds: shown where one worker has the scope's whole value
+            values[f"lead_cohort_to_customer:{column}"] = summed(serving, gauge, **labels)
+    return values
 
 
 def differences(expected: dict[str, dict[str, float]]) -> list[str]:
@@ -227,6 +253,11 @@ def by_hand() -> dict[str, dict[str, float]]:
             "open_pipeline_value": 20_000.0,
             "win_rate": 0.5,  # 1 won, 1 lost in 30 days
             "weighted_pipeline": WON_AMOUNT + 20_000.0 * 0.5,  # the won deal and the open one at the win rate
+        },
+        "essentials": {
+            f"average_deal_size:{TEAM}": WON_AMOUNT / WON,
+            "average_deal_size:all": WON_AMOUNT / WON,
+            f"lead_to_opportunity:{TEAM}": OPPORTUNITIES / LEADS,
         },
         "marketing": {
             "marketing_spend": SPEND,

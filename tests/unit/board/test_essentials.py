@@ -72,7 +72,7 @@ def cells(tile: dict[str, object]) -> dict[str, tuple[float | None, str, str]]:
 
 
 def test_values_company_wide_and_per_team() -> None:
-    tile = essentials_tile(ESSENTIALS, RESULTS, [("emea", "EMEA")], "EUR")
+    tile = essentials_tile(ESSENTIALS, RESULTS, [("emea", "EMEA")], "EUR", "EMEA")
     assert [column["label"] for column in tile["columns"]] == ["Company", "EMEA"]
     found = cells(tile)
     assert found["average_deal_size:all"] == (15_000, "€15,000", "")  # 150,000 / 10

@@ -132,7 +132,7 @@ def test_revenue_projected_by_month_end() -> None:
     """
     *_, forecast = screens("emea")["revenue"]
     assert forecast["title"] == "Projected by month end"
-    assert "win rate of the last 30d" in forecast["window"]
+    assert forecast["window"] == "pace of this month so far; open deals at the 30d win rate"
     assert items(forecast) == {
         "run_rate": (pytest.approx(120_000 * 31 / (13 + 13 / 24)), "€275k"),
         "weighted_pipeline": (pytest.approx(420_000), "€420k"),
