@@ -251,6 +251,8 @@ def _digest_fallback(title: str, summary: str, rows: Sequence[DigestRow], behind
     lines = [f"{title}: {summary}"]
     for row in rows:
         marker = f", {goal_marker(row)}" if row.goal is not None else ""
+        if row.forecast is not None:
+            marker += f", {forecast_text(row.forecast, row.unit)}"
         lines.append(
             f"{row.kpi_name}: {format_value(row.value, row.unit)} ({format_change(row.value, row.previous)}{marker})"
         )

@@ -256,9 +256,14 @@ def test_a_digest_row_shows_a_longer_goals_projection() -> None:
         DigestRow("Revenue", "currency", 30_000, 25_000, forecast=GoalForecast("month", 517_500, 200_000)),
         DigestRow("Calls", "count", 412, 380, goal=400, forecast=GoalForecast("month", None, 1_600)),
     ]
-    lines = digest_message("Weekly digest for team emea: 2026-W49", rows)["blocks"][1]["text"]["text"].splitlines()
+    message = digest_message("Weekly digest for team emea: 2026-W49", rows)
+    lines = message["blocks"][1]["text"]["text"].splitlines()
     assert lines[2].endswith("+20.0%  month: 517,500.00 projected of 200,000.00")
     assert lines[3].endswith("✓ on goal (400); month: too early to project")
+    assert message["text"].splitlines()[1:] == [
+        "Revenue: 30,000.00 (+20.0%, month: 517,500.00 projected of 200,000.00)",
+        "Calls: 412 (+8.4%, on goal, month: too early to project)",
+    ]
 
 
 BEHIND = [
