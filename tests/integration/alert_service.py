@@ -13,7 +13,7 @@ from schemas.catalog import load_catalog
 from schemas.config import KpimonConfig
 from schemas.scopes import Scope
 from streams.core.folding import BucketGroup, GroupKey
-from streams.core.windows import DAY
+from streams.core.windows import DAY, MONTH, Resolution
 from streams.worker.alerting import AlertService
 from streams.worker.settings import Settings
 
@@ -27,9 +27,20 @@ def local_time(text: str, tz: ZoneInfo) -> int:
 
 def day_buckets(scope: Scope, calls_by_day: Mapping[str, int], tz: ZoneInfo, partition: int = 0) -> Groups:
     """Day buckets of ``calls`` for ``scope`` (days of one month), as the partition's stored group."""
-    first = min(calls_by_day)
-    key = GroupKey(partition, scope, DAY, DAY.group_start(local_time(f"{first} 00:00", tz), tz)).encode()
-    buckets = {str(local_time(f"{day} 00:00", tz)): {"calls": float(calls)} for day, calls in calls_by_day.items()}
+    return _buckets(scope, DAY, calls_by_day, tz, partition)
+
+
+def month_buckets(scope: Scope, calls_by_month: Mapping[str, int], tz: ZoneInfo, partition: int = 0) -> Groups:
+    """Month buckets (``"2026-12-01"``: December) of ``calls`` for ``scope``: what the month and quarter read."""
+    return _buckets(scope, MONTH, calls_by_month, tz, partition)
+
+
+def _buckets(
+    scope: Scope, resolution: Resolution, calls_by_start: Mapping[str, int], tz: ZoneInfo, partition: int
+) -> Groups:
+    first = min(calls_by_start)
+    key = GroupKey(partition, scope, resolution, resolution.group_start(local_time(f"{first} 00:00", tz), tz)).encode()
+    buckets = {str(local_time(f"{day} 00:00", tz)): {"calls": float(calls)} for day, calls in calls_by_start.items()}
     return [(key, {"buckets": buckets, "offsets": {"crm": 1}})]
 
 

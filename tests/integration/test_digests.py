@@ -13,7 +13,7 @@ from alerts.testing import WebhookSink
 from schemas.config import KpimonConfig
 from schemas.scopes import Scope
 from streams.worker.alerting import AlertService
-from tests.integration.alert_service import Groups, alert_service, day_buckets, local_time, rounds
+from tests.integration.alert_service import Groups, alert_service, day_buckets, local_time, month_buckets, rounds
 from tests.integration.redis_namespace import redis_namespace
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -127,3 +127,40 @@ async def test_a_day_without_any_data_is_not_summarised_until_its_data_arrives()
             await service.close()
         assert request.header("Idempotency-Key") == "digest/emea/daily/2026-11-24/sales"
         assert "12" in request.json["text"]
+
+
+async def test_a_weekly_digest_row_projects_the_teams_month_goal() -> None:
+    """Monday 7 December 2026, 09:00 in Berlin: week 49 reviewed, and where December's calls are heading.
+
+    A monthly team goal of 300 calls, working time 08:00-16:00 Monday to Friday: December has 23 working
+    days (184 h), of which December 1-4 and the first hour of the 7th are gone (33 h). The 66 calls of
+    December so far, folded on two partitions (20 + 10 on the 1st, 24 + 12 on the 3rd), project to
+    66 x 184 / 33 = 368 by the month's end.
+    """
+    monthly = {
+        "name": "team-monthly-calls",
+        "kpi": "calls",
+        "scope": "team",
+        "period": "month",
+        "target": 300,
+        "hours": "08:00-16:00",
+        "business_days": ["mon", "tue", "wed", "thu", "fri"],
+    }
+    config = KpimonConfig.model_validate({**CONFIG.model_dump(mode="json"), "goals": [monthly]})
+    team = Scope(team="emea")
+    groups = calls_on(team, {"2026-11-24": 33}) + calls_on(team, {"2026-12-01": 20, "2026-12-03": 24})
+    groups += calls_on(team, {"2026-12-01": 10, "2026-12-03": 12}, partition=1)  # a group per month
+    # the same calls in December's month bucket, which the month window reads
+    groups += month_buckets(team, {"2026-12-01": 44}, BERLIN) + month_buckets(team, {"2026-12-01": 22}, BERLIN, 1)
+    monday = float(berlin("2026-12-07 09:00"))
+    async with redis_namespace("digest-forecast") as (redis, namespace), WebhookSink() as sink:
+        env = {"SLACK_URL": sink.url("/slack")}
+        service = alert_service(redis, namespace, config, WEEKLY_RULES, lambda: groups, monday, env, partitions=2)
+        try:
+            await rounds(service, 2)
+            (request,) = await sink.wait_for(1, timeout=10)
+        finally:
+            await service.close()
+    text = request.json["text"].splitlines()
+    assert text[1] == "Calls: 66 (+100.0%, month: 368 projected of 300)"  # week 49: 66, week 48: 33
+    assert "month: 368 projected of 300" in request.json["blocks"][1]["text"]["text"]
