@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis
 
 from alerts.rules import RulesFile
-from alerts.testing import WebhookSink
+from alerts.testing import RecordedRequest, WebhookSink
 from schemas.config import KpimonConfig
 from schemas.scopes import Scope
 from streams.worker.alerting import AlertService
@@ -83,6 +83,20 @@ async def test_a_daily_digest_compares_yesterday_with_the_day_before_and_is_sent
         assert len(sink.requests) == 1
 
 
+async def weekly_digest(config: KpimonConfig, groups: Groups, monday: str, namespace_name: str) -> RecordedRequest:
+    """The one message the weekly digest sends on ``monday`` (Berlin), the stored groups on two partitions."""
+    async with redis_namespace(namespace_name) as (redis, namespace), WebhookSink() as sink:
+        env = {"SLACK_URL": sink.url("/slack")}
+        now = float(berlin(monday))
+        service = alert_service(redis, namespace, config, WEEKLY_RULES, lambda: groups, now, env, partitions=2)
+        try:
+            await rounds(service, 2)
+            (request,) = await sink.wait_for(1, timeout=10)
+        finally:
+            await service.close()
+    return request
+
+
 async def test_the_weekly_review_judges_last_week_by_its_own_goals_and_names_who_is_behind() -> None:
     """Monday November 30: week 48 (November 23-29) against week 47, with week 48's goals."""
     week_47 = {"2026-11-16": 9, "2026-11-18": 11, "2026-11-20": 10}  # 30 calls
@@ -92,15 +106,7 @@ async def test_the_weekly_review_judges_last_week_by_its_own_goals_and_names_who
     second = {day: calls - first[day] for day, calls in (week_47 | week_48).items()}
     groups = calls_on(Scope(team="emea"), first) + calls_on(Scope(team="emea"), second, partition=1)
     groups += calls_on(ANNA, {"2026-11-23": 20, "2026-11-27": 10}) + calls_on(JAN, {"2026-11-24": 15})
-    monday = float(berlin("2026-11-30 09:00"))
-    async with redis_namespace("digest-weekly") as (redis, namespace), WebhookSink() as sink:
-        env = {"SLACK_URL": sink.url("/slack")}
-        service = alert_service(redis, namespace, CONFIG, WEEKLY_RULES, lambda: groups, monday, env, partitions=2)
-        try:
-            await rounds(service, 2)
-            (request,) = await sink.wait_for(1, timeout=10)
-        finally:
-            await service.close()
+    request = await weekly_digest(CONFIG, groups, "2026-11-30 09:00", "digest-weekly")
     assert request.header("Idempotency-Key") == "digest/emea/weekly/2026-W48/sales"
     text = request.json["text"].splitlines()
     # 45 calls against 30 the week before (+50%), on the goal of 50? no: the 80 set on Wednesday starts in week 49
@@ -152,15 +158,7 @@ async def test_a_weekly_digest_row_projects_the_teams_month_goal() -> None:
     groups += calls_on(team, {"2026-12-01": 10, "2026-12-03": 12}, partition=1)  # a group per month
     # the same calls in December's month bucket, which the month window reads
     groups += month_buckets(team, {"2026-12-01": 44}, BERLIN) + month_buckets(team, {"2026-12-01": 22}, BERLIN, 1)
-    monday = float(berlin("2026-12-07 09:00"))
-    async with redis_namespace("digest-forecast") as (redis, namespace), WebhookSink() as sink:
-        env = {"SLACK_URL": sink.url("/slack")}
-        service = alert_service(redis, namespace, config, WEEKLY_RULES, lambda: groups, monday, env, partitions=2)
-        try:
-            await rounds(service, 2)
-            (request,) = await sink.wait_for(1, timeout=10)
-        finally:
-            await service.close()
+    request = await weekly_digest(config, groups, "2026-12-07 09:00", "digest-forecast")
     text = request.json["text"].splitlines()
     assert text[1] == "Calls: 66 (+100.0%, month: 368 projected of 300)"  # week 49: 66, week 48: 33
     assert "month: 368 projected of 300" in request.json["blocks"][1]["text"]["text"]
