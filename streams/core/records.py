@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from schemas.events import AnyEvent
 from streams.core.validation import Rejection
@@ -39,8 +40,9 @@ class Accepted:
     position: Position
     event: AnyEvent
 
-    @property
+    @cached_property
     def timestamp(self) -> int:
+        """The event time in epoch seconds, computed once: dedup, entities and folding all read it."""
         return int(self.event.occurred_at.timestamp())
 
 
