@@ -189,3 +189,22 @@ def test_the_entity_store_indexes_open_deals_only(tmp_path: Path) -> None:
     )  # restored from the changelog: indexed too
     assert list(store.open_deal_items()) == [("1|deal:c", open_deal)]
     assert sorted(key for key, _ in store.items()) == ["0|deal:a", "0|lead:deal:x", "1|deal:c"]
+
+
+@pytest.mark.parametrize("store_url", [ROCKS_STORE, CACHED_STORE, ENTITY_STORE])
+def test_a_write_encodes_once_for_the_changelog_and_the_store(tmp_path: Path, store_url: str) -> None:
+    """The changelog record carries the bytes Faust would have encoded; the store keeps the same bytes."""
+    store = make_store(tmp_path, store_url)
+    table = store.table
+    sent: list[tuple[Any, ...]] = []
+    table.send_changelog = lambda *args: sent.append(args)
+    value = {"buckets": {"1700000000": {"calls": 2, "call_duration_seconds": 150.5}}, "offsets": {"crm": 7}}
+    table["1|all|1m|1699999200"] = value
+    ((partition, raw_key, raw_value, key_serializer, value_serializer),) = sent
+    topic = table.changelog_topic
+    assert partition == 1 and (key_serializer, value_serializer) == ("raw", "raw")
+    assert topic.prepare_key(raw_key, "raw")[0] == topic.prepare_key("1|all|1m|1699999200", table.key_serializer)[0]
+    assert topic.prepare_value(raw_value, "raw")[0] == topic.prepare_value(value, table.value_serializer)[0]
+    assert store["1|all|1m|1699999200"] == value
+    store.checkpoint()
+    assert store._db(1).get(raw_key) == raw_value == orjson.dumps(value)
