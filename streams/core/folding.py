@@ -121,6 +121,7 @@ class _BatchFolder:
         self._spans: dict[tuple[str, str], BucketSpan] = {}  # (resolution, zone) -> the last bucket located
         self._scopes: dict[Place, list[Scope]] = {}
         self._targets: dict[Place, tuple[ScopeTarget, ...]] = {}
+        self._stored_offsets: dict[int, Mapping[str, int] | None] = {}  # partition -> its stored progress's offsets
         self._summed: dict[SummedKey, tuple[dict[int, dict[str, float]], dict[str, int]]] = {}
         self.result = FoldResult()
 
@@ -142,8 +143,13 @@ class _BatchFolder:
 
     def is_past_stored_progress(self, position: Position) -> bool:
         """Whether ``position`` comes after everything the stored progress of its partition has applied."""
-        stored = self._progress.get(str(position.partition))
-        return stored is None or _is_new(stored["offsets"], position)
+        partition = position.partition
+        if partition in self._stored_offsets:
+            offsets = self._stored_offsets[partition]
+        else:
+            stored = self._progress.get(str(partition))
+            offsets = self._stored_offsets[partition] = stored["offsets"] if stored else None
+        return offsets is None or _is_new(offsets, position)
 
     def scopes_of(self, team: str | None, rep: str | None, channel: str | None, campaign: str | None) -> list[Scope]:
         place = (team, rep, channel, campaign)

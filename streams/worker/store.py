@@ -274,6 +274,10 @@ class CachedRocksStore(RocksStore):
     def __getitem__(self, key: Any) -> Any:
         return self._partition_values(key_partition(str(key)))[key]
 
+    def get(self, key: Any, default: Any = None) -> Any:
+        """As ``Mapping.get``, without raising and catching a KeyError for every absent key (new groups)."""
+        return self._partition_values(key_partition(str(key))).get(key, default)
+
     def __setitem__(self, key: Any, value: Any) -> None:
         self.set_encoded(key, value, *self.encode(key, value))
 

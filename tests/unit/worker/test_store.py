@@ -123,6 +123,7 @@ def test_the_cached_store_keeps_decoded_values_and_reloads_after_recovery(tmp_pa
     value = {"buckets": {}}
     store["0|g"] = value
     assert store["0|g"] is value  # no decoding on read
+    assert store.get("0|g") is value and store.get("1|g") is None and store.get("0|x", 5) == 5
     store.checkpoint()
     store.apply_changelog_batch([changelog(0, 9, b'"0|h"', b"[1]")], lambda k: k, lambda v: v)
     assert dict(store.items()) == {"0|g": value, "0|h": [1]}
