@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 
 from schemas.events import AnyEvent
 from streams.core.validation import Rejection
@@ -39,11 +38,11 @@ class Position:
 class Accepted:
     position: Position
     event: AnyEvent
+    # The event time in epoch seconds, computed once: dedup, entities and folding all read it.
+    timestamp: int = field(init=False, repr=False, compare=False)
 
-    @cached_property
-    def timestamp(self) -> int:
-        """The event time in epoch seconds, computed once: dedup, entities and folding all read it."""
-        return int(self.event.occurred_at.timestamp())
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timestamp", int(self.event.occurred_at.timestamp()))
 
 
 @dataclass(frozen=True)

@@ -193,19 +193,29 @@ def test_the_entity_store_indexes_open_deals_only(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("store_url", [ROCKS_STORE, CACHED_STORE, ENTITY_STORE])
-def test_a_write_encodes_once_for_the_changelog_and_the_store(tmp_path: Path, store_url: str) -> None:
-    """The changelog record carries the bytes Faust would have encoded; the store keeps the same bytes."""
+async def test_a_write_encodes_once_for_the_changelog_and_the_store(tmp_path: Path, store_url: str) -> None:
+    """The changelog record is the one Faust's send_changelog builds; the store keeps the same bytes.
+
+    (A coroutine only for its event loop: a changelog record is an asyncio future.)
+    """
     store = make_store(tmp_path, store_url)
     table = store.table
-    sent: list[tuple[Any, ...]] = []
-    table.send_changelog = lambda *args: sent.append(args)
+    sent: list[Any] = []
+    table.app._producer = SimpleNamespace(send_soon=sent.append)
     value = {"buckets": {"1700000000": {"calls": 2, "call_duration_seconds": 150.5}}, "offsets": {"crm": 7}}
     table["1|all|1m|1699999200"] = value
-    ((partition, raw_key, raw_value, key_serializer, value_serializer),) = sent
-    topic = table.changelog_topic
-    assert partition == 1 and (key_serializer, value_serializer) == ("raw", "raw")
-    assert topic.prepare_key(raw_key, "raw")[0] == topic.prepare_key("1|all|1m|1699999200", table.key_serializer)[0]
-    assert topic.prepare_value(raw_value, "raw")[0] == topic.prepare_value(value, table.value_serializer)[0]
+    (message,) = [fut.message for fut in sent]
+    faust_own = table.changelog_topic.as_future_message(
+        key="1|all|1m|1699999200",
+        value=value,
+        partition=1,
+        key_serializer=table.key_serializer,
+        value_serializer=table.value_serializer,
+        callback=table._on_changelog_sent,
+        eager_partitioning=True,
+    ).message
+    assert message == faust_own
+    assert message.key == b'"1|all|1m|1699999200"' and message.value == orjson.dumps(value)
     assert store["1|all|1m|1699999200"] == value
     store.checkpoint()
-    assert store._db(1).get(raw_key) == raw_value == orjson.dumps(value)
+    assert store._db(1).get(message.key) == message.value
