@@ -4,7 +4,8 @@
 #   docker build -t kpimon .
 #   docker run --rm kpimon --help
 #   docker run --rm -e KPIMON_BOOTSTRAP_SERVERS=kafka:9092 -v "$PWD/deploy/examples:/etc/kpimon:ro" \
-#     -e KPIMON_CONFIG_FILE=/etc/kpimon/kpimon.yaml -p 6066:6066 kpimon worker
+#     -e KPIMON_CONFIG_FILE=/etc/kpimon/kpimon.yaml -e KPIMON_WEB_AUTH_TOKEN_FILE=/etc/kpimon/token \
+#     -p 127.0.0.1:6066:6066 kpimon worker
 #
 # The Python version matches requires-python and the development venv (3.11); the base image is
 # pinned to an exact release tag (bump it deliberately, e.g. with a digest: python:3.11.13-slim-bookworm@sha256:...).
@@ -33,8 +34,10 @@ RUN groupadd --system --gid 10001 kpimon \
     && useradd --system --uid 10001 --gid kpimon --home-dir /var/lib/kpimon --create-home \
        --shell /usr/sbin/nologin kpimon
 COPY --from=build /opt/kpimon /opt/kpimon
-# The worker's HTTP server (/metrics) must listen on every interface inside a container; Faust's
-# local data (KPIMON_DATA_DIR) goes to the kpimon user's home (mount a volume there to keep it).
+# The worker's HTTP server (/metrics) must listen on every interface inside a container (set here
+# explicitly: kpimon's own default is 127.0.0.1); protect it with KPIMON_WEB_AUTH_* and publish it
+# on the host's loopback only, or not at all (docs/security.md). Faust's local data
+# (KPIMON_DATA_DIR) goes to the kpimon user's home (mount a volume there to keep it).
 ENV PATH=/opt/kpimon/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

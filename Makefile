@@ -11,6 +11,10 @@ STATE := .local-stack
 WEB_PORT ?= 6066
 SLACK_PORT ?= 8099
 RATE ?= 50
+GATEWAY_PORT ?= 8088
+HUBSPOT_API_PORT ?= 8097
+# The demo gateway's HubSpot app secret and token: random for each `make demo`, known to the sample sender only.
+DEMO_HUBSPOT_ENV = KPIMON_GATEWAY_HUBSPOT_CLIENT_SECRET=$(DEMO_SECRET) KPIMON_GATEWAY_HUBSPOT_ACCESS_TOKEN=$(DEMO_TOKEN)
 HISTORY ?= 35d
 
 .PHONY: help install tools stack demo stop test lint unit integration bench bench-alerts bench-peers bench-scale-out bench-latency bench-memory bench-scrape docs clean
@@ -27,13 +31,14 @@ install: $(BIN)/kpimon  ## create .venv and install kpimon with its test tools
 
 # Debian's packages; their services are not wanted (Alertmanager's would take 9093, the local
 # Kafka controller's port): the ones installed here are disabled again where systemd runs.
-tools:  ## promtool, amtool and prometheus for the deploy checks (apt-get, first run only)
+tools:  ## promtool, amtool and prometheus for the deploy checks, openssl for the TLS tests (apt-get, first run only)
 	@pkgs=""; \
 	command -v prometheus >/dev/null && command -v promtool >/dev/null || pkgs="prometheus"; \
 	command -v amtool >/dev/null || pkgs="$$pkgs prometheus-alertmanager"; \
+	command -v openssl >/dev/null || pkgs="$$pkgs openssl"; \
 	[ -n "$$pkgs" ] || exit 0; \
 	sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
-	echo "installing Debian's$$pkgs with apt-get (for promtool, amtool and prometheus)..."; \
+	echo "installing Debian's$$pkgs with apt-get (for promtool, amtool, prometheus and openssl)..."; \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$pkgs >/dev/null || \
 		{ echo "apt-get could not install$$pkgs; install them by hand"; exit 1; }; \
@@ -43,7 +48,9 @@ tools:  ## promtool, amtool and prometheus for the deploy checks (apt-get, first
 stack:  ## start (or reuse) the local Kafka broker and Redis
 	$(STACK) up
 
-demo: install stack  ## run the monitor: Kafka, Redis, a worker and the demo simulator (HISTORY=35d of the past first)
+demo: DEMO_SECRET := $(shell od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+demo: DEMO_TOKEN := $(shell od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+demo: install stack  ## run the monitor: Kafka, Redis, a worker, the demo simulator (HISTORY=35d of the past first) and the webhook gateway
 	@mkdir -p $(STATE)/logs
 	@$(MAKE) --no-print-directory stop-demo
 	@nohup $(BIN)/python -m alerts.testing --port $(SLACK_PORT) --log $(STATE)/logs/slack.jsonl \
@@ -54,18 +61,25 @@ demo: install stack  ## run the monitor: Kafka, Redis, a worker and the demo sim
 		nohup $(BIN)/kpimon worker > $(STATE)/logs/worker.log 2>&1 & echo $$! > $(STATE)/demo-worker.pid
 	@KPIMON_CONFIG_FILE=deploy/examples/kpimon.yaml \
 		nohup $(BIN)/kpimon simulate --rate $(RATE) --history $(HISTORY) > $(STATE)/logs/simulator.log 2>&1 & echo $$! > $(STATE)/demo-simulator.pid
+	@KPIMON_CONFIG_FILE=deploy/examples/kpimon.yaml KPIMON_GATEWAY_PORT=$(GATEWAY_PORT) $(DEMO_HUBSPOT_ENV) \
+		KPIMON_GATEWAY_HUBSPOT_API_URL=http://127.0.0.1:$(HUBSPOT_API_PORT) \
+		nohup $(BIN)/kpimon gateway > $(STATE)/logs/gateway.log 2>&1 & echo $$! > $(STATE)/demo-gateway.pid
 	@$(BIN)/python deploy/local/wait_for_activity.py --port $(WEB_PORT) --timeout 180 --config deploy/examples/kpimon.yaml
+	@echo "sending the HubSpot sample webhooks (deploy/gateway/samples/hubspot), signed, to the gateway:"
+	@$(DEMO_HUBSPOT_ENV) $(BIN)/python -m streams.gateway.testing --gateway http://127.0.0.1:$(GATEWAY_PORT) \
+		--api-port $(HUBSPOT_API_PORT) --samples deploy/gateway/samples/hubspot
 	@echo
 	@echo "kpimon is running:"
 	@echo "  metrics      http://127.0.0.1:$(WEB_PORT)/metrics"
 	@echo "  today/rep    curl -s http://127.0.0.1:$(WEB_PORT)/metrics | grep 'kpimon_calls{.*scope=\"rep\".*window=\"today\"'"
 	@echo "  alerts       curl -s http://127.0.0.1:$(WEB_PORT)/metrics | grep 'kpimon_alert_state{.*} 1'"
+	@echo "  gateway      http://127.0.0.1:$(GATEWAY_PORT)/metrics (webhooks in: docs/gateway.md)"
 	@echo "  messages     http://127.0.0.1:$(SLACK_PORT)/requests (a local stand-in for Slack; rules: deploy/examples/alerts.yaml)"
-	@echo "  logs         $(STATE)/logs/worker.log, $(STATE)/logs/simulator.log"
+	@echo "  logs         $(STATE)/logs/worker.log, $(STATE)/logs/simulator.log, $(STATE)/logs/gateway.log"
 	@echo "  stop         make stop"
 
 stop-demo:
-	@for name in simulator worker slack; do \
+	@for name in gateway simulator worker slack; do \
 		pidfile=$(STATE)/demo-$$name.pid; \
 		if [ -f $$pidfile ] && kill -0 $$(cat $$pidfile) 2>/dev/null; then \
 			kill $$(cat $$pidfile); while kill -0 $$(cat $$pidfile) 2>/dev/null; do sleep 0.2; done; \

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from alerts.calendar import period_elapsed
 from alerts.model import Observation
 from alerts.rules import AlertRule
 from alerts.wilson import wilson_interval
+from schemas.goals import expected_by_now
 
 Verdict = Literal["breached", "clear", "unknown"]
 _BASELINE_WORDS = {"previous_period": "the previous period", "same_hour_last_week": "the same hour last week"}
@@ -46,8 +46,8 @@ def format_number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def threshold_of(rule: AlertRule, baseline: float | None, now: float, tz: ZoneInfo) -> tuple[float | None, str]:
-    """The absolute threshold at ``now`` and the condition in words; None when a drop has no usable baseline."""
+def threshold_of(rule: AlertRule, observation: Observation, now: float, tz: ZoneInfo) -> tuple[float | None, str]:
+    """The absolute threshold at ``now`` and the condition in words; None without a usable baseline or goal."""
     condition = rule.condition
     if condition.below is not None:
         return condition.below, f"below {format_number(condition.below)}"
@@ -55,14 +55,17 @@ def threshold_of(rule: AlertRule, baseline: float | None, now: float, tz: ZoneIn
         return condition.above, f"above {format_number(condition.above)}"
     if condition.drop is not None:
         drop = condition.drop
+        baseline = observation.baseline
         words = f"{format_number(drop.percent)}% below {_BASELINE_WORDS[drop.baseline]}"
         if baseline is None or not math.isfinite(baseline) or baseline <= 0:
             return None, words
         return baseline * (1 - drop.percent / 100), f"{words} ({format_number(baseline)})"
     assert condition.pace is not None
-    pace = condition.pace
-    expected = pace.goal * period_elapsed(rule.window, now, tz, pace.hours, rule.business_days)
-    return expected, f"behind the pace to {format_number(pace.goal)} ({format_number(expected)} expected by now)"
+    goal = observation.goal
+    if goal is None:
+        return None, f"behind the pace to goal {condition.pace.goal} (not in force for this scope)"
+    expected = expected_by_now(goal, now, tz)
+    return expected, f"behind the pace to {format_number(goal.target)} ({format_number(expected)} expected by now)"
 
 
 def _sample_too_small(rule: AlertRule, observation: Observation) -> bool:
@@ -92,7 +95,7 @@ def check(rule: AlertRule, observation: Observation, now: float, tz: ZoneInfo, f
     not leaving). Otherwise a breach needs the value past the threshold and,
     with ``confidence``, the whole Wilson interval past it too.
     """
-    threshold, words = threshold_of(rule, observation.baseline, now, tz)
+    threshold, words = threshold_of(rule, observation, now, tz)
     value = observation.value
     if threshold is None or value is None or not math.isfinite(value) or _sample_too_small(rule, observation):
         return Check("unknown", threshold, words)

@@ -3,14 +3,17 @@
 One attempt per notification per ``deliver_due``:
 
 - 2xx: delivered (the outbox remembers the id).
-- 429: again after the ``Retry-After`` header (seconds or an HTTP date; 30 s without one).
+- 429: again after the ``Retry-After`` header (seconds or an HTTP date; 30 s without one; at
+  most ``MAX_RETRY_AFTER`` = 1 h, so a huge value cannot park a notification for ever).
 - 5xx, 408, timeouts, connection errors: again after an exponential backoff with full jitter
-  (a random delay between 0 and min(cap, base * 2**attempts); base 1 s, cap 60 s), forever:
-  an outage of the receiver loses nothing.
+  (a random delay between 0 and min(cap, base * 2**attempts); base 1 s, cap 60 s): an outage
+  of the receiver loses nothing, up to ``max_age_seconds`` (24 h by default) after the
+  notification was queued. A notification that fails again past that age goes to the failed
+  list as ``expired`` (counted in ``DeliveryReport.expired``), with its last error.
 - any other status (Slack's 400, 403, 404, 410, a redirect): given up, to the failed list
   with the status and the start of the body.
 - the route's environment variable is not set, or holds no valid URL: an error in the log
-  naming the variable, and the notification waits like after a 5xx.
+  naming the variable, and the notification waits like after a 5xx (and expires like it).
 
 Every request carries ``Idempotency-Key: <notification id>``. A route's
 ``min_interval_seconds`` (Slack: 1 s) is enforced per webhook URL through a ``RateGate``;
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import random
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -41,6 +45,8 @@ from alerts.routes import Route
 logger = logging.getLogger(__name__)
 
 DEFAULT_RETRY_AFTER = 30.0
+MAX_RETRY_AFTER = 3600.0  # a longer Retry-After is taken as this
+DEFAULT_MAX_AGE = 86_400.0  # a notification still failing this long after it was queued is given up
 UNKNOWN_ROUTE_INTERVAL = 1.0  # the pace for a notification whose route left the configuration: Slack's
 REASON_BODY_CHARS = 300
 ORDER_STEP = 0.001  # postponed notifications keep their order: each due a millisecond after the previous
@@ -71,18 +77,23 @@ def verdict(status: int | None) -> Verdict:
 
 
 def retry_after_seconds(header: str | None, now: float, default: float = DEFAULT_RETRY_AFTER) -> float:
-    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date; ``default`` if absent or bad."""
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date; ``default`` if absent or bad.
+
+    Never more than ``MAX_RETRY_AFTER``, never negative (an infinite or NaN number counts as bad).
+    """
     if header is None or not header.strip():
         return default
     text = header.strip()
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(text).timestamp() - now)
-    except (TypeError, ValueError):
+        try:
+            seconds = parsedate_to_datetime(text).timestamp() - now
+        except (TypeError, ValueError, OverflowError):
+            return default
+    if math.isnan(seconds):
         return default
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
 
 
 @dataclass(frozen=True)
@@ -109,6 +120,7 @@ class DeliveryReport:
     retried: int = 0
     postponed: int = 0
     failed: int = 0
+    expired: int = 0  # given up after failing past the maximum age (in the failed list too, not in ``failed``)
     pending: int = 0
 
 
@@ -140,7 +152,8 @@ class Deliverer:
     ``http`` is a session (the caller closes it) or a factory (the deliverer makes the
     session when first needed and closes it in ``close``). ``lease_seconds`` (default:
     twice the request timeout plus 30 s) must outlast one ``deliver_due``: a notification
-    claimed by a deliverer that dies is sent again after it.
+    claimed by a deliverer that dies is sent again after it. ``max_age_seconds``: how long
+    after it was queued a notification is still retried.
     """
 
     def __init__(
@@ -157,6 +170,7 @@ class Deliverer:
         lease_seconds: float | None = None,
         backoff: Backoff = Backoff(),
         draw: Callable[[], float] = random.random,
+        max_age_seconds: float = DEFAULT_MAX_AGE,
     ) -> None:
         self._outbox = outbox
         self._routes = routes
@@ -170,6 +184,7 @@ class Deliverer:
         self._lease_seconds = lease_seconds if lease_seconds is not None else 2 * timeout_seconds + 30.0
         self._backoff = backoff
         self._draw = draw
+        self._max_age = max_age_seconds
 
     async def close(self) -> None:
         """Close the session if this deliverer made it."""
@@ -212,6 +227,7 @@ class Deliverer:
             retried=counts["retried"],
             postponed=counts["postponed"],
             failed=counts["failed"],
+            expired=counts["expired"],
             pending=await self._outbox.pending(),
         )
 
@@ -252,6 +268,9 @@ class Deliverer:
         return self._env.get(notification.url_env) or None
 
     async def _wait_for_configuration(self, notification: Notification) -> str:
+        error = f"{notification.url_env} is not set"
+        if self._expired(notification):
+            return await self._expire(notification, error)
         delay = self._backoff.delay(notification.attempts, self._draw)
         logger.error(
             "route %s: environment variable %s is not set; notification %s waits %.1f s (not lost)",
@@ -260,8 +279,25 @@ class Deliverer:
             notification.id,
             delay,
         )
-        await self._outbox.retry_later(notification, self._clock() + delay, f"{notification.url_env} is not set")
+        await self._outbox.retry_later(notification, self._clock() + delay, error)
         return "retried"
+
+    def _expired(self, notification: Notification) -> bool:
+        return self._clock() - notification.created_at >= self._max_age
+
+    async def _expire(self, notification: Notification, error: str) -> str:
+        """Failed again past the maximum age: to the failed list, counted as expired."""
+        age = f"{self._max_age:g} s"
+        await self._outbox.give_up(notification, f"expired: not delivered within {age}; last error: {error}")
+        logger.error(
+            "route %s: gave up on %s after %d attempts over %s: %s (in the failed list)",
+            notification.route,
+            notification.id,
+            notification.attempts + 1,
+            age,
+            error,
+        )
+        return "expired"
 
     async def _attempt(self, notification: Notification, url: str | None = None) -> str:
         """POST once and acknowledge in the outbox; returns the count it goes to."""
@@ -282,6 +318,8 @@ class Deliverer:
                     attempt,
                 )
                 return "sent"
+            case "rate_limited" | "transient" if self._expired(notification):
+                return await self._expire(notification, answer.describe())
             case "rate_limited":
                 delay = retry_after_seconds(answer.retry_after, now)
                 await self._outbox.retry_later(notification, now + delay, answer.describe())

@@ -8,18 +8,25 @@ Its id names the team, cadence and period, so sending it twice is impossible
 (the outbox keeps one message per id). A period in which the team had no data at
 all is not summarised (``skip_reason``): its message would be all zeros and
 "behind goal" for data that never arrived.
+
+Goals come from the config (``schemas.goals``): a daily digest shows the team's daily goals,
+a weekly one (the weekly review) its weekly goals, each as in force for the period
+summarised, and lists the reps behind their goals of that period (``reps_behind``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from alerts.hours import WEEKDAYS
 from alerts.rules import Digest
-from schemas.catalog import WindowName
+from schemas.catalog import KpiSpec, WindowName
+from schemas.goals import Goal, GoalPeriod
+from schemas.hours import WEEKDAYS
+from schemas.scopes import Scope
 
 GRACE_SECONDS = 6 * 3600
 
@@ -29,6 +36,7 @@ class DueDigest:
     digest: Digest
     period: str  # "2026-11-24" (daily) or "2026-W47" (weekly): the period summarised
     send_at: float
+    first_day: date  # the period's first day (the day, or the week's Monday)
 
     @property
     def id(self) -> str:
@@ -43,6 +51,36 @@ class DueDigest:
 def digest_window(digest: Digest) -> WindowName:
     """The calendar window whose previous period a digest summarises."""
     return "today" if digest.cadence == "daily" else "week"
+
+
+def digest_period(digest: Digest) -> GoalPeriod:
+    """The period of the goals a digest shows: ``day`` for a daily digest, ``week`` for a weekly one."""
+    return "day" if digest.cadence == "daily" else "week"
+
+
+@dataclass(frozen=True)
+class BehindGoal:
+    """A rep who ended the period short of a goal: ``value`` (None: no value at all) of ``target``."""
+
+    rep: str
+    team: str
+    goal: str
+    kpi_name: str
+    unit: str
+    value: float | None
+    target: float
+
+
+def reps_behind(goal: Goal, kpi: KpiSpec, values: Iterable[tuple[Scope, float | None]]) -> list[BehindGoal]:
+    """The reps whose value misses ``goal`` (under it, or over it for a KPI where down is good), furthest first."""
+    behind = []
+    for scope, value in values:
+        reached = value is not None and (value >= goal.target if kpi.good == "up" else value <= goal.target)
+        if not reached:
+            behind.append(BehindGoal(scope.rep, scope.team, goal.name, kpi.name, kpi.unit, value, goal.target))
+    missing = -math.inf if kpi.good == "up" else math.inf
+    behind.sort(key=lambda row: (row.value if row.value is not None else missing, row.rep), reverse=kpi.good != "up")
+    return behind
 
 
 def _send_time(day: date, digest: Digest, tz: ZoneInfo) -> float:
@@ -62,11 +100,14 @@ def due_digest(digest: Digest, now: float, tz: ZoneInfo) -> DueDigest | None:
         if now - send_at >= GRACE_SECONDS:
             return None
         if digest.cadence == "daily":
-            period = (send_day - timedelta(days=1)).isoformat()
+            first_day = send_day - timedelta(days=1)
+            period = first_day.isoformat()
         else:
-            year, week, _ = (send_day - timedelta(days=7)).isocalendar()
+            last_week = send_day - timedelta(days=7)
+            first_day = last_week - timedelta(days=last_week.weekday())
+            year, week, _ = last_week.isocalendar()
             period = f"{year}-W{week:02d}"
-        return DueDigest(digest, period, send_at)
+        return DueDigest(digest, period, send_at, first_day)
     return None
 
 

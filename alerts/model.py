@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from schemas.goals import Goal
 from schemas.scopes import Scope
 
 Status = Literal["ok", "pending", "firing", "resolved"]  # resolved behaves as ok until breached again
@@ -26,12 +27,15 @@ class Observation:
     KPIs ``numerator``/``denominator`` are the counts behind the value (the
     denominator is the sample size); for other KPIs they are None.
     ``baseline`` is the same KPI in the rule's baseline period (drop conditions).
+    ``goal`` is the entry of the rule's goal in force for the scope now (pace
+    conditions); None when the goal does not cover the scope or is not yet in force.
     """
 
     value: float | None
     numerator: float | None = None
     denominator: float | None = None
     baseline: float | None = None
+    goal: Goal | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ import difflib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from alerts.calendar import CALENDAR_WINDOWS
 from schemas.catalog import Catalog, KpiSpec
 from schemas.config import KpimonConfig
 from schemas.yaml_source import Location
@@ -55,6 +54,7 @@ def rules_file_problems(rules: RulesFile, catalog: Catalog, config: KpimonConfig
         problems.extend(_route_problems(at, rule.routes, rules))
         if config is not None:
             problems.extend(_scope_label_problems(at, rule, config))
+            problems.extend(_pace_goal_problems(at, rule, config))
     for index, digest in enumerate(rules.digests):
         problems.extend(_digest_problems(("digests", index), digest, rules, kpis, catalog, config))
     return problems
@@ -79,11 +79,6 @@ def _rule_kpi_problems(rule: AlertRule, kpi: KpiSpec) -> Iterator[Problem]:
         if is_ratio and threshold is not None and not 0 <= threshold <= 1:
             hint = f": write {threshold / 100:g} for {threshold:g}%" if 1 < threshold <= 100 else ""
             yield ("condition", name), f"{kpi.id!r} is a ratio from 0 to 1 (got {threshold:g}){hint}"
-    if condition.pace is not None:
-        if kpi.unit != "count":
-            yield ("condition", "pace"), f"pace applies to count KPIs only; {kpi.id!r} is a {kpi.unit} KPI"
-        if rule.window not in CALENDAR_WINDOWS:
-            yield ("window",), f"pace needs a calendar window ({', '.join(CALENDAR_WINDOWS)}), not {rule.window!r}"
     drop = condition.drop
     if drop is not None and drop.baseline == "same_hour_last_week" and rule.window not in SAME_HOUR_LAST_WEEK_WINDOWS:
         yield (
@@ -131,6 +126,29 @@ def _scope_label_problems(at: Location, rule: AlertRule, config: KpimonConfig) -
             yield (*at, "scope", "rep"), f"rep {scope.rep!r} is in team {team!r}, not {scope.team!r}"
 
 
+def _pace_goal_problems(at: Location, rule: AlertRule, config: KpimonConfig) -> Iterator[Problem]:
+    """A pace rule's goal: defined in the config, on the rule's KPI, window and kind of scope."""
+    pace = rule.condition.pace
+    if pace is None:
+        return
+    goal = next((goal for goal in config.goals if goal.name == pace.goal), None)
+    if goal is None:
+        known = _listing(sorted({goal.name for goal in config.goals}))
+        yield (
+            (*at, "condition", "pace", "goal"),
+            f"goal {pace.goal!r} is not defined under goals in the config ({known})",
+        )
+        return
+    for field, ours, theirs in (
+        ("kpi", rule.kpi, goal.kpi),
+        ("window", rule.window, goal.window),
+        ("scope", rule.scope.kind, goal.scope),
+    ):
+        if ours != theirs:
+            where = (*at, field, "kind") if field == "scope" else (*at, field)
+            yield where, f"goal {goal.name!r} is set on {field} {theirs!r}: write {theirs} here (got {ours!r})"
+
+
 def _digest_problems(
     at: Location,
     digest: Digest,
@@ -147,8 +165,5 @@ def _digest_problems(
             yield (*at, "kpis", position), unknown_kpi_message(kpi_id, catalog)
         elif "team" not in kpi.scopes:
             yield (*at, "kpis", position), _scope_message(kpi, "team")
-    for kpi_id in digest.goals:
-        if kpi_id not in digest.kpis:
-            yield (*at, "goals", kpi_id), f"a goal for {kpi_id!r}, which is not among the digest's kpis"
     if message := _undefined_route(digest.route, rules):
         yield (*at, "route"), message

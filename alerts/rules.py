@@ -27,16 +27,17 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from alerts.calendar import in_quiet_hours
 from alerts.durations import Duration
-from alerts.hours import QuietHours, TimeOfDay, Weekday, WorkingHours
 from alerts.model import Severity
 from alerts.routes import Route
 from alerts.rule_checks import rules_file_problems
+from schemas.calendar import in_quiet_hours
 from schemas.catalog import Catalog, WindowName
 from schemas.config import KpimonConfig, TimeZoneName
-from schemas.events import Identifier, Label
-from schemas.scopes import Scope, ScopeKind
+from schemas.events import Label
+from schemas.goals import GoalName
+from schemas.hours import BusinessDays, QuietHours, TimeOfDay, Weekday
+from schemas.scopes import Scope, ScopeSelector
 from schemas.yaml_source import load_yaml_model
 
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=80)]
@@ -46,49 +47,6 @@ ConditionKind = Literal["below", "above", "drop", "pace"]
 Baseline = Literal["previous_period", "same_hour_last_week"]
 
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
-# The labels a scope of each kind carries, so the ones a selector may narrow it by.
-SCOPE_KIND_LABELS: dict[str, tuple[str, ...]] = {
-    "all": (),
-    "team": ("team",),
-    "rep": ("team", "rep"),
-    "channel": ("channel",),
-    "campaign": ("campaign",),
-}
-
-
-class ScopeSelector(BaseModel):
-    """Which scopes a rule watches: every scope of ``kind``, narrowed by the labels given.
-
-    ``{kind: team}`` is every team, ``{kind: team, team: emea}`` one team,
-    ``{kind: rep, team: emea}`` every rep of emea, ``{kind: rep, rep: emea-anna}`` one rep.
-    """
-
-    model_config = _FROZEN
-
-    kind: ScopeKind = "all"
-    team: Label | None = None
-    rep: Label | None = None
-    channel: Label | None = None
-    campaign: Identifier | None = None  # campaign ids are free text, like the events' campaign_id
-
-    @model_validator(mode="after")
-    def _labels_fit_kind(self) -> ScopeSelector:
-        allowed = SCOPE_KIND_LABELS[self.kind]
-        given = {"team": self.team, "rep": self.rep, "channel": self.channel, "campaign": self.campaign}
-        for name, value in given.items():
-            if value is not None and name not in allowed:
-                takes = f"takes only {', '.join(allowed)}" if allowed else "takes no labels"
-                raise ValueError(f"a scope of kind {self.kind!r} has no {name} label (kind {self.kind!r} {takes})")
-        return self
-
-    def matches(self, labels: Scope) -> bool:
-        pairs = (
-            (self.team, labels.team),
-            (self.rep, labels.rep),
-            (self.channel, labels.channel),
-            (self.campaign, labels.campaign),
-        )
-        return labels.kind == self.kind and all(wanted is None or wanted == actual for wanted, actual in pairs)
 
 
 class Drop(BaseModel):
@@ -101,12 +59,27 @@ class Drop(BaseModel):
 
 
 class Pace(BaseModel):
-    """A count is behind the straight line from 0 at the start of its calendar period to ``goal`` at its end."""
+    """A count is behind the pace to a goal of the config: ``{goal: <goal name>}`` (schemas.goals).
+
+    The goal gives the target, the period, the working hours and the business days;
+    nothing of it is copied into the rule.
+    """
 
     model_config = _FROZEN
 
-    goal: float = Field(gt=0, allow_inf_nan=False)
-    hours: WorkingHours | None = None  # only working time counts toward the pace
+    goal: GoalName
+
+    @model_validator(mode="before")
+    @classmethod
+    def _goal_by_name(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("goal"), int | float) and not isinstance(data["goal"], bool):
+            hours = f", hours: '{data['hours']}'" if isinstance(data.get("hours"), str) else ""
+            raise ValueError(
+                f"pace names a goal of the config, it no longer takes a number (got goal: {data['goal']}): add the "
+                f"goal to the config's goals, e.g. {{name: rep-daily-calls, kpi: calls, scope: rep, period: day, "
+                f"target: {data['goal']}{hours}}}, and write pace: {{goal: rep-daily-calls}} (docs/alerts.md)"
+            )
+        return data
 
 
 class Condition(BaseModel):
@@ -158,7 +131,7 @@ class AlertRule(BaseModel):
     recovery_margin: float = Field(0.0, ge=0, allow_inf_nan=False)
     repeat_interval_seconds: Duration | None = Field(None, alias="repeat_interval")
     quiet_hours: QuietHours | None = None
-    business_days: tuple[Weekday, ...] | None = None
+    business_days: BusinessDays | None = None
     timezone: TimeZoneName | None = None
     severity: Severity = "warning"
     routes: tuple[RouteName, ...] = Field(min_length=1)
@@ -178,15 +151,6 @@ class AlertRule(BaseModel):
             raise ValueError("repeat_interval must be more than 0 (leave it out to notify once per episode)")
         return value
 
-    @field_validator("business_days")
-    @classmethod
-    def _distinct_days(cls, days: tuple[Weekday, ...] | None) -> tuple[Weekday, ...] | None:
-        if days is not None and not days:
-            raise ValueError("no business days: list the days messages may go out, or leave business_days out")
-        if days is not None and len(set(days)) != len(days):
-            raise ValueError("a day is listed twice")
-        return days
-
     def zone_for(self, labels: Scope, config: KpimonConfig) -> ZoneInfo:
         """The rule's ``timezone``, else the scope's: its team's zone, the config's default for others."""
         if self.timezone is not None:
@@ -199,7 +163,12 @@ class AlertRule(BaseModel):
 
 
 class Digest(BaseModel):
-    """A team's KPIs sent to one route every day or every week at a local time of the team."""
+    """A team's KPIs sent to one route every day or every week at a local time of the team.
+
+    Each KPI is shown against the team's goal for it of the digest's period (``day`` for a
+    daily digest, ``week`` for a weekly one: the weekly review), and the reps behind their
+    goals of that period are listed (the config's ``goals``, as in force for the period).
+    """
 
     model_config = _FROZEN
 
@@ -208,8 +177,18 @@ class Digest(BaseModel):
     at: TimeOfDay
     weekday: Weekday | None = None
     kpis: tuple[str, ...] = Field(min_length=1)
-    goals: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(default_factory=dict)
     route: RouteName
+
+    @model_validator(mode="before")
+    @classmethod
+    def _goals_from_the_config(cls, data: object) -> object:
+        if isinstance(data, dict) and "goals" in data:
+            raise ValueError(
+                "a digest takes its goals from the config: remove goals here and add each under goals in the "
+                "config, e.g. {name: team-weekly-calls, kpi: calls, scope: team, period: week, target: 400} "
+                "(a weekly digest shows the team's and its reps' weekly goals, a daily one the daily goals)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _weekday_for_weekly(self) -> Digest:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from alerts.digests import BehindGoal
 from alerts.model import AlertEvent
 
 HEADER_LIMIT = 150
@@ -215,7 +216,7 @@ def _digest_line(row: DigestRow) -> str:
     return _table_line(row.kpi_name, value, previous, format_change(row.value, row.previous), goal)
 
 
-def _code_sections(lines: Sequence[str], max_sections: int) -> list[dict[str, Any]]:
+def _code_sections(lines: Sequence[str], max_sections: int, what: str = "KPIs") -> list[dict[str, Any]]:
     """The table as code blocks, each under the section limit; rows that do not fit are counted, not dropped."""
     fence = "```"
     budget = SECTION_LIMIT - 2 * len(fence) - 2
@@ -230,30 +231,49 @@ def _code_sections(lines: Sequence[str], max_sections: int) -> list[dict[str, An
         size += cost
     if len(chunks) > max_sections:
         hidden = sum(len(chunk) for chunk in chunks[max_sections - 1 :])
-        chunks = [*chunks[: max_sections - 1], [f"... and {hidden} more KPIs"]]
+        chunks = [*chunks[: max_sections - 1], [f"... and {hidden} more {what}"]]
     texts = (f"{fence}\n" + "\n".join(chunk) + f"\n{fence}" for chunk in chunks)
     return [{"type": "section", "text": _mrkdwn(text, SECTION_LIMIT)} for text in texts]
 
 
-def _digest_fallback(title: str, summary: str, rows: Sequence[DigestRow]) -> str:
+def _digest_fallback(title: str, summary: str, rows: Sequence[DigestRow], behind: Sequence[BehindGoal]) -> str:
     lines = [f"{title}: {summary}"]
     for row in rows:
         marker = f", {goal_marker(row)}" if row.goal is not None else ""
         lines.append(
             f"{row.kpi_name}: {format_value(row.value, row.unit)} ({format_change(row.value, row.previous)}{marker})"
         )
+    if behind:
+        lines.append("Behind goal: " + "; ".join(" ".join(behind_line(row).split()) for row in behind))
     return truncate(escape("\n".join(lines)), TEXT_LIMIT)
 
 
-def digest_message(title: str, rows: Sequence[DigestRow]) -> dict[str, Any]:
-    """A daily or weekly digest: one table row per KPI (value, previous period, change in %, goal)."""
+def behind_line(row: BehindGoal) -> str:
+    """``emea-jan      rep-weekly-calls   60 of 100 (60%)``: a rep short of a goal."""
+    share = f" ({row.value / row.target * 100:.0f}%)" if row.value is not None and math.isfinite(row.value) else ""
+    reached = f"{format_value(row.value, row.unit)} of {format_value(row.target, row.unit)}{share}"
+    rep = truncate(row.rep.replace("`", "'"), 20)
+    return f"{rep:<20} {truncate(row.goal, 24):<24} {reached}"
+
+
+def digest_message(title: str, rows: Sequence[DigestRow], behind: Sequence[BehindGoal] = ()) -> dict[str, Any]:
+    """A daily or weekly digest: one table row per KPI (value, previous period, change in %, goal), then who is behind.
+
+    ``behind``: the reps short of their goals of the period (``alerts.digests.reps_behind``), in a second table.
+    """
     lines = [escape(_table_line("KPI", "value", "previous", "change", "goal"))]
     lines += [escape(_digest_line(row)) for row in rows]
     with_goal = sum(row.goal is not None for row in rows)
     on_goal = sum(goal_marker(row) == "on goal" for row in rows)
     summary = f"{len(rows)} KPIs" + (f", {on_goal} of {with_goal} on goal" if with_goal else "")
+    if behind:
+        summary += f", {len({row.rep for row in behind})} reps behind a goal"
     context = escape(f"kpimon · {summary} · change against the previous period")
     blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain(f":bar_chart: {title}", HEADER_LIMIT)}]
-    blocks += _code_sections(lines, BLOCKS_LIMIT - 2)
+    behind_sections = 3  # at most; with the title, the table keeps the rest of Slack's 50 blocks
+    blocks += _code_sections(lines, BLOCKS_LIMIT - 2 - (1 + behind_sections if behind else 0))
+    if behind:
+        blocks.append({"type": "section", "text": _mrkdwn("*Behind goal*", SECTION_LIMIT)})
+        blocks += _code_sections([escape(behind_line(row)) for row in behind], behind_sections, "reps behind")
     blocks.append({"type": "context", "elements": [_mrkdwn(context, FIELD_LIMIT)]})
-    return {"text": _digest_fallback(title, summary, rows), "blocks": blocks}
+    return {"text": _digest_fallback(title, summary, rows, behind), "blocks": blocks}

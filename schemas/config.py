@@ -12,6 +12,8 @@ Example (``deploy/examples/kpimon.yaml``)::
     currency_rates:                # EUR per 1 unit of each currency
       USD: 0.92
       GBP: 1.17
+    goals:                         # targets per KPI, scope and period: schemas/goals.py
+      - {name: rep-daily-calls, kpi: calls, scope: rep, period: day, target: 20}
 
 Money in a currency that is neither the reporting currency (rate 1) nor listed
 under ``currency_rates`` has no rate: the worker rejects such events
@@ -27,7 +29,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from schemas.catalog import Catalog
 from schemas.events import Currency, Label
+from schemas.goals import Goal, goal_problems
+from schemas.scopes import OVERALL, Scope
 from schemas.yaml_source import Location, load_yaml_model
 
 
@@ -66,6 +71,7 @@ class KpimonConfig(BaseModel):
     reporting_currency: Currency = "USD"
     # units of the reporting currency per 1 unit of each currency (the reporting currency itself is always 1)
     currency_rates: dict[Currency, PositiveDecimal] = Field(default_factory=dict)
+    goals: tuple[Goal, ...] = ()
 
     def cross_reference_problems(self) -> list[tuple[Location, str]]:
         """References between sections that field validation cannot see."""
@@ -84,7 +90,30 @@ class KpimonConfig(BaseModel):
                     f"(got {self.currency_rates[reporting]}): remove it or set it to 1",
                 )
             )
+        return problems + self._goal_scope_problems()
+
+    def _goal_scope_problems(self) -> list[tuple[Location, str]]:
+        """Goals pinned to a team or rep the config does not define, or to a rep of another team."""
+        problems: list[tuple[Location, str]] = []
+        for index, goal in enumerate(self.goals):
+            if goal.team is not None and goal.team not in self.teams:
+                known = ", ".join(sorted(self.teams)) or "none defined"
+                problems.append((("goals", index, "team"), f"team {goal.team!r} is not defined under teams ({known})"))
+            if goal.rep is not None and goal.rep not in self.reps:
+                problems.append((("goals", index, "rep"), f"rep {goal.rep!r} is not defined under reps"))
+            elif goal.rep is not None and goal.team is not None and self.reps[goal.rep].team != goal.team:
+                problems.append(
+                    (
+                        ("goals", index, "team"),
+                        f"rep {goal.rep!r} is in team {self.reps[goal.rep].team!r}, not {goal.team!r}",
+                    )
+                )
         return problems
+
+    def scopes(self) -> list[Scope]:
+        """The scopes that exist without any event: overall, every team and every rep (within its team)."""
+        teams = [Scope(team=team) for team in self.teams]
+        return [OVERALL, *teams, *(Scope(team=rep.team, rep=rep_id) for rep_id, rep in self.reps.items())]
 
     def team_of(self, rep_id: str) -> str | None:
         rep = self.reps.get(rep_id)
@@ -105,6 +134,14 @@ class KpimonConfig(BaseModel):
         return frozenset((self.reporting_currency, *self.currency_rates))
 
 
-def load_config(path: Path) -> KpimonConfig:
-    """Read and validate a config file; raises ConfigFileError with line-precise problems."""
-    return load_yaml_model(path, KpimonConfig, cross_check=KpimonConfig.cross_reference_problems)
+def load_config(path: Path, catalog: Catalog | None = None) -> KpimonConfig:
+    """Read and validate a config file; raises ConfigFileError with line-precise problems.
+
+    With ``catalog``, its goals are checked against the KPIs too (unknown KPIs, ratios, scopes and windows).
+    """
+
+    def problems(config: KpimonConfig) -> list[tuple[Location, str]]:
+        found = config.cross_reference_problems()
+        return found if catalog is None else found + goal_problems(config.goals, catalog)
+
+    return load_yaml_model(path, KpimonConfig, cross_check=problems)

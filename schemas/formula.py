@@ -76,6 +76,20 @@ class Formula:
         """The formula's value; counters absent from ``values`` are 0; x/0 is None."""
         return _evaluate(self.tree.body, values)
 
+    def is_additive(self) -> bool:
+        """Counters joined by ``+`` and ``-`` only (``calls``, ``email_campaign_sends - email_bounces``).
+
+        Such a value adds up: over time (a month is the sum of its days) and over
+        workers (each worker's share of a scope sums to the scope's value), so a
+        target and a pace make sense for it and Prometheus may ``sum`` it.
+        """
+        return all(
+            isinstance(node, ast.Expression | ast.Name | ast.Load | ast.Add | ast.Sub | ast.USub)
+            or (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub))
+            or (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub))
+            for node in ast.walk(self.tree)
+        )
+
     def ratio_parts(self) -> tuple[Formula, Formula] | None:
         """Numerator and denominator of a formula that is one division at the top; None otherwise.
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from schemas.events import Identifier, Label
+
 ScopeKind = Literal["all", "team", "rep", "channel", "campaign"]
 SCOPE_KINDS: tuple[ScopeKind, ...] = ("all", "team", "rep", "channel", "campaign")
 SCOPE_LABEL_NAMES = ("team", "rep", "channel", "campaign")  # /metrics labels besides ``scope`` (the kind)
@@ -70,3 +74,54 @@ class Scope:
 
 
 OVERALL = Scope()
+
+
+# The labels a scope of each kind carries, so the ones a selector may narrow it by.
+SCOPE_KIND_LABELS: dict[str, tuple[str, ...]] = {
+    "all": (),
+    "team": ("team",),
+    "rep": ("team", "rep"),
+    "channel": ("channel",),
+    "campaign": ("campaign",),
+}
+
+
+def check_scope_labels(kind: ScopeKind, given: dict[str, str | None]) -> None:
+    """Raise ValueError when a label is given that a scope of ``kind`` does not carry."""
+    allowed = SCOPE_KIND_LABELS[kind]
+    for name, value in given.items():
+        if value is not None and name not in allowed:
+            takes = f"takes only {', '.join(allowed)}" if allowed else "takes no labels"
+            raise ValueError(f"a scope of kind {kind!r} has no {name} label (kind {kind!r} {takes})")
+
+
+class ScopeSelector(BaseModel):
+    """Which scopes a rule watches or a goal covers: every scope of ``kind``, narrowed by the labels given.
+
+    ``{kind: team}`` is every team, ``{kind: team, team: emea}`` one team,
+    ``{kind: rep, team: emea}`` every rep of emea, ``{kind: rep, rep: emea-anna}`` one rep.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ScopeKind = "all"
+    team: Label | None = None
+    rep: Label | None = None
+    channel: Label | None = None
+    campaign: Identifier | None = None  # campaign ids are free text, like the events' campaign_id
+
+    @model_validator(mode="after")
+    def _labels_fit_kind(self) -> ScopeSelector:
+        check_scope_labels(
+            self.kind, {"team": self.team, "rep": self.rep, "channel": self.channel, "campaign": self.campaign}
+        )
+        return self
+
+    def matches(self, labels: Scope) -> bool:
+        pairs = (
+            (self.team, labels.team),
+            (self.rep, labels.rep),
+            (self.channel, labels.channel),
+            (self.campaign, labels.campaign),
+        )
+        return labels.kind == self.kind and all(wanted is None or wanted == actual for wanted, actual in pairs)

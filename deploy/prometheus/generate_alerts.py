@@ -6,6 +6,8 @@ becomes one Prometheus alerting rule over the recording rules of generate_rules.
 PromQL can say the same thing:
 
 - ``below: X`` / ``above: X``       ``kpimon:<kpi>:<sum|ratio|rollup>{window=..., scope=..., team=...} < X``
+- ``pace: {goal: G}``               the KPI summed across workers (0 where a scope has no series yet) under
+                                    ``kpimon_goal_expected{goal="G"}``, the pace the workers serve (max)
 - ``drop: {percent: P}``            the value under (1 - P/100) times the same series ``offset`` by the
                                     baseline: the window's own length for ``previous_period`` of the
                                     rolling windows 1h, 24h, 7d, 30d; ``1w`` for ``same_hour_last_week``
@@ -18,8 +20,7 @@ PromQL can say the same thing:
 - ``grafana_url``                   a ``dashboard`` annotation, the link kpimon's messages carry
 
 Not expressible, so left out, each listed with the reason in the generated file's header: a whole
-rule for ``pace`` (the expected count follows working hours in the scope's own time zone), for
-``drop`` against a calendar window's previous period or today's same day last week (a whole local
+rule for ``drop`` against a calendar window's previous period or today's same day last week (a whole local
 day, week, month or quarter: no fixed offset reaches it), for a KPI without a recording rule
 and for a ``min_sample`` whose denominator is not exported; the part of a rule for ``confidence``
 (the Wilson gate), ``recovery_margin``, ``quiet_hours``, ``business_days`` and ``repeat_interval``
@@ -43,12 +44,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # generate_rules.py is beside this script (on sys.path when it runs; the unit tests load it first).
-from generate_rules import RecordingRule, Skipped, exported_counters, promql, recording_rules, write_or_check
+from generate_rules import (
+    GOAL_JOIN,
+    RecordingRule,
+    Skipped,
+    exported_counters,
+    promql,
+    recording_rules,
+    write_or_check,
+)
 
 from alerts.conditions import format_number
-from alerts.rules import SCOPE_KIND_LABELS as SCOPE_LABELS
 from alerts.rules import AlertRule, RulesFile, load_rules
 from schemas.catalog import Catalog, KpiSpec, load_catalog
+from schemas.scopes import SCOPE_KIND_LABELS as SCOPE_LABELS
 from schemas.scopes import SCOPE_LABEL_NAMES
 from streams.readout.links import UIDS, dashboard_of
 
@@ -76,7 +85,7 @@ WINDOW_WORDS = {
     "month": "this month",
     "quarter": "this quarter",
 }
-# The labels a scope of each kind carries (alerts.rules.SCOPE_KIND_LABELS), as words in the alert's text.
+# The labels a scope of each kind carries (schemas.scopes.SCOPE_KIND_LABELS), as words in the alert's text.
 SCOPE_WORDS = {
     "all": "overall",
     "team": "of team {{ $labels.team }}",
@@ -91,7 +100,8 @@ NOT_TRANSLATED = {
     "quiet_hours": "Alertmanager's time_intervals, muting a route (mute_time_intervals)",
     "business_days": "Alertmanager's time_intervals (weekdays), muting a route",
     "repeat_interval": "the repeat_interval of Alertmanager's route",
-    "timezone": "read by quiet hours, business days and pace only; Alertmanager's time_intervals have a location",
+    "timezone": "read by quiet hours and business days only (a pace follows its goal, in the scope's zone); "
+    "Alertmanager's time_intervals have a location",
 }
 
 
@@ -136,8 +146,10 @@ def duration(seconds: float) -> str:
     return "".join(parts) or "0s"
 
 
-def _selector(rule: AlertRule) -> str:
+def _selector(rule: AlertRule, goal: str | None = None) -> str:
     matchers = [f"window={_quote(rule.window)}", f"scope={_quote(rule.scope.kind)}"]
+    if goal is not None:
+        matchers.append(f"goal={_quote(goal)}")
     for name in SCOPE_LABEL_NAMES:
         value = getattr(rule.scope, name)
         if value is not None:
@@ -218,10 +230,11 @@ def _condition(rule: AlertRule, kpi: KpiSpec, series: str) -> tuple[str, str]:
         factor = _number(round(1 - drop.percent / 100, 12))
         words = f"more than {format_number(drop.percent)}% below {before}"
         return f"{series} < {factor} * ({series} offset {offset} > 0)", words
-    raise ValueError(
-        "pace: the expected count follows the time of day, working hours and business days in the scope's "
-        "own time zone, which PromQL does not have"
-    )
+    assert condition.pace is not None
+    # kpimon_goal_expected: the pace every worker serves alike (max); a scope without the KPI's series counts 0
+    expected = f"max by ({GOAL_JOIN}) (kpimon_goal_expected{_selector(rule, goal=condition.pace.goal)})"
+    value = f"sum by ({GOAL_JOIN}) ({series}) or {expected} * 0"
+    return f"({value}) < on ({GOAL_JOIN}) {expected}", f"behind the pace to goal {condition.pace.goal}"
 
 
 def _dashboard(grafana_url: str, rule: AlertRule, kpi: KpiSpec) -> str:
@@ -302,11 +315,12 @@ def render(rules: RulesFile, catalog: Catalog, source: str) -> str:
         "# instead of kpimon's engine (deploy/README.md). They read the recording rules of kpimon.rules.yml and keep",
         "# the series' labels (window, scope, team, rep, channel, campaign, job): Alertmanager routes on team and",
         "# severity (deploy/alertmanager/alertmanager.yml). kpimon_rule names the rule translated.",
-        "# Translated: below, above; drop against the previous 1h, 24h, 7d or 30d (offset by the window) or the same",
-        "# hours last week of 1h and 24h (offset 1w); min_sample on the summed denominator; for; severity; a dashboard",
-        "# link. The 7d and 30d baselines end exactly one window ago (kpimon's engine takes whole local days), and",
-        "# offset 30d needs more than 30 days of Prometheus storage. Never translated: routes (Alertmanager's routing",
-        "# tree), pace, confidence, recovery_margin, quiet_hours, business_days, repeat_interval, digests.",
+        "# Translated: below, above; pace (under the goal's kpimon_goal_expected); drop against the previous 1h, 24h,",
+        "# 7d or 30d (offset by the window) or the same hours last week of 1h and 24h (offset 1w); min_sample on the",
+        "# summed denominator; for; severity; a dashboard link. The 7d and 30d baselines end exactly one window ago",
+        "# (kpimon's engine takes whole local days), and offset 30d needs more than 30 days of Prometheus storage.",
+        "# Never translated: routes (Alertmanager's routing tree), confidence, recovery_margin, quiet_hours,",
+        "# business_days, repeat_interval, digests.",
     ]
     if untranslated:
         lines += ["#", "# Rules not translated:"]

@@ -20,6 +20,15 @@ Rules:
 
 A division by a sum that is 0 yields no series, as on /metrics (never NaN or +Inf).
 
+Goal attainment (group ``kpimon-goal-attainment``): ``kpimon_goal_attainment_ratio`` is the KPI
+summed across workers over the goal, which every worker serves alike (``max`` across workers):
+
+    sum(kpimon_calls{rep="anna", window="week"}) / max(kpimon_goal{kpi="calls", goal="weekly-calls"})
+
+one rule per KPI a goal can be set on (``schemas.goals``: counts and sums), labelled like
+``kpimon_goal`` (the KPI labels, ``kpi``, ``goal`` and ``period``). A scope with a goal and no
+series of the KPI yet has attainment 0. No worker can serve it: each has only its partitions' share.
+
     python deploy/prometheus/generate_rules.py            # rewrite the rules file
     python deploy/prometheus/generate_rules.py --check    # exit 1 if it is stale
     python deploy/prometheus/generate_rules.py --catalog my-catalog.yaml   # with a catalog extension
@@ -39,6 +48,8 @@ from schemas.scopes import SCOPE_KINDS
 
 RULES_FILE = Path(__file__).resolve().parent / "rules" / "kpimon.rules.yml"
 GROUP_NAME = "kpimon-kpi-rollups"
+GOAL_GROUP_NAME = "kpimon-goal-attainment"
+GOAL_JOIN = "window, scope, team, rep, channel, campaign"  # a KPI series and the goal on it share these
 # Labels that tell workers apart: the target's address, and the pod under Kubernetes.
 WORKER_LABELS = ("instance", "pod")
 SUM_WITHOUT = f"sum without ({', '.join(WORKER_LABELS)})"
@@ -49,6 +60,7 @@ class RecordingRule:
     record: str
     expr: str
     kpi: KpiSpec
+    kpi_label: bool = False  # one record name for many KPIs: a static ``kpi`` label tells the rules apart
 
 
 @dataclass(frozen=True)
@@ -138,6 +150,34 @@ def recording_rules(catalog: Catalog) -> tuple[list[RecordingRule], list[Skipped
     return rules, skipped
 
 
+def goal_rules(catalog: Catalog) -> list[RecordingRule]:
+    """``kpimon_goal_attainment_ratio`` for each KPI that can have a goal (see the module text)."""
+    rules = []
+    for kpi in catalog.kpis:
+        if not kpi.formula.is_additive():
+            continue
+        goal = f'kpimon_goal{{kpi="{kpi.id}"}}'
+        value = f"sum by ({GOAL_JOIN}) ({kpi.metric}) or max by ({GOAL_JOIN}) ({goal}) * 0"
+        target = f"max by ({GOAL_JOIN}, kpi, goal, period) ({goal})"
+        expr = f"({value}) / on ({GOAL_JOIN}) group_right {target}"
+        rules.append(RecordingRule("kpimon_goal_attainment_ratio", expr, kpi, kpi_label=True))
+    return rules
+
+
+def _rule_lines(rules: Sequence[RecordingRule]) -> list[str]:
+    lines = []
+    for rule in rules:
+        lines += [
+            f"      # {rule.kpi.name}: {rule.kpi.formula.source}",
+            f"      - record: {rule.record}",
+            "        expr: |-",
+            f"          {rule.expr}",
+        ]
+        if rule.kpi_label:
+            lines += ["        labels:", f"          kpi: {rule.kpi.id}"]
+    return lines
+
+
 def render(catalog: Catalog) -> str:
     rules, skipped = recording_rules(catalog)
     lines = [
@@ -153,14 +193,13 @@ def render(catalog: Catalog) -> str:
         for item in skipped:
             why = f"needs {', '.join(item.missing)}" if item.missing else "no scope or window in common"
             lines.append(f"#   {item.kpi.id} ({item.kpi.metric} = {item.kpi.formula.source}): {why}")
-    lines += ["", "groups:", f"  - name: {GROUP_NAME}", "    rules:"]
-    for rule in rules:
-        lines += [
-            f"      # {rule.kpi.name}: {rule.kpi.formula.source}",
-            f"      - record: {rule.record}",
-            "        expr: |-",
-            f"          {rule.expr}",
-        ]
+    lines += ["", "groups:", f"  - name: {GROUP_NAME}", "    rules:", *_rule_lines(rules)]
+    lines += [
+        "  # Goal attainment: the KPI summed across workers over its goal (the same on every worker: max).",
+        f"  - name: {GOAL_GROUP_NAME}",
+        "    rules:",
+        *_rule_lines(goal_rules(catalog)),
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import get_args
+from typing import Literal, get_args
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -16,7 +16,9 @@ from schemas.scopes import Scope
 
 ALERT_LABELS = ("rule", "severity", "kpi", "window", "scope", "team", "rep", "channel", "campaign", "state")
 STATUSES: tuple[Status, ...] = get_args(Status)
-OUTCOMES = ("sent", "retried", "failed")
+OUTCOMES = ("sent", "retried", "failed", "expired")
+TimerTask = Literal["evaluate", "deliver"]
+TIMER_TASKS: tuple[TimerTask, ...] = get_args(TimerTask)
 
 
 @dataclass
@@ -27,6 +29,7 @@ class AlertMetrics:
     deliveries: dict[str, int] = field(default_factory=dict)
     pending: int = 0
     evaluations_skipped: int = 0
+    timer_errors: dict[TimerTask, int] = field(default_factory=dict)  # rounds that raised (logged), by timer
 
     def count(self, report: DeliveryReport) -> None:
         for outcome in OUTCOMES:
@@ -49,13 +52,19 @@ class AlertCollector(Collector):
             ),
             CounterMetricFamily(
                 "kpimon_alert_notifications",
-                "Delivery attempts by this worker: sent (2xx), retried (429, 5xx, errors), failed (given up).",
+                "Delivery attempts by this worker: sent (2xx), retried (429, 5xx, errors), failed (given up on a 4xx), "
+                "expired (given up: still failing KPIMON_ALERT_MAX_AGE_SECONDS after it was queued).",
                 labels=("outcome",),
             ),
             GaugeMetricFamily("kpimon_alert_outbox_pending", "Notifications waiting in the outbox (all workers)."),
             CounterMetricFamily(
                 "kpimon_alert_evaluations_skipped",
                 "Evaluations held back because some partition's sums were missing or stale (a worker recovering).",
+            ),
+            CounterMetricFamily(
+                "kpimon_alert_timer_errors",
+                "Rounds of the alert timers that failed with an unexpected error (logged; the timer goes on).",
+                labels=("task",),
             ),
         )
 
@@ -64,7 +73,7 @@ class AlertCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         metrics = self._metrics()
-        state, notifications, pending, skipped = self.families()
+        state, notifications, pending, skipped, errors = self.families()
         assert isinstance(state, GaugeMetricFamily) and isinstance(notifications, CounterMetricFamily)
         for rule, scope, status in metrics.statuses.values():
             labels = [rule.id, rule.severity, rule.kpi, rule.window, scope.kind, scope.team, scope.rep]
@@ -76,4 +85,7 @@ class AlertCollector(Collector):
         assert isinstance(pending, GaugeMetricFamily) and isinstance(skipped, CounterMetricFamily)
         pending.add_metric([], metrics.pending)
         skipped.add_metric([], metrics.evaluations_skipped)
-        yield from (state, notifications, pending, skipped)
+        assert isinstance(errors, CounterMetricFamily)
+        for task in TIMER_TASKS:
+            errors.add_metric([task], metrics.timer_errors.get(task, 0))
+        yield from (state, notifications, pending, skipped, errors)

@@ -1,10 +1,11 @@
-"""When the unique visitors on /metrics were counted: they come from Redis one scrape late."""
+"""The unique visitors' trip through Redis: when those on /metrics were counted (one scrape late), and the
+additions waiting to be written or dropped (Redis unreachable past the bound of streams.worker.visitor_store)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 
@@ -32,3 +33,34 @@ class VisitorsCountedCollector(Collector):
         family = self.family()
         family.add_metric([], counted_at)
         yield family
+
+
+class VisitorWritesCollector(Collector):
+    """``kpimon_web_unique_visitor_writes_pending`` and ``..._dropped_total``: visitors not (yet) in Redis."""
+
+    def __init__(self, pending: Callable[[], int], dropped: Callable[[], int]) -> None:
+        self._pending = pending
+        self._dropped = dropped
+
+    @staticmethod
+    def families() -> tuple[GaugeMetricFamily, CounterMetricFamily]:
+        return (
+            GaugeMetricFamily(
+                "kpimon_web_unique_visitor_writes_pending",
+                "Visitor additions waiting to be written to Redis (it is slow or unreachable).",
+            ),
+            CounterMetricFamily(
+                "kpimon_web_unique_visitor_writes_dropped",
+                "Visitor additions never written to Redis: the backlog was full while Redis was unreachable; "
+                "the unique visitors undercount by up to this many.",
+            ),
+        )
+
+    def describe(self) -> Iterator[Metric]:
+        yield from self.families()
+
+    def collect(self) -> Iterator[Metric]:
+        pending, dropped = self.families()
+        pending.add_metric([], self._pending())
+        dropped.add_metric([], self._dropped())
+        yield from (pending, dropped)

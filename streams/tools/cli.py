@@ -1,4 +1,4 @@
-"""The ``kpimon`` command line: worker, simulate, schema, check."""
+"""The ``kpimon`` command line: worker, simulate, replay, schema, check, gateway, docs, dashboards."""
 
 from __future__ import annotations
 
@@ -12,14 +12,19 @@ from pathlib import Path
 
 import orjson
 from aiokafka.errors import KafkaConnectionError
+from pydantic import ValidationError
 
 from schemas.catalog import Catalog, load_catalog
 from schemas.config import KpimonConfig, load_config
 from schemas.events import event_json_schema
 from schemas.yaml_source import ConfigFileError
+from streams.tools.gateway_command import add_gateway_parser
 from streams.tools.simulation.history import DEFAULT_HISTORY_CALLS
+from streams.worker.kafka_access import KafkaAccessError
+from streams.worker.kafka_clients import explain_kafka_failure
 from streams.worker.settings import Settings
 from streams.worker.topics import TopicLayoutError
+from streams.worker.web_access import WebAccessError
 
 SIMULATE_DESCRIPTION = (
     "\n\n".join(
@@ -46,7 +51,9 @@ SIMULATE_DESCRIPTION = (
 EPILOG = """\
 Settings come from KPIMON_* environment variables (KPIMON_BOOTSTRAP_SERVERS,
 KPIMON_PARTITIONS, KPIMON_WEB_PORT, ...); the flags below override them.
-Docs: README.md, docs/metrics.md, docs/architecture.md.
+Kafka SASL/TLS: KPIMON_KAFKA_SECURITY_PROTOCOL, KPIMON_KAFKA_SASL_*, KPIMON_KAFKA_SSL_*;
+the worker's web server: KPIMON_WEB_HOST, KPIMON_WEB_AUTH_*, KPIMON_WEB_TLS_* (docs/security.md).
+Docs: README.md, docs/metrics.md, docs/architecture.md, docs/security.md.
 """
 
 
@@ -66,8 +73,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _load(settings: Settings) -> tuple[KpimonConfig, Catalog]:
-    config = load_config(settings.config_file) if settings.config_file else KpimonConfig()
-    return config, load_catalog(settings.catalog_file)
+    catalog = load_catalog(settings.catalog_file)
+    config = load_config(settings.config_file, catalog) if settings.config_file else KpimonConfig()
+    return config, catalog
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -172,10 +180,10 @@ def _schema(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from alerts.rules import load_rules
 
-    config = load_config(Path(args.file))
     catalog = load_catalog(Path(args.catalog) if args.catalog else None)
+    config = load_config(Path(args.file), catalog)
     print(
-        f"{args.file}: ok ({len(config.teams)} teams, {len(config.reps)} reps; "
+        f"{args.file}: ok ({len(config.teams)} teams, {len(config.reps)} reps, {len(config.goals)} goals; "
         f"catalog of {len(catalog.kpis)} KPIs over {len(catalog.counters)} counters)"
     )
     if args.rules:
@@ -303,14 +311,16 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check",
         help="validate a config file (and a catalog extension and alert rules)",
-        description="Validate the config file, and the catalog extension and alert rules when given, as a worker "
-        "does at start: every problem is reported as file:line:column. Exit status 2 when any file is invalid. "
+        description="Validate the config file (its teams, reps, currencies and goals, the goals against the KPI "
+        "catalog), and the catalog extension and alert rules when given, as a worker does at start: every problem "
+        "is reported as file:line:column. Exit status 2 when any file is invalid. "
         "Example: kpimon check deploy/examples/kpimon.yaml --rules deploy/examples/alerts.yaml",
     )
-    check.add_argument("file", help="the YAML config file")
+    check.add_argument("file", help="the YAML config file (teams, reps, currency rates, goals)")
     check.add_argument("--catalog", help="a YAML file extending the KPI catalog")
     check.add_argument("--rules", help="an alert rules YAML file, checked against the catalog and the config")
     check.set_defaults(run=_check)
+    add_gateway_parser(commands)
     docs = commands.add_parser("docs", help="regenerate docs/kpis.md and docs/metrics.md from the catalog")
     docs.add_argument("--check", action="store_true", help="only check that the files are current (exit 1 if not)")
     docs.add_argument("--root", default=".", help="the repository root (default: the current directory)")
@@ -322,6 +332,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def settings_problems(exc: ValidationError) -> str:
+    """One line per invalid setting, without the values given (they may be passwords)."""
+    prefix = {"KafkaSecurity": "KPIMON_KAFKA_", "WebSecurity": "KPIMON_WEB_"}.get(exc.title, "KPIMON_")
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        where = "_".join(str(step) for step in error["loc"]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"  {f'{prefix}{where}: ' if where else ''}{message}")
+    return "\n".join(lines)
+
+
+def _kafka_unreachable(exc: KafkaConnectionError, args: argparse.Namespace) -> str:
+    """Why Kafka refused us when we can tell (a login, a certificate), else where to point kpimon."""
+    try:
+        settings = _settings(args)
+        reason = asyncio.run(explain_kafka_failure(settings.bootstrap_servers, settings.kafka))
+    except (ValidationError, KafkaAccessError):
+        reason = None
+    if reason is not None:
+        return f"kpimon: cannot connect to {reason}"
+    return (
+        f"kpimon: cannot reach Kafka ({exc}): start it with `deploy/local/kpimon-local up` "
+        "or point KPIMON_BOOTSTRAP_SERVERS at your brokers (and KPIMON_KAFKA_SECURITY_PROTOCOL at their listener)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -329,12 +365,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigFileError as exc:
         print(f"kpimon: invalid configuration:\n{exc}", file=sys.stderr)
         return 2
+    except ValidationError as exc:
+        print(f"kpimon: invalid settings:\n{settings_problems(exc)}", file=sys.stderr)
+        return 2
+    except (KafkaAccessError, WebAccessError) as exc:
+        print(f"kpimon: {exc}", file=sys.stderr)
+        return 2
     except KafkaConnectionError as exc:
-        print(
-            f"kpimon: cannot reach Kafka ({exc}): start it with `deploy/local/kpimon-local up` "
-            "or point KPIMON_BOOTSTRAP_SERVERS at your brokers",
-            file=sys.stderr,
-        )
+        print(_kafka_unreachable(exc, args), file=sys.stderr)
         return 3
     except TopicLayoutError as exc:
         print(f"kpimon: {exc}", file=sys.stderr)

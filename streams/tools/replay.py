@@ -38,7 +38,6 @@ from aiokafka import AIOKafkaProducer
 from schemas.config import KpimonConfig
 from streams.tools.csv_source import load_mapping_for
 from streams.tools.replay_source import (
-    Acceptance,
     BadRow,
     ReplayInputError,
     ReplayPlan,
@@ -46,6 +45,8 @@ from streams.tools.replay_source import (
     plan_replay,
 )
 from streams.tools.simulation.model import TopicKind, topic_kind
+from streams.worker.acceptance import Acceptance
+from streams.worker.kafka_access import kafka_client_options
 from streams.worker.settings import Settings
 from streams.worker.topics import ensure_topics
 
@@ -121,8 +122,11 @@ async def _produce(settings: Settings, plan: ReplayPlan, rate: float | None, pro
     """Produce the plan's events in order, at most ``rate`` per second, with a progress line every 2 s."""
     topics: dict[TopicKind, str] = {"crm": settings.crm_topic, "marketing": settings.marketing_topic}
     servers = settings.bootstrap_servers
-    await ensure_topics(servers, list(topics.values()), settings.partitions, settings.replication_factor)
-    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=5)
+    security = settings.kafka
+    await ensure_topics(
+        servers, list(topics.values()), settings.partitions, settings.replication_factor, security=security
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=5, **kafka_client_options(security))
     await producer.start()
     try:
         started = time.monotonic()

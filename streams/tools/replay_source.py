@@ -20,13 +20,12 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from schemas.config import KpimonConfig
 from schemas.events import AnyEvent, parse_event, routing_key
 from schemas.mapping import CsvMapping
 from schemas.row_mapping import JoinTable, MappedEvent, RowMapper
-from streams.core.validation import Rejection, validate_message
+from streams.core.validation import Rejection
 from streams.tools.csv_source import CsvSourceError, load_join_tables, read_header, rows
-from streams.worker.settings import Settings
+from streams.worker.acceptance import Acceptance
 
 EventDict = dict[str, Any]
 
@@ -83,37 +82,6 @@ class SkippedRow:
 
 
 RowOutcome = RowEvent | BadRow | SkippedRow
-
-
-@dataclass(frozen=True)
-class Acceptance:
-    """What the worker rejects besides the contract (``KPIMON_MAX_EVENT_BYTES``, ``..._FUTURE_TOLERANCE_SECONDS``,
-    ``..._PAST_HORIZON_DAYS``, currencies without a rate)."""
-
-    max_event_bytes: int = 65536
-    future_tolerance_seconds: float = 300.0
-    known_currencies: frozenset[str] = frozenset({"USD"})
-    past_horizon_seconds: float | None = None
-
-    @classmethod
-    def of(cls, settings: Settings, config: KpimonConfig) -> Acceptance:
-        return cls(
-            settings.max_event_bytes,
-            settings.future_tolerance_seconds,
-            config.known_currencies(),
-            settings.past_horizon_days * 86_400,
-        )
-
-    def check(self, value: bytes, now: float) -> AnyEvent | Rejection:
-        """The event, or why the worker would dead-letter ``value``."""
-        return validate_message(
-            value,
-            max_bytes=self.max_event_bytes,
-            now=now,
-            future_tolerance_seconds=self.future_tolerance_seconds,
-            past_horizon_seconds=self.past_horizon_seconds,
-            known_currencies=self.known_currencies,
-        )
 
 
 class _FirstLines:

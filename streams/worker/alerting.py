@@ -22,21 +22,22 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from alerts.delivery import Deliverer
-from alerts.digests import DueDigest, digest_window, due_digest, skip_reason
+from alerts.digests import BehindGoal, DueDigest, digest_period, digest_window, due_digest, reps_behind, skip_reason
 from alerts.engine import Decision, decide, state_key
 from alerts.model import Notification
 from alerts.outbox import RedisOutbox
 from alerts.rate_gate import RedisRateGate
 from alerts.routes import SlackRoute
-from alerts.rules import AlertRule, Digest, RulesFile, ScopeSelector
+from alerts.rules import AlertRule, Digest, RulesFile
 from alerts.slack import DigestRow, digest_message
 from alerts.store import RedisAlertStore, states_by_key
 from alerts.webhook import due_now, notifications_for
 from schemas.catalog import Catalog
 from schemas.config import KpimonConfig
-from schemas.scopes import OVERALL, Scope
+from schemas.goals import Goal, goal_in_force, goals_of_period
+from schemas.scopes import Scope, ScopeSelector
 from streams.core.folding import BucketGroup
-from streams.metrics.alert_collector import AlertMetrics
+from streams.metrics.alert_collector import AlertMetrics, TimerTask
 from streams.readout.alert_inputs import Need, Sums, observe, scopes_in, sums_key, value_in
 from streams.readout.links import grafana_link
 from streams.worker.alert_sums import SharedSums, groups_by_partition
@@ -55,8 +56,16 @@ def digest_key(digest: Digest) -> str:
     return f"digest/{digest.team}/{digest.cadence}"
 
 
-def needs_of(rules: RulesFile, catalog: Catalog) -> list[Need]:
-    """The sums the rules and digests read: each rule's window (and baseline), each digest's last two periods."""
+def rep_goal_selector(digest: Digest) -> ScopeSelector:
+    """The reps of a digest's team: who may be behind a goal."""
+    return ScopeSelector(kind="rep", team=digest.team)
+
+
+def needs_of(rules: RulesFile, catalog: Catalog, config: KpimonConfig) -> list[Need]:
+    """The sums the rules and digests read: each rule's window (and baseline), each digest's last two periods.
+
+    A digest also reads its team's reps in the period summarised, for the KPIs of the reps' goals of that period.
+    """
     needs = []
     for rule in rules.rules:
         counters = catalog.kpi(rule.kpi).formula.names
@@ -70,13 +79,12 @@ def needs_of(rules: RulesFile, catalog: Catalog) -> list[Need]:
         every = counters | frozenset(catalog.counters)  # in the period summarised: had the team any data? (skip_reason)
         needs.append(Need(team.matches, digest_window(digest), "previous_period", every))
         needs.append(Need(team.matches, digest_window(digest), "period_before", counters))
+        reps = rep_goal_selector(digest)
+        rep_kpis = {goal.kpi for goal in config.goals if goal.scope == "rep" and goal.period == digest_period(digest)}
+        if rep_kpis:
+            rep_counters = frozenset().union(*(catalog.kpi(kpi).formula.names for kpi in rep_kpis))
+            needs.append(Need(reps.matches, digest_window(digest), "previous_period", rep_counters))
     return needs
-
-
-def configured_scopes(config: KpimonConfig) -> set[Scope]:
-    """The scopes that exist even without any event: overall, every team and every rep of the config."""
-    scopes = {OVERALL, *(Scope(team=team) for team in config.teams)}
-    return scopes | {Scope(team=rep.team, rep=rep_id) for rep_id, rep in config.reps.items()}
 
 
 class AlertService:
@@ -105,11 +113,17 @@ class AlertService:
         self._ready = ready
         self._audit = audit
         self._clock = clock
-        self.sums = SharedSums(redis, namespace, settings.partitions, needs_of(rules, catalog), config)
+        self.sums = SharedSums(redis, namespace, settings.partitions, needs_of(rules, catalog, config), config)
         self.store = RedisAlertStore(redis, namespace)
         self.outbox = RedisOutbox(redis, namespace)
         self.deliverer = Deliverer(
-            self.outbox, rules.routes, env, clock, aiohttp.ClientSession, RedisRateGate(redis, namespace)
+            self.outbox,
+            rules.routes,
+            env,
+            clock,
+            aiohttp.ClientSession,
+            RedisRateGate(redis, namespace),
+            max_age_seconds=settings.alert_max_age_seconds,
         )
         self.metrics = AlertMetrics()
         self._redis_down = False
@@ -120,19 +134,24 @@ class AlertService:
         """One evaluation round: publish this worker's sums, then evaluate the rules and digests it owns."""
         if not self._ready():
             return
-        await self._guarded(self._evaluate())
+        await self._guarded("evaluate", self._evaluate())
 
     async def deliver(self) -> None:
         """Send what the outbox has due."""
-        await self._guarded(self._deliver())
+        await self._guarded("deliver", self._deliver())
 
-    async def _guarded(self, work: Awaitable[None]) -> None:
+    async def _guarded(self, task: TimerTask, work: Awaitable[None]) -> None:
+        """Run one round of a timer; no error ends the timer (Redis away pauses alerts, anything else is counted)."""
         try:
             await work
         except (RedisError, OSError) as exc:
             if not self._redis_down:
                 log.warning("alerts paused: Redis is unreachable (%s); KPIs keep flowing, alerts resume with it", exc)
             self._redis_down = True
+            return
+        except Exception:
+            self.metrics.timer_errors[task] = self.metrics.timer_errors.get(task, 0) + 1
+            log.exception("alert %s round failed; the next round runs as planned", task)
             return
         if self._redis_down:
             log.warning("alerts resumed: Redis is reachable again")
@@ -174,7 +193,7 @@ class AlertService:
                 self._skipped[digest_key(digest)] = due.id
 
     async def _decide(self, rules: list[AlertRule], sums: Sums, now: float) -> list[tuple[Decision, int]]:
-        candidates = scopes_in(sums) | configured_scopes(self._config)
+        candidates = scopes_in(sums) | set(self._config.scopes())
         targets = [
             (rule, scope)
             for rule in rules
@@ -190,10 +209,12 @@ class AlertService:
             drop = rule.condition.drop
             if drop is not None:
                 observation = replace(observation, baseline=value_in(kpi, sums, scope, rule.window, drop.baseline))
-            labels = scope
             state, version = before[key]
-            tz = rule.zone_for(labels, self._config)
-            decisions.append((decide(rule, kpi, labels, observation, state, now, tz), version))
+            tz = rule.zone_for(scope, self._config)
+            pace = rule.condition.pace
+            if pace is not None:
+                observation = replace(observation, goal=goal_in_force(self._config.goals, pace.goal, scope, now, tz))
+            decisions.append((decide(rule, kpi, scope, observation, state, now, tz), version))
         return decisions
 
     async def _apply(self, decisions: list[tuple[Decision, int]], now: float) -> None:
@@ -219,23 +240,41 @@ class AlertService:
         digest = due.digest
         team = Scope(team=digest.team)
         window = digest_window(digest)
+        goals = {
+            goal.kpi: goal for goal in goals_of_period(self._config.goals, team, digest_period(digest), due.first_day)
+        }
         rows = []
         for kpi_id in digest.kpis:
             kpi = self._catalog.kpi(kpi_id)
+            goal = goals.get(kpi_id)
             rows.append(
                 DigestRow(
                     kpi_name=kpi.name,
                     unit=kpi.unit,
                     value=value_in(kpi, sums, team, window, "previous_period"),
                     previous=value_in(kpi, sums, team, window, "period_before"),
-                    goal=digest.goals.get(kpi_id),
+                    goal=goal.target if goal else None,
                     good=kpi.good,
                 )
             )
         route = self._rules.routes[digest.route]
-        message = digest_message(due.title, rows)
+        message = digest_message(due.title, rows, self._reps_behind(due, sums))
         body = message if isinstance(route, SlackRoute) else {"digest": due.id, **message}
         return [due_now(due.id, digest.route, route, orjson.dumps(body), now)]
+
+    def _reps_behind(self, due: DueDigest, sums: Sums) -> list[BehindGoal]:
+        """The team's reps short of their goals of the period summarised (the config's reps and any with data)."""
+        digest = due.digest
+        window, period = digest_window(digest), digest_period(digest)
+        selector = rep_goal_selector(digest)
+        candidates = scopes_in(sums) | set(self._config.scopes())
+        reps = sorted((scope for scope in candidates if selector.matches(scope)), key=lambda scope: scope.key)
+        values: dict[Goal, list[tuple[Scope, float | None]]] = {}
+        for rep in reps:
+            for goal in goals_of_period(self._config.goals, rep, period, due.first_day):
+                value = value_in(self._catalog.kpi(goal.kpi), sums, rep, window, "previous_period")
+                values.setdefault(goal, []).append((rep, value))
+        return [row for goal, found in values.items() for row in reps_behind(goal, self._catalog.kpi(goal.kpi), found)]
 
     async def close(self) -> None:
         await self.deliverer.close()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import wraps
 from typing import Any, cast
 
 import faust
@@ -27,17 +28,19 @@ from streams.metrics.alert_collector import AlertCollector
 from streams.metrics.faust_collector import FaustCollector
 from streams.metrics.kpi_collector import KpiFamilyNames, ProgressCollector
 from streams.metrics.loop_lag import LoopLagCollector, LoopLagProbe
-from streams.metrics.visitor_freshness import VisitorsCountedCollector
+from streams.metrics.visitor_freshness import VisitorsCountedCollector, VisitorWritesCollector
 from streams.readout.kpis import monthly_report, monthly_totals
 from streams.worker.alerting import AlertService
 from streams.worker.batch_consumer import BatchApp, CommitOffsets, RawRecord
 from streams.worker.entity_store import EntityRocksStore
+from streams.worker.kafka_clients import faust_credentials
 from streams.worker.metrics_page import MetricsPage
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables
 from streams.worker.seen_store import SeenRocksStore
 from streams.worker.settings import Settings
 from streams.worker.store import RocksStore
 from streams.worker.visitor_store import VisitorCounter, VisitorRecorder
+from streams.worker.web_access import WebCredentials, authorized, web_credentials, web_ssl_context
 
 PRODUCER_BUFFER_MESSAGES = 10_000
 TAIL_CHECK_SECONDS = 5.0
@@ -54,6 +57,27 @@ faust.stores.STORES.aliases.update(
         "kpimon-entities": "streams.worker.entity_store:EntityRocksStore",
     }
 )
+
+
+PageHandler = Callable[[web.View, web.Request], Awaitable[web.Response]]
+
+
+def guarded(credentials: WebCredentials) -> Callable[[PageHandler], PageHandler]:
+    """A page that answers a bare 401 unless the request carries the credentials (streams.worker.web_access)."""
+
+    def decorate(handler: PageHandler) -> PageHandler:
+        @wraps(handler)
+        async def page(self: web.View, request: web.Request) -> web.Response:
+            if not authorized(request.headers.get("Authorization"), credentials):
+                refusal = Response(
+                    status=401, text="401 Unauthorized\n", headers={"WWW-Authenticate": credentials.challenge}
+                )
+                return cast(web.Response, refusal)
+            return await handler(self, request)
+
+        return page
+
+    return decorate
 
 
 class PartitionKeyedTable(faust.Table[str, Any]):
@@ -156,6 +180,15 @@ def create_app(
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_host,
+        web_ssl_context=web_ssl_context(settings.web),
+        # Faust's own pages are off: /table reads any stored state, /router shows the cluster,
+        # the statistics pages the internals. "/" answers {"status": "OK"} (the health check).
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_stats_enabled=False,
+        web_graph_enabled=False,
+        web_metrics_enabled=False,
+        broker_credentials=faust_credentials(settings.kafka),
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         producer_acks=-1,
@@ -210,8 +243,10 @@ def create_app(
         checkpoint=checkpoint,
         entity_scan=cast(RocksStore, entities.data).scan,
     )
-    visitors = VisitorRecorder(Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5))
-    page = _metrics_page(app, settings, config, catalog, clock, tables)
+    visitors = VisitorRecorder(_redis(settings, connect_timeout=2, timeout=5))
+    guard = guarded(web_credentials(settings.web))
+    page = _metrics_page(app, settings, config, catalog, clock, tables, guard)
+    page.registry.register(VisitorWritesCollector(lambda: visitors.pending, lambda: visitors.dropped))
     pipeline = IngestPipeline(
         settings,
         config,
@@ -253,12 +288,19 @@ def create_app(
         page.registry.register(AlertCollector(lambda: service.metrics))
 
     @app.page("/kpis/months")
+    @guard
     async def months(self: web.View, request: web.Request) -> web.Response:
         """Counters and KPIs per scope and calendar month, for history and replays of old data."""
         report = monthly_report(catalog, monthly_totals(list(buckets.data.items()), config))
         return cast(web.Response, Response(body=orjson.dumps(report), content_type="application/json"))
 
     return app
+
+
+def _redis(settings: Settings, *, connect_timeout: float, timeout: float) -> Redis:
+    """An asyncio client of KPIMON_REDIS_URL (redis:// or rediss://, with user and password if it has them)."""
+    url = settings.redis_url.get_secret_value()
+    return Redis.from_url(url, socket_connect_timeout=connect_timeout, socket_timeout=timeout)
 
 
 def _metrics_page(
@@ -268,6 +310,7 @@ def _metrics_page(
     catalog: Catalog,
     clock: Callable[[], float],
     tables: Tables,
+    guard: Callable[[PageHandler], PageHandler],
 ) -> MetricsPage:
     """/metrics (see streams.worker.metrics_page), its totals reconciled after every recovery of their tables."""
     registry, probe = CollectorRegistry(), LoopLagProbe()
@@ -275,10 +318,10 @@ def _metrics_page(
     registry.register(ProgressCollector(lambda: list(tables.local_progress.items())))
     registry.register(LoopLagCollector(probe))
     counter = VisitorCounter(
-        SyncRedis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1),
+        SyncRedis.from_url(settings.redis_url.get_secret_value(), socket_connect_timeout=0.5, socket_timeout=1),
         settings.app_id,
         config,
-        async_redis=Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1),
+        async_redis=_redis(settings, connect_timeout=0.5, timeout=1),
     )
     page = MetricsPage(catalog, config, registry, probe, clock=clock, visitors=counter, app_id=settings.app_id)
     registry.register(VisitorsCountedCollector(lambda: page.visitors_counted_at))
@@ -296,6 +339,7 @@ def _metrics_page(
     app.task(page.refresh_forever)
 
     @app.page("/metrics")
+    @guard
     async def metrics(self: web.View, request: web.Request) -> web.Response:
         return cast(web.Response, await page.respond(cast(BaseRequest, request)))  # aiohttp's request
 
@@ -328,7 +372,7 @@ def _alert_service(
         config,
         catalog,
         rules,
-        Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5),
+        _redis(settings, connect_timeout=2, timeout=5),
         buckets=lambda: list(buckets.data.items()),
         owned=owned,
         ready=ready,

@@ -4,11 +4,12 @@ The pipeline tells the page every group and entity state it writes or evicts (``
 ``evicted``): the totals note the newest groups (a dict assignment each) and the open deals move at
 once. A refresh then compares the noted groups with the ones the totals hold, moves the windows the
 clock moved, and re-renders the families whose counters changed; a scrape refreshes and sends the
-text of every family, then the small collectors (ingest counters, loop lag, Faust, alerts), part by
-part. All of that runs in steps on the event loop, yielding after every ``SLICE_SECONDS``, so
-ingest never waits for a scrape longer than one step; a background refresh every
-``RENDER_INTERVAL_SECONDS`` keeps the work left to a scrape small. After every table recovery (start,
-rebalance) the totals are reconciled with the stored state, in steps too, and scrapes wait for that.
+text of every family, then the goals (rebuilt at every refresh: their pace moves with the clock),
+then the small collectors (ingest counters, loop lag, Faust, alerts), part by part. All of that runs
+in steps on the event loop, yielding after every ``SLICE_SECONDS``, so ingest never waits for a
+scrape longer than one step; a background refresh every ``RENDER_INTERVAL_SECONDS`` keeps the work
+left to a scrape small. After every table recovery (start, rebalance) the totals are reconciled
+with the stored state, in steps too, and scrapes wait for that.
 
 Unique visitors need Redis: a scrape serves the last count and starts a new one, unless one is
 still running (or started less than ``VISITOR_REFRESH_SECONDS`` ago), with the asyncio client,
@@ -33,6 +34,7 @@ from streams.core.folding import BucketGroup
 from streams.entities.registry import EntityState
 from streams.ingest.batch import Stage
 from streams.metrics.exposition import KpiExposition
+from streams.metrics.goal_exposition import GoalExposition
 from streams.metrics.loop_lag import LoopLagProbe, RecentMax
 from streams.readout.kpis import ScopeTotals
 from streams.readout.open_pipeline import OpenPipeline
@@ -77,6 +79,7 @@ class MetricsPage:
         self.totals = WindowTotals(config, int(clock()))
         self.pipeline = OpenPipeline(config)
         self.exposition = KpiExposition(catalog, self.totals, self.pipeline)
+        self.goals = GoalExposition(config, lambda: self.totals.scopes)
         self.registry = registry
         self.probe = probe
         self._clock = clock
@@ -116,7 +119,11 @@ class MetricsPage:
         async with self._lock:
             now = int(self._clock())
             steps = chain(
-                self.totals.sync(), self.totals.advance(now), self.exposition.render(), self.exposition.assemble()
+                self.totals.sync(),
+                self.totals.advance(now),
+                self.exposition.render(),
+                self.exposition.assemble(),
+                self.goals.render(now),
             )
             await run_in_slices(steps, self.probe.render_steps)
 
@@ -130,7 +137,7 @@ class MetricsPage:
         await self.refresh()
         self._count_visitors_soon()
         started = time.perf_counter()
-        parts = [*self.exposition.parts(), generate_latest(self.registry)]
+        parts = [*self.exposition.parts(), *self.goals.parts(), generate_latest(self.registry)]
         self.probe.render_steps.record(time.monotonic(), time.perf_counter() - started)
         return parts
 

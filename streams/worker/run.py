@@ -81,9 +81,11 @@ def run_worker(
             settings.partitions,
             settings.replication_factor,
             outputs=[settings.alerts_topic] if rules is not None else [],
+            security=settings.kafka,
         )
     )
-    print(f"kpimon worker: metrics on http://{settings.web_host}:{settings.web_port}/metrics", flush=True)
+    scheme = "https" if settings.web.uses_tls else "http"
+    print(f"kpimon worker: metrics on {scheme}://{settings.web_host}:{settings.web_port}/metrics", flush=True)
     worker = BoundedShutdownWorker(
         app, loglevel=loglevel, loop=loop, shutdown_timeout=settings.shutdown_timeout_seconds
     )

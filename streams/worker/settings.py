@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from streams.worker.kafka_access import KafkaSecurity
+from streams.worker.web_access import WebSecurity
 
 
 class Settings(BaseSettings):
@@ -20,12 +23,20 @@ class Settings(BaseSettings):
     rules_file: Path | None = Field(
         None, description="YAML file with alert rules, routes and digests (none: no alerts)"
     )
-    redis_url: str = Field(
-        "redis://127.0.0.1:6379/0", description="Redis for unique visitors, alert states, the outbox and shared sums"
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"),
+        description="Redis for unique visitors, alert states, the outbox and shared sums: redis:// or rediss:// "
+        "(TLS), with user:password@ for AUTH (a secret: never shown)",
     )
     alerts_topic: str = Field("kpimon.alerts", description="Audit trail: every alert state transition")
     alert_interval_seconds: float = Field(10, gt=0, description="How often alert rules are evaluated")
     delivery_interval_seconds: float = Field(0.5, gt=0, description="How often the outbox is checked for due messages")
+    alert_max_age_seconds: float = Field(
+        86_400,
+        gt=0,
+        description="A notification still failing (5xx, 429, no answer) this long after it was queued "
+        'is given up (the failed list, kpimon_alert_notifications_total{outcome="expired"})',
+    )
     crm_topic: str = "crm.events"
     marketing_topic: str = "marketing.events"
     deadletter_topic: str = "kpimon.deadletter"
@@ -37,8 +48,15 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: float = Field(
         10, gt=0, description="A stopping worker that has not exited after this long exits at once"
     )
-    web_host: str = "127.0.0.1"
+    web_host: str = Field(
+        "127.0.0.1", description="Address the worker's HTTP server binds (0.0.0.0: every interface, deliberately)"
+    )
     web_port: int = Field(6066, description="Port of the worker's HTTP server (/metrics)")
+    web: WebSecurity = Field(default_factory=WebSecurity, description="KPIMON_WEB_AUTH_*, KPIMON_WEB_TLS_*")
+    kafka: KafkaSecurity = Field(
+        default_factory=KafkaSecurity,
+        description="KPIMON_KAFKA_SECURITY_PROTOCOL, KPIMON_KAFKA_SASL_*, _SSL_*",
+    )
     data_dir: Path = Field(Path(".kpimon-data"), description="Faust's local data directory")
     batch_size: int = Field(2000, ge=1, description="Most messages fetched and folded in one batch")
     max_event_bytes: int = Field(65536, ge=256, description="Larger messages are dead-lettered")

@@ -8,6 +8,8 @@ from contextlib import suppress
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from streams.worker.kafka_access import KafkaSecurity, kafka_client_options
+
 
 class TopicLayoutError(RuntimeError):
     pass
@@ -20,16 +22,18 @@ async def ensure_topics(
     replication_factor: int = 1,
     *,
     outputs: Iterable[str] = (),
+    security: KafkaSecurity | None = None,
 ) -> None:
     """Create missing topics with ``partitions``; refuse existing ``names`` with another count.
 
     The source topics, the re-keyed topic and the changelogs must be
     co-partitioned: partition p of each belongs to the same worker. ``outputs``
     (topics kpimon only writes, such as the alerts audit trail) are created when
-    missing and taken as they are otherwise.
+    missing and taken as they are otherwise. ``security``: how to log in (None: PLAINTEXT).
     """
     names = list(dict.fromkeys(names))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    options = kafka_client_options(security) if security is not None else {}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **options)
     await admin.start()
     try:
         await _create_or_check(

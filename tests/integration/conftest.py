@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -47,8 +48,8 @@ def worker_env(tmp_path: Path) -> dict[str, str]:
 def make_worker(tmp_path: Path, worker_env: dict[str, str]) -> Iterator[object]:
     workers: list[WorkerProcess] = []
 
-    def make(**extra_env: str) -> WorkerProcess:
-        worker = WorkerProcess(env={**worker_env, **extra_env}, log_path=tmp_path / "worker.log")
+    def make(tls: ssl.SSLContext | None = None, **extra_env: str) -> WorkerProcess:
+        worker = WorkerProcess(env={**worker_env, **extra_env}, log_path=tmp_path / "worker.log", tls=tls)
         workers.append(worker)
         return worker
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -38,6 +39,7 @@ class WorkerProcess:
     log_path: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    tls: ssl.SSLContext | None = None  # the client side of KPIMON_WEB_TLS_*: the worker is up once "/" answers
 
     def start(self, timeout: float = 90.0) -> None:
         env = {**os.environ, **self.env, "KPIMON_WEB_PORT": str(self.port)}
@@ -54,11 +56,17 @@ class WorkerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited with {self.process.returncode}; see {self.log_path}")
             try:
-                scrape(self.port)
+                self._probe()
                 return
             except OSError:
                 time.sleep(0.5)
         raise TimeoutError(f"worker did not serve /metrics within {timeout} s; see {self.log_path}")
+
+    def _probe(self) -> None:
+        if self.tls is None:
+            scrape(self.port)
+        else:
+            urllib.request.urlopen(f"https://127.0.0.1:{self.port}/", timeout=10, context=self.tls).close()
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers, no final commit, no flush."""

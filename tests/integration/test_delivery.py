@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from alerts.delivery import Backoff, Deliverer, SessionSource
+from alerts.delivery import MAX_RETRY_AFTER, Backoff, Deliverer, SessionSource
 from alerts.outbox import RedisOutbox
 from alerts.rate_gate import MemoryRateGate, RedisRateGate
 from alerts.slack import slack_message
@@ -166,7 +166,7 @@ async def test_one_message_per_second_per_slack_webhook_across_two_deliverers() 
     async with stack() as s:
         await s.outbox.enqueue(
             [
-                notification(number, route=route, not_before=0.0)
+                notification(number, route=route, not_before=0.0, created_at=time.time())
                 for number in range(3)
                 for route in ("sales-slack", "exec-slack")
             ]
@@ -186,7 +186,7 @@ async def test_one_message_per_second_per_slack_webhook_across_two_deliverers() 
 
 async def test_two_deliverers_on_one_outbox_never_send_a_notification_twice() -> None:
     async with stack() as s:
-        await s.outbox.enqueue([notification(number, not_before=0.0) for number in range(40)])
+        await s.outbox.enqueue([notification(number, not_before=0.0, created_at=time.time()) for number in range(40)])
         s.sink.fail(500, times=10)
         deliverers = [real_time_deliverer(s, batch_size=5, backoff=Backoff(base=0.05, cap=0.2)) for _ in range(2)]
         await run_until_accepted(s, deliverers, 40, timeout=20)
@@ -283,3 +283,45 @@ async def test_a_route_without_its_environment_variable_waits_until_it_is_set() 
         finally:
             await deliverer.close()
         assert len(s.sink.requests) == 1 and await s.outbox.pending() == 0
+
+
+async def test_a_huge_retry_after_is_capped_at_an_hour() -> None:
+    clock = ManualClock(T0)
+    async with stack(clock.now) as s:
+        deliverer = fake_time_deliverer(s, clock)
+        await s.outbox.enqueue(notifications_for(alert_event(routes=("ops-hook",)), ROUTES, clock.now(), None))
+        s.sink.fail(429, times=1, retry_after="999999999", body="rate_limited")
+        try:
+            await deliverer.deliver_due()
+            clock.advance(MAX_RETRY_AFTER - STEP)
+            await deliverer.deliver_due()
+            assert len(s.sink.requests) == 1
+            clock.advance(STEP)
+            await deliverer.deliver_due()
+        finally:
+            await deliverer.close()
+        limited, delivered = s.sink.requests
+        assert (limited.status, delivered.status) == (429, 200)
+        assert delivered.at - limited.at == MAX_RETRY_AFTER
+
+
+async def test_5xx_are_retried_up_to_the_maximum_age_then_expire_to_the_failed_list() -> None:
+    clock = ManualClock(T0)
+    async with stack(clock.now) as s:
+        gate = MemoryRateGate(clock.now)
+        deliverer = Deliverer(
+            s.outbox, ROUTES, s.env, clock.now, aiohttp.ClientSession, gate, max_age_seconds=120, draw=lambda: 1.0
+        )
+        await s.outbox.enqueue([notification(1, route="ops-hook")])
+        s.sink.fail(503, seconds=10_000, body="down for maintenance")
+        reports = []
+        try:
+            while clock.now() < T0 + 400:
+                reports.append(await deliverer.deliver_due())
+                clock.advance(STEP * 4)
+        finally:
+            await deliverer.close()
+        assert all(request.at < T0 + 120 + 60 for request in s.sink.requests)  # none after it expired
+        assert sum(report.expired for report in reports) == 1 and await s.outbox.pending() == 0
+        [failed] = await s.outbox.failed()
+        assert failed.reason == "expired: not delivered within 120 s; last error: HTTP 503: down for maintenance"

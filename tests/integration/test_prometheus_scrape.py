@@ -38,6 +38,7 @@ from schemas.config import KpimonConfig, load_config
 from schemas.events import routing_key_of
 from tests.integration.support import (
     REPO,
+    Labels,
     Message,
     WorkerProcess,
     event_message,
@@ -60,6 +61,7 @@ WIN_RATE = "kpimon_win_rate_ratio"
 SIMULATE = (sys.executable, "-m", "streams.tools.cli", "simulate")
 KPI_LABELS = {"job", "window", "scope", "team", "rep", "channel", "campaign"}
 FUNNEL_CAMPAIGN = "partner-referrals"
+ATTAINMENT = "kpimon_goal_attainment_ratio"
 # Labels of each alert's expression (before the alert's own labels are added).
 ALERT_LABELS = {
     "KpimonWorkerDown": {"job", "instance"},
@@ -337,15 +339,31 @@ def rfc3339_seconds(value: str) -> float:
 
 
 @pytest.mark.integration
+def round_the_clock(config_file: Path, output: Path) -> Path:
+    """The example config with its goals counted round the clock (no working hours or business days).
+
+    So every goal has a pace above 0 whenever the test runs (at night and on weekends too), and every
+    dashboard query reading one returns data.
+    """
+    data = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    for goal in data["goals"]:
+        goal.pop("hours", None)
+        goal.pop("business_days", None)
+    output.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return output
+
+
 def test_every_rule_and_dashboard_query_returns_data_from_a_real_worker(
+    tmp_path: Path,
     make_worker: Callable[..., WorkerProcess],
     prometheus_factory: Callable[[int], Prometheus],
     worker_env: dict[str, str],
 ) -> None:
     started = time.monotonic()
     prometheus_binary()
-    config = load_config(CONFIG_FILE)
-    worker = make_worker(KPIMON_CONFIG_FILE=str(CONFIG_FILE), KPIMON_SHUTDOWN_TIMEOUT_SECONDS="3")
+    config_file = round_the_clock(CONFIG_FILE, tmp_path / "kpimon.yaml")
+    config = load_config(config_file)
+    worker = make_worker(KPIMON_CONFIG_FILE=str(config_file), KPIMON_SHUTDOWN_TIMEOUT_SECONDS="3")
     prometheus = prometheus_factory(worker.port)
     worker.start()
     wait_until(prometheus.ready, timeout=30, message=lambda: f"prometheus ready; see {prometheus.log_path}")
@@ -382,6 +400,7 @@ def test_every_rule_and_dashboard_query_returns_data_from_a_real_worker(
 
     wait_until(rules_evaluated_since_then, timeout=30, message="every rule group evaluated after the last scrape")
     failures = check_recording_rules(prometheus, load_catalog(), config)
+    failures += check_goal_attainment(prometheus, scrape(worker.port), load_catalog())
     failures += check_alerting_rules(prometheus)
     queries = list(grafana_targets())
     failures += check_dashboards(prometheus, queries)
@@ -406,6 +425,8 @@ def check_recording_rules(prometheus: Prometheus, catalog: Catalog, config: Kpim
     metric_of = {kpi.id: kpi.metric for kpi in catalog.kpis}
     for rule in rules("kpimon.rules.yml"):
         record, expr = rule["record"], rule["expr"]
+        if record == ATTAINMENT:
+            continue  # one per KPI that can have a goal, most without one here: check_goal_attainment
         results = prometheus.query(expr)
         if not results:
             failures.append(f"{record}: no data")
@@ -429,6 +450,32 @@ def check_recording_rules(prometheus: Prometheus, catalog: Catalog, config: Kpim
     if not campaign_win_rate:
         failures.append(f"kpimon:win_rate:ratio: no series of campaign {FUNNEL_CAMPAIGN}")
     return failures
+
+
+def check_goal_attainment(
+    prometheus: Prometheus, samples: Mapping[str, Mapping[Labels, float]], catalog: Catalog
+) -> list[str]:
+    """Each goal on the worker's /metrics has its attainment in Prometheus: the KPI's value there over the target."""
+    metric_of = {kpi.id: kpi.metric for kpi in catalog.kpis}
+    recorded = {
+        tuple(sorted((k, v) for k, v in result["metric"].items() if k != "__name__")): float(result["value"][1])
+        for result in prometheus.query(ATTAINMENT)
+    }
+    expected = {}
+    for labels, target in samples.get("kpimon_goal", {}).items():
+        names = dict(labels)
+        kpi_labels = tuple(sorted((k, v) for k, v in labels if k not in ("kpi", "goal", "period")))
+        value = samples.get(metric_of[names["kpi"]], {}).get(kpi_labels, 0.0)
+        expected[tuple(sorted((k, v) for k, v in labels if v))] = value / target  # Prometheus drops empty labels
+    if not expected:
+        return ["kpimon_goal: no goal on the worker's /metrics"]
+    wrong = [
+        f"{ATTAINMENT}{dict(labels)}: {recorded.get(labels)}, expected {value}"
+        for labels, value in expected.items()
+        if labels not in recorded or abs(recorded[labels] - value) > 1e-9
+    ]
+    extra = sorted(set(recorded) - set(expected))
+    return wrong + [f"{ATTAINMENT}: no goal on the worker for {dict(labels)}" for labels in extra]
 
 
 def check_alerting_rules(prometheus: Prometheus) -> list[str]:

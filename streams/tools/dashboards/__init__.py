@@ -5,9 +5,10 @@ when the checked-in files are stale (the same pattern as ``kpimon docs``). Three
 dashboards, linked to each other (a dashboard link by tag, and panel links):
 
 * **Sales wallboard** (``kpimon-wallboard``) for a TV in kiosk mode (``?kiosk``), 5 s
-  refresh: today's activity per rep as % of pace to a daily goal, a leaderboard,
-  revenue month to date against a target, win rate and lead -> opportunity for the
-  week, pipeline velocity over 30 days, and whether the numbers are live.
+  refresh: today's activity per rep as % of pace to the rep's daily goal, a leaderboard,
+  the teams' revenue month to date against the pace to their monthly goals (goals from the
+  config, through the workers' ``kpimon_goal_expected``), win rate and lead -> opportunity for
+  the week, pipeline velocity over 30 days, and whether the numbers are live.
 * **Funnel** (``kpimon-funnel``): stage volumes, conversion ratios, sales cycle,
   average deal size, revenue and velocity for a chosen window, by team, channel and rep.
 * **Marketing** (``kpimon-marketing``): the marketing activity the worker exports
@@ -50,12 +51,12 @@ from streams.tools.dashboards.funnel import funnel
 from streams.tools.dashboards.marketing import marketing
 from streams.tools.dashboards.panels import CURRENCY, GRAFANA_UNITS, threshold_steps
 from streams.tools.dashboards.queries import AGGREGATE, Selector, counter_series, kpi_query
-from streams.tools.dashboards.wallboard import DAILY_GOALS, wallboard
+from streams.tools.dashboards.wallboard import ACTIVITY_KPIS, wallboard
 
 __all__ = [
+    "ACTIVITY_KPIS",
     "AGGREGATE",
     "CURRENCY",
-    "DAILY_GOALS",
     "DASHBOARD_DIR",
     "GRAFANA_UNITS",
     "UIDS",

@@ -30,13 +30,7 @@ from streams.tools.dashboards.panels import (
     reduce_last,
     ref_letter,
 )
-from streams.tools.dashboards.queries import KpiQuery, Selector, kpi_query
-
-# Share of the working day gone, in the office's hours (5 % at least, so an early call is no infinite pace).
-DAY_PACE = (
-    "clamp(vector(((time() / 3600 + $utc_offset_hours) % 24 - $workday_start_hour)"
-    " / ($workday_end_hour - $workday_start_hour)), 0.05, 1)"
-)
+from streams.tools.dashboards.queries import KpiQuery, Selector, goal_expected_query, kpi_query
 
 
 class KpiPanels:
@@ -133,21 +127,22 @@ class KpiPanels:
         )
 
     def pace_bars(self, kpi_id: str, selector: Selector, title: str) -> bargauge.Panel:
-        """Today's count per rep as a share of the pace to the daily goal, red / amber / green."""
+        """Today's count per rep as a share of the pace to the rep's daily goal of the config, red / amber / green."""
         kpi, query = self.kpi(kpi_id), self.query(kpi_id, selector)
         if not query.exact:
             raise ValueError(f"{kpi_id}: pace bars need an exact count")
-        goal = f"daily_goal_{kpi_id}"
-        expr = f"{query.expr} / (${goal} * scalar({DAY_PACE}))"
+        expr = f"{query.expr} / ({goal_expected_query(kpi_id, 'day', selector)} > 0)"
         return (
             bargauge.Panel()
             .title(title)
             .description(
                 describe(
-                    f"{kpi.name} today per rep, as a share of the goal expected by now: ${goal} a day (a dashboard "
-                    "variable until targets feed it) times the share of the working day gone "
-                    "($workday_start_hour to $workday_end_hour at UTC offset $utc_offset_hours). 100% is on pace; "
-                    f"under {PACE_AMBER:.0%} red, under {PACE_GREEN:.0%} amber.",
+                    f"{kpi.name} today per rep, as a share of the value expected by now on the pace to the rep's "
+                    "daily goal (the config's goals: kpimon_goal_expected, the target times the share of the "
+                    "working time gone, in the team's time zone). 100% is on pace; "
+                    f"under {PACE_AMBER:.0%} red, under {PACE_GREEN:.0%} amber. No bar: no daily goal on "
+                    f"{kpi.name.lower()} for the rep, or the working day has not started. The goal is the same on "
+                    "every worker (max, exact).",
                     query.note,
                 )
             )

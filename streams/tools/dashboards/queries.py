@@ -32,6 +32,9 @@ from schemas.catalog import Catalog, KpiSpec
 from schemas.scopes import ScopeKind
 
 AGGREGATE = "sum without (instance, pod, job)"
+# kpimon_goal and kpimon_goal_expected come from the config and the clock: every worker serves the same value,
+# so they are taken once (max), never summed; the goal's name, KPI and period go too (the selector pins them).
+GOAL_AGGREGATE = "max without (instance, pod, job, kpi, goal, period)"
 # Counters without a series: the exported counter that counts the same things, and when it does.
 _OPERATORS: Mapping[type[ast.operator], str] = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 
@@ -48,6 +51,17 @@ class Selector:
         matchers = [f'window="{self.window}"', f'scope="{self.scope}"']
         matchers += [f'{label}=~"{pattern}"' for label, pattern in self.filters]
         return f"{metric}{{{', '.join(matchers)}}}"
+
+
+def goal_expected_query(kpi_id: str, period: str, selector: Selector) -> str:
+    """The pace to the config's goals of ``period`` on ``kpi_id`` in the selector's scopes: the value expected by now.
+
+    A scope under several such goals takes the highest pace. Label sets are the KPI series' own, so a KPI query
+    divides by it series by series.
+    """
+    matchers = [f'window="{selector.window}"', f'scope="{selector.scope}"', f'kpi="{kpi_id}"', f'period="{period}"']
+    matchers += [f'{label}=~"{pattern}"' for label, pattern in selector.filters]
+    return f"{GOAL_AGGREGATE} (kpimon_goal_expected{{{', '.join(matchers)}}})"
 
 
 @dataclass(frozen=True)

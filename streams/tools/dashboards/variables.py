@@ -51,16 +51,6 @@ def window_variable(kpis: Iterable[KpiSpec], default: str) -> builders.CustomVar
     )
 
 
-def textbox(name: str, label: str, default: str, description: str) -> builders.TextBoxVariable:
-    return (
-        builders.TextBoxVariable(name)
-        .label(label)
-        .description(description)
-        .default_value(default)
-        .current(variable_option(default, selected=True))
-    )
-
-
 def series_of(panels: KpiPanels, kpi_ids: Sequence[str], scope: ScopeKind) -> str:
     """A series selector over the metrics of ``kpi_ids`` that have ``scope``, for a label_values variable."""
     metrics = [panels.kpi(kpi_id).metric for kpi_id in kpi_ids if scope in panels.kpi(kpi_id).scopes]

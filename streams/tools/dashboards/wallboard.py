@@ -1,20 +1,18 @@
 """The sales wallboard (``kpimon-wallboard``), for a TV in kiosk mode (``?kiosk``), 5 s refresh.
 
-Today's activity per rep as % of pace to a daily goal, a leaderboard, revenue month to date
-against a target, win rate and lead -> opportunity for the week, pipeline velocity over 30 days,
-and whether the numbers are live.
+Today's activity per rep as % of pace to the rep's daily goal, a leaderboard, the teams' revenue
+month to date against the pace to their monthly goals, win rate and lead -> opportunity for the
+week, pipeline velocity over 30 days, and whether the numbers are live.
 
-**Goals and targets are not metrics yet.** Daily goals per rep (``daily_goal_<kpi id>``) and the
-monthly revenue target (``revenue_target_month``) are text-box variables with defaults, to be fed
-by targets later; they can be set per TV in the URL (``&var-daily_goal_calls=50``). Bars are
-coloured by *pace*: the share of the goal expected by now, given the office's working hours
-(``workday_start_hour``, ``workday_end_hour``, ``utc_offset_hours``), under 80 % red, under
-100 % amber, else green.
+**Goals come from the config** (``goals:`` in kpimon.yaml), through the workers' ``kpimon_goal_expected``:
+the value expected by now on the pace to each goal, in the scope's time zone, counting its working
+hours and business days. No dashboard variable holds a goal. Bars are coloured by *pace*: the value
+as a share of the expected one, under 80 % red, under 100 % amber, else green. A KPI with no daily
+goal in the config shows no bars.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from schemas.catalog import Catalog
@@ -33,21 +31,11 @@ from streams.tools.dashboards.panels import (
     panel_target,
     reduce_last,
 )
-from streams.tools.dashboards.queries import Selector
-from streams.tools.dashboards.variables import label_variable, textbox
+from streams.tools.dashboards.queries import Selector, goal_expected_query
+from streams.tools.dashboards.variables import label_variable
 
-# Defaults of the goal variables, until targets feed them.
-DAILY_GOALS: Mapping[str, int] = {
-    "calls": 40,
-    "emails_sent": 30,
-    "meetings_booked": 4,
-    "meetings_held": 3,
-    "demos_completed": 2,
-}
-MONTHLY_REVENUE_TARGET = 100_000
-WORKDAY = {"workday_start_hour": "9", "workday_end_hour": "17", "utc_offset_hours": "0"}
-# Share of the calendar month gone (UTC), 1 % at least.
-MONTH_PACE = "clamp((day_of_month() - 1 + hour() / 24) / days_in_month(), 0.01, 1)"
+# The activity KPIs shown per rep against their daily goals (the config's goals on them, if any).
+ACTIVITY_KPIS = ("calls", "emails_sent", "meetings_booked", "meetings_held", "demos_completed")
 
 
 def wallboard(catalog: Catalog, currency: str = CURRENCY) -> dict[str, Any]:
@@ -58,47 +46,30 @@ def wallboard(catalog: Catalog, currency: str = CURRENCY) -> dict[str, Any]:
     dashboard = dashboard_shell(
         "wallboard",
         "kpimon · Sales wallboard",
-        "For a TV: open with ?kiosk. Today's activity per rep against daily goals, revenue, win rate, velocity.",
+        "For a TV: open with ?kiosk. Today's activity per rep against the config's daily goals, revenue against "
+        "the teams' monthly goals, win rate, velocity.",
         "5s",
         "now-24h",
     )
     dashboard.with_variable(label_variable("team", "Team", f'{calls}{{scope="team"}}'))
     dashboard.with_variable(label_variable("rep", "Rep", f'{calls}{{scope="rep", team=~"$team"}}'))
-    for kpi_id, goal in DAILY_GOALS.items():
-        dashboard.with_variable(
-            textbox(
-                f"daily_goal_{kpi_id}",
-                f"Daily goal: {panels.kpi(kpi_id).name.lower()}",
-                str(goal),
-                "Per rep and day. A dashboard setting until targets feed it (set per TV with &var-NAME=VALUE).",
-            )
-        )
-    dashboard.with_variable(
-        textbox(
-            "revenue_target_month",
-            "Revenue target (month)",
-            str(MONTHLY_REVENUE_TARGET),
-            "The month's revenue target, in the reporting currency. A dashboard setting until targets feed it.",
-        )
-    )
-    for name, default in WORKDAY.items():
-        dashboard.with_variable(
-            textbox(name, name.replace("_", " ").capitalize(), default, "The office's working day, for the pace.")
-        )
-
-    revenue = panels.query("revenue", month)
+    teams_month = Selector("month", "team", (("team", "$team"),))
+    team_revenue = panels.query("revenue", teams_month)
+    expected = goal_expected_query("revenue", "month", teams_month)
     revenue_pace = (
         stat.Panel()
-        .title("Revenue vs target · % of pace")
+        .title("Revenue vs goal · % of pace")
         .description(
             describe(
-                "Revenue month to date as a share of the target expected by now: $revenue_target_month times the "
-                f"share of the calendar month gone (UTC). Under {PACE_AMBER:.0%} red, under {PACE_GREEN:.0%} amber.",
-                revenue.note,
+                "Revenue month to date of the teams shown that have a monthly revenue goal in the config, as a "
+                "share of the revenue expected by now on the pace to those goals (kpimon_goal_expected: each goal "
+                "times the share of the month gone in its team's time zone). Goals are the same on every worker "
+                f"(max, exact). Under {PACE_AMBER:.0%} red, under {PACE_GREEN:.0%} amber; empty: no team goal.",
+                team_revenue.note,
             )
         )
         .datasource(DATASOURCE)
-        .with_target(panel_target(f"{revenue.expr} / ($revenue_target_month * scalar({MONTH_PACE}))", "A", "pace"))
+        .with_target(panel_target(f"sum ({team_revenue.expr} and {expected}) / (sum ({expected}) > 0)", "A", "pace"))
         .unit("percentunit")
         .decimals(0)
         .thresholds(pace_thresholds(panels.kpi("revenue")))
@@ -110,7 +81,7 @@ def wallboard(catalog: Catalog, currency: str = CURRENCY) -> dict[str, Any]:
     to_funnel: list[Builder[models.DashboardLink]] = [dashboard_link("Funnel", "funnel", "team", "rep")]
     pace_bars = [
         (width, panels.pace_bars(kpi_id, reps, f"{panels.kpi(kpi_id).name} today · % of pace"))
-        for width, kpi_id in zip((5, 5, 5, 5, 4), DAILY_GOALS, strict=True)
+        for width, kpi_id in zip((5, 5, 5, 5, 4), ACTIVITY_KPIS, strict=True)
     ]
     health_panels: list[PanelBuilder] = [
         stat.Panel()
@@ -171,7 +142,7 @@ def wallboard(catalog: Catalog, currency: str = CURRENCY) -> dict[str, Any]:
                         18,
                         panels.breakdown_table(
                             "Leaderboard · today",
-                            list(DAILY_GOALS),
+                            list(ACTIVITY_KPIS),
                             reps,
                             (("rep", "Rep"), ("team", "Team")),
                             sort=panels.kpi("calls").name,

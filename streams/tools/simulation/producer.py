@@ -20,6 +20,7 @@ from schemas.config import KpimonConfig
 from streams.tools.simulation.history import DAY, DEFAULT_HISTORY_CALLS, History, history_start, simulated_time
 from streams.tools.simulation.live import Simulation
 from streams.tools.simulation.model import SimulatedEvent, TopicKind, message
+from streams.worker.kafka_access import KafkaSecurity, kafka_client_options
 from streams.worker.settings import Settings
 from streams.worker.topics import ensure_topics
 
@@ -116,13 +117,15 @@ def _now_ms() -> float:
     return math.floor(time.time() * 1000) / 1000
 
 
-async def last_produced(servers: str, topics: Iterable[str], partitions: int, seed: int) -> float | None:
+async def last_produced(
+    servers: str, topics: Iterable[str], partitions: int, seed: int, security: KafkaSecurity
+) -> float | None:
     """The newest event time of ``seed``'s simulated events among the last messages of every partition, if any.
 
     The simulator produces in event-time order per partition, so the newest of its events on a partition
     is among the last ones; ``TAIL_MESSAGES`` per partition leave room for other producers' messages.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False, **kafka_client_options(security))
     await consumer.start()
     try:
         every = [TopicPartition(topic, partition) for topic in topics for partition in range(partitions)]
@@ -207,15 +210,20 @@ async def run_simulation(
     history = History(config, seed, calls_per_day=history_calls) if history_seconds > 0 else None
     topics: dict[TopicKind, str] = {"crm": settings.crm_topic, "marketing": settings.marketing_topic}
     servers = settings.bootstrap_servers
-    await ensure_topics(servers, list(topics.values()), settings.partitions, settings.replication_factor)
-    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", linger_ms=5, compression_type=None)
+    security = settings.kafka
+    await ensure_topics(
+        servers, list(topics.values()), settings.partitions, settings.replication_factor, security=security
+    )
+    producer = AIOKafkaProducer(
+        bootstrap_servers=servers, acks="all", linger_ms=5, compression_type=None, **kafka_client_options(security)
+    )
     await producer.start()
     stop, counts, live = asyncio.Event(), Counts(total), Counts()
     handled = _stop_on_signals(stop)
     try:
         now = _now_ms()
         if history is not None:
-            produced_until = await last_produced(servers, topics.values(), settings.partitions, seed)
+            produced_until = await last_produced(servers, topics.values(), settings.partitions, seed, security)
             start = history_start(now, history_seconds, produced_until)
             if progress:
                 progress(history_plan_line(seed, now, history_seconds, produced_until, start))

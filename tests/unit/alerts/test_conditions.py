@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from alerts.conditions import Check, check, format_number
 from alerts.model import Observation
 from alerts.rules import AlertRule
+from schemas.goals import Goal
 
 BERLIN = ZoneInfo("Europe/Berlin")
 FRIDAY_14 = datetime(2026, 3, 27, 14, tzinfo=BERLIN).timestamp()
@@ -32,13 +33,9 @@ BELOW = make_rule({"below": 0.2})
 ABOVE = make_rule({"above": 100}, kpi="sales_cycle")
 DROP = make_rule({"drop": {"percent": 30, "baseline": "previous_period"}})
 DROP_WEEK = make_rule({"drop": {"percent": 50, "baseline": "same_hour_last_week"}}, kpi="calls", window="1h")
-PACE = make_rule({"pace": {"goal": 50, "hours": "09:00-18:00"}}, kpi="calls", window="today")
-PACE_WEEKDAYS = make_rule(
-    {"pace": {"goal": 50, "hours": "09:00-18:00"}},
-    kpi="calls",
-    window="today",
-    business_days=["mon", "tue", "wed", "thu", "fri"],
-)
+PACE = make_rule({"pace": {"goal": "rep-daily-calls"}}, kpi="calls", window="today")
+DAILY = Goal(name="rep-daily-calls", kpi="calls", scope="rep", period="day", target=50, hours="09:00-18:00")
+DAILY_WEEKDAYS = DAILY.model_copy(update={"business_days": ("mon", "tue", "wed", "thu", "fri")})
 SAMPLED = make_rule({"below": 0.2}, min_sample=20)
 CONFIDENT_BELOW = make_rule({"below": 0.2}, confidence=0.95)
 CONFIDENT_ABOVE = make_rule({"above": 0.5}, kpi="call_connect_rate", confidence=0.95)
@@ -86,32 +83,46 @@ def ratio(numerator: float, denominator: float, baseline: float | None = None) -
         # pace: goal * share of working time gone (14:00 with 09:00-18:00: 5/9)
         (
             PACE,
-            Observation(20),
+            Observation(20, goal=DAILY),
             FRIDAY_14,
             False,
             Check("breached", 250 / 9, "behind the pace to 50 (27.8 expected by now)"),
         ),
         (
             PACE,
-            Observation(28),
+            Observation(28, goal=DAILY),
             FRIDAY_14,
             False,
             Check("clear", 250 / 9, "behind the pace to 50 (27.8 expected by now)"),
         ),
-        (PACE, Observation(0), FRIDAY_8, False, Check("clear", 0, "behind the pace to 50 (0 expected by now)")),
         (
             PACE,
-            Observation(20),
+            Observation(0, goal=DAILY),
+            FRIDAY_8,
+            False,
+            Check("clear", 0, "behind the pace to 50 (0 expected by now)"),
+        ),
+        (
+            PACE,
+            Observation(20, goal=DAILY),
             SATURDAY_14,
             False,
             Check("breached", 250 / 9, "behind the pace to 50 (27.8 expected by now)"),
         ),
         (
-            PACE_WEEKDAYS,
-            Observation(0),
+            PACE,
+            Observation(0, goal=DAILY_WEEKDAYS),
             SATURDAY_14,
             False,
             Check("clear", 0, "behind the pace to 50 (0 expected by now)"),
+        ),
+        # a scope the goal does not cover (or not yet in force): nothing to judge
+        (
+            PACE,
+            Observation(0),
+            FRIDAY_14,
+            False,
+            Check("unknown", None, "behind the pace to goal rep-daily-calls (not in force for this scope)"),
         ),
         # confidence: the Wilson bound must be past the threshold too
         (CONFIDENT_BELOW, ratio(1, 10), 0, False, Check("clear", 0.2, "below 0.2")),  # upper 0.4042

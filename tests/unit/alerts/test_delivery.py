@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from alerts.delivery import (
+    MAX_RETRY_AFTER,
     Backoff,
     Deliverer,
     DeliveryReport,
@@ -58,6 +59,13 @@ def test_verdict_by_status(status: int | None, expected: str) -> None:
         ("soon", 30.0),
         (formatdate(T0 + 90, usegmt=True), 90.0),
         (formatdate(T0 - 90, usegmt=True), 0.0),
+        ("3600", 3600.0),
+        ("86400000", 3600.0),  # capped at MAX_RETRY_AFTER: a huge value cannot park a message for ever
+        ("1e400", 3600.0),
+        ("inf", 3600.0),
+        ("nan", 30.0),
+        (formatdate(T0 + 10 * 86400, usegmt=True), 3600.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 3600.0),
     ],
 )
 def test_retry_after_is_seconds_or_an_http_date(header: str | None, expected: float) -> None:
@@ -106,3 +114,26 @@ async def test_a_missing_environment_variable_is_logged_by_name_and_the_message_
 )
 def test_the_idempotency_header_is_printable_ascii(notification_id: str, header: str) -> None:
     assert idempotency_header(notification_id) == header
+
+
+async def test_a_notification_failing_past_the_maximum_age_is_given_up_as_expired(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = ManualClock(T0)
+    outbox = MemoryOutbox(clock.now)
+    await outbox.enqueue([notification(1, route="ops-hook")])  # queued at T0, its URL variable unset
+    deliverer = Deliverer(
+        outbox, ROUTES, {}, clock.now, aiohttp.ClientSession, MemoryRateGate(clock.now), max_age_seconds=3600
+    )
+    reports = []
+    while clock.now() < T0 + 3600 + 120:
+        reports.append(await deliverer.deliver_due())
+        clock.advance(10)
+    await deliverer.close()
+    assert sum(report.expired for report in reports) == 1
+    assert sum(report.failed for report in reports) == 0
+    assert reports[-1].pending == 0
+    [failed] = await outbox.failed()
+    assert failed.reason == "expired: not delivered within 3600 s; last error: KPIMON_TEST_OPS_HOOK is not set"
+    assert "gave up on" in caplog.text
+    assert MAX_RETRY_AFTER == 3600.0

@@ -1,14 +1,17 @@
-"""alerts.digests: when a digest is due and which period it names, by hand."""
+"""alerts.digests: when a digest is due, which period it names, and who is behind a goal, by hand."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerts.digests import DueDigest, due_digest, skip_reason
+from alerts.digests import BehindGoal, DueDigest, digest_period, due_digest, reps_behind, skip_reason
 from alerts.rules import Digest
+from schemas.catalog import load_catalog
+from schemas.goals import Goal
+from schemas.scopes import Scope
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAILY = Digest.model_validate({"team": "emea", "cadence": "daily", "at": "08:30", "kpis": ["calls"], "route": "s"})
@@ -40,6 +43,7 @@ def test_due_digest(digest: Digest, now: str, period: str | None, send_at: str |
     else:
         assert due is not None
         assert (due.period, due.send_at) == (period, berlin(send_at or ""))
+        assert due.first_day.isoformat() == (period if digest is DAILY else "2026-11-23")  # week 48's Monday
         assert due.id == f"digest/emea/{digest.cadence}/{period}"
 
 
@@ -55,9 +59,36 @@ def test_due_digest(digest: Digest, now: str, period: str | None, send_at: str |
 def test_a_digest_is_skipped_when_the_team_had_no_data_at_all_in_the_period(
     period: dict[str, float], sent: bool
 ) -> None:
-    due = DueDigest(DAILY, "2026-11-24", berlin("2026-11-25 08:30"))
+    due = DueDigest(DAILY, "2026-11-24", berlin("2026-11-25 08:30"), date(2026, 11, 24))
     reason = skip_reason(due, period)
     if sent:
         assert reason is None
     else:
         assert reason == "Daily digest for team emea: 2026-11-24: not sent, team emea had no data at all in 2026-11-24"
+
+
+WEEKLY_CALLS = Goal(name="rep-weekly-calls", kpi="calls", scope="rep", period="week", target=100)
+FEW_LOSSES = Goal(name="few-losses", kpi="deals_lost", scope="rep", period="week", target=5)
+CATALOG = load_catalog()
+
+
+def rep(name: str) -> Scope:
+    return Scope(team="emea", rep=name)
+
+
+def test_reps_behind_a_goal_furthest_first() -> None:
+    values = [(rep("anna"), 120.0), (rep("jan"), 60.0), (rep("lukas"), None), (rep("sofia"), 100.0)]
+    behind = reps_behind(WEEKLY_CALLS, CATALOG.kpi("calls"), values)
+    # sofia's 100 of 100 is the goal met; lukas has no value at all: furthest behind
+    assert [(row.rep, row.value) for row in behind] == [("lukas", None), ("jan", 60.0)]
+    assert behind[1] == BehindGoal("jan", "emea", "rep-weekly-calls", "Calls", "count", 60.0, 100.0)
+
+
+def test_reps_behind_a_goal_where_down_is_good() -> None:
+    values = [(rep("a"), 7.0), (rep("b"), 3.0), (rep("c"), None), (rep("d"), 9.0)]
+    behind = reps_behind(FEW_LOSSES, CATALOG.kpi("deals_lost"), values)
+    assert [(row.rep, row.value) for row in behind] == [("c", None), ("d", 9.0), ("a", 7.0)]
+
+
+def test_the_period_of_a_digests_goals() -> None:
+    assert (digest_period(DAILY), digest_period(WEEKLY)) == ("day", "week")

@@ -7,12 +7,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from alerts.hours import QuietHours, WorkingHours
 from alerts.routes import SlackRoute, WebhookRoute
-from alerts.rules import AlertRule, RulesFile, ScopeSelector, load_rules
+from alerts.rules import AlertRule, RulesFile, load_rules
 from schemas.catalog import Catalog, load_catalog
 from schemas.config import KpimonConfig, load_config
-from schemas.scopes import Scope
+from schemas.hours import QuietHours
+from schemas.scopes import Scope, ScopeSelector
 from schemas.yaml_source import ConfigFileError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -45,7 +45,7 @@ rules:
     kpi: calls
     window: today
     scope: {kind: rep, team: emea}
-    condition: {pace: {goal: 50, hours: "09:00-18:00"}}
+    condition: {pace: {goal: rep-daily-calls}}
     routes: [sales-slack]
 digests:
   - team: emea
@@ -53,7 +53,6 @@ digests:
     at: "08:30"
     weekday: mon
     kpis: [calls, deals_won, revenue, lead_to_opportunity]
-    goals: {calls: 400}
     route: sales-slack
 """
 
@@ -137,7 +136,7 @@ def test_valid_file(tmp_path: Path, catalog: Catalog, config: KpimonConfig) -> N
     # defaults
     assert second.name == "Calls pace"
     assert second.condition.pace is not None
-    assert second.condition.pace.hours == WorkingHours.model_validate("09:00-18:00")
+    assert second.condition.pace.goal == "rep-daily-calls"
     assert (second.for_seconds, second.repeat_interval_seconds, second.min_sample, second.confidence) == (
         0.0,
         None,
@@ -147,7 +146,6 @@ def test_valid_file(tmp_path: Path, catalog: Catalog, config: KpimonConfig) -> N
     assert (second.quiet_hours, second.business_days, second.timezone, second.recovery_margin) == (None, None, None, 0)
     (digest,) = rules.digests
     assert (digest.team, digest.cadence, f"{digest.at:%H:%M}", digest.weekday) == ("emea", "weekly", "08:30", "mon")
-    assert digest.goals == {"calls": 400.0}
 
 
 def test_example_file_loads_against_the_builtin_catalog_and_example_config(config: KpimonConfig) -> None:
@@ -204,7 +202,7 @@ SYNTAX = [
     ),
     (
         rule("    business_days: []\n"),
-        "9:20: rules.0.business_days: no business days: list the days messages may go out, or leave business_days out",
+        "9:20: rules.0.business_days: no business days: list the days that count, or leave business_days out",
     ),
     (
         rule("    timezone: Europe/Berln\n"),
@@ -248,15 +246,15 @@ SYNTAX = [
         rule("", condition="{drop: {percent: 30, baseline: yesterday}}"),
         "7:47: rules.0.condition.drop.baseline: Input should be 'previous_period' or 'same_hour_last_week'",
     ),
-    (rule("", condition="{pace: {goal: 0}}"), "7:30: rules.0.condition.pace.goal: Input should be greater than 0"),
     (
-        rule("", condition="{pace: {goal: 5, hours: '18:00-09:00'}}"),
-        "7:40: rules.0.condition.pace.hours: working hours must end after they start (got 18:00-09:00)",
+        rule("", condition="{pace: {goal: 50, hours: '09:00-18:00'}}"),
+        "7:23: rules.0.condition.pace: pace names a goal of the config, it no longer takes a number (got goal: 50): "
+        "add the goal to the config's goals, e.g. {name: rep-daily-calls, kpi: calls, scope: rep, period: day, "
+        "target: 50, hours: '09:00-18:00'}, and write pace: {goal: rep-daily-calls} (docs/alerts.md)",
     ),
     (
-        rule("", condition="{pace: {goal: 5, hours: '9 to 5'}}"),
-        "7:40: rules.0.condition.pace.hours: '9 to 5' is not a span of working hours: "
-        "write 'HH:MM-HH:MM', e.g. '09:00-18:00'",
+        rule("", condition="{pace: {goal: 'a b'}}"),
+        "7:30: rules.0.condition.pace.goal: String should match pattern '^[A-Za-z0-9][A-Za-z0-9_.-]*$'",
     ),
     (
         HEAD + "  - {id: Bad_Id, kpi: calls, window: today, condition: {above: 1}, routes: [sales-slack]}\n",
@@ -357,19 +355,6 @@ REFERENCES = [
         ["7:24: rules.0.condition.above: 'win_rate' is a ratio from 0 to 1 (got -0.5)"],
     ),
     (
-        rule("", kpi="revenue", window="7d", condition="{pace: {goal: 5}}"),
-        [
-            "7:23: rules.0.condition.pace: pace applies to count KPIs only; 'revenue' is a currency KPI",
-            "6:13: rules.0.window: pace needs a calendar window (today, week, month, quarter), not '7d'",
-        ],
-    ),
-    (
-        rule("", kpi="deals_won", window="30d", condition="{pace: {goal: 5}}"),
-        [
-            "6:13: rules.0.window: pace needs a calendar window (today, week, month, quarter), not '30d'",
-        ],
-    ),
-    (
         rule("", window="7d", condition="{drop: {percent: 20, baseline: same_hour_last_week}}"),
         [
             "7:47: rules.0.condition.drop.baseline: same_hour_last_week is kept for the windows 1h, 24h, today "
@@ -395,12 +380,11 @@ REFERENCES = [
     # digests
     (
         ROUTES + "digests:\n  - team: emea\n    cadence: daily\n    at: '08:30'\n"
-        "    kpis: [calls, win_ratio, channel_posts]\n    goals: {revenue: 5, calls: 300}\n    route: sales-slak\n",
+        "    kpis: [calls, win_ratio, channel_posts]\n    route: sales-slak\n",
         [
             f"7:19: digests.0.kpis.1: {UNKNOWN_WIN_RATE}",
             "7:30: digests.0.kpis.2: KPI 'channel_posts' is not kept per team (its scopes: channel)",
-            "8:22: digests.0.goals.revenue: a goal for 'revenue', which is not among the digest's kpis",
-            "9:12: digests.0.route: route 'sales-slak' is not defined under routes (sales-slack)",
+            "8:12: digests.0.route: route 'sales-slak' is not defined under routes (sales-slack)",
         ],
     ),
 ]
@@ -430,6 +414,23 @@ CONFIG_REFERENCES = [
     (
         ROUTES + "digests:\n  - {team: emeaa, cadence: daily, at: '08:30', kpis: [calls], route: sales-slack}\n",
         ["4:12: digests.0.team: team 'emeaa' is not defined in the config (amer, apac, emea)"],
+    ),
+    (
+        rule("", kpi="revenue", window="7d", condition="{pace: {goal: rep-daily-calls}}"),
+        [
+            "5:10: rules.0.kpi: goal 'rep-daily-calls' is set on kpi 'calls': write calls here (got 'revenue')",
+            "6:13: rules.0.window: goal 'rep-daily-calls' is set on window 'today': write today here (got '7d')",
+            "4:5: rules.0.scope.kind: goal 'rep-daily-calls' is set on scope 'rep': write rep here (got 'all')",
+        ],
+    ),
+    (
+        rule("", kpi="calls", window="today", condition="{pace: {goal: rep-calls}}"),
+        [
+            "7:30: rules.0.condition.pace.goal: goal 'rep-calls' is not defined under goals in the config "
+            "(rep-daily-calls, rep-daily-demos, rep-daily-emails, rep-daily-meetings-booked, rep-daily-meetings-held, "
+            "rep-weekly-calls, rep-weekly-meetings, team-monthly-revenue, team-weekly-calls, team-weekly-deals, "
+            "weekly-leads)",
+        ],
     ),
 ]
 

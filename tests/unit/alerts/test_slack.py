@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from alerts.digests import BehindGoal
 from alerts.slack import (
     DigestRow,
     digest_message,
@@ -248,6 +249,37 @@ def test_a_digest_is_a_table_with_change_and_goal_markers() -> None:
         "Daily digest, team emea: 5 KPIs, 3 of 4 on goal",
         "Calls: 412 (+8.4%, on goal)",
     ]
+
+
+BEHIND = [
+    BehindGoal("emea-lukas", "emea", "rep-weekly-calls", "Calls", "count", None, 100),
+    BehindGoal("emea-jan", "emea", "rep-weekly-calls", "Calls", "count", 60, 100),
+    BehindGoal("emea-jan", "emea", "rep-weekly-revenue", "Revenue", "currency", 12500.5, 50000),
+]
+
+
+def test_a_weekly_review_lists_who_is_behind_a_goal() -> None:
+    message = digest_message("Weekly digest for team emea: 2026-W49", ROWS, BEHIND)
+    assert_valid_block_kit(message)
+    assert message["blocks"][2]["text"]["text"] == "*Behind goal*"
+    assert message["blocks"][3]["text"]["text"].splitlines()[1:-1] == [
+        "emea-lukas           rep-weekly-calls         n/a of 100",
+        "emea-jan             rep-weekly-calls         60 of 100 (60%)",
+        "emea-jan             rep-weekly-revenue       12,500.50 of 50,000.00 (25%)",
+    ]
+    assert "5 KPIs, 3 of 4 on goal, 2 reps behind a goal" in message["blocks"][-1]["elements"][0]["text"]
+    assert message["text"].splitlines()[-1] == (
+        "Behind goal: emea-lukas rep-weekly-calls n/a of 100; emea-jan rep-weekly-calls 60 of 100 (60%); "
+        "emea-jan rep-weekly-revenue 12,500.50 of 50,000.00 (25%)"
+    )
+
+
+def test_many_reps_behind_stay_within_slack_limits() -> None:
+    behind = [BehindGoal(f"rep-{n}", "emea", "g", "Calls", "count", n, 1000) for n in range(500)]
+    message = digest_message("Weekly digest", ROWS, behind)
+    assert_valid_block_kit(message)
+    assert message["blocks"][-2]["text"]["text"].splitlines()[1].startswith("... and ")
+    assert "more reps behind" in message["blocks"][-2]["text"]["text"]
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,10 @@ import pytest
 import yaml
 
 from schemas.config import load_config
+from streams.gateway.settings import GatewaySettings
+from streams.worker.kafka_access import KafkaSecurity
 from streams.worker.settings import Settings
+from streams.worker.web_access import WebSecurity
 
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE = REPO / "docker-compose.yml"
@@ -23,6 +26,15 @@ GRAFANA_PROVISIONING = REPO / "deploy/grafana/provisioning"
 WORKER_JOB = "kpimon"
 # ${NAME:-default} (or ${NAME-default}) in a compose value: the default applies when NAME is unset.
 INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?::?-(?P<default>[^}]*))?\}")
+# ${NAME:?message}: compose refuses to start while NAME is unset or empty, and prints the message.
+REQUIRED = re.compile(r"^\$\{(?P<name>\w+):\?(?P<message>[^}]+)\}$")
+# The settings objects and the prefix of their variables (nested ones first: KPIMON_WEB_PORT is Settings').
+SETTINGS_PREFIXES = (
+    ("KPIMON_KAFKA_", KafkaSecurity),
+    ("KPIMON_WEB_", WebSecurity),
+    ("KPIMON_GATEWAY_", GatewaySettings),
+    ("KPIMON_", Settings),
+)
 
 
 @pytest.fixture(autouse=True)
@@ -70,10 +82,23 @@ def worker_services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def setting_names() -> set[str]:
+    """Every KPIMON_* variable kpimon reads: Settings' fields and those of its nested security settings."""
+    return {f"{prefix}{name.upper()}" for prefix, model in SETTINGS_PREFIXES for name in model.model_fields}
+
+
 def settings_of(service: dict[str, Any]) -> Settings:
     """The Settings a kpimon container starts with: its KPIMON_* variables over the defaults."""
-    fields = {key.removeprefix("KPIMON_").lower(): value for key, value in environment(service).items()}
-    return Settings(**{key: value for key, value in fields.items() if key in Settings.model_fields})
+    fields: dict[type, dict[str, str]] = {}
+    for key, value in environment(service).items():
+        for prefix, model in SETTINGS_PREFIXES:
+            name = key.removeprefix(prefix).lower()
+            if key.startswith(prefix) and name in model.model_fields:
+                fields.setdefault(model, {})[name] = value
+                break
+    kafka = KafkaSecurity(**fields.get(KafkaSecurity, {}))  # type: ignore[arg-type]
+    web = WebSecurity(**fields.get(WebSecurity, {}))  # type: ignore[arg-type]
+    return Settings(**fields.get(Settings, {}), kafka=kafka, web=web)  # type: ignore[arg-type]
 
 
 def interpolate(value: str) -> str:
@@ -135,7 +160,7 @@ def test_every_image_is_pinned(compose: dict[str, Any]) -> None:
 
 
 def test_every_kpimon_variable_is_a_setting(compose: dict[str, Any]) -> None:
-    names = {f"KPIMON_{field.upper()}" for field in Settings.model_fields}
+    names = setting_names()
     used = {key for service in services(compose).values() for key in environment(service) if key.startswith("KPIMON_")}
     dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
     used |= set(re.findall(r"\b(KPIMON_[A-Z_]+)=", dockerfile))
@@ -175,10 +200,40 @@ def test_workers_serve_metrics_where_prometheus_scrapes(compose: dict[str, Any])
         settings = settings_of(service)
         assert settings.web_port == Settings().web_port, f"{name}: keep the default web port"
         assert settings.web_host == "0.0.0.0", f"{name}: /metrics must be reachable from the other containers"
+        assert "ports" not in service, f"{name}: Prometheus scrapes inside the compose network; publish nothing"
         healthcheck = " ".join(service["healthcheck"]["test"])
-        assert f"127.0.0.1:{settings.web_port}/metrics" in healthcheck, name
+        assert f"'http://127.0.0.1:{settings.web_port}/'" in healthcheck, f"{name}: the open health check, '/'"
         expected.append(f"{name}:{settings.web_port}")
     assert sorted(scrape_targets(load_yaml(PROMETHEUS), WORKER_JOB)) == sorted(expected)
+
+
+def test_prometheus_sends_the_token_the_workers_require(compose: dict[str, Any]) -> None:
+    (job,) = [scrape for scrape in load_yaml(PROMETHEUS)["scrape_configs"] if scrape["job_name"] == WORKER_JOB]
+    assert job["authorization"]["type"] == "Bearer"
+    secret = compose["secrets"]["kpimon_metrics_token"]
+    assert job["authorization"]["credentials_file"] == "/run/secrets/kpimon_metrics_token"
+    assert "kpimon_metrics_token" in services(compose)["prometheus"]["secrets"]
+    for name, service in worker_services(compose).items():
+        required = REQUIRED.match(environment(service)["KPIMON_WEB_AUTH_TOKEN"])
+        assert required, f"{name}: the token has no default: compose refuses to start without it"
+        assert required["name"] == secret["environment"] == "KPIMON_METRICS_TOKEN", name
+        assert ".env" in required["message"], name
+
+
+def test_grafana_has_no_anonymous_access_and_no_default_password(compose: dict[str, Any]) -> None:
+    env = environment(services(compose)["grafana"])
+    assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
+    required = REQUIRED.match(env["GF_SECURITY_ADMIN_PASSWORD"])
+    assert required and required["name"] == "GRAFANA_ADMIN_PASSWORD" and ".env" in required["message"]
+    example = (REPO / ".env.example").read_text(encoding="utf-8")
+    for variable in ("GRAFANA_ADMIN_PASSWORD", "KPIMON_METRICS_TOKEN"):
+        assert re.search(rf"^{variable}=$", example, re.M), f".env.example names {variable}, without a value"
+
+
+def test_every_published_port_is_on_127_0_0_1(compose: dict[str, Any]) -> None:
+    for name, service in services(compose).items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name}: {port} would be reachable from other machines"
 
 
 def test_the_local_prometheus_config_is_the_compose_one_on_localhost() -> None:
@@ -188,9 +243,10 @@ def test_the_local_prometheus_config_is_the_compose_one_on_localhost() -> None:
     jobs = {scrape["job_name"]: scrape for scrape in compose_config["scrape_configs"]}
     local_jobs = {scrape["job_name"]: scrape for scrape in local["scrape_configs"]}
     assert jobs.keys() == local_jobs.keys()
+    local_only = {"static_configs", "authorization"}  # `make demo`'s worker has no token (docs/security.md)
     for job, scrape in jobs.items():
-        assert {k: v for k, v in scrape.items() if k != "static_configs"} == {
-            k: v for k, v in local_jobs[job].items() if k != "static_configs"
+        assert {k: v for k, v in scrape.items() if k not in local_only} == {
+            k: v for k, v in local_jobs[job].items() if k not in local_only
         }, job
     assert scrape_targets(local, WORKER_JOB) == [f"127.0.0.1:{Settings().web_port}"]
 
@@ -261,11 +317,30 @@ def test_dependencies_wait_for_health(compose: dict[str, Any]) -> None:
             assert "healthcheck" in service, f"{name}: every long-running service has a health check"
 
 
-def test_the_simulator_runs_only_in_the_demo_profile(compose: dict[str, Any]) -> None:
-    simulator = services(compose)["simulator"]
+def test_the_simulator_runs_only_in_the_demo_profile_and_the_gateway_in_its_own(compose: dict[str, Any]) -> None:
+    simulator, gateway = services(compose)["simulator"], services(compose)["gateway"]
     assert simulator["profiles"] == ["demo"]
     assert command(simulator)[0] == "simulate"
-    assert all("profiles" not in service for name, service in services(compose).items() if name != "simulator")
+    assert gateway["profiles"] == ["gateway"] and command(gateway)[0] == "gateway"
+    others = [service for name, service in services(compose).items() if name not in ("simulator", "gateway")]
+    assert all("profiles" not in service for service in others)
+
+
+def test_the_gateway_serves_its_mappings_and_takes_secrets_from_the_host(compose: dict[str, Any]) -> None:
+    gateway = services(compose)["gateway"]
+    env = environment(gateway)
+    settings = GatewaySettings(
+        **{  # type: ignore[arg-type]
+            key.removeprefix("KPIMON_GATEWAY_").lower(): interpolate(value)
+            for key, value in env.items()
+            if key.startswith("KPIMON_GATEWAY_") and interpolate(value)
+        }
+    )
+    assert settings.host == "0.0.0.0" and f"127.0.0.1:{settings.port}:{settings.port}" in gateway["ports"]
+    mappings = host_path(gateway, str(settings.mappings_dir))
+    assert mappings is not None and (mappings / "hubspot.yaml").is_file()
+    secrets = [key for key in env if key.endswith(("_SECRET", "_TOKEN", "_KEYS", "_PASSWORD", "_USER"))]
+    assert secrets and all(interpolate(env[key]) == "" for key in secrets), "no secret has a default in the file"
 
 
 def test_the_image_runs_kpimon_as_an_unprivileged_user() -> None:

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.config import KpimonConfig, RepConfig, TeamConfig, load_config
+from schemas.scopes import OVERALL, Scope
 from schemas.yaml_source import ConfigFileError
 
 VALID = """\
@@ -355,3 +356,8 @@ def test_example_config_is_valid() -> None:
     config = load_config(example)
     assert config.reporting_currency == "EUR"
     assert config.known_currencies() == frozenset({"EUR", "USD", "GBP", "BRL"})
+
+
+def test_configured_scopes_exist_without_events() -> None:
+    config = KpimonConfig(teams={"emea": TeamConfig()}, reps={"anna": RepConfig(team="emea")})
+    assert config.scopes() == [OVERALL, Scope(team="emea"), Scope(team="emea", rep="anna")]

@@ -151,3 +151,19 @@ def test_ratio_parts(source: str, parts: tuple[str, str] | None) -> None:
         assert split is not None
         assert (split[0].source, split[1].source) == tuple(Formula.parse(p).source for p in parts)
         assert split[0].evaluate({"a": 6, "b": 2, "c": 2, "d": 2}) is not None
+
+
+@pytest.mark.parametrize(
+    ("source", "additive"),
+    [
+        ("calls", True),
+        ("email_campaign_sends - email_bounces", True),
+        ("a + b - c", True),
+        ("-(a + b)", True),
+        ("deals_won / (deals_won + deals_lost)", False),
+        ("2 * calls", False),
+        ("calls + 1", False),
+    ],
+)
+def test_additive_formulas_add_up_over_time_and_workers(source: str, additive: bool) -> None:
+    assert Formula.parse(source).is_additive() is additive

@@ -15,11 +15,12 @@ import yaml
 from schemas.catalog import WINDOW_NAMES, Catalog, CatalogExtension, load_catalog
 from schemas.config import KpimonConfig
 from streams.metrics.faust_collector import FaustCollector
+from streams.metrics.goal_exposition import GOAL_FAMILIES
 from streams.metrics.kpi_collector import PROGRESS_COUNTERS, KpiCollector
 from streams.tools.cli import main
 from streams.tools.dashboards import (
+    ACTIVITY_KPIS,
     AGGREGATE,
-    DAILY_GOALS,
     DASHBOARD_DIR,
     GRAFANA_UNITS,
     UIDS,
@@ -38,6 +39,9 @@ KPIS = {kpi.id: kpi for kpi in CATALOG.kpis}
 METRIC_NAME = re.compile(r"\bkpimon_[a-z0-9_]+")
 # sum over the workers, optionally over more labels (the consumer lag's topic and partition)
 SUM_GROUP = re.compile(r"sum without \(instance, pod, job(?:, [a-z_]+)*\) \(")
+# the goals, the same on every worker: taken once
+GOAL_GROUP = re.compile(r"max without \(instance, pod, job, kpi, goal, period\) \(")
+GOAL_METRICS = {name for name, _ in GOAL_FAMILIES}
 
 
 def exported_metrics(catalog: Catalog) -> set[str]:
@@ -47,7 +51,7 @@ def exported_metrics(catalog: Catalog) -> set[str]:
     names |= {f"{name}_total" for _, name, _, _ in PROGRESS_COUNTERS}
     for family in FaustCollector.families():
         names.add(f"{family.name}_total" if family.type == "counter" else family.name)
-    return names
+    return names | GOAL_METRICS
 
 
 EXPORTED = exported_metrics(CATALOG)
@@ -71,13 +75,16 @@ def variables(board: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def strip_sums(expr: str) -> str:
-    """``expr`` without its ``sum without (instance, pod, job) (...)`` groups."""
-    while match := SUM_GROUP.search(expr):
-        depth, index = 1, match.end()
-        while depth:
-            depth += {"(": 1, ")": -1}.get(expr[index], 0)
-            index += 1
-        expr = expr[: match.start()] + "S" + expr[index:]
+    """``expr`` without its ``sum without (instance, pod, job) (...)`` groups, and the goals' ``max`` groups."""
+    for group in (SUM_GROUP, GOAL_GROUP):
+        while match := group.search(expr):
+            depth, index = 1, match.end()
+            while depth:
+                depth += {"(": 1, ")": -1}.get(expr[index], 0)
+                index += 1
+            inside = expr[match.end() : index - 1]
+            assert group is SUM_GROUP or set(METRIC_NAME.findall(inside)) <= GOAL_METRICS, f"max over {inside}"
+            expr = expr[: match.start()] + "S" + expr[index:]
     return expr
 
 
@@ -212,22 +219,23 @@ def test_wallboard_is_kiosk_friendly() -> None:
     assert "5s" in board["timepicker"]["refresh_intervals"]
     assert not any(panel["type"] == "row" for panel in board["panels"])
     kinds = [panel["type"] for panel in board["panels"]]
-    assert kinds.count("bargauge") == len(DAILY_GOALS)
+    assert kinds.count("bargauge") == len(ACTIVITY_KPIS)
     assert "table" in kinds
 
 
-def test_wallboard_pace_bars_per_rep_against_goal_variables() -> None:
+def test_wallboard_pace_bars_per_rep_against_the_goals_of_the_config() -> None:
     board = DASHBOARDS["kpimon-wallboard.json"]
-    names = variables(board)
+    assert not [variable for variable in board["templating"]["list"] if variable["type"] == "textbox"]
     bars = [panel for panel in board["panels"] if panel["type"] == "bargauge"]
-    for kpi_id, bar in zip(DAILY_GOALS, bars, strict=True):
-        goal = f"daily_goal_{kpi_id}"
-        assert names[goal]["type"] == "textbox"
-        assert names[goal]["query"] == str(DAILY_GOALS[kpi_id])
+    for kpi_id, bar in zip(ACTIVITY_KPIS, bars, strict=True):
         (target,) = bar["targets"]
-        assert f"${goal}" in target["expr"]
-        assert f"{KPIS[kpi_id].metric}{{" in target["expr"]
-        assert 'window="today", scope="rep"' in target["expr"]
+        selector = 'window="today", scope="rep", team=~"$team", rep=~"$rep"'
+        value = f"{AGGREGATE} ({KPIS[kpi_id].metric}{{{selector}}})"
+        pace = (
+            f'max without (instance, pod, job, kpi, goal, period) (kpimon_goal_expected{{window="today", '
+            f'scope="rep", kpi="{kpi_id}", period="day", team=~"$team", rep=~"$rep"}})'
+        )
+        assert target["expr"] == f"{value} / ({pace} > 0)"
         assert target["legendFormat"] == "{{rep}}"
         steps = bar["fieldConfig"]["defaults"]["thresholds"]["steps"]
         assert [step["color"] for step in steps] == ["red", "orange", "green"]
@@ -245,7 +253,13 @@ def test_wallboard_headline_windows() -> None:
     text = "\n".join(exprs(board))
     for selector in wanted:
         assert selector in text
-    assert "$revenue_target_month" in text
+    # the teams' revenue against the pace to their monthly goals, only where a team has one
+    pace = (
+        'max without (instance, pod, job, kpi, goal, period) (kpimon_goal_expected{window="month", scope="team", '
+        'kpi="revenue", period="month", team=~"$team"})'
+    )
+    revenue = f'{AGGREGATE} (kpimon_revenue{{window="month", scope="team", team=~"$team"}})'
+    assert f"sum ({revenue} and {pace}) / (sum ({pace}) > 0)" in text
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,6 @@ from streams.tools import replay
 from streams.tools.csv_source import CsvSourceError, load_join_table, load_mapping_for, read_header
 from streams.tools.replay import ReplaySummary, progress_line, run_replay
 from streams.tools.replay_source import (
-    Acceptance,
     BadRow,
     ReplayInputError,
     ReplayPlan,
@@ -38,6 +37,7 @@ from streams.tools.replay_source import (
     plan_replay,
     rows_to_events,
 )
+from streams.worker.acceptance import Acceptance
 from streams.worker.settings import Settings
 from tests.unit.schemas.mapping_examples import DEALS_HEADER, DEALS_MAPPING, REPS_CSV
 
@@ -377,7 +377,7 @@ class FakeProducer:
 def fake_kafka(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     ensured: list[list[str]] = []
 
-    async def ensure_topics(servers: str, names: list[str], partitions: int, replication: int = 1) -> None:
+    async def ensure_topics(servers: str, names: list[str], partitions: int, replication: int = 1, **_: object) -> None:
         ensured.append(names)
 
     monkeypatch.setattr(replay, "AIOKafkaProducer", FakeProducer)

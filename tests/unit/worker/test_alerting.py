@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import zlib
 
+import pytest
 from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
 
 from alerts.delivery import DeliveryReport
 from alerts.rules import RulesFile
 from schemas.catalog import load_catalog
-from schemas.config import KpimonConfig, RepConfig, TeamConfig
-from schemas.scopes import OVERALL, Scope
+from schemas.config import KpimonConfig
+from schemas.scopes import Scope
 from streams.metrics.alert_collector import AlertCollector, AlertMetrics
-from streams.worker.alerting import configured_scopes, needs_of, owner_partition
+from streams.worker.alerting import AlertService, needs_of, owner_partition
+from streams.worker.settings import Settings
 
 RULES = RulesFile.model_validate(
     {
@@ -43,7 +47,7 @@ RULES = RulesFile.model_validate(
 
 def test_needs_cover_the_window_the_baseline_and_the_digest_periods() -> None:
     catalog = load_catalog()
-    needs = needs_of(RULES, catalog)
+    needs = needs_of(RULES, catalog, KpimonConfig())
     assert [(need.window, need.variant, sorted(need.counters)) for need in needs] == [
         ("30d", "now", ["deals_lost", "deals_won"]),
         ("30d", "previous_period", ["deals_lost", "deals_won"]),
@@ -55,9 +59,26 @@ def test_needs_cover_the_window_the_baseline_and_the_digest_periods() -> None:
     assert [need.matches(amer) for need in needs] == [False, False, True, True]
 
 
-def test_configured_scopes_exist_without_events() -> None:
-    config = KpimonConfig(teams={"emea": TeamConfig()}, reps={"anna": RepConfig(team="emea")})
-    assert configured_scopes(config) == {OVERALL, Scope(team="emea"), Scope(team="emea", rep="anna")}
+def test_a_weekly_digest_needs_the_reps_of_its_team_for_their_weekly_goals() -> None:
+    config = KpimonConfig.model_validate(
+        {
+            "teams": {"amer": {}},
+            "goals": [
+                {"name": "weekly-calls", "kpi": "calls", "scope": "rep", "period": "week", "target": 100},
+                {"name": "weekly-demos", "kpi": "demos_completed", "scope": "rep", "period": "week", "target": 5},
+                {"name": "daily-calls", "kpi": "calls", "scope": "rep", "period": "day", "target": 20},
+                {"name": "team-calls", "kpi": "emails_sent", "scope": "team", "period": "week", "target": 400},
+            ],
+        }
+    )
+    reps = needs_of(RULES, load_catalog(), config)[-1]
+    assert (reps.window, reps.variant, sorted(reps.counters)) == (
+        "week",
+        "previous_period",
+        ["calls", "demos_completed"],
+    )
+    assert reps.matches(Scope(team="amer", rep="mike")) and not reps.matches(Scope(team="emea", rep="anna"))
+    assert not reps.matches(Scope(team="amer"))
 
 
 def test_each_rule_has_one_stable_owner() -> None:
@@ -71,7 +92,7 @@ def test_alert_state_on_metrics() -> None:
     rule = RULES.rules[0]
     metrics.statuses = {"k": (rule, Scope(team="emea"), "firing")}
     metrics.count(DeliveryReport(sent=2, retried=1, pending=3))
-    metrics.count(DeliveryReport(sent=1, failed=1, pending=0))
+    metrics.count(DeliveryReport(sent=1, failed=1, expired=2, pending=0))
     registry = CollectorRegistry()
     registry.register(AlertCollector(lambda: metrics))
     labels = {"rule": "win-rate-drop", "severity": "warning", "kpi": "win_rate", "window": "30d", "scope": "team"}
@@ -80,4 +101,47 @@ def test_alert_state_on_metrics() -> None:
     assert registry.get_sample_value("kpimon_alert_state", labels | {"state": "ok"}) == 0
     assert registry.get_sample_value("kpimon_alert_notifications_total", {"outcome": "sent"}) == 3
     assert registry.get_sample_value("kpimon_alert_notifications_total", {"outcome": "failed"}) == 1
+    assert registry.get_sample_value("kpimon_alert_notifications_total", {"outcome": "expired"}) == 2
     assert registry.get_sample_value("kpimon_alert_outbox_pending") == 0
+
+
+async def test_an_unexpected_error_in_an_alert_timer_is_logged_counted_and_the_timer_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken_buckets() -> list[tuple[str, object]]:
+        raise ValueError("a bug in the readout")
+
+    async def audit(key: str, record: bytes) -> None: ...
+
+    redis = Redis.from_url("redis://127.0.0.1:1/0")  # never reached: the error comes first
+    service = AlertService(
+        Settings(partitions=1),
+        KpimonConfig(),
+        load_catalog(),
+        RULES,
+        redis,
+        buckets=broken_buckets,  # type: ignore[arg-type]
+        owned=lambda: {0},
+        ready=lambda: True,
+        audit=audit,
+        clock=lambda: 1_700_000_000.0,
+        env={},
+    )
+
+    async def broken_delivery() -> DeliveryReport:
+        raise KeyError("a bug in delivery")
+
+    service.deliverer.deliver_due = broken_delivery  # type: ignore[method-assign]
+    with caplog.at_level(logging.ERROR, logger="streams.worker.alerting"):
+        await service.evaluate()
+        await service.evaluate()
+        await service.deliver()
+    await service.close()
+    await redis.aclose()
+    assert service.metrics.timer_errors == {"evaluate": 2, "deliver": 1}
+    assert caplog.text.count("alert evaluate round failed; the next round runs as planned") == 2
+    assert "a bug in the readout" in caplog.text and "alert deliver round failed" in caplog.text
+    registry = CollectorRegistry()
+    registry.register(AlertCollector(lambda: service.metrics))
+    assert registry.get_sample_value("kpimon_alert_timer_errors_total", {"task": "evaluate"}) == 2
+    assert registry.get_sample_value("kpimon_alert_timer_errors_total", {"task": "deliver"}) == 1

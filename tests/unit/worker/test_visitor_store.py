@@ -16,6 +16,7 @@ from schemas.scopes import Scope
 from streams.core.folding import GroupKey
 from streams.core.windows import MINUTE
 from streams.metrics.kpi_collector import UNIQUE_VISITORS, KpiCollector
+from streams.metrics.visitor_freshness import VisitorWritesCollector
 from streams.readout.kpis import ScopeTotals
 from streams.readout.visitor_keys import HllAddition, VisitorQuery, window_keys
 from streams.worker.visitor_store import VisitorCounter, VisitorRecorder
@@ -243,3 +244,20 @@ def test_the_collector_serves_unique_visitors_with_kpi_labels() -> None:
     assert registry.get_sample_value(UNIQUE_VISITORS[0], labels) == 2
     assert registry.get_sample_value("kpimon_web_sessions", labels) == 2
     assert seen == [({SOCIAL}, NOW)]
+
+
+async def test_pending_and_dropped_visitor_writes_are_on_metrics() -> None:
+    redis = AsyncFakeRedis()
+    redis.down = True
+    recorder = VisitorRecorder(redis, max_pending=3, clock=lambda: NOW)  # type: ignore[arg-type]
+    registry = CollectorRegistry()
+    registry.register(VisitorWritesCollector(lambda: recorder.pending, lambda: recorder.dropped))
+    recorder.record(additions(a={"v1", "v2"}, b={"v3", "v4", "v5"}))
+    await settle(recorder)
+    assert registry.get_sample_value("kpimon_web_unique_visitor_writes_pending") == 3
+    assert registry.get_sample_value("kpimon_web_unique_visitor_writes_dropped_total") == 2
+    redis.down = False
+    await recorder.retry()
+    await settle(recorder)
+    assert registry.get_sample_value("kpimon_web_unique_visitor_writes_pending") == 0
+    assert registry.get_sample_value("kpimon_web_unique_visitor_writes_dropped_total") == 2

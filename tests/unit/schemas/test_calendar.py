@@ -1,4 +1,4 @@
-"""alerts.hours and alerts.calendar: quiet hours and calendar periods on the local wall clock.
+"""schemas.hours and schemas.calendar: quiet hours and calendar periods on the local wall clock.
 
 2026's DST changes: Europe/Berlin on Sunday March 29 (02:00 CET -> 03:00 CEST) and
 Sunday October 25 (03:00 CEST -> 02:00 CET); America/New_York on Sunday March 8
@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerts.calendar import in_quiet_hours, period_days, period_elapsed
-from alerts.hours import QuietHours, Weekday, WorkingHours
+from schemas.calendar import in_quiet_hours, period_days, period_elapsed
+from schemas.hours import QuietHours, Weekday, WorkingHours
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -1,4 +1,4 @@
-"""Local calendar questions of the alert engine: is it quiet now, how much of this period is gone.
+"""Local calendar questions of alerts and goals: is it quiet now, how much of this period is gone.
 
 Every answer comes from the local wall clock of ``tz`` (``zoneinfo``), so DST
 changes need no special case: a quiet hour from 20:00 to 08:00 is 20:00 to
@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from alerts.hours import WEEKDAYS, QuietHours, Weekday, WorkingHours
+from schemas.hours import WEEKDAYS, QuietHours, Weekday, WorkingHours
 
 CalendarWindow = Literal["today", "week", "month", "quarter"]
 CALENDAR_WINDOWS: tuple[CalendarWindow, ...] = ("today", "week", "month", "quarter")

@@ -1,4 +1,4 @@
-"""Local times of day in rules files: ``"HH:MM"``, quiet hours, working hours and weekdays."""
+"""Local times of day in rules and config files: ``"HH:MM"``, quiet hours, working hours and weekdays."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from datetime import time
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, model_validator
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = date.weekday()
@@ -29,6 +29,18 @@ def parse_time_of_day(value: object) -> time:
 
 
 TimeOfDay = Annotated[time, BeforeValidator(parse_time_of_day)]
+
+
+def _distinct_days(days: tuple[Weekday, ...]) -> tuple[Weekday, ...]:
+    if not days:
+        raise ValueError("no business days: list the days that count, or leave business_days out")
+    if len(set(days)) != len(days):
+        raise ValueError("a day is listed twice")
+    return days
+
+
+BusinessDays = Annotated[tuple[Weekday, ...], AfterValidator(_distinct_days)]
+"""The days that count (messages go out, pace runs), at least one, none twice: ``[mon, tue, wed, thu, fri]``."""
 
 
 class QuietHours(BaseModel):
