@@ -107,7 +107,7 @@ class FoldResult:
     progress: dict[str, ProgressValue] = field(default_factory=dict)
 
 
-BucketSpan = tuple[int, int, int]  # bucket start, bucket end, group start
+BucketSpan = tuple[int, int, int, str]  # bucket start, bucket end, group start, the bucket start as stored (text)
 
 
 class _BatchFolder:
@@ -119,10 +119,11 @@ class _BatchFolder:
         self._config = config
         self._zones: dict[str, ZoneInfo] = {}  # team -> the zone of its scopes ("": overall, channels, campaigns)
         self._spans: dict[tuple[str, str], BucketSpan] = {}  # (resolution, zone) -> the last bucket located
+        self._minute_spans: dict[ZoneInfo, tuple[int, list[BucketSpan]]] = {}  # zone -> a minute, its spans
         self._scopes: dict[Place, list[Scope]] = {}
         self._targets: dict[Place, tuple[ScopeTarget, ...]] = {}
         self._stored_offsets: dict[int, Mapping[str, int] | None] = {}  # partition -> its stored progress's offsets
-        self._summed: dict[SummedKey, tuple[dict[int, dict[str, float]], dict[str, int]]] = {}
+        self._summed: dict[SummedKey, tuple[dict[str, dict[str, float]], dict[str, int]]] = {}
         self.result = FoldResult()
 
     def timezone_of(self, scope: Scope) -> ZoneInfo:
@@ -137,9 +138,18 @@ class _BatchFolder:
         span = self._spans.get(cache_key)
         if span is None or not span[0] <= timestamp < span[1]:
             start = resolution.bucket_start(timestamp, tz)
-            span = (start, resolution.bucket_end(start, tz), resolution.group_start(start, tz))
+            span = (start, resolution.bucket_end(start, tz), resolution.group_start(start, tz), str(start))
             self._spans[cache_key] = span
         return span
+
+    def spans_at(self, minute: int, tz: ZoneInfo) -> list[BucketSpan]:
+        """The span of ``minute`` at every resolution (``RESOLUTIONS``' order); the last minute's are kept per zone."""
+        last = self._minute_spans.get(tz)
+        if last is not None and last[0] == minute:
+            return last[1]
+        spans = [self.locate(resolution, minute, tz) for resolution in RESOLUTIONS]
+        self._minute_spans[tz] = (minute, spans)
+        return spans
 
     def is_past_stored_progress(self, position: Position) -> bool:
         """Whether ``position`` comes after everything the stored progress of its partition has applied."""
@@ -167,13 +177,15 @@ class _BatchFolder:
             targets = self._targets[place] = tuple((scope.key, self.timezone_of(scope)) for scope in scopes)
         return targets
 
-    def sum_into(self, key: SummedKey, bucket_start: int, cell: _Cell) -> None:
+    def sum_into(self, key: SummedKey, bucket_start: str, cell: _Cell) -> None:
         """Add a cell's counters to one bucket of one group, applied to the group by ``apply_summed``."""
         summed = self._summed.get(key)
         if summed is None:
             summed = self._summed[key] = ({}, {})
         buckets, offsets = summed
-        counters = buckets.setdefault(bucket_start, {})
+        counters = buckets.get(bucket_start)
+        if counters is None:
+            counters = buckets[bucket_start] = {}
         for name, delta in cell.counters.items():
             counters[name] = counters.get(name, 0) + delta
         for topic, offset in cell.offsets.items():
@@ -189,7 +201,7 @@ class _BatchFolder:
             self.result.progress[key] = value
         return value
 
-    def add_to_group(self, key: str, position: Position, buckets: Mapping[int, Mapping[str, float]]) -> None:
+    def add_to_group(self, key: str, position: Position, buckets: Mapping[str, Mapping[str, float]]) -> None:
         """Add one record's deltas to the buckets of one group, unless the group has the record already."""
         current = self.result.groups.get(key) or self._groups.get(key)
         if current is None or _is_new(current["offsets"], position):
@@ -202,7 +214,7 @@ class _BatchFolder:
             group = self._add(GroupKey.text(*key), buckets)
             group["offsets"].update(offsets)
 
-    def _add(self, key: str, buckets: Mapping[int, Mapping[str, float]]) -> BucketGroup:
+    def _add(self, key: str, buckets: Mapping[str, Mapping[str, float]]) -> BucketGroup:
         """Add deltas to the batch's copy of a group (see ``_changed_group``); return the copy."""
         group = self.result.groups.get(key)
         stored = self._groups.get(key)
@@ -228,7 +240,7 @@ class _BatchFolder:
 
 
 def _add_buckets(
-    group: BucketGroup, buckets: Mapping[int, Mapping[str, float]], stored: Mapping[str, Counters]
+    group: BucketGroup, buckets: Mapping[str, Mapping[str, float]], stored: Mapping[str, Counters]
 ) -> None:
     """Add deltas to a group's buckets; a sum that is not a finite number is refused, never stored.
 
@@ -237,8 +249,7 @@ def _add_buckets(
     overflow; a non-finite sum is a bug, and the record that causes it is dead-lettered.
     """
     group_buckets = group["buckets"]
-    for bucket_start, deltas in buckets.items():
-        text = str(bucket_start)
+    for text, deltas in buckets.items():
         counters = group_buckets.get(text)
         if counters is None:
             counters = group_buckets[text] = {}
@@ -335,10 +346,12 @@ def fold_batch(
 CellKey = tuple[int, str, ZoneInfo, int, int | None]
 
 
-@dataclass
 class _Cell:
-    counters: dict[str, float] = field(default_factory=dict)
-    offsets: dict[str, int] = field(default_factory=dict)  # topic -> the last offset that added to the cell
+    __slots__ = ("counters", "offsets")
+
+    def __init__(self) -> None:
+        self.counters: dict[str, float] = {}
+        self.offsets: dict[str, int] = {}  # topic -> the last offset that added to the cell
 
 
 class _MinuteCells(dict[CellKey, _Cell]):
@@ -375,14 +388,14 @@ def _fold_facts(
     folder: _BatchFolder, position: Position, facts: Sequence[Fact], watermark: int, config: KpimonConfig
 ) -> None:
     """Add one record's facts to every bucket that still retains their time, one write per group."""
-    by_group: dict[str, dict[int, dict[str, float]]] = {}
+    by_group: dict[str, dict[str, dict[str, float]]] = {}
     for fact in facts:
         if is_late(fact.timestamp, watermark):
             continue
         for scope in folder.scopes_of(fact.team, fact.rep, fact.channel, fact.campaign):
             tz = folder.timezone_of(scope)
             for resolution in RESOLUTIONS:
-                start, end, group_start = folder.locate(resolution, fact.timestamp, tz)
+                _, end, group_start, start = folder.locate(resolution, fact.timestamp, tz)
                 if resolution.retains(end, watermark):  # else too old for this resolution: skip it
                     key = GroupKey(position.partition, scope, resolution, group_start).encode()
                     bucket = by_group.setdefault(key, {}).setdefault(start, {})
@@ -394,8 +407,7 @@ def _fold_facts(
 
 def _fold_cell(folder: _BatchFolder, key: CellKey, cell: _Cell) -> None:
     partition, scope_key, tz, minute, watermark = key
-    for resolution in RESOLUTIONS:
-        start, end, group_start = folder.locate(resolution, minute, tz)
+    for resolution, (_, end, group_start, start) in zip(RESOLUTIONS, folder.spans_at(minute, tz), strict=True):
         if minute + MINUTE_SECONDS > end:
             raise ValueError(f"a {resolution.name} bucket of {tz.key} does not start on a whole minute: {end}")
         if watermark is None or resolution.retains(end, watermark):
