@@ -19,9 +19,22 @@ from schemas.yaml_source import Location, load_yaml_model
 
 WindowName = Literal["1h", "24h", "7d", "30d", "today", "week", "month", "quarter"]
 WINDOW_NAMES: tuple[WindowName, ...] = ("1h", "24h", "7d", "30d", "today", "week", "month", "quarter")
+# Not a window of its own on /metrics: every retained bucket, from which every window reads its stocks
+# (counters named ``stock_...``: the customers and MRR after every event, see streams/entities/accounts.py).
+LIFETIME: Literal["lifetime"] = "lifetime"
+SpanName = WindowName | Literal["lifetime"]
+KEPT_SPANS: tuple[SpanName, ...] = (*WINDOW_NAMES, LIFETIME)
+STOCK_PREFIX = "stock_"
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=60)]
-UNIT_SUFFIXES = {"count": "", "seconds": "_seconds", "ratio": "_ratio", "currency": "", "currency_per_day": "_per_day"}
+UNIT_SUFFIXES = {
+    "count": "",
+    "seconds": "_seconds",
+    "ratio": "_ratio",
+    "currency": "",
+    "currency_per_day": "_per_day",
+    "score": "",  # a score on its own scale (NPS -100..100, CES 1..7)
+}
 
 
 class CounterSpec(BaseModel):
@@ -41,11 +54,18 @@ class KpiSpec(BaseModel):
     indicator: Literal["leading", "lagging"]
     metric: Annotated[str, Field(pattern=r"^kpimon_[a-z0-9_]+$")]
     formula: Formula
-    unit: Literal["count", "seconds", "ratio", "currency", "currency_per_day"]
+    unit: Literal["count", "seconds", "ratio", "currency", "currency_per_day", "score"]
     good: Literal["up", "down"]
     windows: tuple[WindowName, ...] = WINDOW_NAMES
     scopes: tuple[ScopeKind, ...] = SCOPE_KINDS
     description: str
+
+    def adds_up_over_time(self) -> bool:
+        """A count or sum of the window's events (``Formula.is_additive``) that reads no stock: it can have a goal.
+
+        A stock (``stock_...``, the customers and MRR now) is a level, the same in every window: no sum over time.
+        """
+        return self.formula.is_additive() and not any(name.startswith(STOCK_PREFIX) for name in self.formula.names)
 
     @field_validator("formula", mode="before")
     @classmethod

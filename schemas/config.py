@@ -12,6 +12,7 @@ Example (``deploy/examples/kpimon.yaml``)::
     currency_rates:                # EUR per 1 unit of each currency
       USD: 0.92
       GBP: 1.17
+    gross_margin: 0.8              # of subscriptions whose events carry no cost (CLV)
     goals:                         # targets per KPI, scope and period: schemas/goals.py
       - {name: rep-daily-calls, kpi: calls, scope: rep, period: day, target: 20}
 
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -62,6 +63,38 @@ class RepConfig(BaseModel):
     name: str | None = None
 
 
+UnknownLabelPolicy = Literal["admit", "fold", "deadletter"]
+MAX_LABEL_LENGTH = 100  # characters of any label value (longer: folded into ``other``)
+
+
+class LabelRule(BaseModel):
+    """What becomes of one dimension's label values (see ``streams.core.labels``).
+
+    ``known`` values are always labels (reps and teams: those of the config's ``reps`` and
+    ``teams``). Any other value follows ``unknown``: ``admit`` the first ``max_unknown`` seen
+    in each partition and fold the rest into ``other``; ``fold`` them all into ``other``;
+    ``deadletter`` the event (reason ``unknown_<dimension>``; reps and teams only).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    known: tuple[Label, ...] = ()
+    unknown: UnknownLabelPolicy = "admit"
+    max_unknown: int = Field(100, ge=0, le=100_000)
+
+
+class LabelsConfig(BaseModel):
+    """Bounds on the label values of /metrics: per dimension, the known values and what happens to others."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    teams: LabelRule = LabelRule(max_unknown=20)
+    reps: LabelRule = LabelRule(max_unknown=200)
+    channels: LabelRule = LabelRule(max_unknown=50)
+    campaigns: LabelRule = LabelRule(max_unknown=200)
+    lost_reasons: LabelRule = LabelRule(max_unknown=30)
+
+
 class KpimonConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -71,7 +104,15 @@ class KpimonConfig(BaseModel):
     reporting_currency: Currency = "USD"
     # units of the reporting currency per 1 unit of each currency (the reporting currency itself is always 1)
     currency_rates: dict[Currency, PositiveDecimal] = Field(default_factory=dict)
+    # the share of a subscription's revenue left after the cost of serving it, where its events give no cost
+    # (the gross margin of CLV); the default 1 counts such revenue whole
+    gross_margin: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 1.0
+    labels: LabelsConfig = LabelsConfig()
     goals: tuple[Goal, ...] = ()
+
+    def constants(self) -> dict[str, float]:
+        """The config's values formulas read beside the counters (catalog counters with source ``config``)."""
+        return {"configured_gross_margin": self.gross_margin}
 
     def cross_reference_problems(self) -> list[tuple[Location, str]]:
         """References between sections that field validation cannot see."""
@@ -90,7 +131,29 @@ class KpimonConfig(BaseModel):
                     f"(got {self.currency_rates[reporting]}): remove it or set it to 1",
                 )
             )
-        return problems + self._goal_scope_problems()
+        return problems + self._label_problems() + self._goal_scope_problems()
+
+    def _label_problems(self) -> list[tuple[Location, str]]:
+        """Label rules the config's own sections contradict, or that cannot apply."""
+        problems: list[tuple[Location, str]] = []
+        for dimension in ("teams", "reps"):
+            rule: LabelRule = getattr(self.labels, dimension)
+            if rule.known:
+                problems.append(
+                    (
+                        ("labels", dimension, "known"),
+                        f"known {dimension} are those defined under {dimension}: remove labels.{dimension}.known",
+                    )
+                )
+        for dimension in ("channels", "campaigns", "lost_reasons"):
+            if getattr(self.labels, dimension).unknown == "deadletter":
+                problems.append(
+                    (
+                        ("labels", dimension, "unknown"),
+                        f"unknown {dimension} can be admitted or folded, not dead-lettered: use admit or fold",
+                    )
+                )
+        return problems
 
     def _goal_scope_problems(self) -> list[tuple[Location, str]]:
         """Goals pinned to a team or rep the config does not define, or to a rep of another team."""

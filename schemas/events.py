@@ -36,6 +36,9 @@ EpochSeconds = Annotated[int, Field(ge=0, le=2**40)]  # internal events' times
 EARLIEST_TIME = datetime(1971, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(3000, 1, 1, tzinfo=UTC)
 EventTime = Annotated[AwareDatetime, Field(ge=EARLIEST_TIME, lt=LATEST_TIME)]
+BillingPeriod = Literal["month", "quarter", "year"]
+MONTHS_PER_PERIOD: dict[str, int] = {"month": 1, "quarter": 3, "year": 12}
+MAX_SEATS = 10_000_000
 INTERNAL_TYPES = frozenset({"lead.converted", "lead.deal_closed", "contact.lead_updated"})
 """Types kpimon sends itself to its re-keyed topic; refused from the source topics (dead-letter ``internal_type``)."""
 
@@ -135,6 +138,10 @@ class OpportunityStageChanged(Event):
 
 
 class DealWon(Event):
+    """A deal won. With ``account_id`` it opens a subscription of that account (``billing_period``: what the
+    amount pays for, a year unless given): kpimon sends ``subscription.started`` for subscription
+    ``deal:<deal_id>`` at the deal's first win naming an account (streams/entities/accounts.py)."""
+
     type: Literal["deal.won"]
     deal_id: Identifier
     amount: Money
@@ -143,6 +150,9 @@ class DealWon(Event):
     lead_id: Identifier | None = None
     channel: Label | None = None
     campaign_id: Identifier | None = None
+    account_id: Identifier | None = None
+    billing_period: BillingPeriod = "year"
+    cost: Money | None = None  # what delivering the deal costs, in ``currency`` (its profit margin)
 
 
 class DealLost(Event):
@@ -152,9 +162,44 @@ class DealLost(Event):
 
 
 class SubscriptionEvent(Event):
+    """A subscription of an account: its price now (``amount`` per ``billing_period``, or ``mrr``).
+
+    ``mrr`` is the price per month, as the first contract had it; give ``mrr`` or ``amount``, not both.
+    ``subscription_id`` defaults to the account (one subscription per account). ``cost`` is what serving
+    it costs (for the gross margin), in ``currency``, per billing period (per month with ``mrr``).
+    ``channel`` is where the customer came from. All events of one account are routed to it (``account:<account_id>``).
+    """
+
     account_id: Identifier
-    mrr: Money
+    subscription_id: Identifier | None = None
+    plan: Label | None = None
+    seats: Annotated[int, Field(ge=1, le=MAX_SEATS)] | None = None
+    amount: Money | None = None
+    billing_period: BillingPeriod = "month"
+    mrr: Money | None = None
     currency: Currency
+    cost: Money | None = None
+    channel: Label | None = None
+
+    @model_validator(mode="after")
+    def _one_price(self) -> SubscriptionEvent:
+        if self.amount is not None and self.mrr is not None:
+            raise PydanticCustomError("price_twice", "give amount (per billing_period) or mrr (per month), not both")
+        if self.amount is None and self.mrr is None and not isinstance(self, SubscriptionChurned):
+            raise PydanticCustomError(
+                "price_missing", "a subscription needs its price: amount (per billing_period) or mrr"
+            )
+        return self
+
+    def monthly(self, value: Decimal | None) -> tuple[Decimal, int] | None:
+        """``value`` (the price or the cost) as (amount, months it covers); None when absent."""
+        if value is None:
+            return None
+        return (value, 1) if self.amount is None else (value, MONTHS_PER_PERIOD[self.billing_period])
+
+    def price(self) -> tuple[Decimal, int]:
+        """The price as (amount, months it covers): ``mrr`` per month, or ``amount`` per billing period; 0 if none."""
+        return self.monthly(self.amount if self.amount is not None else self.mrr) or (Decimal(0), 1)
 
 
 class SubscriptionStarted(SubscriptionEvent):
@@ -165,7 +210,15 @@ class SubscriptionRenewed(SubscriptionEvent):
     type: Literal["subscription.renewed"]
 
 
+class SubscriptionChanged(SubscriptionEvent):
+    """An upgrade or a downgrade: the subscription's new price (plan, seats) from ``occurred_at`` on."""
+
+    type: Literal["subscription.changed"]
+
+
 class SubscriptionChurned(SubscriptionEvent):
+    """The subscription ended at ``occurred_at``: its MRR is 0 from then on (a price given is ignored)."""
+
     type: Literal["subscription.churned"]
 
 
@@ -173,10 +226,16 @@ SURVEY_SCALES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5), "ce
 
 
 class SurveyResponded(Event):
+    """An answer to a survey. With ``account_id`` it belongs to the account (routed ``account:<account_id>``).
+
+    Its team and rep default to the account's owner; ``channel`` where it was asked (else the account's).
+    """
+
     type: Literal["survey.responded"]
     account_id: Identifier | None = None
     kind: Literal["nps", "csat", "ces"]
     score: int
+    channel: Label | None = None
 
     @model_validator(mode="after")
     def _score_on_scale(self) -> SurveyResponded:
@@ -349,6 +408,7 @@ AnyEvent = Annotated[
     | DealLost
     | SubscriptionStarted
     | SubscriptionRenewed
+    | SubscriptionChanged
     | SubscriptionChurned
     | SurveyResponded
     | CampaignLaunched
@@ -405,6 +465,7 @@ def entity_key_of(event: Mapping[str, Any]) -> str | None:
 
     ``deal:<deal_id>`` and ``lead:<lead_id>`` for a deal's or lead's events;
     ``spend:<first record's event_id>`` for a spend record and its corrections;
+    ``account:<account_id>`` for subscription events and the survey answers of an account;
     ``contact:<contact_id>`` for email engagement and web sessions of a known person, and the
     ``contact.lead_updated`` kpimon sends a lead's person.
     """
@@ -412,6 +473,8 @@ def entity_key_of(event: Mapping[str, Any]) -> str | None:
     entity = _ENTITY_OF.get(kind)
     if entity is not None:
         return f"{entity[0]}{event[entity[1]]}"
+    if kind.startswith("subscription.") or (kind == "survey.responded" and event.get("account_id")):
+        return f"account:{event['account_id']}"
     if kind == "spend.recorded":
         return f"spend:{event.get('replaces') or event['event_id']}"
     if kind in _CONTACT_EVENTS and event.get("contact_id"):

@@ -2,7 +2,9 @@
 
 ``email_replies / emails_sent`` or ``call_duration_seconds / calls``: numbers,
 counter names, ``+ - * /``, unary minus and parentheses. A division by zero
-yields ``None`` (the KPI has no value in that window) instead of raising.
+yields ``None`` (the KPI has no value in that window) instead of raising, and so
+does ``at_least(x, n)`` where ``x`` is below the number ``n``: the guard of a value
+computed from too small a sample (``revenue / at_least(deals_won, 5)``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,19 @@ from dataclasses import dataclass, field
 from typing import cast
 
 _OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div)
+AT_LEAST = "at_least"
+
+
+def guard_of(node: ast.AST) -> tuple[ast.expr, float] | None:
+    """(x, n) of a valid ``at_least(x, n)`` call; None for any other node."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == AT_LEAST):
+        return None
+    if len(node.args) != 2 or node.keywords:
+        return None
+    bound = node.args[1]
+    if not (isinstance(bound, ast.Constant) and type(bound.value) in (int, float)):
+        return None
+    return node.args[0], float(cast(float, bound.value))
 
 
 class FormulaError(ValueError):
@@ -29,6 +44,8 @@ def _check(node: ast.AST, source: str) -> None:
         _check(node.operand, source)
     elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
         pass
+    elif (guard := guard_of(node)) is not None:
+        _check(guard[0], source)
     elif not isinstance(node, ast.Name):
         raise FormulaError(f"unsupported syntax in formula {source!r}: {ast.unparse(node)!r}")
 
@@ -41,6 +58,10 @@ def _evaluate(node: ast.AST, values: Mapping[str, float]) -> float | None:
     if isinstance(node, ast.UnaryOp):
         operand = _evaluate(node.operand, values)
         return None if operand is None else -operand
+    guard = guard_of(node)
+    if guard is not None:
+        guarded = _evaluate(guard[0], values)
+        return None if guarded is None or guarded < guard[1] else guarded
     assert isinstance(node, ast.BinOp)
     left = _evaluate(node.left, values)
     right = _evaluate(node.right, values)
@@ -69,7 +90,10 @@ class Formula:
         except SyntaxError as exc:
             raise FormulaError(f"formula {source!r} is not an expression: {exc.msg}") from None
         _check(tree, source)
-        names = frozenset(node.id for node in ast.walk(tree) if isinstance(node, ast.Name))
+        functions = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+        names = frozenset(
+            node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and id(node) not in functions
+        )
         return cls(source=source, tree=tree, names=names)
 
     def evaluate(self, values: Mapping[str, float]) -> float | None:

@@ -202,7 +202,7 @@ def _kpi_problems(goal: Goal, catalog: Catalog) -> list[tuple[Location, str]]:
         kpi = catalog.kpi(goal.kpi)
     except KeyError:
         return [(("kpi",), f"unknown KPI {goal.kpi!r} (the KPIs are listed in docs/kpis.md)")]
-    if not kpi.formula.is_additive():
+    if not kpi.adds_up_over_time():
         advice = ""
         parts = kpi.formula.ratio_parts()
         if parts is not None:

@@ -34,6 +34,8 @@ HEADLINES = (
     ("revenue this month", "revenue", "month"),
     ("pipeline velocity, 30 days", "pipeline_velocity", "30d"),
     ("ROMI, last 30 days", "romi", "30d"),
+    ("MRR now", "mrr", "month"),
+    ("NPS, last 30 days", "nps", "30d"),
 )
 CATALOG = load_catalog()
 

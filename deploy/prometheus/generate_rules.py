@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.catalog import WINDOW_NAMES, Catalog, KpiSpec, load_catalog
+from schemas.formula import guard_of
 from schemas.scopes import SCOPE_KINDS
 
 RULES_FILE = Path(__file__).resolve().parent / "rules" / "kpimon.rules.yml"
@@ -106,13 +107,16 @@ def _number(value: float) -> str:
 
 
 def promql(node: ast.expr, operand: dict[str, str], top: bool = True) -> str:
-    """PromQL of a catalog formula (``+ - * /``, unary minus, numbers, counters) over summed series."""
+    """PromQL of a catalog formula (``+ - * /``, unary minus, ``at_least``, numbers, counters) over summed series."""
     if isinstance(node, ast.Name):
         return operand[node.id]
     if isinstance(node, ast.Constant):
         return _number(node.value)
     if isinstance(node, ast.UnaryOp):
         return f"-({promql(node.operand, operand)})"
+    guard = guard_of(node)
+    if guard is not None:  # a comparison keeps the series at or above the bound, with their values
+        return f"({promql(guard[0], operand, top=False)} >= {_number(guard[1])})"
     assert isinstance(node, ast.BinOp)
     symbol = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}[type(node.op)]
     left = promql(node.left, operand, top=False)
@@ -154,7 +158,7 @@ def goal_rules(catalog: Catalog) -> list[RecordingRule]:
     """``kpimon_goal_attainment_ratio`` for each KPI that can have a goal (see the module text)."""
     rules = []
     for kpi in catalog.kpis:
-        if not kpi.formula.is_additive():
+        if not kpi.adds_up_over_time():
             continue
         goal = f'kpimon_goal{{kpi="{kpi.id}"}}'
         value = f"sum by ({GOAL_JOIN}) ({kpi.metric}) or max by ({GOAL_JOIN}) ({goal}) * 0"

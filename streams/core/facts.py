@@ -17,6 +17,7 @@ from schemas.events import (
     MeetingBooked,
     MeetingHeld,
     SocialPosted,
+    SurveyResponded,
     WebSession,
     field_of,
 )
@@ -32,6 +33,15 @@ def scope_timezone(scope: Scope, config: KpimonConfig) -> ZoneInfo:
 
 
 CounterDeltas = dict[str, float]
+
+
+def survey_counters(kind: str, score: int) -> CounterDeltas:
+    """One survey answer: NPS promoters score 9-10 and detractors 0-6; CSAT satisfied 4-5; CES sums the scores."""
+    if kind == "nps":
+        return {"nps_responses": 1, "nps_promoters": int(score >= 9), "nps_detractors": int(score <= 6)}
+    if kind == "csat":
+        return {"csat_responses": 1, "csat_satisfied": int(score >= 4)}
+    return {"ces_responses": 1, "ces_score_total": score}
 
 
 def counter_deltas(event: AnyEvent) -> CounterDeltas:
@@ -60,6 +70,8 @@ def counter_deltas(event: AnyEvent) -> CounterDeltas:
             return {"campaigns_launched": 1}
         case EmailCampaignSent():
             return {"email_campaign_sends": event.recipients}
+        case SurveyResponded(account_id=None):  # an account's answers count in its state (streams.entities.accounts)
+            return {name: value for name, value in survey_counters(event.kind, event.score).items() if value}
         case WebSession(bot=True):
             return {"web_bot_sessions": 1}  # in no other web counter
         case WebSession():

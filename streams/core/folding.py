@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from math import isfinite
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 from zoneinfo import ZoneInfo
 
 from schemas.config import KpimonConfig
@@ -51,6 +51,8 @@ class ProgressValue(TypedDict):
     duplicates: dict[str, int]
     late: dict[str, int]
     rejected: dict[str, int]
+    labels: NotRequired[dict[str, list[str]]]  # dimension -> unknown values admitted (streams.core.labels)
+    folded: NotRequired[dict[str, int]]  # dimension -> events whose value was folded into "other"
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,7 @@ class _BatchFolder:
         value = self.result.progress.get(key)
         if value is None:
             stored = self._progress.get(key)
-            value = _copy_progress(stored) if stored else empty_progress()
+            value = copy_progress(stored) if stored else empty_progress()
             self.result.progress[key] = value
         return value
 
@@ -265,8 +267,8 @@ def _add_buckets(
                 counters[name] = value
 
 
-def _copy_progress(value: ProgressValue) -> ProgressValue:
-    return {
+def copy_progress(value: ProgressValue) -> ProgressValue:
+    copy: ProgressValue = {
         "watermark": value["watermark"],
         "offsets": dict(value["offsets"]),
         "events": dict(value["events"]),
@@ -274,6 +276,11 @@ def _copy_progress(value: ProgressValue) -> ProgressValue:
         "late": dict(value["late"]),
         "rejected": dict(value["rejected"]),
     }
+    if "labels" in value:
+        copy["labels"] = {dimension: list(values) for dimension, values in value["labels"].items()}
+    if "folded" in value:
+        copy["folded"] = dict(value["folded"])
+    return copy
 
 
 def fold_batch(

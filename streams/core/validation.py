@@ -31,6 +31,8 @@ REASON_CODES = (
     "too_old",
     "internal_type",
     "unknown_currency",
+    "unknown_rep",  # labels.reps.unknown: deadletter (streams.core.labels)
+    "unknown_team",
     "invalid_field",
     *sorted(set(_REASONS.values())),
     "processing_error",  # valid, but processing it raised: a kpimon bug, isolated so the worker goes on

@@ -45,7 +45,7 @@ from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from schemas.catalog import WindowName
+from schemas.catalog import SpanName, WindowName
 
 DAY_SECONDS = 86_400
 CalendarUnit = Literal["day", "month", "year"]
@@ -243,12 +243,15 @@ def is_late(timestamp: int, watermark: int) -> bool:
     return timestamp + 1 <= watermark - LONGEST_RETENTION.retention_seconds
 
 
-def window_bucket_range(window: WindowName, now: int, tz: ZoneInfo) -> tuple[Resolution, int, int]:
+def window_bucket_range(window: SpanName, now: int, tz: ZoneInfo) -> tuple[Resolution, int, int]:
     """The resolution and the first and last bucket start (inclusive) of a window at ``now`` in ``tz``.
 
     Every window is a run of consecutive buckets of one resolution, so a stored bucket
     (of the same zone) belongs to the window exactly when its start is in the range.
+    ``lifetime`` is every month bucket retained at ``now`` (where the windows read their stocks).
     """
+    if window == "lifetime":
+        return MONTH, MONTH.bucket_start(now - MONTH.retention_seconds, tz), MONTH.bucket_start(now, tz)
     rolling = ROLLING_WINDOWS.get(window)
     if rolling is not None:
         resolution, length = rolling

@@ -32,10 +32,11 @@ from schemas.events import (
     EmailUnsubscribed,
     WebSession,
 )
+from streams.core.labels import OTHER_LABEL
 from streams.core.records import UNKNOWN_CHANNEL, Fact
 from streams.entities.attribution import Touch, attribution_facts
 from streams.entities.lead_views import LeadView, merge_view, person_of, received_view
-from streams.entities.retention import keeps_view
+from streams.entities.retention import MAX_CONTACT_DEALS, MAX_EMAIL_CAMPAIGNS, keeps_view
 
 ContactEvent = EmailOpened | EmailClicked | EmailBounced | EmailUnsubscribed | WebSession | ContactLeadUpdated
 EMAIL_CHANNEL = "email"
@@ -83,7 +84,7 @@ def apply_contact_event(state: ContactState, event: ContactEvent) -> ContactStat
                 return new
             new["leads"] = {
                 **state["leads"],
-                event.lead_id: merge_view(state["leads"].get(event.lead_id), received_view(event)),
+                event.lead_id: _within_deal_cap(state["leads"], event.lead_id, received_view(event)),
             }
         case WebSession():
             if not event.bot and not _has_touch(state, event.event_id):  # a bot's session is no touch; its id is
@@ -91,13 +92,33 @@ def apply_contact_event(state: ContactState, event: ContactEvent) -> ContactStat
                 touch: StoredTouch = [at, event.event_id, event.channel or UNKNOWN_CHANNEL, event.campaign_id]
                 new["touches"] = [*state["touches"], touch]
         case _:
-            kind, campaign = ENGAGEMENTS[event.type], event.campaign_id
+            kind, campaign = ENGAGEMENTS[event.type], _email_campaign(state, event.campaign_id)
             firsts = dict(state["email"].get(campaign, {}))
             firsts[kind] = min(firsts.get(kind, at), at)
             new["email"] = {**state["email"], campaign: firsts}
             if kind == "clicked" and not _has_touch(state, event.event_id):
                 new["touches"] = [*state["touches"], [at, event.event_id, EMAIL_CHANNEL, campaign]]
     return new
+
+
+def _email_campaign(state: ContactState, campaign: str) -> str:
+    """The campaign a contact keeps an engagement under: its own while the contact has room, else ``other``."""
+    if campaign in state["email"] or len(state["email"]) < MAX_EMAIL_CAMPAIGNS:
+        return campaign
+    return OTHER_LABEL
+
+
+def _within_deal_cap(leads: dict[str, LeadView], lead_id: str, received: LeadView) -> LeadView:
+    """The lead's view merged with ``received``, keeping new deals only while the contact has room for them."""
+    current = leads.get(lead_id)
+    merged = merge_view(current, received)
+    held = sum(len(view["deals"]) for view in leads.values())
+    new = sorted(deal_id for deal_id in merged["deals"] if current is None or deal_id not in current["deals"])
+    room = max(MAX_CONTACT_DEALS - held, 0)
+    if len(new) <= room:
+        return merged
+    dropped = set(new[room:])
+    return {**merged, "deals": {deal_id: deal for deal_id, deal in merged["deals"].items() if deal_id not in dropped}}
 
 
 def _has_touch(state: ContactState, event_id: str) -> bool:

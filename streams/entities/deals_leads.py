@@ -19,9 +19,9 @@ from decimal import Decimal
 from typing import Literal, NotRequired, TypedDict, cast
 
 from schemas.events import (
-    AnyEvent,
     DealLost,
     DealWon,
+    Event,
     LeadConverted,
     LeadCreated,
     LeadQualified,
@@ -49,6 +49,7 @@ class Outcome(TypedDict):
     amount: float  # won: the deal's value in the reporting currency; lost: 0
     reason: str  # lost: the reason; won: ""
     opened_at: int | None  # won: the deal's opened_at, used when its creation never arrived
+    cost: NotRequired[float]  # won: what delivering it costs, in the reporting currency, if the win says
 
 
 class DealState(TypedDict):
@@ -60,6 +61,9 @@ class DealState(TypedDict):
     event_ids: list[str]
     leads: NotRequired[list[str]]  # every lead the deal has named: each hears of its outcome (entities/lead_views.py)
     first_won_at: NotRequired[int]  # its earliest win, even if a later loss replaced it: its lead became a customer
+    # its earliest win naming an account, which opens a subscription (entities/accounts.py):
+    # [time, event id, account, amount in the deal's currency (text), currency, billing period]
+    opens: NotRequired[list[str | int]]
     last_at: NotRequired[int]  # its latest event's time (entities/retention.py), as for every kind
 
 
@@ -102,7 +106,7 @@ def empty_lead() -> LeadState:
     }
 
 
-def _timestamp(event: AnyEvent) -> int:
+def _timestamp(event: Event) -> int:
     return int(event.occurred_at.timestamp())
 
 
@@ -110,7 +114,7 @@ def _later(stamp: Stamped | None, at: int, event_id: str) -> bool:
     return stamp is None or (at, event_id) > (int(stamp[1]), str(stamp[2]))
 
 
-def _set_attributes(attributes: dict[str, Stamped], event: AnyEvent, values: dict[str, str | None]) -> None:
+def set_attributes(attributes: dict[str, Stamped], event: Event, values: dict[str, str | None]) -> None:
     at = _timestamp(event)
     for name, value in values.items():
         if value is not None and _later(attributes.get(name), at, event.event_id):
@@ -131,14 +135,14 @@ def apply_deal_event(state: DealState, event: DealEvent, to_reporting: ToReporti
         "event_ids": [*state["event_ids"], event.event_id],
     }
     at = _timestamp(event)
-    _set_attributes(new["attributes"], event, {"team": event.team, "rep": event.rep_id})
+    set_attributes(new["attributes"], event, {"team": event.team, "rep": event.rep_id})
     lead = field_of(event, "lead_id")
     if lead is not None and lead not in new.get("leads", []):
         new["leads"] = [*new.get("leads", []), lead]
     match event:
         case OpportunityCreated():
             named = {"channel": event.channel, "campaign": event.campaign_id, "lead": event.lead_id}
-            _set_attributes(new["attributes"], event, named)
+            set_attributes(new["attributes"], event, named)
             if new["created_at"] is None or at <= new["created_at"]:
                 new["amount"] = to_reporting(event.amount, event.currency)
             new["created_at"] = _earliest(new["created_at"], at)
@@ -148,8 +152,12 @@ def apply_deal_event(state: DealState, event: DealEvent, to_reporting: ToReporti
         case DealWon() | DealLost():
             if isinstance(event, DealWon):
                 named = {"channel": event.channel, "campaign": event.campaign_id, "lead": event.lead_id}
-                _set_attributes(new["attributes"], event, named)
+                set_attributes(new["attributes"], event, named)
                 new["first_won_at"] = _earliest(new.get("first_won_at"), at)
+                opens = new.get("opens")
+                if event.account_id is not None and (opens is None or (at, event.event_id) < (opens[0], opens[1])):
+                    amount = str(event.amount)
+                    new["opens"] = [at, event.event_id, event.account_id, amount, event.currency, event.billing_period]
             outcome = _outcome(event, at, to_reporting)
             current = new["outcome"]
             if current is None or (at, event.event_id) > (current["at"], current["event_id"]):
@@ -161,7 +169,7 @@ def _outcome(event: DealWon | DealLost, at: int, to_reporting: ToReporting) -> O
     if isinstance(event, DealWon):
         opened_at = int(event.opened_at.timestamp()) if event.opened_at else None
         amount = to_reporting(event.amount, event.currency)
-        return {
+        won: Outcome = {
             "kind": "won",
             "at": at,
             "event_id": event.event_id,
@@ -169,6 +177,9 @@ def _outcome(event: DealWon | DealLost, at: int, to_reporting: ToReporting) -> O
             "reason": "",
             "opened_at": opened_at,
         }
+        if event.cost is not None:
+            won["cost"] = to_reporting(event.cost, event.currency)
+        return won
     return {
         "kind": "lost",
         "at": at,
@@ -189,7 +200,7 @@ def apply_lead_event(state: LeadState, event: LeadEvent) -> LeadState:
         "event_ids": [*state["event_ids"], event.event_id],
     }
     at = _timestamp(event)
-    _set_attributes(new["attributes"], event, {"team": event.team, "rep": event.rep_id})
+    set_attributes(new["attributes"], event, {"team": event.team, "rep": event.rep_id})
     match event:
         case LeadCreated():
             named = {
@@ -197,7 +208,7 @@ def apply_lead_event(state: LeadState, event: LeadEvent) -> LeadState:
                 "campaign": event.campaign_id,
                 "contact": event.contact_id or event.lead_id,
             }
-            _set_attributes(new["attributes"], event, named)
+            set_attributes(new["attributes"], event, named)
             new["created_at"] = _earliest(new["created_at"], at)
         case LeadQualified(stage="mql"):
             new["mql_at"] = _earliest(new["mql_at"], at)
@@ -210,7 +221,7 @@ def apply_lead_event(state: LeadState, event: LeadEvent) -> LeadState:
     return new
 
 
-def _attribute(attributes: dict[str, Stamped], name: str) -> str | None:
+def attribute_of(attributes: dict[str, Stamped], name: str) -> str | None:
     stamp = attributes.get(name)
     return None if stamp is None else str(stamp[0])
 
@@ -220,8 +231,13 @@ Placement = tuple[str | None, str | None, str, str | None]  # team, rep, channel
 
 def _placement(attributes: dict[str, Stamped]) -> Placement:
     """Where an entity counts: its team, rep, channel (``unknown`` when it has none) and campaign (if any)."""
-    channel = _attribute(attributes, "channel") or UNKNOWN_CHANNEL
-    return _attribute(attributes, "team"), _attribute(attributes, "rep"), channel, _attribute(attributes, "campaign")
+    channel = attribute_of(attributes, "channel") or UNKNOWN_CHANNEL
+    return (
+        attribute_of(attributes, "team"),
+        attribute_of(attributes, "rep"),
+        channel,
+        attribute_of(attributes, "campaign"),
+    )
 
 
 def _opened_at(state: DealState) -> int | None:
@@ -241,6 +257,8 @@ def deal_facts(deal_id: str, state: DealState) -> list[Fact]:
     outcome = state["outcome"]
     if outcome is not None and outcome["kind"] == "won":
         counters = {"deals_won": 1.0, "revenue": outcome["amount"]}
+        if "cost" in outcome:  # its profit margin: revenue and cost of the wins that give their cost
+            counters |= {"revenue_costed": outcome["amount"], "won_deal_costs": outcome["cost"]}
         opened_at = _opened_at(state)
         if opened_at is not None:
             cycle = float(max(outcome["at"] - opened_at, 0))
@@ -297,7 +315,7 @@ def deal_conversions(deal_id: str, state: DealState) -> list[dict[str, str]]:
     The lead became a customer at the deal's first win, even when a later loss replaced
     that win: whether it did must not depend on which of the two arrived first.
     """
-    lead = _attribute(state["attributes"], "lead")
+    lead = attribute_of(state["attributes"], "lead")
     if lead is None:
         return []
     reached = [("opportunity", _opened_at(state)), ("customer", state.get("first_won_at"))]

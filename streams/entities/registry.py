@@ -17,6 +17,13 @@ from typing import Any
 from schemas.events import entity_key
 from streams.core.records import Accepted, Fact, Position
 from streams.core.table_keys import table_key
+from streams.entities.accounts import (
+    account_facts,
+    apply_account_event,
+    cap_account,
+    deal_subscription_events,
+    empty_account,
+)
 from streams.entities.attribution import leadless_deal_facts
 from streams.entities.contacts import apply_contact_event, contact_facts, empty_contact
 from streams.entities.deals_leads import (
@@ -58,7 +65,11 @@ ENTITY_KINDS: dict[str, EntityKind] = {
         empty_deal,
         apply_deal_event,
         lambda deal_id, state: [*deal_facts(deal_id, state), *leadless_deal_facts(deal_id, state)],
-        lambda deal_id, state: [*deal_conversions(deal_id, state), *deal_outcome_events(deal_id, state)],
+        lambda deal_id, state: [
+            *deal_conversions(deal_id, state),
+            *deal_outcome_events(deal_id, state),
+            *deal_subscription_events(deal_id, state),
+        ],
         cap_deal,
     ),
     "lead": EntityKind(
@@ -76,6 +87,8 @@ ENTITY_KINDS: dict[str, EntityKind] = {
         cap=cap_contact,
     ),
     "spend": EntityKind(empty_spend, apply_spend_event, spend_facts),
+    # a customer: its subscriptions (MRR movements, stock, retention) and survey answers
+    "account": EntityKind(empty_account, apply_account_event, account_facts, cap=cap_account),
 }
 
 

@@ -17,6 +17,19 @@ contact id shared by a bot, a deal that changes hands every day). At the cap:
   (each model still sums to the revenue).
 - a lead's ``deals`` and a contact's ``leads``, the views it received (``MAX_VIEWS``): views of
   further deals or leads are not kept, and their outcomes are not attributed.
+- an account's subscription events (``accounts.MAX_POINTS``, 512): renewals that change no price go
+  first, then the oldest events, whose movements leave the account's counts; its survey answers
+  (``accounts.MAX_ANSWERS``, 128): the oldest go.
+- the deals in all the lead views of one contact (``MAX_CONTACT_DEALS``): a view that would take a
+  contact past it keeps the deals the contact has and the new ones in order of deal id up to the cap;
+  the outcomes of the others are not attributed.
+- a contact's email campaigns (``MAX_EMAIL_CAMPAIGNS``): the first engagements of later campaigns
+  count under campaign ``other`` (with their email leads), so the email counters overall stay exact.
+
+**Size.** With every list at its cap and every id and label at the contract's longest, a contact,
+the largest kind, encodes to under ``MAX_STATE_BYTES`` (``tests/unit/entities/test_retention.py``
+builds one from 10,000 web sessions, 2,000 campaigns and 100 leads of 100 deals each): far below
+Kafka's default message size of 1 MiB, so no changelog record of an entity can be refused.
 
 **Retention.** An entity is evicted once it is closed and its latest event (by event time,
 ``last_at``) is older than ``ENTITY_RETENTION_SECONDS`` at its partition's watermark: the
@@ -44,6 +57,9 @@ MAX_EVENT_IDS = 128
 MAX_NAMED = 16
 MAX_TOUCHES = 200
 MAX_VIEWS = 64
+MAX_CONTACT_DEALS = 128
+MAX_EMAIL_CAMPAIGNS = 100
+MAX_STATE_BYTES = 512 * 1024
 
 EntityState = Any
 

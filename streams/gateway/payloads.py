@@ -5,7 +5,7 @@
   ``occurredAt`` (epoch milliseconds) given as RFC 3339.
 - Segment: one call (``/v1/track``, ``/v1/page``, ``/v1/identify``: its ``type`` from the path
   when absent) or ``{"batch": [calls]}``.
-- A Salesforce relay: a JSON array of ``{event, recordId, record}`` (docs/gateway.md); a change
+- A Salesforce relay: a JSON array of ``{event, recordId, record}`` (docs/connectors.md); a change
   event's ``ChangeEventHeader.commitTimestamp`` (epoch milliseconds) given as RFC 3339.
 - Pipedrive (webhooks v2): one object ``{meta, data, previous}``; ``meta.timestamp`` given as
   RFC 3339 when sent in epoch seconds.
@@ -94,7 +94,7 @@ def _relay_cells(item: dict[str, Any]) -> Cells:
 
 
 def salesforce_relay_records(body: bytes) -> list[SourceRecord]:
-    """A relay's JSON array of Salesforce change or platform events, one item per record (docs/gateway.md)."""
+    """A relay's JSON array of Salesforce change or platform events, one item per record (docs/connectors.md)."""
     payload, problem = _loads(body)
     if problem is not None:
         return _unreadable(body, problem)

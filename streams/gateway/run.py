@@ -39,7 +39,7 @@ async def run_gateway(settings: Settings, gateway_settings: GatewaySettings, con
         if not routes:
             raise SourceSetupError(
                 "no source has credentials: set KPIMON_GATEWAY_HUBSPOT_CLIENT_SECRET, "
-                "KPIMON_GATEWAY_SEGMENT_WRITE_KEYS or KPIMON_GATEWAY_PIPEDRIVE_USER and _PASSWORD (docs/gateway.md)"
+                "KPIMON_GATEWAY_SEGMENT_WRITE_KEYS or KPIMON_GATEWAY_PIPEDRIVE_USER and _PASSWORD (docs/connectors.md)"
             )
         topics = Topics(settings.crm_topic, settings.marketing_topic, settings.deadletter_topic)
         producer = EventProducer(settings.bootstrap_servers, gateway_settings.kafka_timeout_seconds, settings.kafka)

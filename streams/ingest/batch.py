@@ -12,7 +12,9 @@ crash at any point:
 2. ``progress``: the partitions' progress (the offsets read, the watermark, the ``*_total``
    counts). It is durable before any group: so no group ever holds a record past its
    partition's stored progress, and a record past it is new to every group, which lets
-   folding sum a batch's new records before touching a group (streams.core.folding).
+   folding sum a batch's new records before touching a group (streams.core.folding). It
+   holds the label values the partition admitted (streams.core.labels), so they too are
+   durable before any counter they place.
 3. ``counters``: changed bucket groups, and the events entities emit for other entities
    (to their partition; stable ids make a second copy a duplicate).
 4. ``entities``: the changed entity states, only after the counters and events they caused
@@ -34,7 +36,8 @@ from typing import Literal
 from schemas.config import KpimonConfig
 from schemas.events import WebSession
 from streams.core.dedup import SeenChunk, SeenLookup, new_chunks, split_duplicates
-from streams.core.folding import BucketGroup, ProgressValue, fold_batch
+from streams.core.folding import BucketGroup, ProgressValue, copy_progress, empty_progress, fold_batch
+from streams.core.labels import LabelPlacement, LabelPolicy
 from streams.core.money import to_reporting_currency
 from streams.core.records import Accepted, Position, Record
 from streams.core.windows import is_late
@@ -101,8 +104,50 @@ def _late(records: Sequence[Accepted], progress: Mapping[str, ProgressValue]) ->
     return late
 
 
-def plan_batch(records: Sequence[Record], stored: StoredState, config: KpimonConfig) -> BatchPlan:
-    """Everything ``records`` write into ``stored``, in stages (see the module's docstring)."""
+def _placed(
+    records: Sequence[Record], placement: LabelPlacement, progress: Mapping[str, ProgressValue]
+) -> list[Record]:
+    """The records with their events' labels placed (streams.core.labels); folds counted on a first reading."""
+    placed: list[Record] = []
+    for record in records:
+        if isinstance(record, Accepted):
+            stored = progress.get(str(record.position.partition))
+            first = stored is None or record.position.offset > stored["offsets"].get(record.position.topic, -1)
+            placed.append(placement.place(record, count=first))
+        else:
+            placed.append(record)
+    return placed
+
+
+def _with_labels(
+    changed: Mapping[str, ProgressValue], stored: Mapping[str, ProgressValue], placement: LabelPlacement
+) -> dict[str, ProgressValue]:
+    """The changed progress, with the values each partition admitted and the folds it counted."""
+    progress = dict(changed)
+    for key in {*placement.admitted, *placement.folded}:
+        value = progress.get(key) or stored.get(key)
+        value = copy_progress(value) if value is not None else empty_progress()
+        if key in placement.admitted:
+            value["labels"] = placement.admitted[key]
+        folds = dict(value.get("folded", {}))
+        for dimension, count in placement.folded.get(key, {}).items():
+            folds[dimension] = folds.get(dimension, 0) + count
+        if folds:
+            value["folded"] = folds
+        progress[key] = value
+    return progress
+
+
+def plan_batch(
+    records: Sequence[Record], stored: StoredState, config: KpimonConfig, policy: LabelPolicy | None = None
+) -> BatchPlan:
+    """Everything ``records`` write into ``stored``, in stages (see the module's docstring).
+
+    ``policy``: the config's label rules (``LabelPolicy.from_config``), built once by a caller that plans many batches.
+    """
+    admitted = {key: value.get("labels", {}) for key, value in stored.progress.items()}
+    placement = LabelPlacement(policy or LabelPolicy.from_config(config), admitted)
+    records = _placed(records, placement, stored.progress)
     dedup = split_duplicates([record for record in records if isinstance(record, Accepted)], stored.seen)
     entities = apply_entity_events(
         dedup.fresh,
@@ -121,7 +166,7 @@ def plan_batch(records: Sequence[Record], stored: StoredState, config: KpimonCon
     watermarks = {p: _watermark(str(p), folded.progress, stored.progress) for p in dedup.new_ids}
     stages = (
         Stage("seen", seen=new_chunks(dedup, watermarks)),
-        Stage("progress", progress=folded.progress),
+        Stage("progress", progress=_with_labels(folded.progress, stored.progress, placement)),
         Stage("counters", groups=folded.groups, emitted=entities.emitted),
         Stage("entities", entities=entities.states),
     )

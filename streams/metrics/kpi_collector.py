@@ -59,6 +59,13 @@ PROGRESS_COUNTERS = (
     ("duplicates", "kpimon_events_duplicate", "Copies of an already counted event_id, ignored.", "type"),
     ("late", "kpimon_events_late_dropped", LATE_HELP, "type"),
     ("rejected", "kpimon_events_rejected", "Invalid messages sent to the dead-letter topic, by reason.", "reason"),
+    (
+        "folded",
+        "kpimon_labels_folded",
+        "Events counted under the label value other: their team, rep, channel, campaign or loss reason was "
+        "unknown beyond the config's cap, or too long or odd (the config's labels section), by dimension.",
+        "dimension",
+    ),
 )
 VisitorSamples = Callable[[ScopeTotals, int], Iterable[tuple[Scope, WindowName, int]]]  # (totals, now)
 
@@ -102,7 +109,7 @@ class ProgressCollector(Collector):
         for partition, progress in self._progress():
             watermark.add_metric([partition], progress["watermark"])
             for field, sums_by_label in sums.items():
-                counts: dict[str, int] = progress[field]  # type: ignore[literal-required]
+                counts: dict[str, int] = progress.get(field, {})  # type: ignore[assignment]
                 for label, count in counts.items():
                     sums_by_label[label] = sums_by_label.get(label, 0) + count
         for field, family in counters.items():

@@ -17,13 +17,13 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from alerts.model import Observation
-from schemas.catalog import KpiSpec, WindowName
+from schemas.catalog import LIFETIME, STOCK_PREFIX, KpiSpec, SpanName, WindowName
 from schemas.config import KpimonConfig
 from schemas.scopes import Scope
 from streams.core.folding import BucketGroup
 from streams.core.windows import window_bucket_range
 from streams.readout.baselines import baseline_range
-from streams.readout.kpis import Span, span_totals
+from streams.readout.kpis import Span, span_totals, with_constants, with_stocks
 
 # "now": the window itself; a baseline of it; "period_before": the period before its previous period (digests)
 Variant = Literal["now", "previous_period", "same_hour_last_week", "period_before"]
@@ -45,9 +45,9 @@ def sums_key(scope: Scope, window: WindowName, variant: Variant) -> SumsKey:
     return f"{scope.key}#{window}#{variant}"
 
 
-def span_of(window: WindowName, variant: Variant, now: int, tz: ZoneInfo) -> Span | None:
+def span_of(window: SpanName, variant: Variant, now: int, tz: ZoneInfo) -> Span | None:
     """The buckets a need sums at ``now``: the window itself, a baseline, or the period before the previous one."""
-    if variant == "now":
+    if variant == "now" or window == LIFETIME:
         return window_bucket_range(window, now, tz)
     if variant == "period_before":
         return baseline_range(window, "previous_period", baseline_range(window, "previous_period", now, tz)[1], tz)
@@ -62,20 +62,26 @@ def partition_sums(
     Every scope seen (with any retained bucket) that a need matches gets an entry,
     empty when it has nothing in that span: it exists, and its count is zero.
     """
-    spans = {(need.window, need.variant) for need in needs}
+    spans: set[tuple[SpanName, Variant]] = {(need.window, need.variant) for need in needs}
+    spans.add((LIFETIME, "now"))  # where the stocks are read (kpis.with_stocks)
     totals, scopes = span_totals(
         groups, lambda tz: {span: span_of(span[0], span[1], now, tz) for span in spans}, config
     )
     result: Sums = {}
     for scope in scopes:
         labels = scope
+        every_bucket = totals.get((scope, (LIFETIME, "now")), {})
+        stocks = {name: value for name, value in every_bucket.items() if name.startswith(STOCK_PREFIX) and value}
+        lifetime = with_constants(stocks, config)
         for need in needs:
             if not need.matches(labels):
                 continue
-            counters = totals.get((scope, (need.window, need.variant)), {})
+            counters: Mapping[str, float] = totals.get((scope, (need.window, need.variant)), {})
+            if need.variant == "now":  # a stock now; a baseline period has none (its stock is not kept)
+                counters = with_stocks(counters, lifetime)
             kept = result.setdefault(sums_key(scope, need.window, need.variant), {})
             for name in need.counters:
-                if name in counters:
+                if name in counters and not (need.variant != "now" and name.startswith(STOCK_PREFIX)):
                     kept[name] = counters[name]
     return result
 

@@ -5,8 +5,8 @@ tree for each was most of the rendering time. ``compiled(formula)`` turns the tr
 source of one Python function with the same operations in the same order (counters absent are 0,
 a division by zero gives None, None goes through every operation), so the results are identical,
 float for float (``tests/unit/readout/test_formula_code.py`` checks every catalog formula).
-The source is made from the validated tree only (numbers, counter names as string literals, and
-the four operators), never from text.
+The source is made from the validated tree only (numbers, counter names as string literals, the
+four operators and ``at_least``), never from text.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import ast
 from collections.abc import Callable, Mapping
 from typing import cast
 
-from schemas.formula import Formula
+from schemas.formula import Formula, guard_of
 
 Compiled = Callable[[Mapping[str, float]], float | None]
 
@@ -40,8 +40,13 @@ def _neg(operand: float | None) -> float | None:
     return None if operand is None else -operand
 
 
+def _at_least(value: float | None, bound: float) -> float | None:
+    return None if value is None or value < bound else value
+
+
 _OPERATORS = {ast.Add: "_add", ast.Sub: "_sub", ast.Mult: "_mul", ast.Div: "_div"}
-_HELPERS = {"_add": _add, "_sub": _sub, "_mul": _mul, "_div": _div, "_neg": _neg, "_float": float}
+_HELPERS: dict[str, object] = {"_add": _add, "_sub": _sub, "_mul": _mul, "_div": _div, "_neg": _neg}
+_HELPERS |= {"_at_least": _at_least, "_float": float}
 
 
 def _source(node: ast.AST) -> str:
@@ -53,6 +58,9 @@ def _source(node: ast.AST) -> str:
         return f"_neg({_source(node.operand)})"
     if isinstance(node, ast.BinOp):
         return f"{_OPERATORS[type(node.op)]}({_source(node.left)}, {_source(node.right)})"
+    guard = guard_of(node)
+    if guard is not None:
+        return f"_at_least({_source(guard[0])}, {guard[1]!r})"
     raise ValueError(f"not a formula node: {ast.dump(node)}")  # Formula.parse admits nothing else
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from schemas.catalog import WINDOW_NAMES, Catalog, KpiSpec, WindowName
+from schemas.catalog import KEPT_SPANS, LIFETIME, STOCK_PREFIX, WINDOW_NAMES, Catalog, KpiSpec, WindowName
 from schemas.config import KpimonConfig
 from schemas.scopes import Scope
 from streams.core.facts import scope_timezone
@@ -33,8 +33,61 @@ def window_totals(groups: Iterable[tuple[str, BucketGroup]], now: int, config: K
     Windows are taken in each scope's time zone; a window's buckets are those whose
     start is in its range (see ``window_bucket_range``).
     """
-    totals, scopes = span_totals(groups, lambda tz: {w: window_bucket_range(w, now, tz) for w in WINDOW_NAMES}, config)
+    spans, scopes = span_totals(groups, lambda tz: {w: window_bucket_range(w, now, tz) for w in KEPT_SPANS}, config)
+    totals: WindowTotals = {}
+    for scope in scopes:
+        lifetime = spans.get((scope, LIFETIME), {})
+        stocks = with_constants(
+            {name: value for name, value in lifetime.items() if name.startswith(STOCK_PREFIX) and value}, config
+        )
+        for window in WINDOW_NAMES:
+            sums = dict(with_stocks(spans.get((scope, window), {}), stocks))
+            if sums:
+                totals[scope, window] = sums
     return ScopeTotals(windows=totals, scopes=scopes)
+
+
+NumberT = TypeVar("NumberT", int, float)
+
+
+class WithStocks(Mapping[str, NumberT]):
+    """A window's counters, its stocks (``stock_...``) read from their sums over every retained bucket.
+
+    A stock (the customers and MRR an account has after all its events) counts once, at the time
+    of the account's latest event (streams/entities/accounts.py): only its sum over every retained
+    bucket is the stock now, whichever window reads it.
+    """
+
+    __slots__ = ("_lifetime", "_window")
+
+    def __init__(self, window: Mapping[str, NumberT], lifetime: Mapping[str, NumberT]) -> None:
+        self._window: Mapping[str, NumberT] = window
+        self._lifetime: Mapping[str, NumberT] = lifetime
+
+    def __getitem__(self, name: str) -> NumberT:
+        source = self._window if name in self._window and not name.startswith(STOCK_PREFIX) else self._lifetime
+        return source[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from (name for name in self._window if not name.startswith(STOCK_PREFIX) and name not in self._lifetime)
+        yield from self._lifetime
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def with_constants(stocks: dict[str, float], config: KpimonConfig) -> dict[str, float]:
+    """``stocks`` and, where there are any, the config's constants (``KpimonConfig.constants``): read alike."""
+    return stocks | config.constants() if stocks else stocks
+
+
+def with_stocks(window: Mapping[str, NumberT], lifetime: Mapping[str, NumberT]) -> Mapping[str, NumberT]:
+    """``window`` with the stocks of ``lifetime`` (the sums of only the stocks over every retained bucket).
+
+    A window holds a stock only where ``lifetime`` does (a stock counts at an account's latest
+    event, never after now, and every window lies in ``lifetime``), so without stocks it is returned as it is.
+    """
+    return WithStocks(window, lifetime) if lifetime else window
 
 
 SpanT = TypeVar("SpanT", bound=Hashable)
@@ -149,9 +202,10 @@ def cycle_quantiles(counters: Mapping[str, float]) -> dict[str, float]:
 def monthly_report(catalog: Catalog, totals: MonthlyTotals) -> list[dict[str, object]]:
     """One row per scope and month: its counters, its KPI values and cycle quantiles (JSON-ready)."""
     rows: list[dict[str, object]] = []
+    monthly_kpis = [kpi for kpi in catalog.kpis if not any(name.startswith(STOCK_PREFIX) for name in kpi.formula.names)]
     for (scope, month), counters in totals.items():
         kpis: dict[str, float] = {}
-        for kpi in catalog.kpis:
+        for kpi in monthly_kpis:  # a stock is what is active now, not in a past month: no KPI that reads one
             value = kpi.formula.evaluate(counters)
             if value is not None and scope.kind in kpi.scopes:
                 kpis[kpi.id] = value
@@ -163,7 +217,11 @@ def monthly_report(catalog: Catalog, totals: MonthlyTotals) -> list[dict[str, ob
                 "rep": scope.rep,
                 "channel": scope.channel,
                 "campaign": scope.campaign,
-                "counters": {name: value for name, value in counters.items() if ":" not in name},
+                "counters": {
+                    name: value
+                    for name, value in counters.items()
+                    if ":" not in name and not name.startswith((STOCK_PREFIX, "retention_"))
+                },
                 "kpis": kpis | cycle_quantiles(counters),
             }
         )

@@ -34,20 +34,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from zoneinfo import ZoneInfo
 
-from schemas.catalog import WINDOW_NAMES, WindowName
+from schemas.catalog import KEPT_SPANS, LIFETIME, STOCK_PREFIX, WINDOW_NAMES, SpanName, WindowName
 from schemas.config import KpimonConfig
 from schemas.scopes import Scope
 from streams.core.facts import scope_timezone
 from streams.core.folding import BucketGroup, GroupKey
 from streams.core.windows import RESOLUTIONS, FixedResolution, Resolution, window_bucket_range
 from streams.readout.exact_sums import ExactCounters, FloatView, add_into, as_floats, difference, exact, rounded
-from streams.readout.kpis import ScopeTotals
+from streams.readout.kpis import ScopeTotals, with_stocks
 
-WINDOW_RESOLUTION: dict[WindowName, Resolution] = {
-    window: window_bucket_range(window, 0, ZoneInfo("UTC"))[0] for window in WINDOW_NAMES
+WINDOW_RESOLUTION: dict[SpanName, Resolution] = {
+    window: window_bucket_range(window, 0, ZoneInfo("UTC"))[0] for window in KEPT_SPANS
 }
-RESOLUTION_WINDOWS: dict[str, tuple[WindowName, ...]] = {
-    resolution.name: tuple(w for w in WINDOW_NAMES if WINDOW_RESOLUTION[w] is resolution) for resolution in RESOLUTIONS
+RESOLUTION_WINDOWS: dict[str, tuple[SpanName, ...]] = {
+    resolution.name: tuple(w for w in KEPT_SPANS if WINDOW_RESOLUTION[w] is resolution) for resolution in RESOLUTIONS
 }
 MOVE_LOOKUPS = 64  # a rolling window that moves by at most this many buckets looks them up; else a scan
 Changes = dict[Scope, set[str] | None]  # scope -> counters changed in any window; None: the scope came or went
@@ -55,13 +55,21 @@ Buckets = Mapping[str, Mapping[str, float]]  # a group's buckets: start (as text
 
 
 class _Window:
-    __slots__ = ("first", "last", "name", "sums")
+    __slots__ = ("first", "last", "name", "stocks_only", "sums")
 
-    def __init__(self, name: WindowName, first: int, last: int) -> None:
+    def __init__(self, name: SpanName, first: int, last: int) -> None:
         self.name = name
         self.first = first
         self.last = last
+        self.stocks_only = name == LIFETIME  # every retained bucket: the stocks only (kpis.with_stocks)
         self.sums: ExactCounters = {}
+
+    def add(self, deltas: ExactCounters, sign: int = 1) -> set[str]:
+        """Add ``deltas`` (times ``sign``) to the sums; the counters added."""
+        if self.stocks_only:
+            deltas = {name: value for name, value in deltas.items() if name.startswith(STOCK_PREFIX)}
+        add_into(self.sums, deltas, sign)
+        return set(deltas)
 
 
 class _Zone:
@@ -69,7 +77,7 @@ class _Zone:
 
     def __init__(self, tz: ZoneInfo, now: int) -> None:
         self.tz = tz
-        self.ranges: dict[WindowName, tuple[int, int]] = {}
+        self.ranges: dict[SpanName, tuple[int, int]] = {}
         self.valid: dict[str, tuple[int, int]] = {}  # resolution -> [from, until): ranges hold while now is there
         self.scopes: dict[Scope, _ScopeState] = {}
         self.pending = False  # ranges moved, and some scopes of the zone may not have followed yet
@@ -99,7 +107,7 @@ class _ScopeState:
         self.zone = zone
         self.count = 0  # stored groups, all resolutions and partitions
         self.groups: dict[str, dict[int, dict[int, BucketGroup]]] = {}  # resolution -> group start -> partition
-        self.windows = {w: _Window(w, *zone.ranges[w]) for w in WINDOW_NAMES}
+        self.windows = {w: _Window(w, *zone.ranges[w]) for w in KEPT_SPANS}
         self.by_resolution = {name: tuple(self.windows[w] for w in ws) for name, ws in RESOLUTION_WINDOWS.items()}
 
 
@@ -108,6 +116,7 @@ class WindowTotals:
 
     def __init__(self, config: KpimonConfig, now: int) -> None:
         self._config = config
+        self._constants = {name: exact(value) for name, value in config.constants().items()}  # read with stocks
         self._now = now
         self._zones: dict[str, _Zone] = {}
         self._scopes: dict[Scope, _ScopeState] = {}
@@ -127,8 +136,12 @@ class WindowTotals:
         return scope in self._scopes
 
     def exact_sums(self, scope: Scope, window: WindowName) -> Mapping[str, int]:
+        """The window's exact sums, its stocks (``stock_...``) read from every retained bucket (``with_stocks``)."""
         state = self._scopes.get(scope)
-        return state.windows[window].sums if state else {}
+        if state is None:
+            return {}
+        stocks = state.windows[LIFETIME].sums
+        return with_stocks(state.windows[window].sums, stocks | self._constants if stocks else stocks)
 
     def view(self, scope: Scope, window: WindowName) -> Mapping[str, float]:
         """The window's counter sums as floats (each the float nearest to its exact sum), as of now."""
@@ -140,10 +153,10 @@ class WindowTotals:
     def totals(self) -> ScopeTotals:
         """Everything as ``kpis.ScopeTotals`` (windows without counters left out)."""
         windows = {
-            (scope, window.name): as_floats(window.sums)
+            (scope, name): as_floats(sums)
             for scope, state in self._scopes.items()
-            for window in state.windows.values()
-            if window.sums
+            for name in WINDOW_NAMES
+            if (sums := self.exact_sums(scope, name))
         }
         return ScopeTotals(windows=windows, scopes=self.scopes)
 
@@ -260,8 +273,7 @@ class WindowTotals:
             return
         for window in windows:
             if window.first <= start <= window.last:
-                add_into(window.sums, deltas)
-                changed.update(deltas)
+                changed.update(window.add(deltas))
 
     def _scope_state(self, scope: Scope) -> _ScopeState:
         state = self._scopes.get(scope)
@@ -329,10 +341,8 @@ class WindowTotals:
                         was = not disjoint and window.first <= start <= window.last
                         now_in = first <= start <= last
                         if was != now_in and counters:
-                            add_into(
-                                window.sums, {name: exact(value) for name, value in counters.items()}, now_in - was
-                            )
-                            changed.update(counters)
+                            exact_counters = {name: exact(value) for name, value in counters.items()}
+                            changed.update(window.add(exact_counters, now_in - was))
             window.first, window.last = first, last
         if changed:
             self._note(state.scope, changed)
@@ -350,8 +360,7 @@ class WindowTotals:
             for group in by_start.get(start - start % resolution.group_seconds, {}).values():
                 counters = group["buckets"].get(text)
                 if counters:
-                    add_into(window.sums, {name: exact(value) for name, value in counters.items()}, sign)
-                    changed.update(counters)
+                    changed.update(window.add({name: exact(value) for name, value in counters.items()}, sign))
         window.first, window.last = first, last
 
 

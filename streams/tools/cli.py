@@ -1,4 +1,4 @@
-"""The ``kpimon`` command line: worker, simulate, replay, schema, check, gateway, docs, dashboards."""
+"""The ``kpimon`` command line: worker, simulate, replay, rebuild, board, schema, check, gateway, docs, dashboards."""
 
 from __future__ import annotations
 
@@ -167,6 +167,21 @@ def _replay(args: argparse.Namespace) -> int:
     return 1 if summary.bad_rows else 0
 
 
+def _rebuild(args: argparse.Namespace) -> int:
+    from streams.tools.rebuild import RebuildRefused, rebuild
+    from streams.worker.run import DataDirInUse
+
+    settings = _settings(args)
+    try:
+        asyncio.run(
+            rebuild(settings, confirmed=args.yes, local_only=args.local_only, say=lambda line: print(line, flush=True))
+        )
+    except (RebuildRefused, DataDirInUse) as exc:
+        print(f"kpimon rebuild: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _schema(args: argparse.Namespace) -> int:
     text = orjson.dumps(event_json_schema(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
     if args.output:
@@ -186,10 +201,27 @@ def _check(args: argparse.Namespace) -> int:
         f"{args.file}: ok ({len(config.teams)} teams, {len(config.reps)} reps, {len(config.goals)} goals; "
         f"catalog of {len(catalog.kpis)} KPIs over {len(catalog.counters)} counters)"
     )
+    _print_label_bounds(config, catalog, _settings(args).partitions)
     if args.rules:
         rules = load_rules(Path(args.rules), catalog, config)
         print(f"{args.rules}: ok ({len(rules.rules)} rules, {len(rules.routes)} routes, {len(rules.digests)} digests)")
     return 0
+
+
+def _print_label_bounds(config: KpimonConfig, catalog: Catalog, partitions: int) -> None:
+    """The most label values and KPI series the config allows (docs/architecture.md, "Label values")."""
+    from streams.core.labels import LabelPolicy, most_scopes, most_values
+
+    policy = LabelPolicy.from_config(config)
+    scopes = most_scopes(policy, partitions)
+    per_scope = {kind: sum(len(kpi.windows) for kpi in catalog.kpis if kind in kpi.scopes) for kind in scopes}
+    series = sum(scopes[kind] * per_scope[kind] for kind in scopes)
+    reasons = most_values(policy, "lost_reason", partitions)
+    print(
+        f"labels with {partitions} partitions (KPIMON_PARTITIONS), at most: {scopes['team']:,} teams, "
+        f"{scopes['rep']:,} rep scopes, {scopes['channel']:,} channels, {scopes['campaign']:,} campaigns, "
+        f"{reasons:,} loss reasons; {series:,} KPI series on /metrics at worst"
+    )
 
 
 def _docs(args: argparse.Namespace) -> int:
@@ -222,6 +254,88 @@ def _dashboards(args: argparse.Namespace) -> int:
     for path in paths:
         print(f"dashboards: wrote {path}")
     return 0
+
+
+BOARD_DESCRIPTION = (
+    "Serve the live wallboard: today's activity per rep, the funnel, revenue this month, deals won as they "
+    "close and marketing, on http://HOST:PORT/board (all teams) and /board/<team> (one team, in its time "
+    "zone). It reads the sums across all workers from Prometheus' HTTP API and pushes every change to the "
+    "page within a scrape interval. Read-only. For a TV: full screen, screens rotate (?rotate=SECONDS, 0 to "
+    "stop; ?screen=funnel to pin one of activity, funnel, revenue, ticker, marketing). With KPIMON_BOARD_TOKEN "
+    "set (or --token-file), every URL needs ?token=<token>."
+)
+
+
+def _board(args: argparse.Namespace) -> int:
+    import os
+
+    from streams.board.server import BoardOptions, run_board
+
+    settings = _settings(args)
+    config, _ = _load(settings)
+    token = args.token_file.read_text(encoding="utf-8").strip() if args.token_file else None
+    token = token or os.environ.get("KPIMON_BOARD_TOKEN") or None
+    options = BoardOptions(
+        prometheus_url=args.prometheus_url,
+        job=args.job,
+        rotate_seconds=args.rotate,
+        stale_after_seconds=args.stale_after,
+        token=token,
+    )
+    teams = ", ".join(f"/board/{team}" for team in config.teams) or "no teams in the config"
+    print(f"board: http://{args.host}:{args.port}/board (teams: {teams}); reading {args.prometheus_url}", flush=True)
+    run_board(config, options, args.host, args.port)
+    return 0
+
+
+def _add_board_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    board = commands.add_parser(
+        "board",
+        help="serve the live wallboard (reads Prometheus)",
+        description=textwrap.fill(BOARD_DESCRIPTION, 88),
+        epilog="Example: kpimon board --config deploy/examples/kpimon.yaml --prometheus-url http://127.0.0.1:9090\n"
+        "Docs: docs/board.md.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    board.add_argument("--config", type=Path, help="teams/reps YAML file (default: KPIMON_CONFIG_FILE)")
+    board.add_argument(
+        "--prometheus-url",
+        default="http://127.0.0.1:9090",
+        help="Prometheus that scrapes the workers (default %(default)s)",
+    )
+    board.add_argument("--job", default="kpimon", help="Prometheus job of the workers (default %(default)s)")
+    board.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default %(default)s; 0.0.0.0 for a LAN)"
+    )
+    board.add_argument("--port", type=int, default=6070, help="HTTP port (default %(default)s)")
+    board.add_argument("--rotate", type=_duration, default=15.0, help="seconds per screen on a TV (default 15s)")
+    board.add_argument(
+        "--stale-after", type=_duration, default=10.0, help="a tile older than this shows as stale (default 10s)"
+    )
+    board.add_argument("--token-file", type=Path, help="file holding the token TVs put in the URL (?token=...)")
+    board.set_defaults(run=_board)
+
+
+def _add_rebuild_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rebuild = commands.add_parser(
+        "rebuild",
+        help="count every retained event again, after the state was lost (the worker says when)",
+        description="A worker refuses to run when its consumer group has committed offsets past what its tables "
+        "hold: the changelog topics were deleted or truncated, or an upgrade started new tables (STATE_VERSION). "
+        "With every worker of the app (KPIMON_APP_ID) stopped, rebuild reports what the source topics still hold "
+        "and, with --yes, deletes the group's committed offsets, the changelog and re-keyed topics and the local "
+        "tables (KPIMON_DATA_DIR), so that the workers, started again, count every retained event from the "
+        "earliest offset. Events already deleted by the topics' retention cannot be counted again; rebuild lists "
+        "them. Example: kpimon rebuild (a dry run), then kpimon rebuild --yes",
+    )
+    rebuild.add_argument("--yes", action="store_true", help="do it (default: only report what would be done)")
+    rebuild.add_argument(
+        "--local-only",
+        action="store_true",
+        help="only delete this machine's local tables (on every other worker's machine, after a rebuild)",
+    )
+    rebuild.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")
+    rebuild.set_defaults(run=_rebuild)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -303,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--dry-run", action="store_true", help="read and check only; report bad rows, produce nothing")
     replay.add_argument("--bootstrap-servers", help="Kafka host:port (default 127.0.0.1:9092)")
     replay.set_defaults(run=_replay)
+
+    _add_rebuild_parser(commands)
+    _add_board_parser(commands)
 
     schema = commands.add_parser("schema", help="print the JSON Schema of the event contract")
     schema.add_argument("--output", "-o", help="write to this file instead of stdout")

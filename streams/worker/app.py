@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import wraps
-from typing import Any, cast
+from typing import Any, NoReturn, TypeVar, cast
 
 import faust
 import orjson
 from aiohttp.web import BaseRequest, Response
 from faust import web
+from faust.tables.manager import TableManager
 from faust.types import TP
 from faust.types.tuples import FutureMessage, PendingMessage
 from prometheus_client import CollectorRegistry
@@ -28,24 +31,33 @@ from streams.metrics.alert_collector import AlertCollector
 from streams.metrics.faust_collector import FaustCollector
 from streams.metrics.kpi_collector import KpiFamilyNames, ProgressCollector
 from streams.metrics.loop_lag import LoopLagCollector, LoopLagProbe
+from streams.metrics.retry_collector import RetryCollector
 from streams.metrics.visitor_freshness import VisitorsCountedCollector, VisitorWritesCollector
 from streams.readout.kpis import monthly_report, monthly_totals
 from streams.worker.alerting import AlertService
-from streams.worker.batch_consumer import BatchApp, CommitOffsets, RawRecord
+from streams.worker.batch_consumer import BatchApp, BatchConsumer, CommitOffsets, RawRecord
 from streams.worker.entity_store import EntityRocksStore
 from streams.worker.kafka_clients import faust_credentials
 from streams.worker.metrics_page import MetricsPage
-from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables
+from streams.worker.pipeline import IngestPipeline, SourceConsumer, StateBehindCommits, Tables
+from streams.worker.retries import BatchAbandoned
 from streams.worker.seen_store import SeenRocksStore
 from streams.worker.settings import Settings
 from streams.worker.store import RocksStore
 from streams.worker.visitor_store import VisitorCounter, VisitorRecorder
 from streams.worker.web_access import WebCredentials, authorized, web_credentials, web_ssl_context
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 PRODUCER_BUFFER_MESSAGES = 10_000
 TAIL_CHECK_SECONDS = 5.0
 VISITOR_RETRY_SECONDS = 5.0
-STATE_VERSION = "v5"  # bump when the key or value layout, or the order of writes, changes: new tables start clean
+# Bump when the key or value layout, or the order of writes, changes: new tables start empty, and the worker
+# refuses to run on them until `kpimon rebuild` (the group's committed offsets are past their empty state).
+STATE_VERSION = "v5"
+TABLE_NAMES = ("seen", "buckets", "progress", "entities")
+EXIT_STATE_BEHIND_COMMITS = 4  # 2: bad input, 3: Kafka unreachable, topics or data dir unusable
+EXIT_BATCH_ABANDONED = 5
 # The tables' stores on disk, by URL scheme (streams.worker.store): under data_dir, restored from the changelog if lost.
 ROCKS_STORE, CACHED_STORE, SEEN_STORE = "kpimon-rocksdb://", "kpimon-cached://", "kpimon-seen://"
 ENTITY_STORE = "kpimon-entities://"
@@ -147,6 +159,32 @@ class PartitionKeyedTable(faust.Table[str, Any]):
         await super().on_recovery_completed(active_tps, standby_tps)
 
 
+def changelog_topics(app_id: str) -> list[str]:
+    """The changelog topics of the tables of this ``STATE_VERSION`` (Faust names them ``<app>-<table>-changelog``)."""
+    return [f"{app_id}-{name}-{STATE_VERSION}-changelog" for name in TABLE_NAMES]
+
+
+def stop_process(message: str, status: int) -> NoReturn:
+    """Stop the process at once, with ``message`` on stderr and in the log: nothing after it is written or committed."""
+    log.critical("%s", message)
+    print(message, file=sys.stderr, flush=True)
+    logging.shutdown()
+    os._exit(status)
+
+
+async def _or_stop(work: Awaitable[T]) -> T:
+    """``work``'s result; the process stops when the state cannot be trusted to go on (see ``stop_process``)."""
+    try:
+        return await work
+    except StateBehindCommits as exc:
+        stop_process(f"kpimon worker refuses to run: {exc}", EXIT_STATE_BEHIND_COMMITS)
+    except BatchAbandoned as exc:  # its writes may be in the local store without Kafka's acknowledgement
+        stop_process(
+            f"kpimon worker stops: {exc}; a restart reads the state from its checkpoint and the changelogs",
+            EXIT_BATCH_ABANDONED,
+        )
+
+
 def _table(
     app: faust.App, name: str, settings: Settings, store: str, value_type: type | None = None
 ) -> PartitionKeyedTable:
@@ -221,6 +259,9 @@ def create_app(
                 result.append(PartitionTail(tp.topic, tp.partition, consumer.highwater(tp), position))
         return result
 
+    def committed(topic: str, partition: int) -> int | None:
+        return cast(BatchConsumer, app.consumer).committed_offset(TP(topic, partition))
+
     seen = _table(app, "seen", settings, SEEN_STORE, value_type=bytes)
     buckets = _table(app, "buckets", settings, CACHED_STORE)
     progress = _table(app, "progress", settings, CACHED_STORE)
@@ -254,7 +295,9 @@ def create_app(
         deadletter=app.topic(settings.deadletter_topic),
         rekeyed=app.topic(settings.rekeyed_topic),
         producer=lambda: app.producer,
-        consumer=SourceConsumer(generation=lambda: app.consumer_generation_id, rewind=rewind, tails=tails),
+        consumer=SourceConsumer(
+            generation=lambda: app.consumer_generation_id, rewind=rewind, tails=tails, committed=committed
+        ),
         clock=clock,
         visitors=visitors,
         observer=page,
@@ -270,18 +313,19 @@ def create_app(
         # wait for the Kafka client; a batch writes a few hundred changelog
         # records at once, far above Faust's default of 100.
         app.producer.buffer.max_messages = PRODUCER_BUFFER_MESSAGES
-        return await pipeline.ingest(records)
+        return await _or_stop(pipeline.ingest(records))
 
     # Each fetch of the source topics reaches the pipeline as one batch of raw records (no Faust events).
     app.batches(app.topic(*settings.source_topics), ingest)
 
     async def check_tails() -> None:
-        if not app.rebalancing:
-            await pipeline.check_tails()
+        if not app.rebalancing and cast(TableManager, app.tables).actives_ready:  # the state of this rebalance restored
+            await _or_stop(pipeline.check_tails())
 
     app.timer(TAIL_CHECK_SECONDS)(check_tails)
 
     page.registry.register(FaustCollector(lambda: app.monitor, lambda: app.rebalancing_count, pipeline.continuity))
+    page.registry.register(RetryCollector(lambda: pipeline.retries.counts))
 
     if rules is not None:
         service = _alert_service(app, settings, config, catalog, rules, buckets, clock)

@@ -137,6 +137,11 @@ class BatchConsumer(faust_aiokafka.Consumer):
             if offset > durable.get(tp, -1):
                 durable[tp] = offset
 
+    def committed_offset(self, tp: TP) -> int | None:
+        """The group's committed offset of ``tp`` as Faust last read or wrote it; None before any (or at 0)."""
+        offset: int | None = self._committed_offset.get(tp)
+        return offset if offset is not None and offset > 0 else None
+
     async def _read_again(self, tp: TP, offset: int) -> None:
         """Seek a partition back to records that were fetched while it was paused: Faust would skip them."""
         if tp in self.assignment():

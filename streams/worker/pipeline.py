@@ -7,11 +7,11 @@ every changed key is written back once per batch (one changelog record each).
 from __future__ import annotations
 
 import logging
-import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import orjson
@@ -23,6 +23,7 @@ from schemas.events import routing_key, routing_key_of
 from streams.core.continuity import ContinuityGuard, PartitionTail
 from streams.core.dedup import SeenLookup, chunk_key, encode_chunk, expired_days
 from streams.core.folding import BucketGroup, GroupEnds, ProgressValue, last_applied_offset
+from streams.core.labels import LabelPolicy
 from streams.core.records import Accepted, Forwarded, Position, Record, Rejected
 from streams.core.validation import Rejection, validate_message
 from streams.core.windows import MINUTE
@@ -31,6 +32,7 @@ from streams.ingest.batch import Stage, StoredState, plan_batch
 from streams.readout.visitor_keys import visitor_additions
 from streams.worker.batch_consumer import CommitOffsets, RawRecord
 from streams.worker.eviction import EntitySweep, Scan, scan_mapping
+from streams.worker.retries import EdgeRetries
 from streams.worker.settings import Settings
 from streams.worker.visitor_store import VisitorRecorder
 
@@ -105,13 +107,55 @@ class StateObserver(Protocol):
     def evicted(self, group_keys: Sequence[str]) -> None: ...
 
 
+class PoisonBatch(Exception):
+    """Computing a batch's writes raised: a message caused it (or a bug it runs into), so retrying cannot help."""
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message the batch sends besides its state: a dead letter or an event forwarded to its partition."""
+
+    topic: TopicT
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] | None = None
+
+
+def _no_commits(topic: str, partition: int) -> int | None:
+    return None
+
+
 @dataclass
 class SourceConsumer:
-    """The consumer behind the agent: its rebalance generation, and a way to re-read a partition."""
+    """The consumer behind the agent: its rebalance generation, a way to re-read a partition, its commits."""
 
     generation: Callable[[], int]
     rewind: Callable[[Position], Awaitable[None]]
     tails: Callable[[], Awaitable[list[PartitionTail]]]
+    committed: Callable[[str, int], int | None] = _no_commits  # the group's committed offset, None before any
+
+
+class StateBehindCommits(RuntimeError):
+    """The group committed offsets past what the restored state has applied: counting on would lose events."""
+
+
+def state_behind_commits(topic: str, partition: int, applied: int | None, committed: int | None) -> str | None:
+    """Why the state of a source partition cannot be trusted, or None when it covers the group's commits.
+
+    kpimon commits an offset only once the state of every record below it is durable in the
+    changelogs, so a committed offset past the restored state's means the state was lost: its
+    changelog topics were deleted or truncated, or the tables are new (a new ``STATE_VERSION``).
+    """
+    if committed is None or (applied is not None and applied + 1 >= committed):
+        return None
+    restored = "nothing of it" if applied is None else f"it up to offset {applied} only"
+    return (
+        f"the consumer group committed {topic}[{partition}] up to offset {committed}, but the tables hold "
+        f"{restored}: the changelog topics were deleted or truncated, or the tables are new after an upgrade "
+        f"(STATE_VERSION). Counting on would silently lose the events before offset {committed}. "
+        "Stop every worker of this app and run `kpimon rebuild` to count again from the earliest offsets "
+        "the source topics still hold (`kpimon rebuild --help`)."
+    )
 
 
 class IngestPipeline:
@@ -137,6 +181,7 @@ class IngestPipeline:
         self._producer = producer
         self._consumer = consumer
         self._known_currencies = config.known_currencies()
+        self._labels = LabelPolicy.from_config(config)
         self.continuity = ContinuityGuard()
         self._clock = clock
         self._visitors = visitors
@@ -148,12 +193,17 @@ class IngestPipeline:
         self._run_id = uuid.uuid4().hex[:12]
         self._batch_number = 0
         self._processing = False
+        self.retries = EdgeRetries(self._still_ours)
+        self._generation = consumer.generation()
+        self._covered: set[tuple[str, int, int]] = set()  # (topic, partition, generation) whose state was checked
 
     async def check_tails(self) -> None:
         """Re-read idle source partitions whose last messages never reached the agent."""
         if self._processing:
             return
-        for tail in await self._consumer.tails():
+        tails = await self._consumer.tails()
+        self.check_state_covers_commits(((tail.topic, tail.partition) for tail in tails), self._consumer.generation())
+        for tail in tails:
             rewind = self.continuity.tail_rewind(
                 tail,
                 last_applied_offset(self._tables.local_progress, tail.topic, tail.partition),
@@ -182,60 +232,93 @@ class IngestPipeline:
         return commits
 
     async def process_isolating_failures(self, records: Sequence[RawRecord]) -> None:
-        """``process``; if it raises, the batch again one message at a time, dead-lettering any that raises.
+        """``process``; if computing its writes raises, the batch again one message at a time.
 
-        State writes are idempotent by offset, so running the messages of a failed
-        batch again is safe. A message whose processing raises is a bug in kpimon,
-        not in the message; dead-lettering it (reason ``processing_error``) keeps the
-        partition moving instead of crashing the worker on it for ever.
+        A message whose writes cannot be computed (``PoisonBatch``: the pure code raised on it)
+        is dead-lettered with reason ``processing_error``, so the partition moves on instead of
+        failing on it for ever. Errors while the writes are sent (Kafka, the local store, the OS)
+        are no message's fault: ``EdgeRetries`` sends the same writes again until they succeed.
+        State writes are idempotent by offset, so running the messages of a failed batch again is safe.
         """
         try:
             await self.process(records)
-        except Exception:
+        except PoisonBatch as exc:
             if len(records) == 1:
-                log.exception("Dead-lettering a message whose processing failed")
-                await self._reject_unprocessable(records[0])
+                log.error("Dead-lettering a message whose processing raised", exc_info=exc.__cause__)
+                await self._reject_unprocessable(records[0], exc.__cause__)
                 return
-            log.exception("A batch of %d messages failed: processing them one by one", len(records))
+            log.warning("Computing a batch of %d messages raised: processing them one by one", len(records))
             for record in records:
                 await self.process_isolating_failures([record])
 
-    async def _reject_unprocessable(self, message: RawRecord) -> None:
+    async def _reject_unprocessable(self, message: RawRecord, cause: BaseException | None) -> None:
         position = Position(message.topic, message.partition, message.offset)
         if self._already_applied(position):
             return
-        rejection = Rejection("processing_error", f"processing raised: {sys.exc_info()[1]!r}")
-        await self._deadletter.send(
-            key=message.key, value=message.value, headers=deadletter_headers(position, rejection, self._clock())
-        )
-        await self._fold([Rejected(position, rejection)])
+        rejection = Rejection("processing_error", f"processing raised: {cause!r}")
+        headers = deadletter_headers(position, rejection, self._clock())
+        dead_letter = Outgoing(self._deadletter, message.key, message.value, headers)
+        await self._fold([Rejected(position, rejection)], [dead_letter])
 
     def _already_applied(self, position: Position) -> bool:
         """Whether the state has this message already (read again after a crash or a re-read)."""
         applied = last_applied_offset(self._tables.local_progress, position.topic, position.partition)
         return applied is not None and position.offset <= applied
 
+    def _still_ours(self) -> bool:
+        return self._consumer.generation() == self._generation
+
     async def process(self, messages: Sequence[RawRecord]) -> None:
         self._processing = True
+        self._generation = self._consumer.generation()
         try:
             await self._process(messages)
         finally:
             self._processing = False
 
+    def check_state_covers_commits(self, partitions: Iterable[tuple[str, int]], generation: int) -> None:
+        """Raise ``StateBehindCommits`` for a source partition whose restored state is behind the group's commits.
+
+        Checked once per partition and rebalance generation, after recovery (batches come only then;
+        ``check_tails`` also asks, so a worker with no new messages refuses as well).
+        """
+        for topic, partition in sorted(set(partitions)):
+            if (topic, partition, generation) in self._covered:
+                continue
+            applied = last_applied_offset(self._tables.local_progress, topic, partition)
+            problem = state_behind_commits(topic, partition, applied, self._consumer.committed(topic, partition))
+            if problem is not None:
+                raise StateBehindCommits(problem)
+            self._covered.add((topic, partition, generation))
+
     async def _process(self, messages: Sequence[RawRecord]) -> None:
         now = self._clock()
-        records: list[Record] = []
         local_progress = self._tables.local_progress
         positions = [Position(m.topic, m.partition, m.offset) for m in messages]
+        self.check_state_covers_commits(((p.topic, p.partition) for p in positions), self._generation)
         admission = self.continuity.admit(
             positions,
             lambda topic, partition: last_applied_offset(local_progress, topic, partition),
-            self._consumer.generation(),
+            self._generation,
             now,
         )
         for rewind in admission.rewinds:
-            await self._consumer.rewind(rewind)
-        admitted = set(admission.admitted)
+            await self.retries.run(
+                f"Seeking {rewind.topic}[{rewind.partition}] back to {rewind.offset}",
+                partial(self._consumer.rewind, rewind),
+            )
+        try:
+            records, outgoing = self._classify(messages, positions, set(admission.admitted), now)
+        except Exception as exc:
+            raise PoisonBatch from exc
+        await self._fold(records, outgoing)
+
+    def _classify(
+        self, messages: Sequence[RawRecord], positions: Sequence[Position], admitted: set[Position], now: float
+    ) -> tuple[list[Record], list[Outgoing]]:
+        """Each admitted message validated, forwarded or accepted, and what it sends (a first reading only). Pure."""
+        records: list[Record] = []
+        outgoing: list[Outgoing] = []
         for position, message in zip(positions, messages, strict=True):
             if position not in admitted:
                 continue
@@ -250,39 +333,51 @@ class IngestPipeline:
                 known_currencies=self._known_currencies,
                 internal_allowed=message.topic == self._settings.rekeyed_topic,
             )
+            if not isinstance(outcome, Rejection):
+                outcome = self._labels.refusal(outcome) or outcome
             if isinstance(outcome, Rejection):
                 records.append(Rejected(position, outcome))
                 if first_delivery:
-                    await self._deadletter.send(
-                        key=message.key, value=message.value, headers=deadletter_headers(position, outcome, now)
-                    )
+                    headers = deadletter_headers(position, outcome, now)
+                    outgoing.append(Outgoing(self._deadletter, message.key, message.value, headers))
                 continue
             key = routing_key(outcome)
             if message.partition != partition_of(key, self._settings.partitions):
                 records.append(Forwarded(position))
                 if first_delivery:
-                    await self._rekeyed.send(key=key.encode(), value=message.value)
+                    outgoing.append(Outgoing(self._rekeyed, key.encode(), message.value))
             else:
                 records.append(Accepted(position, outcome))
-        await self._fold(records)
+        return records, outgoing
 
-    async def _fold(self, records: list[Record]) -> None:
-        """Write the batch's plan stage by stage, each durable before the next (see streams.ingest.batch)."""
+    async def _fold(self, records: list[Record], outgoing: Sequence[Outgoing] = ()) -> None:
+        """Compute the batch's plan, then send it stage by stage, each durable before the next (see ingest.batch)."""
         tables = self._tables
         stored = StoredState(tables.local_seen, tables.local_buckets, tables.local_progress, tables.local_entities)
-        plan = plan_batch(records, stored, self._config)
+        try:
+            plan = plan_batch(records, stored, self._config, self._labels)
+            additions = visitor_additions(self._settings.app_id, plan.web_sessions(), self._config, self._clock())
+        except Exception as exc:
+            raise PoisonBatch from exc
         self._batch_number += 1
-        for number, stage in enumerate(plan.stages):
-            if number:
+        await self.retries.run(
+            f"Writing a batch of {len(records)} messages", lambda: self._write_plan(plan.stages, outgoing)
+        )
+        if self._visitors is not None:  # in the background: Redis never holds up or fails the ingest
+            self._visitors.record(additions)
+
+    async def _write_plan(self, stages: Sequence[Stage], outgoing: Sequence[Outgoing]) -> None:
+        """Every write of a plan, in order; all of them again if it is retried (each is idempotent)."""
+        for message in outgoing:  # durable with the first stage's flush, before any progress that skips them
+            await message.topic.send(key=message.key, value=message.value, headers=message.headers)
+        for number, stage in enumerate(stages):
+            if number or outgoing:
                 await flush_completely(self._producer())
             await self._write(stage)
         self._evict()
         # The consumer may commit the batch's offsets when this returns: make its state durable first.
         await flush_completely(self._producer())
-        tables.checkpoint()
-        if self._visitors is not None:  # in the background: Redis never holds up or fails the ingest
-            additions = visitor_additions(self._settings.app_id, plan.web_sessions(), self._config, self._clock())
-            self._visitors.record(additions)
+        self._tables.checkpoint()
 
     async def _write(self, stage: Stage) -> None:
         tables = self._tables

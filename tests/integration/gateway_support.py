@@ -14,13 +14,18 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from tests.integration.support import REPO, WorkerProcess
 
 HUBSPOT_SECRET = "test-client-secret-7f3a"
 HUBSPOT_TOKEN = "test-access-token-51bd"
+SEGMENT_WRITE_KEY = "test-write-key-93c1"
 SAMPLES = REPO / "deploy" / "gateway" / "samples"
+MAPPINGS = REPO / "deploy" / "gateway" / "mappings"
 
 
 @dataclass
@@ -83,5 +88,60 @@ def post_hubspot(gateway: GatewayProcess, body: bytes, **signing: Any) -> tuple[
     return request("POST", url, body, hubspot_v3_headers(url, body, **signing))
 
 
+def post_segment(gateway: GatewayProcess, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    """A Segment call with the write key as basic-auth user name and an empty password, as Segment's API takes it."""
+    authorization = "Basic " + base64.b64encode(f"{SEGMENT_WRITE_KEY}:".encode()).decode()
+    headers = {"Content-Type": "application/json", "Authorization": authorization}
+    return request("POST", f"{gateway.url}{path}", body, headers)
+
+
 def load_samples(source: str) -> list[dict[str, Any]]:
     return [json.loads(path.read_text()) for path in sorted((SAMPLES / source).glob("*.json"))]
+
+
+def mappings_without_crm_reads(directory: Path) -> Path:
+    """The shipped HubSpot and Segment mappings in ``directory``, HubSpot's without its CRM API reads (``fetch``):
+    contact creations, which need none, map as they are, with no CRM API to stand in for."""
+    directory.mkdir(parents=True, exist_ok=True)
+    hubspot = yaml.safe_load((MAPPINGS / "hubspot.yaml").read_text())
+    del hubspot["fetch"]
+    (directory / "hubspot.yaml").write_text(yaml.safe_dump(hubspot))
+    (directory / "segment.yaml").write_text((MAPPINGS / "segment.yaml").read_text())
+    return directory
+
+
+def hubspot_contact_batch(first: int, count: int, occurred_ms: int) -> bytes:
+    """A HubSpot delivery of ``count`` contact creations (event and object ids from ``first`` on)."""
+    return json.dumps(
+        [
+            {
+                "eventId": first + index,
+                "subscriptionId": 2101,
+                "portalId": 62515,
+                "appId": 1160452,
+                "occurredAt": occurred_ms,
+                "subscriptionType": "contact.creation",
+                "attemptNumber": 0,
+                "objectId": 100_000 + first + index,
+                "changeFlag": "CREATED",
+                "changeSource": "CRM",
+            }
+            for index in range(count)
+        ]
+    ).encode()
+
+
+def segment_email_batch(prefix: str, first: int, count: int, timestamp: str) -> bytes:
+    """A Segment ``/v1/batch`` of ``count`` ``Email Opened`` tracks (message ids ``prefix-first`` on)."""
+    calls = [
+        {
+            "type": "track",
+            "event": "Email Opened",
+            "userId": f"contact-{first + index}",
+            "messageId": f"{prefix}-{first + index}",
+            "timestamp": timestamp,
+            "properties": {"campaign_id": "winter-2026"},
+        }
+        for index in range(count)
+    ]
+    return json.dumps({"batch": calls, "sentAt": timestamp}).encode()

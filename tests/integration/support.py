@@ -148,9 +148,11 @@ async def consume_all(topic: str, expected: int, timeout: float = 30.0) -> list[
     return records
 
 
-async def consume_to_end(topics: Iterable[str], partitions: int, timeout: float = 60.0) -> list[bytes]:
+async def consume_to_end(
+    topics: Iterable[str], partitions: int, timeout: float = 60.0, bootstrap: str = BOOTSTRAP
+) -> list[bytes]:
     """Every message value of ``topics`` (of ``partitions`` each), from the start up to their end offsets now."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     values: list[bytes] = []
     try:

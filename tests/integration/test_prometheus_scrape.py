@@ -17,7 +17,6 @@ import http.server
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -36,6 +35,7 @@ import yaml
 from schemas.catalog import Catalog, load_catalog
 from schemas.config import KpimonConfig, load_config
 from schemas.events import routing_key_of
+from tests.integration.prometheus_server import Prometheus, binary, prometheus_binary
 from tests.integration.support import (
     REPO,
     Labels,
@@ -88,21 +88,6 @@ GRAFANA_MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"')
 # -- Prometheus --------------------------------------------------------------------------------------------------------
 
 
-def binary(*names: str) -> str:
-    """The first of ``names`` on PATH; skipped without it, except under CI, where it must be there."""
-    for name in names:
-        path = shutil.which(name)
-        if path is not None:
-            return path
-    if os.environ.get("CI", "").lower() not in {"", "0", "false"}:
-        pytest.fail(f"{names[0]} is not installed, and CI must run this test: `make tools` installs it")
-    pytest.skip(f"{names[0]} is not installed: `make tools` installs Debian's prometheus and prometheus-alertmanager")
-
-
-def prometheus_binary() -> str:
-    return binary("prometheus")
-
-
 def prometheus_config(worker_port: int, port: int) -> dict[str, Any]:
     """deploy/prometheus/prometheus.local.yml, scraping the test worker every second, without Alertmanager."""
     config: dict[str, Any] = yaml.safe_load((PROMETHEUS_DIR / "prometheus.local.yml").read_text(encoding="utf-8"))
@@ -116,72 +101,12 @@ def prometheus_config(worker_port: int, port: int) -> dict[str, Any]:
     return config
 
 
-class Prometheus:
-    def __init__(self, tmp_path: Path, worker_port: int) -> None:
-        self.port = free_port()
-        config = tmp_path / "prometheus.yml"
-        config.write_text(yaml.safe_dump(prometheus_config(worker_port, self.port)), encoding="utf-8")
-        self.log_path = tmp_path / "prometheus.log"
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [
-                    prometheus_binary(),
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={tmp_path / 'prometheus-data'}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                    "--log.level=warn",
-                ],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def get(self, path: str, **params: str) -> Any:
-        url = f"http://127.0.0.1:{self.port}{path}"
-        if params:
-            url += "?" + urllib.parse.urlencode(params)
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                body = json.load(response)
-        except urllib.error.HTTPError as exc:
-            raise AssertionError(f"GET {path} {params}: {exc.code} {exc.read().decode(errors='replace')}") from None
-        assert body["status"] == "success", body
-        return body["data"]
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        data = self.get("/api/v1/query", query=expr)
-        if data["resultType"] in {"scalar", "string"}:
-            return [{"metric": {}, "value": data["result"]}]
-        return data["result"]  # type: ignore[no-any-return]
-
-    def targets(self) -> list[tuple[str, str, str]]:
-        """(scrape URL, health, last error) of each target, for failure messages."""
-        active = self.get("/api/v1/targets")["activeTargets"]
-        return [(target["scrapeUrl"], target["health"], target["lastError"]) for target in active]
-
-    def ready(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"prometheus exited with {self.process.returncode}:\n{self.log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
 @pytest.fixture
 def prometheus_factory(tmp_path: Path) -> Iterator[Callable[[int], Prometheus]]:
     started: list[Prometheus] = []
 
     def start(worker_port: int) -> Prometheus:
-        started.append(Prometheus(tmp_path, worker_port))
+        started.append(Prometheus(tmp_path, lambda port: prometheus_config(worker_port, port)))
         return started[-1]
 
     yield start

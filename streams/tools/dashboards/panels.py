@@ -32,6 +32,7 @@ GRAFANA_UNITS: Mapping[str, str] = {
     "ratio": "percentunit",
     "currency": "currency{currency}",
     "currency_per_day": "currency{currency}",  # Grafana has no money-per-day unit: titles say "per day"
+    "score": "none",
 }
 PACE_AMBER, PACE_GREEN = 0.8, 1.0
 

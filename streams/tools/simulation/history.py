@@ -84,6 +84,10 @@ HISTORY_DELAY_HOURS = {  # step: (shortest, longest) in hours, drawn uniformly
     "opportunity": (24.0, 96.0),
     "stage": (48.0, 192.0),
     "close": (48.0, 240.0),
+    "expansion": (48.0, 360.0),  # a subscription's seats changed
+    "churn": (72.0, 480.0),  # after its start, or after its change
+    "return": (24.0, 240.0),  # a churned account subscribes again
+    "survey": (24.0, 240.0),  # an account answers a survey
 }
 
 
@@ -96,6 +100,7 @@ MAX_FOLLOW_UP_SECONDS = {  # root kind: the latest a follow-up can come after it
     "meeting.booked": _longest("meeting"),
     "spend.recorded": _longest("correction"),
     "email_campaign.sent": _longest("reply") + UNSUBSCRIBE_AFTER_OPEN_SECONDS[1],
+    "subscription.started": max(_longest("expansion", "churn", "return"), _longest("survey", "reply")),
     "lead.created": _longest(
         *["touch"] * JOURNEY_TOUCHES[1], "mql", "sql", "opportunity", *["stage"] * (len(STAGES) - 1), "close"
     ),

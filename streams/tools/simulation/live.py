@@ -56,7 +56,10 @@ from zoneinfo import ZoneInfo
 from schemas.config import KpimonConfig
 from streams.tools.simulation.model import (
     BOUNCE_RATE,
+    CHURN_RATE,
     CLICK_PER_OPEN,
+    CONTRACTION_RATE,
+    EXPANSION_RATE,
     JOURNEY_RATE,
     JOURNEY_TOUCHES,
     MEETING_HELD_PROBABILITY,
@@ -65,10 +68,13 @@ from streams.tools.simulation.model import (
     OPPORTUNITY_RATE,
     RECIPIENTS,
     REPLY_PROBABILITY,
+    RETURN_RATE,
     SOURCE,
     SPEND_CORRECTION_RATE,
     SQL_RATE,
     STAGES,
+    SURVEY_AGAIN_RATE,
+    SURVEY_RATES,
     UNSUBSCRIBE_PER_OPEN,
     WIN_RATE,
     EventDict,
@@ -86,6 +92,7 @@ RECENT_EVENTS_KEPT = 1000
 MEAN_DELAY_MINUTES = {"reply": 20, "meeting": 40, "mql": 5, "sql": 10, "opportunity": 10, "stage": 10, "close": 15}
 MEAN_DELAY_MINUTES["correction"] = 120  # a spend record corrected
 MEAN_DELAY_MINUTES["touch"] = 3  # between the touches of a lead's person
+MEAN_DELAY_MINUTES |= {"expansion": 15, "churn": 30, "return": 20, "survey": 10}  # after a subscription starts
 
 _OPPORTUNITY_EVENTS = 1 + WIN_RATE * (len(STAGES) - 1) + (1 - WIN_RATE) * (len(STAGES) - 1) / 2 + 1
 _ENGAGEMENTS_PER_RECIPIENT = BOUNCE_RATE + OPEN_RATE * (1 + CLICK_PER_OPEN + UNSUBSCRIBE_PER_OPEN)
@@ -99,6 +106,13 @@ FOLLOW_UPS = {  # root kind: (expected follow-up events per root, their typical 
     ),
     "email_campaign.sent": (sum(RECIPIENTS) / 2 * _ENGAGEMENTS_PER_RECIPIENT, MEAN_DELAY_MINUTES["reply"]),
     "spend.recorded": (SPEND_CORRECTION_RATE, MEAN_DELAY_MINUTES["correction"]),
+    "subscription.started": (
+        EXPANSION_RATE
+        + CONTRACTION_RATE
+        + CHURN_RATE * (1 + RETURN_RATE)
+        + sum(SURVEY_RATES.values()) * (1 + SURVEY_AGAIN_RATE),
+        MEAN_DELAY_MINUTES["churn"],
+    ),
 }
 
 

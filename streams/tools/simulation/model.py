@@ -41,9 +41,10 @@ MARKETING_PER_HOUR = {  # kind: (natural rate, clock)
     "campaign.launched": (0.06, "work"),
     "email_campaign.sent": (0.15, "work"),
     "spend.recorded": (5 / 24, "always"),
+    "subscription.started": (2.0, "waking"),  # a self-serve signup (won deals open subscriptions too)
 }
 MARKETING_TYPES = {*MARKETING_PER_HOUR, "email.opened", "email.clicked", "email.bounced", "email.unsubscribed"}
-MARKETING_TYPES -= {"lead.created"}  # leads live in the CRM
+MARKETING_TYPES -= {"lead.created", "subscription.started"}  # leads and customers live in the CRM
 
 CALL_OUTCOMES, CALL_OUTCOME_WEIGHTS = ("connected", "no_answer", "voicemail"), (0.35, 0.45, 0.20)
 RING_SECONDS = (15, 60)  # a call that reached nobody or a voicemail box
@@ -69,6 +70,22 @@ LOSS_REASONS = ("price too high", "chose a competitor", "no decision", "bad timi
 RECIPIENTS = (100, 600)
 BOUNCE_RATE, OPEN_RATE, CLICK_PER_OPEN, UNSUBSCRIBE_PER_OPEN = 0.015, 0.25, 0.12, 0.01
 CLICK_AFTER_OPEN_SECONDS, UNSUBSCRIBE_AFTER_OPEN_SECONDS, BOUNCE_AFTER_SECONDS = (5, 120), (5, 300), (1, 120)
+# Self-serve subscriptions: a plan's monthly price per seat; a yearly plan pays 10 months for 12. Within the
+# follow-up horizon a subscription grows (more seats), shrinks or churns, and its account answers surveys.
+PLANS = (("starter", 29), ("pro", 79), ("business", 199))
+SEATS, YEARLY_SHARE, YEARLY_MONTHS_PAID = (1, 12), 0.3, 10
+EXPANSION_RATE, CONTRACTION_RATE, CHURN_RATE, RETURN_RATE = 0.25, 0.1, 0.2, 0.25  # returns: of the churned
+# Costs: a won deal's delivery (a share of its amount); the business plan's hosting, given on its events (the
+# other plans' margin is the config's gross_margin).
+DEAL_COST_SHARE, HOSTED_PLANS, HOSTED_COST_SHARE = (0.2, 0.5), ("business",), 0.25
+# Share of new accounts answering each survey, and its scores' weights (NPS about +20, CSAT about 80%, CES about 3).
+SURVEY_RATES = {"nps": 0.5, "csat": 0.4, "ces": 0.3}
+SURVEY_SCORE_WEIGHTS = {
+    "nps": (2, 1, 1, 2, 2, 3, 5, 10, 18, 22, 24),  # scores 0..10
+    "csat": (4, 6, 10, 40, 40),  # 1..5
+    "ces": (15, 30, 25, 15, 8, 4, 3),  # 1..7
+}
+SURVEY_AGAIN_RATE = 0.05  # the account submits the same survey twice (only the later answer counts)
 CONTACTS = 50_000  # the people email campaigns go to, and leads come from: contact-1 .. contact-49999
 # A lead's person first visits the site or clicks an email (its touches, for attribution) in JOURNEY_RATE of
 # the leads, 1 to 3 times; EMAIL_TOUCH_SHARE of those touches are email clicks.

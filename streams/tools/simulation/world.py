@@ -22,14 +22,20 @@ from streams.tools.simulation.model import (
     BOUNCE_RATE,
     CALL_OUTCOME_WEIGHTS,
     CALL_OUTCOMES,
+    CHURN_RATE,
     CLICK_AFTER_OPEN_SECONDS,
     CLICK_PER_OPEN,
     CONTACTS,
     CONTENT_CHANNELS,
+    CONTRACTION_RATE,
     DAILY_SALES_SPEND,
     DAILY_SPEND,
+    DEAL_COST_SHARE,
     DEMO_CAMPAIGNS,
     EMAIL_TOUCH_SHARE,
+    EXPANSION_RATE,
+    HOSTED_COST_SHARE,
+    HOSTED_PLANS,
     JOURNEY_RATE,
     JOURNEY_TOUCHES,
     LEAD_CHANNEL_WEIGHTS,
@@ -40,16 +46,24 @@ from streams.tools.simulation.model import (
     OPEN_RATE,
     OPPORTUNITY_RATE,
     PAID_CHANNELS,
+    PLANS,
     RECIPIENTS,
     REPLY_PROBABILITY,
+    RETURN_RATE,
     RING_SECONDS,
     SALES_CHANNEL,
+    SEATS,
     SPEND_CORRECTION_RATE,
     SQL_RATE,
     STAGES,
+    SURVEY_AGAIN_RATE,
+    SURVEY_RATES,
+    SURVEY_SCORE_WEIGHTS,
     UNSUBSCRIBE_AFTER_OPEN_SECONDS,
     UNSUBSCRIBE_PER_OPEN,
     WIN_RATE,
+    YEARLY_MONTHS_PAID,
+    YEARLY_SHARE,
     EventDict,
     Out,
     Stream,
@@ -84,6 +98,7 @@ class World(ABC):
             "campaign.launched": self._campaign_launch,
             "email_campaign.sent": self._email_campaign,
             "spend.recorded": self._spend,
+            "subscription.started": self._subscription,
         }
 
     # -- what subclasses decide ----------------------------------------------------------------------------------------
@@ -248,7 +263,58 @@ class World(ABC):
             stages = {"from_stage": from_stage, "to_stage": to_stage}
             self._schedule(moment, {"type": "opportunity.stage_changed", **owner, "deal_id": deal, **stages})
         closing: EventDict = {"type": "deal.lost", "reason": rng.choice(LOSS_REASONS)}
-        if won:
-            closing = {"type": "deal.won", "amount": round(amount * rng.uniform(0.85, 1.0), 2), "currency": currency}
-            closing |= {"opened_at": rfc3339(opened), **source}
+        if won:  # a year's contract: it opens a subscription of the new account
+            price = round(amount * rng.uniform(0.85, 1.0), 2)
+            closing = {"type": "deal.won", "amount": price, "currency": currency, "opened_at": rfc3339(opened)}
+            closing |= {
+                **source,
+                "account_id": f"account-{deal}",
+                "cost": round(price * rng.uniform(*DEAL_COST_SHARE), 2),
+            }
         self._schedule(self._after(moment, "close"), {**closing, **owner, "deal_id": deal})
+
+    # -- customers -----------------------------------------------------------------------------------------------------
+
+    def _subscription(self, stream: Stream, moment: float, out: Out) -> None:
+        """A self-serve signup: its subscription, later more or fewer seats or a churn, and survey answers."""
+        rng, account, team = self._rng, self._new_id("account"), self._any_team()
+        owner = {"team": team, "rep_id": rng.choice(self._reps_of[team])}
+        (plan, per_seat), seats = rng.choice(PLANS), rng.randint(*SEATS)
+        yearly = rng.random() < YEARLY_SHARE
+        period, months_paid = ("year", YEARLY_MONTHS_PAID) if yearly else ("month", 1)
+        base = {"account_id": account, "currency": self._currency(team), "plan": plan, "billing_period": period}
+
+        def price(seat_count: int) -> EventDict:
+            amount = per_seat * seat_count * months_paid
+            cost = {"cost": round(amount * HOSTED_COST_SHARE, 2)} if plan in HOSTED_PLANS else {}
+            return {**base, "seats": seat_count, "amount": float(amount), **cost}
+
+        channel = rng.choices(LEAD_CHANNELS, LEAD_CHANNEL_WEIGHTS)[0]
+        self._emit(moment, {"type": "subscription.started", **owner, "channel": channel, **price(seats)}, out)
+        self._survey_answers(account, moment)
+        draw, later = rng.random(), moment
+        if draw < EXPANSION_RATE + CONTRACTION_RATE:
+            later = self._after(moment, "expansion")
+            change = rng.randint(1, 5) if draw < EXPANSION_RATE else -rng.randint(0, seats - 1)  # one seat is left
+            if change:
+                self._schedule(later, {"type": "subscription.changed", **price(seats + change)})
+        if rng.random() < CHURN_RATE:
+            churned = self._after(later, "churn")
+            self._schedule(churned, {"type": "subscription.churned", **base})
+            if rng.random() < RETURN_RATE:  # the account comes back, on its first plan
+                self._schedule(self._after(churned, "return"), {"type": "subscription.started", **price(seats)})
+
+    def _survey_answers(self, account: str, moment: float) -> None:
+        rng = self._rng
+        for kind, rate in SURVEY_RATES.items():
+            if rng.random() >= rate:
+                continue
+            weights = SURVEY_SCORE_WEIGHTS[kind]
+            low = 0 if kind == "nps" else 1
+            answered = self._after(moment, "survey")
+            for _ in range(2 if rng.random() < SURVEY_AGAIN_RATE else 1):
+                score = rng.choices(range(low, low + len(weights)), weights)[0]
+                self._schedule(
+                    answered, {"type": "survey.responded", "account_id": account, "kind": kind, "score": score}
+                )
+                answered = self._after(answered, "reply")

@@ -427,9 +427,9 @@ CONFIG_REFERENCES = [
         rule("", kpi="calls", window="today", condition="{pace: {goal: rep-calls}}"),
         [
             "7:30: rules.0.condition.pace.goal: goal 'rep-calls' is not defined under goals in the config "
-            "(rep-daily-calls, rep-daily-demos, rep-daily-emails, rep-daily-meetings-booked, rep-daily-meetings-held, "
-            "rep-weekly-calls, rep-weekly-meetings, team-monthly-revenue, team-weekly-calls, team-weekly-deals, "
-            "weekly-leads)",
+            "(company-monthly-revenue, rep-daily-calls, rep-daily-demos, rep-daily-emails, rep-daily-meetings-booked, "
+            "rep-daily-meetings-held, rep-weekly-calls, rep-weekly-meetings, team-monthly-revenue, team-weekly-calls, "
+            "team-weekly-deals, weekly-leads)",
         ],
     ),
 ]

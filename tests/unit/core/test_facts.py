@@ -12,6 +12,7 @@ from schemas.config import KpimonConfig, RepConfig, TeamConfig
 from schemas.events import AnyEvent, parse_event
 from schemas.scopes import OVERALL, Scope
 from streams.core.facts import UNASSIGNED_TEAM, counter_deltas, scopes_of
+from streams.entities.accounts import account_facts, apply_account_event, empty_account
 from streams.entities.attribution import leadless_deal_facts
 from streams.entities.contacts import apply_contact_event, contact_facts, empty_contact
 from streams.entities.deals_leads import (
@@ -79,6 +80,13 @@ def make(event_type: str, **changes: Any) -> AnyEvent:
         # a bot counts in web_bot_sessions only: no session, pageview, time or bounce
         (make("web.session", pageviews=1, bot=True), {"web_bot_sessions": 1}),
         (make("web.session", pageviews=9, duration_seconds=600, bot=True), {"web_bot_sessions": 1}),
+        (make("survey.responded", kind="nps", score=9), {"nps_responses": 1, "nps_promoters": 1}),
+        (make("survey.responded", kind="nps", score=6), {"nps_responses": 1, "nps_detractors": 1}),
+        (make("survey.responded", kind="nps", score=7), {"nps_responses": 1}),
+        (make("survey.responded", kind="csat", score=4), {"csat_responses": 1, "csat_satisfied": 1}),
+        (make("survey.responded", kind="csat", score=3), {"csat_responses": 1}),
+        (make("survey.responded", kind="ces", score=6), {"ces_responses": 1, "ces_score_total": 6}),
+        (make("survey.responded", kind="ces", score=6, account_id="a-1"), {}),  # the account's (entities.accounts)
     ],
     ids=lambda value: getattr(value, "type", None),
 )
@@ -97,8 +105,8 @@ def test_counter_deltas(event: AnyEvent, deltas: dict[str, float]) -> None:
         "deal.lost",
         "subscription.started",
         "subscription.renewed",
-        "subscription.churned",
-        "survey.responded",
+        "subscription.changed",
+        "subscription.churned",  # counted from the account's own history (streams.entities.accounts)
         "email.opened",
         "email.clicked",
         "email.bounced",
@@ -168,10 +176,37 @@ def test_catalog_and_code_agree_on_counters() -> None:
     for fact in fact_changes(contact_facts("c-1", clicked), contact_facts("c-1", converted)):
         for counter in fact.counters:
             emitted.setdefault(counter, set()).add("lead.created")
+    costed = apply_deal_event(empty_deal(), make("deal.won", cost=100), lambda amount, currency: float(amount))  # type: ignore[arg-type]
+    for fact in deal_facts("d1", costed):
+        for counter in fact.counters:
+            if ":" not in counter:
+                emitted.setdefault(counter, set()).add("deal.won")
+    emitted["configured_gross_margin"] = {"config"}  # not counted: the config file's, read with the stocks
     won = apply_deal_event(empty_deal(), make("deal.won"), lambda amount, currency: float(amount))  # type: ignore[arg-type]
     for fact in leadless_deal_facts("d1", won):
         for counter in fact.counters:
             emitted.setdefault(counter, set()).add("deal.won")
+    # an account's (streams.entities.accounts): movements, stock and retention counters
+    account = [
+        make("subscription.started", mrr=10, cost=2, subscription_id="s1"),
+        make("subscription.churned", event_id="e2", occurred_at="2026-03-03T00:00:00Z", subscription_id="s1"),
+        make("subscription.started", event_id="e3", occurred_at="2026-03-04T00:00:00Z", mrr=10, subscription_id="s2"),
+        make("subscription.changed", event_id="e4", occurred_at="2026-03-05T00:00:00Z", mrr=20, subscription_id="s2"),
+        make("subscription.changed", event_id="e5", occurred_at="2026-03-06T00:00:00Z", mrr=5, subscription_id="s2"),
+    ]
+    scores = (("nps", 0), ("csat", 5), ("ces", 3))
+    answers = [make("survey.responded", kind=kind, score=score) for kind, score in scores]
+    for event in answers:
+        for counter in counter_deltas(event):
+            emitted.setdefault(counter, set()).add(event.type)
+    state = empty_account()
+    for event in account:
+        new = apply_account_event(state, event, lambda amount, currency: float(amount))  # type: ignore[arg-type]
+        for fact in fact_changes(account_facts("a-1", state), account_facts("a-1", new)):
+            for counter in fact.counters:
+                source = event.type if "stock_" not in counter and "retention_" not in counter else None
+                emitted.setdefault(counter, set()).add(source or catalog.counters[counter].source)
+        state = new
     assert set(emitted) == set(catalog.counters)
     assert {counter: {spec.source} for counter, spec in catalog.counters.items()} == emitted
 

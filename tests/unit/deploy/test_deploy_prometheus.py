@@ -270,6 +270,15 @@ def test_promtool_check_config(config: str, tmp_path: Path) -> None:
     assert "SUCCESS" in output and "3 rule files found" in output
 
 
+def test_promtool_check_the_demos_config() -> None:
+    """make demo's Prometheus, for the board: one job, scraped every second, no rules."""
+    output = run(tool("promtool"), "check", "config", PROMETHEUS_DIR / "prometheus.demo.yml")
+    assert "SUCCESS" in output
+    config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.demo.yml").read_text(encoding="utf-8"))
+    assert config["global"]["scrape_interval"] == "1s"
+    assert [job["job_name"] for job in config["scrape_configs"]] == [WORKER_JOB]
+
+
 def test_promtool_check_rules() -> None:
     files = sorted(RULES_DIR.glob("*.yml"))
     assert [path.name for path in files] == ["kpimon.alerts.yml", "kpimon.generated-alerts.yml", "kpimon.rules.yml"]

@@ -373,3 +373,17 @@ def test_moving_a_deal_between_campaigns_retracts_its_counts_from_the_first() ->
     assert changes[(T0, "c2", "opportunities_created")] == 1
     assert changes[(T0 + 2 * DAY, "c2", "deals_won")] == 1
     assert changes[(T0 + 2 * DAY, "c2", "revenue")] == 950
+
+
+def test_a_win_with_its_cost_counts_in_the_profit_margin_and_a_later_win_replaces_it() -> None:
+    at = 1_767_225_600
+    _, facts = run_deal([won("w1", at, amount="1000", cost="600")])
+    (fact,) = facts
+    assert fact.counters["revenue_costed"] == 1000 and fact.counters["won_deal_costs"] == 600
+    _, rewon = run_deal([won("w1", at, amount="1000", cost="600"), won("w2", at + 100, amount="1100")])
+    totals: dict[str, float] = {}
+    for item in rewon:
+        for name, value in item.counters.items():
+            totals[name] = totals.get(name, 0) + value
+    assert "revenue_costed" not in totals and "won_deal_costs" not in totals  # the latest win gives no cost
+    assert totals["revenue"] == 1100

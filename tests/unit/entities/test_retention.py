@@ -11,20 +11,25 @@ import pytest
 
 from schemas.events import parse_event
 from streams.core.records import Accepted, Position
-from streams.entities.contacts import apply_contact_event, empty_contact
+from streams.entities.contacts import apply_contact_event, contact_facts, empty_contact
 from streams.entities.deals_leads import apply_deal_event, empty_deal
 from streams.entities.registry import apply_entity_events
 from streams.entities.retention import (
     ENTITY_RETENTION_SECONDS,
+    MAX_CONTACT_DEALS,
+    MAX_EMAIL_CAMPAIGNS,
     MAX_EVENT_IDS,
     MAX_NAMED,
+    MAX_STATE_BYTES,
     MAX_TOUCHES,
     MAX_VIEWS,
+    cap_contact,
     capped,
     capped_touches,
     evictable,
     is_closed,
     keeps_view,
+    with_activity,
 )
 
 AT = 1_764_590_400  # 2025-12-01 12:00 UTC
@@ -162,3 +167,82 @@ def test_a_late_event_creates_no_entity_but_updates_one_that_exists() -> None:
     }
     update = apply_entity_events([created], stored, to_usd, late={created.position})
     assert update.states["0|deal:d"]["created_at"] == OLD
+
+
+def _longest(prefix: str, n: int, length: int = 200) -> str:
+    """An id (200 characters) or label (100) at the contract's longest."""
+    return f"{prefix}{n}".ljust(length, "x")
+
+
+def _stamp(n: int) -> dict[str, Any]:
+    return {"value": _longest("v", n), "at": AT, "event_id": _longest("s", n)}
+
+
+def _lead_view(n: int, deals: int) -> Any:
+    outcomes = [
+        {"deal_id": _longest("d", m), "lead": _stamp(m), "outcome": "won", "at": AT, "event_id": _longest("x", m)}
+        | {"amount": 1e15}
+        for m in range(n * 1000, n * 1000 + deals)
+    ]
+    return event(
+        "contact.lead_updated",
+        _longest("u", n),
+        contact_id="c",
+        lead_id=_longest("l", n),
+        person=_stamp(n),
+        created_at=AT,
+        channel=_stamp(n),
+        campaign=_stamp(n),
+        deals=outcomes,
+    )
+
+
+def _applied(state: Any, at: int, contact_event: Any) -> Any:
+    new = apply_contact_event(state, contact_event)
+    return cap_contact("c", with_activity(new, state, at))
+
+
+def test_a_contact_on_10000_web_sessions_and_every_other_list_at_its_cap_stays_under_its_size_bound() -> None:
+    state: Any = empty_contact()
+    for n in range(10_000):
+        session = event(
+            "web.session",
+            _longest("w", n),
+            visitor_id="v",
+            pageviews=1,
+            duration_seconds=1,
+            channel=_longest("ch", n, 100),
+            campaign_id=_longest("cp", n),
+            contact_id="c",
+        )
+        state = _applied(state, AT + n, session)
+    for n in range(2_000):
+        state = _applied(
+            state, AT, event("email.clicked", _longest("e", n), campaign_id=_longest("cm", n), contact_id="c")
+        )
+    for n in range(100):
+        state = _applied(state, AT, _lead_view(n, 100))
+    assert len(state["touches"]) == MAX_TOUCHES and len(state["event_ids"]) == MAX_EVENT_IDS
+    assert len(state["email"]) == MAX_EMAIL_CAMPAIGNS + 1  # and "other"
+    assert len(state["leads"]) == MAX_VIEWS
+    assert sum(len(view["deals"]) for view in state["leads"].values()) == MAX_CONTACT_DEALS
+    assert len(orjson.dumps(state)) < MAX_STATE_BYTES
+
+
+def test_email_campaigns_past_the_cap_count_under_other_and_every_first_engagement_counts_once() -> None:
+    state: Any = empty_contact()
+    for n in range(MAX_EMAIL_CAMPAIGNS + 5):
+        state = apply_contact_event(state, event("email.opened", f"o{n}", campaign_id=f"c{n}", contact_id="p"))
+    opens = [fact for fact in contact_facts("p", state) if "email_unique_opens" in fact.counters]
+    by_campaign = {fact.campaign: fact.counters["email_unique_opens"] for fact in opens}
+    assert len(by_campaign) == MAX_EMAIL_CAMPAIGNS + 1 and by_campaign["other"] == 1  # one contact: one unique open
+
+
+def test_a_view_past_the_contacts_deal_cap_keeps_the_deals_it_has_and_new_ones_by_id() -> None:
+    state: Any = empty_contact()
+    state = apply_contact_event(state, _lead_view(0, MAX_CONTACT_DEALS - 2))
+    state = apply_contact_event(state, _lead_view(1, 5))
+    kept = state["leads"][_longest("l", 1)]["deals"]
+    assert sorted(kept) == sorted(_longest("d", m) for m in range(1000, 1005))[:2]
+    again = apply_contact_event(state, _lead_view(1, 5))  # the same lead's deals again: nothing new, nothing lost
+    assert again["leads"][_longest("l", 1)]["deals"].keys() == kept.keys()

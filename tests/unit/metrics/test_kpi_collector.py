@@ -208,6 +208,7 @@ def test_families_and_types() -> None:
         "kpimon_events_duplicate": "counter",
         "kpimon_events_late_dropped": "counter",
         "kpimon_events_rejected": "counter",
+        "kpimon_labels_folded": "counter",
         "kpimon_watermark_timestamp_seconds": "gauge",
         **{name: "gauge" for name, _, _ in FUNNEL_DETAILS},
         UNIQUE_VISITORS[0]: "gauge",
@@ -218,7 +219,7 @@ def test_empty_tables_expose_families_without_samples() -> None:
     registry = CollectorRegistry()
     registry.register(KpiCollector(CATALOG, CONFIG, buckets=list, progress=list, clock=lambda: NOW))
     families = list(registry.collect())
-    assert len(families) == len(CATALOG.kpis) + len(FUNNEL_DETAILS) + 6
+    assert len(families) == len(CATALOG.kpis) + len(FUNNEL_DETAILS) + 7
     assert all(family.samples == [] for family in families)
     text = generate_latest(registry).decode()
     assert "# TYPE kpimon_calls gauge" in text

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from schemas.scopes import Scope
-from streams.core.windows import DAY
+from streams.core.windows import DAY, MONTH
 from streams.readout.alert_inputs import Need, merge_sums, partition_sums, scopes_in, span_of, sums_key
 from tests.unit.readout.test_kpis import ALICE, ALL, CONFIG, EMEA, NOW, groups
 
 BERLIN_TODAY = 1_699_916_400  # 2023-11-14 00:00 Europe/Berlin
 BERLIN_YESTERDAY = 1_699_830_000
 BERLIN_NOVEMBER = 1_698_793_200  # the day group (a local month) holding both
+BERLIN_2023 = 1_672_527_600  # 2023-01-01 00:00 Europe/Berlin: the month group (a local year) of 2023
+VARIANTS = ("now", "previous_period")
 
 
 def teams(labels: Scope) -> bool:
@@ -58,3 +60,17 @@ def test_the_period_before_the_previous_one() -> None:
     tz = CONFIG.timezone_of("emea")
     assert span_of("today", "period_before", NOW, tz) == (DAY, BERLIN_YESTERDAY - 86_400, BERLIN_YESTERDAY - 86_400)
     assert span_of("today", "now", NOW, tz) == (DAY, BERLIN_TODAY, BERLIN_TODAY)
+
+
+def test_a_stock_is_read_over_every_retained_bucket_now_and_never_in_a_baseline() -> None:
+    old_month = 1_688_162_400  # 2023-07-01 00:00 Europe/Berlin: four months before NOW, in the 2023 month group
+    stock = groups(
+        (0, EMEA, MONTH, BERLIN_2023, old_month, {"stock_customers": 3, "customers_new": 1}),
+        (0, EMEA, DAY, BERLIN_NOVEMBER, BERLIN_TODAY, {"customers_new": 2, "stock_customers": 1}),
+        (0, EMEA, MONTH, BERLIN_2023, 1_698_793_200, {"customers_new": 2, "stock_customers": 1}),
+    )
+    needs = [Need(teams, "today", variant, frozenset({"stock_customers", "customers_new"})) for variant in VARIANTS]
+    assert partition_sums(stock, needs, NOW, CONFIG) == {
+        sums_key(EMEA, "today", "now"): {"stock_customers": 4, "customers_new": 2},
+        sums_key(EMEA, "today", "previous_period"): {},
+    }

@@ -15,7 +15,7 @@ from schemas.config import KpimonConfig, RepConfig, TeamConfig
 from schemas.scopes import Scope
 from streams.core.facts import scope_timezone
 from streams.core.folding import BucketGroup, GroupKey
-from streams.core.windows import MINUTE, RESOLUTIONS
+from streams.core.windows import MINUTE, MONTH, RESOLUTIONS
 from streams.readout.exact_sums import ONE
 from streams.readout.kpis import window_totals as reference_totals
 from streams.readout.window_totals import WindowTotals
@@ -212,13 +212,15 @@ STARTS = (
     1_711_925_400,  # 2024-03-31T22:50Z: a quarter ends in Berlin (and it sprang forward that night)
     1_704_059_400,  # 2023-12-31T21:50Z: the year ends in Berlin and Kathmandu first
 )
-COUNTERS = ("calls", "revenue", "cycle_sample:d1")
+COUNTERS = ("calls", "revenue", "cycle_sample:d1", "stock_mrr_cents")  # a stock: read over every retained bucket
 VALUES = st.one_of(
     st.integers(-3, 5),
     st.sampled_from([0.1, 0.25, 1.5, 2.2, -0.1, 1e-9, 12_345.67]),
 )
 STEPS = st.sampled_from([1, 30, 59, 60, 899, 900, 3_600, 4_000, 86_400, 3 * 86_400, 8 * 86_400, 40 * 86_400])
-AGES = st.sampled_from([0, 30, 61, 600, 3_500, 3_700, 86_000, 87_000, 5 * 86_400, 29 * 86_400, 32 * 86_400, -250])
+AGES = st.sampled_from(
+    [0, 30, 61, 600, 3_500, 3_700, 86_000, 87_000, 5 * 86_400, 29 * 86_400, 32 * 86_400, 200 * 86_400, -250]
+)
 
 write = st.tuples(
     st.just("write"),
@@ -304,3 +306,18 @@ def test_any_folds_clock_moves_evictions_and_recoveries_give_the_reference_total
     list(totals.sync())
     assert kept(totals) == reference(store, now, ZONED)
     assert totals.scopes == {GroupKey.decode(key).scope for key in store}
+
+
+def test_a_stock_is_read_over_every_retained_bucket_in_every_window() -> None:
+    now, store = STARTS[2], {}
+    for age, counter in ((200 * 86_400, "stock_mrr_cents"), (200 * 86_400, "calls"), (0, "stock_mrr_cents")):
+        key, bucket = written(store, Scope(), 0, RESOLUTIONS.index(MONTH), now - age)
+        store[key] = folded(store.get(key), bucket, counter, 5)
+    totals = WindowTotals(ZONED, now)
+    list(totals.reconcile(list(store.items())))
+    constants = ZONED.constants()  # read with the stocks
+    assert dict(totals.view(Scope(), "today")) == {"stock_mrr_cents": 10} | constants
+    assert dict(totals.view(Scope(), "quarter")) == {"stock_mrr_cents": 10} | constants
+    assert kept(totals) == reference(store, now, ZONED)
+    list(totals.advance(now + 900 * 86_400))  # every bucket left the retention
+    assert dict(totals.view(Scope(), "month")) == {}

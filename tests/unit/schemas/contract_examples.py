@@ -5,7 +5,8 @@ from typing import Any
 ENVELOPE = {"event_id": "evt-1", "occurred_at": "2026-03-02T09:30:00Z", "source": "crm"}
 
 # The least each type needs on top of the envelope (event_id, occurred_at, source); `rep_id` is
-# required for the events a rep does. Every field listed here is required: removing any one is rejected.
+# required for the events a rep does. Every field listed here is required: removing any one is rejected
+# (a subscription's `mrr` as `price_missing`: `amount` with `billing_period` may take its place).
 MINIMAL: dict[str, dict[str, Any]] = {
     "call.logged": {"rep_id": "alice", "duration_seconds": 95.5, "outcome": "connected"},
     "email.sent": {"rep_id": "alice", "contact_id": "c-1"},
@@ -34,7 +35,8 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "deal.lost": {"deal_id": "d-1", "reason": "went with a competitor"},
     "subscription.started": {"account_id": "a-1", "mrr": 99, "currency": "EUR"},
     "subscription.renewed": {"account_id": "a-1", "mrr": 99, "currency": "EUR"},
-    "subscription.churned": {"account_id": "a-1", "mrr": 0, "currency": "EUR"},
+    "subscription.changed": {"account_id": "a-1", "mrr": 149, "currency": "EUR"},
+    "subscription.churned": {"account_id": "a-1", "currency": "EUR"},
     "survey.responded": {"kind": "nps", "score": 9},
     "campaign.launched": {"campaign_id": "cmp-1", "channel": "paid_search"},
     "content.published": {"channel": "blog", "content_id": "post-1"},

@@ -17,6 +17,18 @@ WEB_SCOPES = ("all", "channel", "campaign")  # web traffic and spend: no team, n
 EMAIL_SCOPES = ("all", "campaign")  # email engagement: per campaign
 ATTRIBUTION_SCOPES = ("all", "channel", "campaign")  # attributed revenue and ROMI: per touch's channel and campaign
 DELIVERIES = "(email_campaign_sends - email_bounces)"
+CUSTOMERS_AT_START = "(stock_customers - customers_new - customers_reactivated + customers_churned)"
+MRR_AT_START_OPEN = (
+    "(stock_mrr_cents - mrr_new_cents - mrr_reactivated_cents - mrr_expansion_cents + mrr_contraction_cents"
+    " + mrr_churned_cents"
+)
+MRR_AT_START = MRR_AT_START_OPEN + ")"
+RETAINED = "(stock_customers - retention_activations + retention_churns)"
+GROSS_PROFIT = (
+    "(stock_costed_mrr_cents - stock_cost_cents + (stock_mrr_cents - stock_costed_mrr_cents) * configured_gross_margin)"
+)
+LOST = "(customers_churned - customers_new - customers_reactivated + retention_activations - retention_churns)"
+CAC = "(marketing_spend + sales_spend) / deals_won"
 BUILTIN_KPIS = {
     # id: (metric, formula, unit, scopes)
     "calls": ("kpimon_calls", "calls", "count", ("all", "team", "rep")),
@@ -184,6 +196,130 @@ BUILTIN_KPIS = {
         "ratio",
         ATTRIBUTION_SCOPES,
     ),
+    # customers, subscriptions and surveys
+    "customers": ("kpimon_customers", "stock_customers", "count", ("all", "team", "rep", "channel")),
+    "customers_at_start": (
+        "kpimon_customers_at_start",
+        "(stock_customers - customers_new - customers_reactivated + customers_churned)",
+        "count",
+        ("all", "team", "rep", "channel"),
+    ),
+    "customers_new": ("kpimon_customers_new", "customers_new", "count", ("all", "team", "rep", "channel")),
+    "customers_reactivated": (
+        "kpimon_customers_reactivated",
+        "customers_reactivated",
+        "count",
+        ("all", "team", "rep", "channel"),
+    ),
+    "customers_churned": ("kpimon_customers_churned", "customers_churned", "count", ("all", "team", "rep", "channel")),
+    "mrr": ("kpimon_mrr", "stock_mrr_cents / 100", "currency", ("all", "team", "rep", "channel")),
+    "arr": ("kpimon_arr", "12 * stock_mrr_cents / 100", "currency", ("all", "team", "rep", "channel")),
+    "mrr_at_start": (
+        "kpimon_mrr_at_start",
+        f"{MRR_AT_START} / 100",
+        "currency",
+        ("all", "team", "rep", "channel"),
+    ),
+    "mrr_new": ("kpimon_mrr_new", "mrr_new_cents / 100", "currency", ("all", "team", "rep", "channel")),
+    "mrr_expansion": (
+        "kpimon_mrr_expansion",
+        "mrr_expansion_cents / 100",
+        "currency",
+        ("all", "team", "rep", "channel"),
+    ),
+    "mrr_contraction": (
+        "kpimon_mrr_contraction",
+        "mrr_contraction_cents / 100",
+        "currency",
+        ("all", "team", "rep", "channel"),
+    ),
+    "mrr_churned": ("kpimon_mrr_churned", "mrr_churned_cents / 100", "currency", ("all", "team", "rep", "channel")),
+    "mrr_reactivated": (
+        "kpimon_mrr_reactivated",
+        "mrr_reactivated_cents / 100",
+        "currency",
+        ("all", "team", "rep", "channel"),
+    ),
+    "mrr_net_change": (
+        "kpimon_mrr_net_change",
+        "(mrr_new_cents + mrr_reactivated_cents + mrr_expansion_cents - mrr_contraction_cents - mrr_churned_cents)"
+        " / 100",
+        "currency",
+        ("all", "team", "rep", "channel"),
+    ),
+    "customer_retention_rate": (
+        "kpimon_customer_retention_ratio",
+        f"{RETAINED} / {CUSTOMERS_AT_START}",
+        "ratio",
+        ("all", "team", "rep", "channel"),
+    ),
+    "logo_churn_rate": (
+        "kpimon_logo_churn_ratio",
+        "(customers_churned - customers_new - customers_reactivated + retention_activations - retention_churns)"
+        f" / {CUSTOMERS_AT_START}",
+        "ratio",
+        ("all", "team", "rep", "channel"),
+    ),
+    "gross_revenue_retention": (
+        "kpimon_gross_revenue_retention_ratio",
+        f"{MRR_AT_START_OPEN} - mrr_contraction_cents - mrr_churned_cents) / {MRR_AT_START}",
+        "ratio",
+        ("all", "team", "rep", "channel"),
+    ),
+    "net_revenue_retention": (
+        "kpimon_net_revenue_retention_ratio",
+        f"(stock_mrr_cents - retention_activations_mrr_cents + retention_churns_mrr_cents) / {MRR_AT_START}",
+        "ratio",
+        ("all", "team", "rep", "channel"),
+    ),
+    "nps": (
+        "kpimon_nps",
+        "100 * (nps_promoters - nps_detractors) / nps_responses",
+        "score",
+        ("all", "team", "rep", "channel"),
+    ),
+    "nps_responses": ("kpimon_nps_responses", "nps_responses", "count", ("all", "team", "rep", "channel")),
+    "csat": ("kpimon_csat_ratio", "csat_satisfied / csat_responses", "ratio", ("all", "team", "rep", "channel")),
+    "csat_responses": ("kpimon_csat_responses", "csat_responses", "count", ("all", "team", "rep", "channel")),
+    "ces": ("kpimon_ces", "ces_score_total / ces_responses", "score", ("all", "team", "rep", "channel")),
+    "ces_responses": ("kpimon_ces_responses", "ces_responses", "count", ("all", "team", "rep", "channel")),
+    # unit economics
+    "arpa": (
+        "kpimon_average_revenue_per_account",
+        "stock_mrr_cents / 100 / stock_customers",
+        "currency",
+        ("all", "team", "rep", "channel"),
+    ),
+    "gross_margin": (
+        "kpimon_gross_margin_ratio",
+        f"{GROSS_PROFIT} / stock_mrr_cents",
+        "ratio",
+        ("all", "team", "rep", "channel"),
+    ),
+    "customer_lifetime_value": (
+        "kpimon_customer_lifetime_value",
+        f"{GROSS_PROFIT} / 100 / stock_customers / ({LOST} / at_least({CUSTOMERS_AT_START}, 20))",
+        "currency",
+        ("all", "team", "rep", "channel"),
+    ),
+    "ltv_to_cac": (
+        "kpimon_ltv_to_cac_ratio",
+        f"{GROSS_PROFIT} / 100 / stock_customers / ({LOST} / at_least({CUSTOMERS_AT_START}, 20)) / ({CAC})",
+        "ratio",
+        ("all", "channel"),
+    ),
+    "cac_payback": (
+        "kpimon_cac_payback_months",
+        f"({CAC}) / ({GROSS_PROFIT} / 100 / stock_customers)",
+        "count",
+        ("all", "channel"),
+    ),
+    "deal_profit_margin": (
+        "kpimon_deal_profit_margin_ratio",
+        "(revenue_costed - won_deal_costs) / revenue_costed",
+        "ratio",
+        ("all", "team", "rep", "channel", "campaign"),
+    ),
 }
 BUILTIN_COUNTERS = {
     "calls": "call.logged",
@@ -209,6 +345,8 @@ BUILTIN_COUNTERS = {
     "cycle_seconds": "deal.won",
     "cohort_opportunities": "lead.converted",
     "cohort_customers": "lead.converted",
+    "revenue_costed": "deal.won",
+    "won_deal_costs": "deal.won",
     # web traffic and spend
     "marketing_spend": "spend.recorded",
     "sales_spend": "spend.recorded",
@@ -226,6 +364,31 @@ BUILTIN_COUNTERS = {
     "attributed_revenue_first": "deal.won",
     "attributed_revenue_last": "deal.won",
     "attributed_revenue_linear": "deal.won",
+    # customers and surveys
+    "customers_new": "subscription.started",
+    "customers_reactivated": "subscription.started",
+    "customers_churned": "subscription.churned",
+    "mrr_new_cents": "subscription.started",
+    "mrr_reactivated_cents": "subscription.started",
+    "mrr_expansion_cents": "subscription.changed",
+    "mrr_contraction_cents": "subscription.changed",
+    "mrr_churned_cents": "subscription.churned",
+    "retention_activations": "subscription.started",
+    "retention_churns": "subscription.churned",
+    "retention_activations_mrr_cents": "subscription.started",
+    "retention_churns_mrr_cents": "subscription.churned",
+    "stock_customers": "subscription.started",
+    "stock_mrr_cents": "subscription.started",
+    "stock_costed_mrr_cents": "subscription.started",
+    "stock_cost_cents": "subscription.started",
+    "nps_responses": "survey.responded",
+    "nps_promoters": "survey.responded",
+    "nps_detractors": "survey.responded",
+    "csat_responses": "survey.responded",
+    "csat_satisfied": "survey.responded",
+    "ces_responses": "survey.responded",
+    "ces_score_total": "survey.responded",
+    "configured_gross_margin": "config",
 }
 
 BUILTIN = load_catalog()
@@ -260,7 +423,10 @@ def test_builtin_catalog_loads() -> None:
     assert {kpi.id: (kpi.metric, kpi.formula.source, kpi.unit, kpi.scopes) for kpi in catalog.kpis} == BUILTIN_KPIS
     assert [kpi.id for kpi in catalog.kpis] == list(BUILTIN_KPIS)  # file order is kept
     assert WINDOW_NAMES == ("1h", "24h", "7d", "30d", "today", "week", "month", "quarter")
-    assert all(kpi.windows == WINDOW_NAMES for kpi in catalog.kpis)
+    customer_counters = {name for name, spec in catalog.counters.items() if spec.source.startswith("subscription.")}
+    customer_kpis = [kpi for kpi in catalog.kpis if kpi.formula.names & customer_counters]  # windows of a period
+    assert all(kpi.windows == WINDOW_NAMES for kpi in catalog.kpis if kpi not in customer_kpis)
+    assert all(set(kpi.windows) <= {"week", "30d", "month", "quarter"} for kpi in customer_kpis)
 
 
 @pytest.mark.parametrize("kpi", BUILTIN.kpis, ids=lambda kpi: kpi.id)
@@ -274,6 +440,7 @@ def test_builtin_kpi_metric_names(kpi: KpiSpec) -> None:
     assert kpi.metric.startswith("kpimon_")
     assert not kpi.metric.endswith("_total")
     suffixes = {"count": "", "seconds": "_seconds", "ratio": "_ratio", "currency": "", "currency_per_day": "_per_day"}
+    suffixes["score"] = ""
     assert kpi.metric.endswith(suffixes[kpi.unit])
 
 
@@ -476,3 +643,11 @@ def test_extra_kpi_may_choose_calendar_windows(tmp_path: Path) -> None:
         "month",
         "quarter",
     )
+
+
+def test_a_stock_has_no_goal() -> None:
+    """Active customers and MRR are levels, the same in every window: no target adds up over a period."""
+    assert not BUILTIN.kpi("customers").adds_up_over_time()
+    assert not BUILTIN.kpi("mrr").adds_up_over_time()
+    assert BUILTIN.kpi("customers_new").adds_up_over_time()
+    assert BUILTIN.kpi("calls").adds_up_over_time()

@@ -31,6 +31,7 @@ MODEL_NAMES = {
     "deal.lost": "DealLost",
     "subscription.started": "SubscriptionStarted",
     "subscription.renewed": "SubscriptionRenewed",
+    "subscription.changed": "SubscriptionChanged",
     "subscription.churned": "SubscriptionChurned",
     "survey.responded": "SurveyResponded",
     "campaign.launched": "CampaignLaunched",
@@ -61,10 +62,10 @@ def error_types(data: Any) -> list[str]:
     return [error["type"] for error in info.value.errors()]
 
 
-def test_there_are_29_event_types() -> None:
-    assert len(EVENT_TYPES) == 29
+def test_there_are_30_event_types() -> None:
+    assert len(EVENT_TYPES) == 30
     assert set(EVENT_TYPES) == set(MINIMAL) == set(MODEL_NAMES)
-    assert len(EVENT_MODELS) == 29
+    assert len(EVENT_MODELS) == 30
 
 
 @pytest.mark.parametrize("event_type", list(MINIMAL))
@@ -86,7 +87,8 @@ def test_minimal_payload_parses(event_type: str) -> None:
     [(event_type, field) for event_type, fields in MINIMAL.items() for field in [*ENVELOPE, *fields]],
 )
 def test_every_minimal_field_is_required(event_type: str, field: str) -> None:
-    assert error_types(payload(event_type, **{field: ...})) == ["missing"]
+    price = event_type.startswith("subscription.") and field == "mrr"
+    assert error_types(payload(event_type, **{field: ...})) == ["price_missing" if price else "missing"]
 
 
 def test_parsed_values() -> None:
@@ -140,6 +142,10 @@ def test_valid_variants(event_type: str, changes: dict[str, Any]) -> None:
         (payload("web.session", duration_seconds=-0.5), ["greater_than_equal"]),
         (payload("deal.won", amount=-0.01), ["greater_than_equal"]),
         (payload("subscription.started", mrr=-5), ["greater_than_equal"]),
+        (payload("subscription.started", amount=120, billing_period="year"), ["price_twice"]),
+        (payload("subscription.changed", mrr=..., amount=120, billing_period="week"), ["literal_error"]),
+        (payload("subscription.renewed", seats=0), ["greater_than_equal"]),
+        (payload("survey.responded", channel="in app!"), ["string_pattern_mismatch"]),
         (payload("deal.won", amount=0.0000001), ["decimal_max_places"]),
         (payload("deal.won", currency="eur"), ["string_pattern_mismatch"]),
         (payload("deal.won", currency="EURO"), ["string_pattern_mismatch"]),

@@ -154,6 +154,31 @@ def test_ratio_parts(source: str, parts: tuple[str, str] | None) -> None:
 
 
 @pytest.mark.parametrize(
+    ("source", "values", "expected"),
+    [
+        ("a / at_least(b, 20)", {"a": 5, "b": 25}, 0.2),
+        ("a / at_least(b, 20)", {"a": 5, "b": 20}, 0.25),  # the bound itself is enough
+        ("a / at_least(b, 20)", {"a": 5, "b": 19}, None),  # too small a sample: no value
+        ("at_least(a - b, 0)", {"a": 1, "b": 2}, None),
+        ("at_least(a / b, 0.5)", {"a": 1}, None),  # None goes through
+        ("2 * at_least(a, 1.5)", {"a": 2}, 4.0),
+    ],
+)
+def test_at_least_guards_a_small_sample(source: str, values: dict[str, float], expected: float | None) -> None:
+    formula = Formula.parse(source)
+    assert formula.evaluate(values) == expected
+    assert "at_least" not in formula.names
+
+
+@pytest.mark.parametrize(
+    "source", ["at_least(a)", "at_least(a, b)", "at_least(a, 2, 3)", "at_least(a, n=2)", "at_most(a, 2)", "a(2, 3)"]
+)
+def test_only_at_least_with_a_number_is_a_function(source: str) -> None:
+    with pytest.raises(FormulaError, match="unsupported syntax"):
+        Formula.parse(source)
+
+
+@pytest.mark.parametrize(
     ("source", "additive"),
     [
         ("calls", True),

@@ -27,7 +27,7 @@ from streams.worker import metrics_page
 from streams.worker.metrics_page import MetricsPage, run_in_slices
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables, partition_of
 from streams.worker.settings import Settings
-from tests.unit.worker.test_pipeline_failures import Producer, Topic, _nothing
+from tests.unit.worker.pipeline_fakes import Producer, Topic, nothing
 
 CATALOG = load_catalog()
 CONFIG = KpimonConfig(
@@ -68,7 +68,7 @@ class Worker:
             deadletter=Topic(),  # type: ignore[arg-type]
             rekeyed=Topic(),  # type: ignore[arg-type]
             producer=Producer,  # type: ignore[arg-type]
-            consumer=SourceConsumer(generation=lambda: 1, rewind=_nothing, tails=_nothing),
+            consumer=SourceConsumer(generation=lambda: 1, rewind=nothing, tails=nothing),
             clock=lambda: self.clock[0],
             observer=self.page,
         )

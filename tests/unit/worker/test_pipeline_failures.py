@@ -1,4 +1,4 @@
-"""A message whose processing raises is dead-lettered; the rest of its batch is counted."""
+"""A message whose processing raises is dead-lettered, the rest of its batch counted; a broker error is retried."""
 
 from __future__ import annotations
 
@@ -10,35 +10,26 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 
 import streams.ingest.batch
 from schemas.config import KpimonConfig
 from streams.core.dedup import MemorySeen
 from streams.core.records import Record
-from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables, partition_of
+from streams.worker.pipeline import (
+    IngestPipeline,
+    SourceConsumer,
+    StateBehindCommits,
+    Tables,
+    partition_of,
+    state_behind_commits,
+)
+from streams.worker.retries import BatchAbandoned
 from streams.worker.settings import Settings
+from tests.unit.worker.pipeline_fakes import MemoryState, Producer, Topic, memory_pipeline, nothing
 
 NOW = 1_700_000_000.0
 SETTINGS = Settings()
-
-
-class Topic:
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    async def send(self, **message: Any) -> None:
-        self.sent.append(message)
-
-
-class Producer:
-    buffer = SimpleNamespace(size=0)
-
-    async def flush(self) -> None:
-        return None
-
-
-async def _nothing(*_: Any) -> Any:
-    return []
 
 
 def _record(event_id: str, offset: int) -> Any:
@@ -78,7 +69,7 @@ async def test_a_failing_message_is_dead_lettered_and_the_rest_counted(monkeypat
         deadletter=deadletter,  # type: ignore[arg-type]
         rekeyed=rekeyed,  # type: ignore[arg-type]
         producer=Producer,  # type: ignore[arg-type]
-        consumer=SourceConsumer(generation=lambda: 1, rewind=_nothing, tails=_nothing),
+        consumer=SourceConsumer(generation=lambda: 1, rewind=nothing, tails=nothing),
         clock=lambda: NOW,
     )
     boom = "boom"
@@ -115,7 +106,7 @@ async def test_a_message_delivered_twice_in_one_batch_counts_once() -> None:
         deadletter=Topic(),  # type: ignore[arg-type]
         rekeyed=Topic(),  # type: ignore[arg-type]
         producer=Producer,  # type: ignore[arg-type]
-        consumer=SourceConsumer(generation=lambda: 1, rewind=_nothing, tails=_nothing),
+        consumer=SourceConsumer(generation=lambda: 1, rewind=nothing, tails=nothing),
         clock=lambda: NOW,
     )
     value = orjson.dumps(
@@ -134,3 +125,85 @@ async def test_a_message_delivered_twice_in_one_batch_counts_once() -> None:
     await pipeline.process_isolating_failures([message, message])
     value_of = progress[str(partition)]
     assert value_of["events"] == {"deal.won": 1} and value_of["duplicates"] == {}
+
+
+class FlakyProducer:
+    """A producer whose flush fails ``failures`` times (a broker away for a while), then succeeds."""
+
+    buffer = SimpleNamespace(size=0)
+
+    def __init__(self, failures: int, error: Exception) -> None:
+        self.failures = failures
+        self.error = error
+
+    async def flush(self) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise self.error
+
+
+def _pipeline(producer: Any, generation: list[int]) -> tuple[IngestPipeline, MemoryState]:
+    consumer = SourceConsumer(generation=lambda: generation[0], rewind=nothing, tails=nothing)
+    return memory_pipeline(SETTINGS, KpimonConfig(), NOW, producer=producer, consumer=consumer)
+
+
+@pytest.mark.parametrize(
+    "error", [KafkaConnectionError("broker away"), KafkaTimeoutError(), ConnectionResetError(), TimeoutError()]
+)
+async def test_a_transient_error_is_retried_with_a_capped_backoff_andnothing_is_dead_lettered(
+    error: Exception,
+) -> None:
+    pipeline, state = _pipeline(FlakyProducer(9, error), [1])
+    progress, deadletter = state.progress, state.deadletter
+    delays: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    pipeline.retries.sleep = sleep
+    boom_free = [f"ok{n}" for n in range(200) if partition_of(f"ok{n}", SETTINGS.partitions) == 0][:3]
+    records = [_record(event_id, offset) for offset, event_id in enumerate(boom_free)]
+    commits = await pipeline.ingest(records)
+
+    assert deadletter.sent == []
+    assert progress["0"]["events"] == {"email.sent": 3} and progress["0"]["rejected"] == {}
+    assert commits == {("crm", 0): 3}
+    assert delays == [0.5, 1, 2, 4, 8, 16, 30, 30, 30]  # doubling, capped at 30 s
+    assert pipeline.retries.counts == {type(error).__name__: 9}
+
+
+async def test_a_batch_whose_partitions_are_taken_away_while_retrying_is_abandoned_uncommitted() -> None:
+    generation = [1]
+    pipeline, _ = _pipeline(FlakyProducer(100, KafkaConnectionError("broker away")), generation)
+
+    async def rebalance(seconds: float) -> None:
+        generation[0] = 2
+
+    pipeline.retries.sleep = rebalance
+    with pytest.raises(BatchAbandoned):
+        await pipeline.ingest([_record("ok0", 0)])
+
+
+@pytest.mark.parametrize(
+    ("applied", "committed", "behind"),
+    [
+        (None, None, False),  # a new group: nothing committed
+        (41, 42, False),  # the state has everything below the commit
+        (99, 42, False),  # and more (applied, not committed yet)
+        (None, 42, True),  # an empty state under committed offsets: a deleted changelog, a new STATE_VERSION
+        (10, 42, True),  # a truncated changelog
+    ],
+)
+def test_a_state_behind_the_groups_commits_is_refused(applied: int | None, committed: int | None, behind: bool) -> None:
+    problem = state_behind_commits("crm", 3, applied, committed)
+    assert (problem is not None) is behind
+    if problem is not None:
+        assert "crm[3]" in problem and "kpimon rebuild" in problem
+
+
+async def test_the_pipeline_refuses_a_batch_when_its_state_is_behind_the_commits_and_writes_nothing() -> None:
+    consumer = SourceConsumer(generation=lambda: 1, rewind=nothing, tails=nothing, committed=lambda t, p: 500)
+    pipeline, state = memory_pipeline(SETTINGS, KpimonConfig(), NOW, consumer=consumer)
+    with pytest.raises(StateBehindCommits, match="committed crm"):
+        await pipeline.ingest([_record("ok0", 500)])
+    assert state.progress == {} and state.buckets == {} and state.deadletter.sent == []

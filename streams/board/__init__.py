@@ -1,0 +1,1 @@
+"""The wallboard: screens read from Prometheus' sums, pushed to TVs and browsers (``kpimon board``)."""
