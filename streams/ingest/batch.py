@@ -19,7 +19,9 @@ crash at any point:
    (to their partition; stable ids make a second copy a duplicate).
 4. ``entities``: the changed entity states, only after the counters and events they caused
    are durable. A crash in between applies the event again to the old state, which gives
-   the same changes, and the groups that have them skip them by offset.
+   the same changes, and the groups that have them skip them by offset. The same changes
+   need the same order: an entity's events all come from one topic, the re-keyed one
+   (``streams.worker.pipeline.must_be_rekeyed``), so they are read again in their order.
 
 The property test (tests/unit/ingest/test_batch_properties.py) crashes between and inside
 stages: progress kept with its ids lost counted an event twice, hence ``seen`` on its own.

@@ -19,7 +19,7 @@ from aiokafka.partitioner import murmur2
 from faust.types import ProducerT, TopicT
 
 from schemas.config import KpimonConfig
-from schemas.events import routing_key, routing_key_of
+from schemas.events import AnyEvent, entity_key, routing_key, routing_key_of
 from streams.core.continuity import ContinuityGuard, PartitionTail
 from streams.core.dedup import SeenLookup, chunk_key, encode_chunk, expired_days
 from streams.core.folding import BucketGroup, GroupEnds, ProgressValue, last_applied_offset
@@ -156,6 +156,19 @@ def state_behind_commits(topic: str, partition: int, applied: int | None, commit
         "Stop every worker of this app and run `kpimon rebuild` to count again from the earliest offsets "
         "the source topics still hold (`kpimon rebuild --help`)."
     )
+
+
+def must_be_rekeyed(event: AnyEvent, partition: int, key: str, partitions: int) -> bool:
+    """Whether an event read from a source topic goes to the re-keyed topic before it is applied. Pure.
+
+    An event on the wrong partition for its routing key must, so that its copies meet. So must
+    every event of an entity (deal, lead, contact, account, spend chain), wherever it came: the
+    events kpimon sends an entity itself come on the re-keyed topic, and an entity's change for an
+    event depends on the events applied before it, so all of an entity's events are applied from
+    that one topic, in its order. Read again after a crash, they come in the same order and change
+    the same bucket groups, which then skip them by offset (two topics could interleave otherwise).
+    """
+    return partition != partition_of(key, partitions) or entity_key(event) is not None
 
 
 class IngestPipeline:
@@ -342,7 +355,9 @@ class IngestPipeline:
                     outgoing.append(Outgoing(self._deadletter, message.key, message.value, headers))
                 continue
             key = routing_key(outcome)
-            if message.partition != partition_of(key, self._settings.partitions):
+            if message.topic != self._settings.rekeyed_topic and must_be_rekeyed(
+                outcome, message.partition, key, self._settings.partitions
+            ):
                 records.append(Forwarded(position))
                 if first_delivery:
                     outgoing.append(Outgoing(self._rekeyed, key.encode(), message.value))

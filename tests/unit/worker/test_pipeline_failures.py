@@ -94,7 +94,10 @@ async def test_a_failing_message_is_dead_lettered_and_the_rest_counted(monkeypat
 
 
 async def test_a_message_delivered_twice_in_one_batch_counts_once() -> None:
-    """After a seek, Faust can deliver a message again in the same batch: a deal's event must not become a copy."""
+    """After a seek, Faust can deliver a message again in the same batch: a deal's event must not become a copy.
+
+    A deal's events are applied from the re-keyed topic (a source topic forwards them there).
+    """
     progress: dict[str, Any] = {}
     entities: dict[str, Any] = {}
     buckets: dict[str, Any] = {}
@@ -121,7 +124,7 @@ async def test_a_message_delivered_twice_in_one_batch_counts_once() -> None:
         }
     )
     partition = partition_of("deal:d", SETTINGS.partitions)
-    message = SimpleNamespace(topic="crm", partition=partition, offset=7, value=value, key=None)
+    message = SimpleNamespace(topic=SETTINGS.rekeyed_topic, partition=partition, offset=7, value=value, key=None)
     await pipeline.process_isolating_failures([message, message])
     value_of = progress[str(partition)]
     assert value_of["events"] == {"deal.won": 1} and value_of["duplicates"] == {}
