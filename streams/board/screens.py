@@ -14,7 +14,13 @@ from typing import Any
 
 from schemas.calendar import period_elapsed
 from schemas.config import KpimonConfig
-from schemas.forecast import WIN_RATE_WINDOW, run_rate_projection, weighted_pipeline_projection, win_rate
+from schemas.forecast import (
+    WIN_RATE_WINDOW,
+    goal_run_rate,
+    run_rate_projection,
+    weighted_pipeline_projection,
+    win_rate,
+)
 from schemas.scopes import Scope
 from streams.board import formatting
 from streams.board.essentials import EssentialKpi, essentials_tile
@@ -163,10 +169,16 @@ def revenue_screen(view: BoardView, data: BoardData) -> Screen:
         "goal": None if progress is None else _revenue_goal(progress, data.currency),
     }
     goal = None if progress is None else progress.goal
-    elapsed = period_elapsed("month", data.now, tz, *((goal.hours, goal.business_days) if goal else ()))
-    rate = win_rate(*(total(data.results, f"win_history:{counter}") or 0.0 for counter in ("deals_won", "deals_lost")))
-    run_rate = run_rate_projection(revenue or 0.0, elapsed)
-    weighted = weighted_pipeline_projection(revenue or 0.0, pipeline or 0.0, rate)
+    won = revenue or 0.0
+    if goal is not None:  # the goal's working hours and business days
+        run_rate = goal_run_rate(goal, won, data.now, tz)
+    else:
+        run_rate = run_rate_projection(won, period_elapsed("month", data.now, tz))
+    won_30d, lost_30d = (
+        total(data.results, f"win_history:{counter}") or 0.0 for counter in ("deals_won", "deals_lost")
+    )
+    rate = win_rate(won_30d, lost_30d)
+    weighted = weighted_pipeline_projection(won, pipeline or 0.0, rate)
     working_time = " (working time)" if goal is not None and (goal.hours or goal.business_days) else ""
     forecast_tile = {
         "id": "forecast",
