@@ -6,6 +6,7 @@ by a user file); computation, /metrics and the generated docs all read it.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterable
 from importlib.resources import files
 from pathlib import Path
@@ -66,6 +67,27 @@ class KpiSpec(BaseModel):
         A stock (``stock_...``, the customers and MRR now) is a level, the same in every window: no sum over time.
         """
         return self.formula.is_additive() and not any(name.startswith(STOCK_PREFIX) for name in self.formula.names)
+
+    def exported_counter(self) -> tuple[str, float] | None:
+        """The counter this KPI's series gives, and the factor from the series' value to it; None if it gives none.
+
+        A KPI whose formula is one counter exports it as is (``revenue``: factor 1); one whose formula is a counter
+        over a number exports it scaled (``stock_mrr_cents / 100``: the counter is 100 x ``kpimon_mrr``). A sum of
+        such series across workers is the counter's sum, so roll-ups and dashboards rebuild formulas from it.
+        """
+        body = self.formula.tree.body
+        if isinstance(body, ast.Name):
+            return body.id, 1.0
+        if (
+            isinstance(body, ast.BinOp)
+            and isinstance(body.op, ast.Div)
+            and isinstance(body.left, ast.Name)
+            and isinstance(body.right, ast.Constant)
+            and isinstance(body.right.value, int | float)
+            and body.right.value > 0
+        ):
+            return body.left.id, float(body.right.value)
+        return None
 
     @field_validator("formula", mode="before")
     @classmethod
