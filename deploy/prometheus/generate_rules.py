@@ -72,7 +72,7 @@ class Skipped:
 
 
 def exported_counters(catalog: Catalog) -> dict[str, KpiSpec]:
-    """Counter name -> the KPI that exports it as a series (its formula is the counter, or the counter over a number)."""
+    """Counter name -> the KPI that exports it as a series (its formula is the counter, or it over a number)."""
     exported: dict[str, KpiSpec] = {}
     for kpi in catalog.kpis:
         given = kpi.exported_counter()
@@ -207,8 +207,8 @@ def render(catalog: Catalog) -> str:
     if skipped:
         lines += [
             "#",
-            "# Derived KPIs without a roll-up (a counter of their formula is not exported as a series; configured_... is",
-            "# a value of each worker's config file, e.g. gross_margin, which no series carries):",
+            "# Derived KPIs without a roll-up (a counter of their formula is not exported as a series;",
+            "# configured_... is a value of each worker's config file, e.g. gross_margin, which no series carries):",
         ]
         for item in skipped:
             why = f"needs {', '.join(item.missing)}" if item.missing else "no scope or window in common"

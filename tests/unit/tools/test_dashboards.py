@@ -480,7 +480,8 @@ def test_money_kept_in_cents_is_rebuilt_from_the_summed_currency_series() -> Non
 def test_the_gross_profit_is_the_margin_gauge_times_each_workers_mrr() -> None:
     """Not a series of its own (it reads the config's gross margin): each worker's margin x its own MRR, summed."""
     window = Selector("30d", "all")
-    weighted = f'{AGGREGATE} (kpimon_gross_margin_ratio{{window="30d", scope="all"}} * kpimon_mrr{{window="30d", scope="all"}})'
+    margin, mrr = 'kpimon_gross_margin_ratio{window="30d", scope="all"}', 'kpimon_mrr{window="30d", scope="all"}'
+    weighted = f"{AGGREGATE} ({margin} * {mrr})"
     for kpi_id in ("gross_margin", "customer_lifetime_value", "ltv_to_cac", "cac_payback"):
         query = kpi_query(CATALOG, KPIS[kpi_id], window)
         assert query.exact and f"(100 * {weighted})" in query.expr, kpi_id
