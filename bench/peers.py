@@ -90,7 +90,8 @@ SIZES = {  # the options that size a run: default, what they count
 
 
 def base_result(args: argparse.Namespace, run_id: str, started: datetime, mode: str) -> dict[str, Any]:
-    quix = {"python_executable": str(args.quix_python), **args.quix} if args.quix else None
+    python = args.quix_python.relative_to(REPO) if args.quix_python.is_relative_to(REPO) else args.quix_python.name
+    quix = {"python_executable": str(python), **args.quix} if args.quix else None  # no machine paths in results
     return {
         "run_id": run_id,
         "mode": mode,

@@ -34,6 +34,7 @@ from streams.core.windows import MINUTE, RESOLUTION_BY_NAME, RESOLUTIONS, Resolu
 Counters = dict[str, float]
 Place = tuple[str | None, str | None, str | None, str | None]  # a fact's team, rep, channel, campaign
 SummedKey = tuple[int, str, str, int]  # a group's partition, scope key, resolution name and start
+ScopeTarget = tuple[str, ZoneInfo]  # a scope's key and time zone
 MINUTE_SECONDS = MINUTE.seconds
 SHORTEST_RETENTION_SECONDS = min(resolution.retention_seconds for resolution in RESOLUTIONS)
 
@@ -108,7 +109,7 @@ class FoldResult:
     progress: dict[str, ProgressValue] = field(default_factory=dict)
 
 
-BucketSpan = tuple[int, int, int]  # bucket start, bucket end, group start
+BucketSpan = tuple[int, int, int, str]  # bucket start, bucket end, group start, the bucket start as stored (text)
 
 
 class _BatchFolder:
@@ -120,8 +121,11 @@ class _BatchFolder:
         self._config = config
         self._zones: dict[str, ZoneInfo] = {}  # team -> the zone of its scopes ("": overall, channels, campaigns)
         self._spans: dict[tuple[str, str], BucketSpan] = {}  # (resolution, zone) -> the last bucket located
+        self._minute_spans: dict[ZoneInfo, tuple[int, list[BucketSpan]]] = {}  # zone -> a minute, its spans
         self._scopes: dict[Place, list[Scope]] = {}
-        self._summed: dict[SummedKey, tuple[dict[int, dict[str, float]], dict[str, int]]] = {}
+        self._targets: dict[Place, tuple[ScopeTarget, ...]] = {}
+        self._stored_offsets: dict[int, Mapping[str, int] | None] = {}  # partition -> its stored progress's offsets
+        self._summed: dict[SummedKey, tuple[dict[str, dict[str, float]], dict[str, int]]] = {}
         self.result = FoldResult()
 
     def timezone_of(self, scope: Scope) -> ZoneInfo:
@@ -136,14 +140,28 @@ class _BatchFolder:
         span = self._spans.get(cache_key)
         if span is None or not span[0] <= timestamp < span[1]:
             start = resolution.bucket_start(timestamp, tz)
-            span = (start, resolution.bucket_end(start, tz), resolution.group_start(start, tz))
+            span = (start, resolution.bucket_end(start, tz), resolution.group_start(start, tz), str(start))
             self._spans[cache_key] = span
         return span
 
+    def spans_at(self, minute: int, tz: ZoneInfo) -> list[BucketSpan]:
+        """The span of ``minute`` at every resolution (``RESOLUTIONS``' order); the last minute's are kept per zone."""
+        last = self._minute_spans.get(tz)
+        if last is not None and last[0] == minute:
+            return last[1]
+        spans = [self.locate(resolution, minute, tz) for resolution in RESOLUTIONS]
+        self._minute_spans[tz] = (minute, spans)
+        return spans
+
     def is_past_stored_progress(self, position: Position) -> bool:
         """Whether ``position`` comes after everything the stored progress of its partition has applied."""
-        stored = self._progress.get(str(position.partition))
-        return stored is None or _is_new(stored["offsets"], position)
+        partition = position.partition
+        if partition in self._stored_offsets:
+            offsets = self._stored_offsets[partition]
+        else:
+            stored = self._progress.get(str(partition))
+            offsets = self._stored_offsets[partition] = stored["offsets"] if stored else None
+        return offsets is None or _is_new(offsets, position)
 
     def scopes_of(self, team: str | None, rep: str | None, channel: str | None, campaign: str | None) -> list[Scope]:
         place = (team, rep, channel, campaign)
@@ -152,13 +170,24 @@ class _BatchFolder:
             scopes = self._scopes[place] = scopes_for(team, rep, channel, campaign, self._config)
         return scopes
 
-    def sum_into(self, key: SummedKey, bucket_start: int, cell: _Cell) -> None:
+    def targets_of(self, fact: Fact) -> tuple[ScopeTarget, ...]:
+        """The scopes a fact counts in, as (scope key, time zone); computed once per place and batch."""
+        place = (fact.team, fact.rep, fact.channel, fact.campaign)
+        targets = self._targets.get(place)
+        if targets is None:
+            scopes = self.scopes_of(*place)
+            targets = self._targets[place] = tuple((scope.key, self.timezone_of(scope)) for scope in scopes)
+        return targets
+
+    def sum_into(self, key: SummedKey, bucket_start: str, cell: _Cell) -> None:
         """Add a cell's counters to one bucket of one group, applied to the group by ``apply_summed``."""
         summed = self._summed.get(key)
         if summed is None:
             summed = self._summed[key] = ({}, {})
         buckets, offsets = summed
-        counters = buckets.setdefault(bucket_start, {})
+        counters = buckets.get(bucket_start)
+        if counters is None:
+            counters = buckets[bucket_start] = {}
         for name, delta in cell.counters.items():
             counters[name] = counters.get(name, 0) + delta
         for topic, offset in cell.offsets.items():
@@ -174,42 +203,60 @@ class _BatchFolder:
             self.result.progress[key] = value
         return value
 
-    def add_to_group(self, key: str, position: Position, buckets: Mapping[int, Mapping[str, float]]) -> None:
+    def add_to_group(self, key: str, position: Position, buckets: Mapping[str, Mapping[str, float]]) -> None:
         """Add one record's deltas to the buckets of one group, unless the group has the record already."""
         current = self.result.groups.get(key) or self._groups.get(key)
         if current is None or _is_new(current["offsets"], position):
-            group = self._changed_group(key)
-            _add_buckets(group, buckets)
+            group = self._add(key, buckets)
             group["offsets"][position.topic] = position.offset
 
     def apply_summed(self) -> None:
         """Each group's summed counters in one update; its offsets, the last of the records that added to it."""
         for key, (buckets, offsets) in self._summed.items():
-            group = self._changed_group(GroupKey.text(*key))
-            _add_buckets(group, buckets)
+            group = self._add(GroupKey.text(*key), buckets)
             group["offsets"].update(offsets)
 
-    def _changed_group(self, key: str) -> BucketGroup:
-        """The batch's copy of a group: the stored one, copied on first use, or a new one."""
+    def _add(self, key: str, buckets: Mapping[str, Mapping[str, float]]) -> BucketGroup:
+        """Add deltas to the batch's copy of a group (see ``_changed_group``); return the copy."""
         group = self.result.groups.get(key)
+        stored = self._groups.get(key)
         if group is None:
-            stored = self._groups.get(key)
-            group = {
-                "buckets": {start: dict(counters) for start, counters in stored["buckets"].items()} if stored else {},
-                "offsets": dict(stored["offsets"]) if stored else {},
-            }
-            self.result.groups[key] = group
+            group = self._changed_group(key, stored)
+        _add_buckets(group, buckets, stored["buckets"] if stored else {})
+        return group
+
+    def _changed_group(self, key: str, stored: BucketGroup | None) -> BucketGroup:
+        """The batch's copy of a group: a new one, or the stored one copied on first use.
+
+        The copy shares the stored group's buckets (their counter dicts) until ``_add_buckets``
+        changes one, which it then copies: a batch copies the buckets it touches, not the whole
+        group, and the stored group is never modified. A reader comparing the two groups (the
+        /metrics totals) finds the unchanged buckets by identity.
+        """
+        group: BucketGroup = {
+            "buckets": dict(stored["buckets"]) if stored else {},
+            "offsets": dict(stored["offsets"]) if stored else {},
+        }
+        self.result.groups[key] = group
         return group
 
 
-def _add_buckets(group: BucketGroup, buckets: Mapping[int, Mapping[str, float]]) -> None:
+def _add_buckets(
+    group: BucketGroup, buckets: Mapping[str, Mapping[str, float]], stored: Mapping[str, Counters]
+) -> None:
     """Add deltas to a group's buckets; a sum that is not a finite number is refused, never stored.
 
-    The contract bounds every number (schemas.events), so no sum of accepted events can
+    A bucket still shared with the stored group (``stored``, its buckets) is copied before it
+    changes. The contract bounds every number (schemas.events), so no sum of accepted events can
     overflow; a non-finite sum is a bug, and the record that causes it is dead-lettered.
     """
-    for bucket_start, deltas in buckets.items():
-        counters = group["buckets"].setdefault(str(bucket_start), {})
+    group_buckets = group["buckets"]
+    for text, deltas in buckets.items():
+        counters = group_buckets.get(text)
+        if counters is None:
+            counters = group_buckets[text] = {}
+        elif counters is stored.get(text):
+            counters = group_buckets[text] = dict(counters)
         for name, delta in deltas.items():
             value = counters.get(name, 0) + delta
             if not isfinite(value):
@@ -253,7 +300,7 @@ def fold_batch(
 
     A record past its partition's stored progress is new to every group (the progress is
     durable before the groups a batch changes: see streams.ingest.batch), so its facts are
-    summed per minute and place first, and each group takes the batch's sum once. A record
+    summed per scope and minute first, and each group takes the batch's sum once. A record
     at or below the stored progress is read again after a crash: it goes to each group on
     its own, and a group that has it already skips it by offset.
     """
@@ -291,64 +338,71 @@ def fold_batch(
             facts.append(Fact(timestamp, event.team, event.rep_id, event_channel(event), deltas, campaign))
         if folder.is_past_stored_progress(position):
             for fact in facts:
-                cells.add(position, fact, watermark)
+                cells.add(position, fact, watermark, folder.targets_of(fact))
         else:
             _fold_facts(folder, position, facts, watermark, config)  # read again after a crash
     for cell_key, cell in cells.items():
-        _fold_cell(folder, cell_key, cell, config)
+        _fold_cell(folder, cell_key, cell)
     folder.apply_summed()
     result = folder.result
     result.progress = {key: value for key, value in result.progress.items() if value != progress.get(key)}
     return result
 
 
-CellKey = tuple[int, Place, int, int | None]  # partition, place, minute, watermark (None: all buckets retain it)
+# partition, scope key, the scope's zone, minute, watermark (None: all buckets retain it)
+CellKey = tuple[int, str, ZoneInfo, int, int | None]
 
 
-@dataclass
 class _Cell:
-    counters: dict[str, float] = field(default_factory=dict)
-    offsets: dict[str, int] = field(default_factory=dict)  # topic -> the last offset that added to the cell
+    __slots__ = ("counters", "offsets")
+
+    def __init__(self) -> None:
+        self.counters: dict[str, float] = {}
+        self.offsets: dict[str, int] = {}  # topic -> the last offset that added to the cell
 
 
 class _MinuteCells(dict[CellKey, _Cell]):
-    """The facts of a batch's new records summed per partition, place (team, rep, channel, campaign) and minute.
+    """The facts of a batch's new records summed per partition, scope and minute.
 
     Every bucket of every resolution holds whole minutes (local midnights of every time
     zone fall on whole minutes since the 1970s), so a minute's sum lands in the same
     buckets as each of its facts would. A fact older than the shortest retention keeps the
     watermark it was folded at in its key, since which resolutions still retain it depends on it.
+    Summed per scope rather than per place (team, rep, channel, campaign): the places of a
+    batch share their overall and team scopes, whose minutes then go to their groups once.
     """
 
-    def add(self, position: Position, fact: Fact, watermark: int) -> None:
+    def add(self, position: Position, fact: Fact, watermark: int, targets: Iterable[ScopeTarget]) -> None:
         timestamp = fact.timestamp
         if is_late(timestamp, watermark):
             return
         minute = timestamp - timestamp % MINUTE_SECONDS
         retained_everywhere = minute + MINUTE_SECONDS > watermark - SHORTEST_RETENTION_SECONDS
-        place = (fact.team, fact.rep, fact.channel, fact.campaign)
-        key = (position.partition, place, minute, None if retained_everywhere else watermark)
-        cell = self.get(key)
-        if cell is None:
-            cell = self[key] = _Cell()
-        counters = cell.counters
-        for name, delta in fact.counters.items():
-            counters[name] = counters.get(name, 0) + delta
-        cell.offsets[position.topic] = position.offset
+        kept_at = None if retained_everywhere else watermark
+        deltas = fact.counters.items()
+        for scope_key, tz in targets:
+            key = (position.partition, scope_key, tz, minute, kept_at)
+            cell = self.get(key)
+            if cell is None:
+                cell = self[key] = _Cell()
+            counters = cell.counters
+            for name, delta in deltas:
+                counters[name] = counters.get(name, 0) + delta
+            cell.offsets[position.topic] = position.offset
 
 
 def _fold_facts(
     folder: _BatchFolder, position: Position, facts: Sequence[Fact], watermark: int, config: KpimonConfig
 ) -> None:
     """Add one record's facts to every bucket that still retains their time, one write per group."""
-    by_group: dict[str, dict[int, dict[str, float]]] = {}
+    by_group: dict[str, dict[str, dict[str, float]]] = {}
     for fact in facts:
         if is_late(fact.timestamp, watermark):
             continue
         for scope in folder.scopes_of(fact.team, fact.rep, fact.channel, fact.campaign):
             tz = folder.timezone_of(scope)
             for resolution in RESOLUTIONS:
-                start, end, group_start = folder.locate(resolution, fact.timestamp, tz)
+                _, end, group_start, start = folder.locate(resolution, fact.timestamp, tz)
                 if resolution.retains(end, watermark):  # else too old for this resolution: skip it
                     key = GroupKey(position.partition, scope, resolution, group_start).encode()
                     bucket = by_group.setdefault(key, {}).setdefault(start, {})
@@ -358,17 +412,13 @@ def _fold_facts(
         folder.add_to_group(key, position, buckets)
 
 
-def _fold_cell(folder: _BatchFolder, key: CellKey, cell: _Cell, config: KpimonConfig) -> None:
-    partition, (team, rep, channel, campaign), minute, watermark = key
-    for scope in folder.scopes_of(team, rep, channel, campaign):
-        tz = folder.timezone_of(scope)
-        scope_key = scope.key
-        for resolution in RESOLUTIONS:
-            start, end, group_start = folder.locate(resolution, minute, tz)
-            if minute + MINUTE_SECONDS > end:
-                raise ValueError(f"a {resolution.name} bucket of {tz.key} does not start on a whole minute: {end}")
-            if watermark is None or resolution.retains(end, watermark):
-                folder.sum_into((partition, scope_key, resolution.name, group_start), start, cell)
+def _fold_cell(folder: _BatchFolder, key: CellKey, cell: _Cell) -> None:
+    partition, scope_key, tz, minute, watermark = key
+    for resolution, (_, end, group_start, start) in zip(RESOLUTIONS, folder.spans_at(minute, tz), strict=True):
+        if minute + MINUTE_SECONDS > end:
+            raise ValueError(f"a {resolution.name} bucket of {tz.key} does not start on a whole minute: {end}")
+        if watermark is None or resolution.retains(end, watermark):
+            folder.sum_into((partition, scope_key, resolution.name, group_start), start, cell)
 
 
 def expired_group_keys(
@@ -380,20 +430,42 @@ def expired_group_keys(
     that end is exact; without it, the latest end in any zone is used: such a group is
     kept up to a week longer than needed, never evicted early.
     """
-    expired = []
-    zones: dict[str, ZoneInfo] = {}
-    for key in keys:
+    return GroupEnds(config).expired(list(keys), watermarks)
+
+
+class GroupEnds:
+    """``expired_group_keys`` for a caller that asks again and again: each key is decoded once.
+
+    The pipeline checks every stored group after every minute of event time; decoding every
+    key each time cost more than the check. Ends of keys no longer asked about are forgotten.
+    """
+
+    def __init__(self, config: KpimonConfig | None) -> None:
+        self._config = config
+        self._zones: dict[str, ZoneInfo] = {}
+        self._ends: dict[str, tuple[int, int, Resolution]] = {}  # key -> partition, group end, resolution
+
+    def expired(self, keys: Sequence[str], watermarks: Mapping[int, int]) -> list[str]:
+        ends, expired = self._ends, []
+        for key in keys:
+            entry = ends.get(key)
+            if entry is None:
+                entry = ends[key] = self._end(key)
+            partition, end, resolution = entry
+            watermark = watermarks.get(partition)
+            if watermark is not None and not resolution.retains(end, watermark):
+                expired.append(key)
+        for key in expired:
+            del ends[key]
+        if len(ends) > 2 * len(keys):  # keys deleted or moved away by others: keep only those asked about
+            self._ends = {key: ends[key] for key in keys if key in ends}
+        return expired
+
+    def _end(self, key: str) -> tuple[int, int, Resolution]:
         group = GroupKey.decode(key)
-        watermark = watermarks.get(group.partition)
-        if watermark is None:
-            continue
-        if config is None:
-            end = group.resolution.latest_group_end(group.start)
-        else:
-            tz = zones.get(group.scope.team)
-            if tz is None:
-                tz = zones[group.scope.team] = scope_timezone(group.scope, config)
-            end = group.end(tz)
-        if not group.resolution.retains(end, watermark):
-            expired.append(key)
-    return expired
+        if self._config is None:
+            return group.partition, group.resolution.latest_group_end(group.start), group.resolution
+        tz = self._zones.get(group.scope.team)
+        if tz is None:
+            tz = self._zones[group.scope.team] = scope_timezone(group.scope, self._config)
+        return group.partition, group.end(tz), group.resolution

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from schemas.events import AnyEvent
 from streams.core.validation import Rejection
@@ -38,10 +38,11 @@ class Position:
 class Accepted:
     position: Position
     event: AnyEvent
+    # The event time in epoch seconds, computed once: dedup, entities and folding all read it.
+    timestamp: int = field(init=False, repr=False, compare=False)
 
-    @property
-    def timestamp(self) -> int:
-        return int(self.event.occurred_at.timestamp())
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timestamp", int(self.event.occurred_at.timestamp()))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from aiohttp.web import BaseRequest, Response
 from faust import web
 from faust.tables.manager import TableManager
 from faust.types import TP
+from faust.types.tuples import FutureMessage, PendingMessage
 from prometheus_client import CollectorRegistry
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
@@ -105,6 +106,37 @@ class PartitionKeyedTable(faust.Table[str, Any]):
 
     def partition_for_key(self, key: Any) -> int:
         return key_partition(str(key))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """Write ``key``: its changelog record and the store take the same bytes, encoded once.
+
+        Faust encodes a written key and value twice, for the changelog record and for the
+        store, each through its serializer registry; a batch writes thousands of bucket groups.
+        The record is the message Faust's ``send_changelog`` builds (``Channel.as_future_message``),
+        built from the encoded bytes. What else Faust does on a write is a sensor call (no TTL:
+        these tables have no windows).
+        """
+        store = cast(RocksStore, self.data)
+        raw_key, raw_value = store.encode(key, value)
+        self.app.producer.send_soon(self.changelog_message(self.partition_for_key(key), raw_key, raw_value))
+        self._sensor_on_set(self, key, value)
+        store.set_encoded(key, value, raw_key, raw_value)
+
+    def changelog_message(self, partition: int, raw_key: bytes, raw_value: bytes) -> FutureMessage:
+        """The changelog record of an encoded write, acknowledged to the store as Faust's own are."""
+        pending = PendingMessage(
+            self.changelog_topic,
+            raw_key,
+            raw_value,
+            partition=partition,
+            timestamp=None,
+            headers={},
+            key_serializer=self.key_serializer,
+            value_serializer=self.value_serializer,
+            callback=self._on_changelog_sent,
+            generation_id=self.app.consumer_generation_id,
+        )
+        return FutureMessage(pending)
 
     def _new_store(self) -> Any:
         # (Faust would take the app's store for a URL without a path, as these are.)

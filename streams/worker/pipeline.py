@@ -22,7 +22,7 @@ from schemas.config import KpimonConfig
 from schemas.events import AnyEvent, entity_key, routing_key, routing_key_of
 from streams.core.continuity import ContinuityGuard, PartitionTail
 from streams.core.dedup import SeenLookup, chunk_key, encode_chunk, expired_days
-from streams.core.folding import BucketGroup, ProgressValue, expired_group_keys, last_applied_offset
+from streams.core.folding import BucketGroup, GroupEnds, ProgressValue, last_applied_offset
 from streams.core.labels import LabelPolicy
 from streams.core.records import Accepted, Forwarded, Position, Record, Rejected
 from streams.core.validation import Rejection, validate_message
@@ -199,6 +199,7 @@ class IngestPipeline:
         self._clock = clock
         self._visitors = visitors
         self._bucket_sweep_watermark = 0
+        self._group_ends = GroupEnds(config)
         self._seen_sweep_watermark = 0
         self._expired_days: list[tuple[int, int]] = []  # (partition, day) of seen ids still to forget
         self.entity_sweep = EntitySweep(tables.entities, tables.entity_scan or scan_mapping(tables.local_entities))
@@ -418,7 +419,7 @@ class IngestPipeline:
         newest = max(watermarks.values(), default=0)
         if newest - self._bucket_sweep_watermark >= MINUTE.seconds:
             self._bucket_sweep_watermark = newest
-            expired = expired_group_keys(list(tables.local_buckets), watermarks, self._config)
+            expired = self._group_ends.expired(list(tables.local_buckets), watermarks)
             for key in expired:
                 del tables.buckets[key]
             if self._observer is not None and expired:

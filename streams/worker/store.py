@@ -122,6 +122,14 @@ class RocksStore(Store):
     def _set(self, key: bytes, value: bytes | None) -> None:
         self._pending.setdefault(raw_key_partition(key), {})[key] = value
 
+    def encode(self, key: Any, value: Any) -> tuple[bytes, bytes]:
+        """A table key and value as stored, and as their changelog record carries them."""
+        return self._encode_key(key), cast(bytes, self._encode_value(value))
+
+    def set_encoded(self, key: Any, value: Any, raw_key: bytes, raw_value: bytes) -> None:
+        """``self[key] = value`` with ``encode(key, value)`` done already (``PartitionKeyedTable.__setitem__``)."""
+        self._set(raw_key, raw_value)
+
     def _del(self, key: bytes) -> None:
         self._pending.setdefault(raw_key_partition(key), {})[key] = None
 
@@ -266,9 +274,16 @@ class CachedRocksStore(RocksStore):
     def __getitem__(self, key: Any) -> Any:
         return self._partition_values(key_partition(str(key)))[key]
 
+    def get(self, key: Any, default: Any = None) -> Any:
+        """As ``Mapping.get``, without raising and catching a KeyError for every absent key (new groups)."""
+        return self._partition_values(key_partition(str(key))).get(key, default)
+
     def __setitem__(self, key: Any, value: Any) -> None:
+        self.set_encoded(key, value, *self.encode(key, value))
+
+    def set_encoded(self, key: Any, value: Any, raw_key: bytes, raw_value: bytes) -> None:
         self._partition_values(key_partition(str(key)))[key] = value
-        self._set(self._encode_key(key), self._encode_value(value))
+        self._set(raw_key, raw_value)
 
     def __delitem__(self, key: Any) -> None:
         self._partition_values(key_partition(str(key))).pop(key, None)

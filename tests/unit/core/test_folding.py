@@ -19,6 +19,7 @@ from schemas.scopes import Scope
 from streams.core.folding import (
     BucketGroup,
     FoldResult,
+    GroupEnds,
     GroupKey,
     ProgressValue,
     empty_progress,
@@ -251,6 +252,26 @@ def test_fold_does_not_modify_the_stored_state() -> None:
     before = copy.deepcopy((state.groups, state.progress))
     state.fold(BATCH[2:])
     assert (state.groups, state.progress) == before
+
+
+def test_a_changed_group_shares_the_stored_buckets_it_does_not_change() -> None:
+    """Only the buckets a batch adds to are copied; the others are the stored dicts (readers compare by identity)."""
+    state = State()
+    state.run([record(0, "call.logged", "call-1", T0)])
+    stored = state.groups[key(ALICE, MINUTE, GM)]
+    result = state.fold([record(1, "call.logged", "call-2", T0 + 60)])
+    changed = result.groups[key(ALICE, MINUTE, GM)]
+    assert changed["buckets"][str(M1)] is stored["buckets"][str(M1)]
+    assert changed["buckets"][str(M2)] == CALL
+    assert changed is not stored and changed["buckets"] is not stored["buckets"]
+    assert changed["offsets"] is not stored["offsets"]
+    again = state.fold([record(1, "call.logged", "call-2", T0 + 1)])  # the same minute: its bucket is copied
+    assert again.groups[key(ALICE, MINUTE, GM)]["buckets"][str(M1)] == {
+        "calls": 2,
+        "call_duration_seconds": 240.0,
+        "calls_connected": 2,
+    }
+    assert stored["buckets"][str(M1)] == CALL
 
 
 def test_fold_adds_to_stored_groups() -> None:
@@ -616,6 +637,32 @@ Y2021_BER = 1_609_455_600
 def test_expired_calendar_group_keys(group_key: str, watermark: int, with_config: bool, without_config: bool) -> None:
     assert expired_group_keys([group_key], {0: watermark}, CONFIG) == ([group_key] if with_config else [])
     assert expired_group_keys([group_key], {0: watermark}) == ([group_key] if without_config else [])
+
+
+@pytest.mark.parametrize("config", [CONFIG, None])
+def test_group_ends_asked_again_agree_with_expired_group_keys(config: KpimonConfig | None) -> None:
+    """The cached ends give what decoding every key gives, batch after batch, as keys come, go and expire."""
+    ends = GroupEnds(config)
+    keys = [key(scope, resolution, start, partition) for scope, resolution, start, partition in GROUPS_OF_SWEEPS]
+    for watermark in range(T0, T0 + 200 * 86_400, 7 * 86_400):
+        watermarks = {0: watermark, 1: watermark - 3 * 86_400}
+        expired = ends.expired(keys, watermarks)
+        assert expired == expired_group_keys(keys, watermarks, config)
+        keys = [name for name in keys if name not in expired]
+    assert keys == [key(ALICE, MONTH, Y_BER), key(BOB, MINUTE, GM, 2)]
+    assert ends.expired([], {0: T0}) == []  # keys no longer asked about are forgotten
+    assert ends.expired(keys, {0: T0 + 3_000 * 86_400}) == keys[:1]
+
+
+GROUPS_OF_SWEEPS = [
+    (ALL, MINUTE, GM, 0),
+    (ALICE, QUARTER, GD, 0),
+    (EMEA, HOUR, GD, 1),
+    (EMEA, DAY, MO_BER, 0),
+    (ALL, DAY, MO_UTC, 1),
+    (ALICE, MONTH, Y_BER, 0),
+    (BOB, MINUTE, GM, 2),  # a partition without a watermark: never expired
+]
 
 
 def test_an_entity_record_folds_its_facts_into_their_own_buckets_once() -> None:

@@ -123,6 +123,7 @@ def test_the_cached_store_keeps_decoded_values_and_reloads_after_recovery(tmp_pa
     value = {"buckets": {}}
     store["0|g"] = value
     assert store["0|g"] is value  # no decoding on read
+    assert store.get("0|g") is value and store.get("1|g") is None and store.get("0|x", 5) == 5
     store.checkpoint()
     store.apply_changelog_batch([changelog(0, 9, b'"0|h"', b"[1]")], lambda k: k, lambda v: v)
     assert dict(store.items()) == {"0|g": value, "0|h": [1]}
@@ -189,3 +190,32 @@ def test_the_entity_store_indexes_open_deals_only(tmp_path: Path) -> None:
     )  # restored from the changelog: indexed too
     assert list(store.open_deal_items()) == [("1|deal:c", open_deal)]
     assert sorted(key for key, _ in store.items()) == ["0|deal:a", "0|lead:deal:x", "1|deal:c"]
+
+
+@pytest.mark.parametrize("store_url", [ROCKS_STORE, CACHED_STORE, ENTITY_STORE])
+async def test_a_write_encodes_once_for_the_changelog_and_the_store(tmp_path: Path, store_url: str) -> None:
+    """The changelog record is the one Faust's send_changelog builds; the store keeps the same bytes.
+
+    (A coroutine only for its event loop: a changelog record is an asyncio future.)
+    """
+    store = make_store(tmp_path, store_url)
+    table = store.table
+    sent: list[Any] = []
+    table.app._producer = SimpleNamespace(send_soon=sent.append)
+    value = {"buckets": {"1700000000": {"calls": 2, "call_duration_seconds": 150.5}}, "offsets": {"crm": 7}}
+    table["1|all|1m|1699999200"] = value
+    (message,) = [fut.message for fut in sent]
+    faust_own = table.changelog_topic.as_future_message(
+        key="1|all|1m|1699999200",
+        value=value,
+        partition=1,
+        key_serializer=table.key_serializer,
+        value_serializer=table.value_serializer,
+        callback=table._on_changelog_sent,
+        eager_partitioning=True,
+    ).message
+    assert message == faust_own
+    assert message.key == b'"1|all|1m|1699999200"' and message.value == orjson.dumps(value)
+    assert store["1|all|1m|1699999200"] == value
+    store.checkpoint()
+    assert store._db(1).get(message.key) == message.value
