@@ -68,6 +68,27 @@ class KpiSpec(BaseModel):
         """
         return self.formula.is_additive() and not any(name.startswith(STOCK_PREFIX) for name in self.formula.names)
 
+    def exported_counter(self) -> tuple[str, float] | None:
+        """The counter this KPI's series gives, and the factor from the series' value to it; None if it gives none.
+
+        A KPI whose formula is one counter exports it as is (``revenue``: factor 1); one whose formula is a counter
+        over a number exports it scaled (``stock_mrr_cents / 100``: the counter is 100 x ``kpimon_mrr``). A sum of
+        such series across workers is the counter's sum, so roll-ups and dashboards rebuild formulas from it.
+        """
+        body = self.formula.tree.body
+        if isinstance(body, ast.Name):
+            return body.id, 1.0
+        if (
+            isinstance(body, ast.BinOp)
+            and isinstance(body.op, ast.Div)
+            and isinstance(body.left, ast.Name)
+            and isinstance(body.right, ast.Constant)
+            and isinstance(body.right.value, int | float)
+            and body.right.value > 0
+        ):
+            return body.left.id, float(body.right.value)
+        return None
+
     @field_validator("formula", mode="before")
     @classmethod
     def _parse_formula(cls, value: object) -> Formula:
@@ -118,14 +139,17 @@ class Catalog(BaseModel):
     def cross_reference_problems(self) -> list[tuple[Location, str]]:
         return _kpi_problems(self.kpis, self.counters)
 
-    def counter_series(self) -> dict[str, str]:
-        """Counters exported as a series: those a KPI's formula is alone (counter -> metric, the first such KPI)."""
-        series: dict[str, str] = {}
+    def exported_counters(self) -> dict[str, tuple[str, float]]:
+        """Counter -> (the metric exporting it, the factor from the metric's value to the counter), the first KPI's.
+
+        See ``KpiSpec.exported_counter``: the counters whose sum across workers a formula can be rebuilt from.
+        """
+        exported: dict[str, tuple[str, float]] = {}
         for kpi in self.kpis:
-            body = kpi.formula.tree.body
-            if isinstance(body, ast.Name):
-                series.setdefault(body.id, kpi.metric)
-        return series
+            given = kpi.exported_counter()
+            if given is not None and given[0] not in exported:
+                exported[given[0]] = (kpi.metric, given[1])
+        return exported
 
     def kpi(self, kpi_id: str) -> KpiSpec:
         """The KPI with id ``kpi_id``; KeyError when the catalog has none."""

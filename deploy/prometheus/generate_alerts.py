@@ -51,6 +51,7 @@ from generate_rules import (
     exported_counters,
     promql,
     recording_rules,
+    scaled,
     write_or_check,
 )
 
@@ -196,7 +197,7 @@ def _denominator(rule: AlertRule, kpi: KpiSpec, exported: Mapping[str, KpiSpec])
     sources = {name: exported[name] for name in denominator.names}
     if not _covers(list(sources.values()), rule):
         raise ValueError(f"min_sample: {denominator.source} has no {rule.scope.kind} scope in the {rule.window} window")
-    operand = {name: f"kpimon:{source.id}:sum{_selector(rule)}" for name, source in sources.items()}
+    operand = {name: scaled(source, f"kpimon:{source.id}:sum{_selector(rule)}") for name, source in sources.items()}
     body = denominator.tree.body
     text = promql(body, operand) if isinstance(body, ast.Name) else f"({promql(body, operand)})"
     return f"{text} >= {_number(rule.min_sample)}", f" (with {denominator.source} >= {format_number(rule.min_sample)})"

@@ -9,12 +9,13 @@ every partition would compute:
 
 never the average (or sum) of each worker's ratio. A counter is on /metrics only as the
 value of a KPI whose formula is exactly that counter (``kpimon_deals_won`` for
-``deals_won``), so a derived KPI gets a recording rule only when every counter of its
-formula is exported that way; the others are listed, with the missing counters, in the
-file's header.
+``deals_won``) or that counter over a number (``kpimon_mrr`` is ``stock_mrr_cents / 100``,
+so the counter is ``100 * sum(kpimon_mrr)``), so a derived KPI gets a recording rule only
+when every counter of its formula is exported that way; the others are listed, with the
+missing counters, in the file's header.
 
 Rules:
-- ``kpimon:<kpi id>:sum``    a single-counter KPI summed across workers
+- ``kpimon:<kpi id>:sum``    a single-counter KPI (or one counter over a number) summed across workers
 - ``kpimon:<kpi id>:ratio``  a derived KPI whose formula is a division, over summed counters
 - ``kpimon:<kpi id>:rollup`` any other derived KPI, over summed counters
 
@@ -86,13 +87,20 @@ class Skipped:
 
 
 def exported_counters(catalog: Catalog) -> dict[str, KpiSpec]:
-    """Counter name -> the KPI that exports it as a series (its formula is exactly the counter)."""
+    """Counter name -> the KPI that exports it as a series (its formula is the counter, or it over a number)."""
     exported: dict[str, KpiSpec] = {}
     for kpi in catalog.kpis:
-        body = kpi.formula.tree.body
-        if isinstance(body, ast.Name) and body.id not in exported:
-            exported[body.id] = kpi
+        given = kpi.exported_counter()
+        if given is not None and given[0] not in exported:
+            exported[given[0]] = kpi
     return exported
+
+
+def scaled(source: KpiSpec, series: str) -> str:
+    """The counter ``source`` exports, from ``series`` (its values): ``(100 * series)`` for ``counter / 100``."""
+    given = source.exported_counter()
+    factor = 1.0 if given is None else given[1]
+    return series if factor == 1 else f"({_number(int(factor) if factor.is_integer() else factor)} * {series})"
 
 
 def _alternatives(values: Sequence[str], every: Sequence[str]) -> str | None:
@@ -149,9 +157,11 @@ def recording_rules(catalog: Catalog) -> tuple[list[RecordingRule], list[Skipped
     skipped: list[Skipped] = []
     for kpi in catalog.kpis:
         body = kpi.formula.tree.body
+        given = kpi.exported_counter()
+        if given is not None and exported[given[0]] is kpi:
+            rules.append(RecordingRule(f"kpimon:{kpi.id}:sum", f"{SUM_WITHOUT} ({kpi.metric})", kpi))
+            continue
         if isinstance(body, ast.Name):
-            if exported[body.id] is kpi:
-                rules.append(RecordingRule(f"kpimon:{kpi.id}:sum", f"{SUM_WITHOUT} ({kpi.metric})", kpi))
             continue
         missing = tuple(sorted(name for name in kpi.formula.names if name not in exported))
         if missing:
@@ -163,7 +173,9 @@ def recording_rules(catalog: Catalog) -> tuple[list[RecordingRule], list[Skipped
         if not scopes or not windows:
             skipped.append(Skipped(kpi, ()))
             continue
-        operand = {name: _selector(kpi, exported[name], scopes, windows) for name in kpi.formula.names}
+        operand = {
+            name: scaled(exported[name], _selector(kpi, exported[name], scopes, windows)) for name in kpi.formula.names
+        }
         kind = "ratio" if isinstance(body, ast.BinOp) and isinstance(body.op, ast.Div) else "rollup"
         rules.append(RecordingRule(f"kpimon:{kpi.id}:{kind}", promql(body, operand), kpi))
     return rules, skipped
@@ -254,7 +266,11 @@ def render(catalog: Catalog) -> str:
         "# Labels kept: window, scope, team, rep, channel, campaign (and job); a division by 0 gives no series.",
     ]
     if skipped:
-        lines += ["#", "# Derived KPIs without a roll-up (a counter of their formula is not exported as a series):"]
+        lines += [
+            "#",
+            "# Derived KPIs without a roll-up (a counter of their formula is not exported as a series;",
+            "# configured_... is a value of each worker's config file, e.g. gross_margin, which no series carries):",
+        ]
         for item in skipped:
             why = f"needs {', '.join(item.missing)}" if item.missing else "no scope or window in common"
             lines.append(f"#   {item.kpi.id} ({item.kpi.metric} = {item.kpi.formula.source}): {why}")

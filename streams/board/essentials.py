@@ -2,10 +2,11 @@
 
 Each KPI is read in its window (the last 30 days where the catalog keeps it, else its first
 window) and rebuilt from its counters summed across workers, then its catalog formula: exact
-whatever the number of workers. A KPI whose formula reads a counter /metrics does not export as
-a series (the customer lifetime value, the retention rate, the cohort conversion) is shown from
-its own gauge only where a single worker serves the scope, which then has the whole value; where
-several do, no worker has it, and the cell says so instead of showing a wrong number. Every row
+whatever the number of workers (``KpiSpec.exported_counter``: a KPI's series gives its counter,
+scaled back where the formula divides it by a number). A KPI whose formula reads a counter no
+series gives (the customer lifetime value's configured margin, the cohort conversion) is shown
+from its own gauge only where a single worker serves the scope, which then has the whole value;
+where several do, no worker has it, and the cell says so instead of showing a wrong number. Every row
 is marked leading or lagging (the catalog's ``indicator``).
 """
 
@@ -28,16 +29,19 @@ Results = Mapping[str, Sequence[tuple[Mapping[str, str], float]]]
 
 @dataclass(frozen=True)
 class EssentialKpi:
-    """A KPI of the set, its window, and its counters' series (counter -> metric); None: no sum rebuilds it."""
+    """A KPI of the set, its window, and its counters' series (counter -> metric and factor); None: no sum rebuilds it.
+
+    The factor turns the series' value into the counter (``kpimon_mrr`` is ``stock_mrr_cents / 100``: factor 100).
+    """
 
     spec: KpiSpec
     window: str
-    series: Mapping[str, str] | None
+    series: Mapping[str, tuple[str, float]] | None
 
 
 def essential_kpis(config: KpimonConfig, catalog: Catalog) -> tuple[EssentialKpi, ...]:
     """The ``essentials`` set of the config (or the built-in one), as the catalog defines its KPIs."""
-    exported = catalog.counter_series()
+    exported = catalog.exported_counters()
     known = {kpi.id: kpi for kpi in catalog.kpis}
     kpis = []
     for kpi_id in config.all_kpi_sets()[ESSENTIALS]:
@@ -70,11 +74,13 @@ def _cell(kpi: EssentialKpi, results: Results, scope: str, team: str | None) -> 
     prefix = f"{kpi.window}:{scope}"
     if kpi.series is not None:
         found = {
-            name: _sample(results, f"essentials:{prefix}:{_short(metric)}", team) for name, metric in kpi.series.items()
+            name: (_sample(results, f"essentials:{prefix}:{_short(metric)}", team), factor)
+            for name, (metric, factor) in kpi.series.items()
         }
-        if all(value is None for value in found.values()):
+        if all(value is None for value, _ in found.values()):
             return None, "no data"
-        return kpi.spec.formula.evaluate({name: value or 0.0 for name, value in found.items()}), ""
+        counters = {name: (value or 0.0) * factor for name, (value, factor) in found.items()}
+        return kpi.spec.formula.evaluate(counters), ""
     gauge = _short(kpi.spec.metric)
     workers = _sample(results, f"essentials_workers:{prefix}:{gauge}", team)
     if workers is None:

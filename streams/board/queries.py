@@ -86,7 +86,7 @@ def essentials_queries(view: BoardView, essentials: Sequence[EssentialKpi]) -> t
     queries = []
     for window in sorted({kpi.window for kpi in essentials}):
         kpis = [kpi for kpi in essentials if kpi.window == window]
-        counters = sorted({metric.removeprefix("kpimon_") for kpi in kpis for metric in (kpi.series or {}).values()})
+        counters = sorted({metric.removeprefix("kpimon_") for kpi in kpis for metric, _ in (kpi.series or {}).values()})
         gauges = sorted(kpi.spec.metric.removeprefix("kpimon_") for kpi in kpis if kpi.series is None)
         for scope, team, by in (("all", None, ""), ("team", view.team, "team")):
             key = f"{window}:{scope}"

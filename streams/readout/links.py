@@ -7,7 +7,12 @@ from urllib.parse import urlencode
 from schemas.catalog import KpiSpec
 from schemas.scopes import Scope
 
-UIDS = {"wallboard": "kpimon-wallboard", "funnel": "kpimon-funnel", "marketing": "kpimon-marketing"}
+UIDS = {
+    "wallboard": "kpimon-wallboard",
+    "funnel": "kpimon-funnel",
+    "marketing": "kpimon-marketing",
+    "customers": "kpimon-customers",
+}
 
 
 def dashboard_of(kpi: KpiSpec) -> str:

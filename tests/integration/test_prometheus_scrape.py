@@ -3,9 +3,9 @@
 Prometheus (Debian's binary, `make tools`) runs with deploy/prometheus/prometheus.local.yml, its
 worker target moved to the test worker's port, scraping and evaluating every second. The worker
 counts demo events from `kpimon simulate`, plus a small funnel per team (the simulator's deals
-take many minutes to close) and one invalid message. Then every expression of the recording
-rules, of the alerting rules and of the Grafana dashboards in deploy/grafana/dashboards/ is run
-through Prometheus' HTTP API.
+take many minutes to close), a few customers and survey answers per team, and one invalid
+message. Then every expression of the recording rules, of the alerting rules and of the Grafana
+dashboards in deploy/grafana/dashboards/ is run through Prometheus' HTTP API.
 
 A real Alertmanager with deploy/alertmanager/alertmanager.yml delivers alerts to a stand-in for
 Slack's webhook on 127.0.0.1: the team's channels, the inhibition, the resolved messages.
@@ -168,6 +168,42 @@ def funnel_events(config: KpimonConfig, now: float) -> list[dict[str, Any]]:
     return events
 
 
+def customer_events(config: KpimonConfig, now: float) -> list[dict[str, Any]]:
+    """Per team, for its first rep: 10 accounts paying since 100 days ago (before every window's start; 20 or more
+    in all, the cohort CLV needs), one of which churns, one expands, one contracts, one churns and comes back within
+    the window; a new account; NPS, CSAT and CES answers. Every customer, retention and survey query has data."""
+    events: list[dict[str, Any]] = []
+    day, hour = 86_400, 3_600
+
+    def event(team: str, event_type: str, seconds_ago: float, serial: str, **fields: Any) -> None:
+        occurred_at = datetime.fromtimestamp(now - seconds_ago, UTC).isoformat()
+        envelope = {
+            "event_id": f"prom-{team}-{serial}",
+            "type": event_type,
+            "occurred_at": occurred_at,
+            "source": "test",
+        }
+        events.append({**envelope, "team": team, **fields})
+
+    for team in config.teams:
+        rep = next(rep_id for rep_id, rep in config.reps.items() if rep.team == team)
+        owner = {"rep_id": rep, "channel": "referral", "currency": "EUR"}
+        for n in range(10):
+            event(
+                team, "subscription.started", 100 * day, f"start-{n}", account_id=f"{team}-acct-{n}", mrr=100, **owner
+            )
+        event(team, "subscription.churned", 10 * hour, "churn-0", account_id=f"{team}-acct-0", **owner)
+        event(team, "subscription.changed", 5 * hour, "up-1", account_id=f"{team}-acct-1", mrr=150, **owner)
+        event(team, "subscription.changed", 5 * hour, "down-2", account_id=f"{team}-acct-2", mrr=60, **owner)
+        event(team, "subscription.churned", 20 * hour, "churn-3", account_id=f"{team}-acct-3", **owner)
+        event(team, "subscription.started", 2 * hour, "back-3", account_id=f"{team}-acct-3", mrr=100, **owner)
+        event(team, "subscription.started", 3 * hour, "start-new", account_id=f"{team}-acct-new", mrr=80, **owner)
+        for serial, account, kind, score in (("nps-4", 4, "nps", 9), ("nps-5", 5, "nps", 3), ("csat-6", 6, "csat", 5),
+                                             ("ces-7", 7, "ces", 2)):  # fmt: skip
+            event(team, "survey.responded", hour, serial, account_id=f"{team}-acct-{account}", kind=kind, score=score)
+    return events
+
+
 def simulate(env: Mapping[str, str], total_events: int) -> int:
     """``kpimon simulate --total N``: the number of events it produced."""
     result = subprocess.run(
@@ -294,7 +330,7 @@ def test_every_rule_and_dashboard_query_returns_data_from_a_real_worker(
     wait_until(prometheus.ready, timeout=30, message=lambda: f"prometheus ready; see {prometheus.log_path}")
 
     produced = simulate(worker_env, SIMULATED)
-    funnel = funnel_events(config, time.time())
+    funnel = funnel_events(config, time.time()) + customer_events(config, time.time())
     crm = worker_env["KPIMON_CRM_TOPIC"]
     invalid = Message(crm, b"{not json", b"prom-invalid")
     run(produce([*(event_message(crm, event, routing_key_of(event)) for event in funnel), invalid]))

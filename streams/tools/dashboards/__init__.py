@@ -1,7 +1,7 @@
 """Grafana dashboards as code, generated from the KPI catalog.
 
 ``kpimon dashboards`` writes ``deploy/grafana/dashboards/*.json``; a unit test fails
-when the checked-in files are stale (the same pattern as ``kpimon docs``). Three
+when the checked-in files are stale (the same pattern as ``kpimon docs``). Four
 dashboards, linked to each other (a dashboard link by tag, and panel links):
 
 * **Sales wallboard** (``kpimon-wallboard``) for a TV in kiosk mode (``?kiosk``), 5 s
@@ -13,6 +13,8 @@ dashboards, linked to each other (a dashboard link by tag, and panel links):
   average deal size, revenue and velocity for a chosen window, by team, channel and rep.
 * **Marketing** (``kpimon-marketing``): the marketing activity the worker exports
   today, and a text panel naming the panels that come with the marketing KPIs.
+* **Customers** (``kpimon-customers``): active customers, MRR and its movements, ARR,
+  retention and churn, revenue retention, unit economics and survey scores, by team and channel.
 
 Design choices:
 
@@ -35,7 +37,7 @@ Design choices:
 
 Modules: ``queries`` (PromQL from the catalog), ``panels`` (shared panel conventions),
 ``kpi_panels`` (panel factories), ``variables``, ``layout`` (dashboard shell, grid, JSON),
-and one module a dashboard: ``wallboard``, ``funnel``, ``marketing``.
+and one module a dashboard: ``wallboard``, ``funnel``, ``marketing``, ``customers``.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import orjson
 
 from schemas.catalog import Catalog
 from streams.readout.links import UIDS
+from streams.tools.dashboards.customers import customers
 from streams.tools.dashboards.funnel import funnel
 from streams.tools.dashboards.marketing import marketing
 from streams.tools.dashboards.panels import CURRENCY, GRAFANA_UNITS, threshold_steps
@@ -78,6 +81,7 @@ def dashboards(catalog: Catalog, currency: str = CURRENCY) -> dict[str, dict[str
         f"{UIDS['wallboard']}.json": wallboard(catalog, currency),
         f"{UIDS['funnel']}.json": funnel(catalog, currency),
         f"{UIDS['marketing']}.json": marketing(catalog, currency),
+        f"{UIDS['customers']}.json": customers(catalog, currency),
     }
 
 

@@ -16,7 +16,12 @@ KPI's gauge (``calls_connected / calls`` is the call connect rate): it is taken 
 worker weighted by its denominator, ``sum(gauge * weight) / sum(weight)``, which is
 exact for one worker, and across workers exact unless a worker counted the numerator
 without its denominator. The sales cycle and pipeline velocity are rebuilt from the
-summed ``kpimon_sales_cycle_total_seconds`` and ``kpimon_deals_won_timed``. A KPI
+summed ``kpimon_sales_cycle_total_seconds`` and ``kpimon_deals_won_timed``. A KPI that is a
+counter over a number gives that counter too: ``kpimon_mrr`` is ``stock_mrr_cents / 100``, so
+the counter is ``100 * sum(kpimon_mrr)`` and MRR at the window's start or the net revenue
+retention are rebuilt exactly. A part that is the numerator of another KPI's ``x / y``
+(the gross profit of the gross margin) is that KPI's gauge times ``y``, summed: each worker's
+gauge times its own ``y`` is its own ``x``, so the CLV and LTV:CAC are exact too. A KPI
 that cannot be rebuilt at all falls back to the summed gauge, and its panel says it
 is exact for one worker only. Each panel's description states which case applies.
 """
@@ -29,6 +34,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from schemas.catalog import Catalog, KpiSpec
+from schemas.formula import guard_of
 from schemas.scopes import ScopeKind
 
 AGGREGATE = "sum without (instance, pod, job)"
@@ -76,8 +82,13 @@ class _NoSeries(Exception):
 
 
 def counter_series(catalog: Catalog) -> dict[str, str]:
-    """Counters exported as a series: those a KPI's formula is alone (counter -> metric)."""
-    return catalog.counter_series()
+    """Counters exported as a series: those a KPI's formula is alone, or over a number (counter -> metric)."""
+    return {counter: metric for counter, (metric, _) in _exported(catalog).items()}
+
+
+def _exported(catalog: Catalog) -> dict[str, tuple[str, float]]:
+    """Counter -> (the metric exporting it, the factor from the metric's value to the counter), the first KPI's."""
+    return catalog.exported_counters()
 
 
 def total(metric: str, selector: Selector) -> str:
@@ -92,27 +103,52 @@ def _number(value: object) -> str:
 class _Translator:
     def __init__(self, catalog: Catalog, selector: Selector) -> None:
         self._catalog = catalog
-        self._series = counter_series(catalog)
+        self._series = _exported(catalog)
         self._selector = selector
         self.notes: list[str] = []
+        self.notes_exact: list[str] = []  # parts rebuilt from a gauge times its denominator: still exact
 
     def translate(self, node: ast.expr) -> str:
         if isinstance(node, ast.Name):
             if node.id not in self._series:
                 raise _NoSeries(node.id)
-            return total(self._series[node.id], self._selector)
+            metric, factor = self._series[node.id]
+            summed = total(metric, self._selector)
+            return summed if factor == 1 else f"({_number(factor)} * {summed})"
         if isinstance(node, ast.Constant):
             return _number(node.value)
         if isinstance(node, ast.UnaryOp):
             return f"-({self.translate(node.operand)})"
+        guard = guard_of(node)
+        if guard is not None:  # at_least(x, n): the series of x at or above n, with their values
+            return f"({self.translate(guard[0])} >= {_number(guard[1])})"
         assert isinstance(node, ast.BinOp)
         try:
             left, right = self.translate(node.left), self.translate(node.right)
         except _NoSeries:
-            return self._weighted_gauge(node)
+            numerator = self._numerator(node)
+            return numerator if numerator is not None else self._weighted_gauge(node)
         if isinstance(node.op, ast.Div) and not isinstance(node.right, ast.Constant):
             right = f"({right} > 0)"  # a ratio over zero has no value (catalog rule), not +Inf
         return f"({left} {_OPERATORS[type(node.op)]} {right})"
+
+    def _numerator(self, node: ast.BinOp) -> str | None:
+        """``x`` that is the numerator of another KPI's ``x / y``, ``y`` a series: the sum of that gauge x ``y``.
+
+        Each worker's gauge times its own ``y`` is its own ``x`` (where ``y`` is 0, so is ``x``: no gross profit
+        without MRR), so the sum is exact: the gross margin gauge weighted by MRR gives the gross profit.
+        """
+        shape = ast.dump(node)
+        for kpi in self._catalog.kpis:
+            body = kpi.formula.tree.body
+            if not (isinstance(body, ast.BinOp) and isinstance(body.op, ast.Div) and ast.dump(body.left) == shape):
+                continue
+            if isinstance(body.right, ast.Name) and body.right.id in self._series:
+                metric, factor = self._series[body.right.id]
+                product = f"{AGGREGATE} ({self._selector.render(kpi.metric)} * {self._selector.render(metric)})"
+                self.notes_exact.append(f"{ast.unparse(node)} is {kpi.metric} x {metric} summed over workers")
+                return product if factor == 1 else f"({_number(factor)} * {product})"
+        return None
 
     def _weighted_gauge(self, node: ast.BinOp) -> str:
         """``x / y`` that is another KPI's formula: its per-worker gauge, weighted by ``y``."""
@@ -121,10 +157,10 @@ class _Translator:
         if kpi is None or not isinstance(node.op, ast.Div) or not isinstance(node.right, ast.Name):
             raise _NoSeries(ast.unparse(node))
         denominator = node.right.id
-        if denominator not in self._series:
+        if denominator not in self._series:  # a scaled series weighs alike: the factor cancels out
             raise _NoSeries(denominator)
         gauge = self._selector.render(kpi.metric)
-        weights = self._selector.render(self._series[denominator])
+        weights = self._selector.render(self._series[denominator][0])
         self.notes.append(
             f"{kpi.name} is the per-worker gauge weighted by {denominator} (sum of gauge x {denominator} over sum "
             f"of {denominator}): exact for one worker; across workers exact unless a worker counted "
@@ -154,4 +190,6 @@ def kpi_query(catalog: Catalog, kpi: KpiSpec, selector: Selector) -> KpiQuery:
         note = "Summed over workers: exact."
     else:
         note = f"Each count summed over workers, then `{kpi.formula.source}`: exact."
+    if translator.notes_exact:
+        note += f" ({'; '.join(translator.notes_exact)}: each worker's own part, so exact too.)"
     return KpiQuery(expr, exact=True, note=note)

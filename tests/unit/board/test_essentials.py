@@ -50,8 +50,12 @@ def test_the_built_in_set_in_its_windows_with_how_each_is_rebuilt() -> None:
     by_id = {kpi.spec.id: kpi for kpi in ESSENTIALS}
     assert list(by_id) == list(CONFIG.all_kpi_sets()["essentials"])
     assert {kpi.window for kpi in ESSENTIALS} == {"30d"}
-    assert by_id["average_deal_size"].series == {"revenue": "kpimon_revenue", "deals_won": "kpimon_deals_won"}
-    assert by_id["customer_lifetime_value"].series is None  # its stock counters have no series of their own
+    assert by_id["average_deal_size"].series == {
+        "revenue": ("kpimon_revenue", 1.0),
+        "deals_won": ("kpimon_deals_won", 1.0),
+    }
+    assert by_id["customer_retention_rate"].series is not None  # its counters are exported as KPIs of their own
+    assert by_id["customer_lifetime_value"].series is None  # the configured margin has no series
     assert {kpi.spec.indicator for kpi in ESSENTIALS} == {"leading", "lagging"}
 
 
@@ -60,8 +64,8 @@ def test_queries_sum_the_counters_and_count_the_workers_of_the_gauges() -> None:
     assert set(queries) == {"essentials:30d:all", "essentials:30d:team", "essentials_workers:30d:all",
                             "essentials_workers:30d:team"}  # fmt: skip
     assert queries["essentials_workers:30d:team"] == (
-        'count by (__name__, team) ({__name__=~"kpimon_(customer_lifetime_value|customer_retention_ratio|'
-        'lead_cohort_to_customer_ratio)",scope="team",window="30d",team="emea"})'
+        'count by (__name__, team) ({__name__=~"kpimon_(customer_lifetime_value|lead_cohort_to_customer_ratio)",'
+        'scope="team",window="30d",team="emea"})'
     )
 
 
@@ -98,3 +102,13 @@ def test_the_company_board_has_a_column_per_team() -> None:
 )
 def test_value_text(value: float, unit: str, text: str) -> None:
     assert value_text(value, unit, "EUR") == text
+
+
+def test_a_counter_exported_over_a_number_is_scaled_back() -> None:
+    """A set naming MRR (``stock_mrr_cents / 100``): its series is in the currency, its counter in cents."""
+    config = CONFIG.model_copy(update={"kpi_sets": {"essentials": ("mrr",)}})
+    (mrr,) = essential_kpis(config, CATALOG)
+    assert mrr.series == {"stock_mrr_cents": ("kpimon_mrr", 100.0)}
+    results = results_of("essentials:30d:all", sample("kpimon_mrr", 1234.5))
+    found = cells(essentials_tile([mrr], results, [], "EUR", "All teams"))
+    assert found["mrr:all"] == (pytest.approx(1234.5), "€1,234", "")

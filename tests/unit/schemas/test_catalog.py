@@ -272,6 +272,30 @@ BUILTIN_KPIS = {
         "ratio",
         ("all", "team", "rep", "channel"),
     ),
+    "retained_customer_activations": (
+        "kpimon_retained_customer_activations",
+        "retention_activations",
+        "count",
+        ("all", "team", "rep", "channel"),
+    ),
+    "retained_customer_churns": (
+        "kpimon_retained_customer_churns",
+        "retention_churns",
+        "count",
+        ("all", "team", "rep", "channel"),
+    ),
+    "retained_customer_activations_mrr": (
+        "kpimon_retained_customer_activations_mrr",
+        "retention_activations_mrr_cents / 100",
+        "currency",
+        ("all", "team", "rep", "channel"),
+    ),
+    "retained_customer_churns_mrr": (
+        "kpimon_retained_customer_churns_mrr",
+        "retention_churns_mrr_cents / 100",
+        "currency",
+        ("all", "team", "rep", "channel"),
+    ),
     "nps": (
         "kpimon_nps",
         "100 * (nps_promoters - nps_detractors) / nps_responses",
@@ -283,6 +307,10 @@ BUILTIN_KPIS = {
     "csat_responses": ("kpimon_csat_responses", "csat_responses", "count", ("all", "team", "rep", "channel")),
     "ces": ("kpimon_ces", "ces_score_total / ces_responses", "score", ("all", "team", "rep", "channel")),
     "ces_responses": ("kpimon_ces_responses", "ces_responses", "count", ("all", "team", "rep", "channel")),
+    "nps_promoters": ("kpimon_nps_promoters", "nps_promoters", "count", ("all", "team", "rep", "channel")),
+    "nps_detractors": ("kpimon_nps_detractors", "nps_detractors", "count", ("all", "team", "rep", "channel")),
+    "csat_satisfied": ("kpimon_csat_satisfied", "csat_satisfied", "count", ("all", "team", "rep", "channel")),
+    "ces_points": ("kpimon_ces_points", "ces_score_total", "count", ("all", "team", "rep", "channel")),
     # unit economics
     "arpa": (
         "kpimon_average_revenue_per_account",
@@ -651,3 +679,19 @@ def test_a_stock_has_no_goal() -> None:
     assert not BUILTIN.kpi("mrr").adds_up_over_time()
     assert BUILTIN.kpi("customers_new").adds_up_over_time()
     assert BUILTIN.kpi("calls").adds_up_over_time()
+
+
+@pytest.mark.parametrize(
+    ("formula", "exported"),
+    [
+        ("revenue", ("revenue", 1.0)),
+        ("stock_mrr_cents / 100", ("stock_mrr_cents", 100.0)),
+        ("12 * stock_mrr_cents / 100", None),
+        ("deals_won / deals_lost", None),
+        ("revenue / 0", None),
+    ],
+)
+def test_the_counter_a_kpi_series_gives_and_its_factor(formula: str, exported: tuple[str, float] | None) -> None:
+    kpi = KpiSpec(id="k", name="K", kind="result", indicator="lagging", metric="kpimon_k", formula=formula,
+                  unit="count", good="up", description="d")  # fmt: skip
+    assert kpi.exported_counter() == exported

@@ -138,7 +138,9 @@ def test_no_ratio_gauge_is_summed_or_averaged() -> None:
         for name in set(METRIC_NAME.findall(expr)) & {kpi.metric for kpi in CATALOG.kpis} - additive:
             weighted = re.compile(rf"\(\s*{name}\{{[^}}]*\}} \* kpimon_[a-z_]+\{{[^}}]*\}}\)")
             assert weighted.search(expr), f"{name} is not weighted per worker in {expr}"
-        assert "_ratio{" not in expr, f"a ratio gauge in {expr}"
+        # a ratio gauge only times its own denominator (its numerator, per worker: the gross profit of the margin)
+        unweighted = re.sub(r"kpimon_[a-z_]+_ratio\{[^}]*\} \* kpimon_[a-z_]+\{[^}]*\}", "", expr)
+        assert "_ratio{" not in unweighted, f"a ratio gauge in {expr}"
 
 
 def test_ratios_are_rebuilt_exactly_from_summed_counts() -> None:
@@ -444,3 +446,44 @@ def test_two_workers_add_up_to_what_one_worker_would_show(tmp_path: Path) -> Non
         for kpi_id, value in expected.items()
     ]
     _promtool(tmp_path, rules, [{"interval": "1m", "input_series": series, "promql_expr_test": checks}])
+
+
+CUSTOMER_KPIS = (
+    "customers", "mrr", "arr", "arpa", "customers_new", "customers_reactivated", "customers_churned", "mrr_new",
+    "mrr_reactivated", "mrr_expansion", "mrr_contraction", "mrr_churned", "mrr_net_change", "mrr_at_start",
+    "customer_retention_rate", "logo_churn_rate", "gross_revenue_retention", "net_revenue_retention", "gross_margin",
+    "customer_lifetime_value", "ltv_to_cac", "cac_payback", "nps", "csat", "ces",
+)  # fmt: skip
+
+
+def test_the_customers_dashboard_shows_every_customer_kpi_rebuilt_exactly_across_workers() -> None:
+    board = DASHBOARDS[f"{UIDS['customers']}.json"]
+    shown = {target.get("legendFormat") for panel in panels(board) for target in panel.get("targets", [])}
+    shown |= {panel["title"].split(" · ")[0] for panel in panels(board)}
+    assert {KPIS[kpi_id].name for kpi_id in CUSTOMER_KPIS} <= shown
+    for panel in panels(board):
+        assert "exact for one worker only" not in panel.get("description", ""), panel["title"]
+    assert set(variables(board)) == {"datasource", "window", "team", "channel"}
+    assert variables(board)["window"]["query"] == "30d,month,quarter"
+
+
+def test_money_kept_in_cents_is_rebuilt_from_the_summed_currency_series() -> None:
+    month = Selector("month", "all")
+    mrr = f'{AGGREGATE} (kpimon_mrr{{window="month", scope="all"}})'
+    at_start = kpi_query(CATALOG, KPIS["mrr_at_start"], month)
+    assert at_start.exact and at_start.expr.startswith(f"((((((100 * {mrr}) - (100 * ")
+    retention = kpi_query(CATALOG, KPIS["net_revenue_retention"], month)
+    assert retention.exact
+    assert f"(100 * {AGGREGATE} (kpimon_retained_customer_churns_mrr{{" in retention.expr
+
+
+def test_the_gross_profit_is_the_margin_gauge_times_each_workers_mrr() -> None:
+    """Not a series of its own (it reads the config's gross margin): each worker's margin x its own MRR, summed."""
+    window = Selector("30d", "all")
+    margin, mrr = 'kpimon_gross_margin_ratio{window="30d", scope="all"}', 'kpimon_mrr{window="30d", scope="all"}'
+    weighted = f"{AGGREGATE} ({margin} * {mrr})"
+    for kpi_id in ("gross_margin", "customer_lifetime_value", "ltv_to_cac", "cac_payback"):
+        query = kpi_query(CATALOG, KPIS[kpi_id], window)
+        assert query.exact and f"(100 * {weighted})" in query.expr, kpi_id
+    clv = kpi_query(CATALOG, KPIS["customer_lifetime_value"], window).expr
+    assert ">= 20)" in clv  # at_least(customers at the start, 20): no value for a smaller cohort
