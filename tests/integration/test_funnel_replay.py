@@ -165,9 +165,11 @@ def test_sales_funnel_is_identical_after_sigkill_during_the_replay(
     worker.start()
 
     def all_read() -> bool:
+        # at least one copy of each: a deal's event forwarded to the re-keyed topic, then read again after a kill,
+        # is forwarded again, and that copy is recognised as one too
         samples = scrape(worker.port)
         return total(samples, "kpimon_events_total") == events and (
-            total(samples, "kpimon_events_duplicate_total") == events
+            total(samples, "kpimon_events_duplicate_total") >= events
         )
 
     wait_until(all_read, timeout=240, message=f"{events} events and {events} second copies read")
