@@ -76,7 +76,8 @@ demo: install tools stack  ## run the monitor: Kafka, Redis, a worker, the demo 
 	@KPIMON_CONFIG_FILE=deploy/examples/kpimon.yaml KPIMON_GATEWAY_PORT=$(GATEWAY_PORT) $(DEMO_HUBSPOT_ENV) \
 		KPIMON_GATEWAY_HUBSPOT_API_URL=http://127.0.0.1:$(HUBSPOT_API_PORT) \
 		nohup $(BIN)/kpimon gateway > $(STATE)/logs/gateway.log 2>&1 & echo $$! > $(STATE)/demo-gateway.pid
-	@sed 's/127.0.0.1:6066/127.0.0.1:$(WEB_PORT)/' deploy/prometheus/prometheus.demo.yml > $(STATE)/prometheus.yml
+	@sed -e 's/127.0.0.1:6066/127.0.0.1:$(WEB_PORT)/' -e 's#- rules/#- $(CURDIR)/deploy/prometheus/rules/#' \
+		deploy/prometheus/prometheus.demo.yml > $(STATE)/prometheus.yml
 	@nohup prometheus --config.file=$(STATE)/prometheus.yml --storage.tsdb.path=$(STATE)/prometheus \
 		--web.listen-address=127.0.0.1:$(PROMETHEUS_PORT) > $(STATE)/logs/prometheus.log 2>&1 & echo $$! > $(STATE)/demo-prometheus.pid
 	@nohup $(BIN)/kpimon board --config deploy/examples/kpimon.yaml --port $(BOARD_PORT) \
@@ -90,6 +91,7 @@ demo: install tools stack  ## run the monitor: Kafka, Redis, a worker, the demo 
 	@echo "  board        http://127.0.0.1:$(BOARD_PORT)/board  (one team: /board/emea; a TV: full screen, it rotates)"
 	@echo "  metrics      http://127.0.0.1:$(WEB_PORT)/metrics"
 	@echo "  prometheus   http://127.0.0.1:$(PROMETHEUS_PORT)  (scrapes the worker every second; the board reads it)"
+	@echo "  goals        http://127.0.0.1:$(PROMETHEUS_PORT)/graph?g0.expr=kpimon_goal_attainment_ratio&g0.tab=1  (attainment, recorded every 5 s)"
 	@echo "  today/rep    curl -s http://127.0.0.1:$(WEB_PORT)/metrics | grep 'kpimon_calls{.*scope=\"rep\".*window=\"today\"'"
 	@echo "  alerts       curl -s http://127.0.0.1:$(WEB_PORT)/metrics | grep 'kpimon_alert_state{.*} 1'"
 	@echo "  gateway      http://127.0.0.1:$(GATEWAY_PORT)/metrics (webhooks in: docs/gateway.md)"

@@ -271,11 +271,12 @@ def test_promtool_check_config(config: str, tmp_path: Path) -> None:
 
 
 def test_promtool_check_the_demos_config() -> None:
-    """make demo's Prometheus, for the board: one job, scraped every second, no rules."""
+    """make demo's Prometheus, for the board: one job, scraped every second, the recording rules only."""
     output = run(tool("promtool"), "check", "config", PROMETHEUS_DIR / "prometheus.demo.yml")
-    assert "SUCCESS" in output
+    assert "SUCCESS" in output and "1 rule files found" in output
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.demo.yml").read_text(encoding="utf-8"))
     assert config["global"]["scrape_interval"] == "1s"
+    assert config["rule_files"] == ["rules/kpimon.rules.yml"]
     assert [job["job_name"] for job in config["scrape_configs"]] == [WORKER_JOB]
 
 
