@@ -97,7 +97,7 @@ def _offline(values: list[bytes], limits: Settings) -> dict[str, float]:
             Rejection,
         )
     ]
-    return activity_offline(accepted)
+    return activity_offline([json.loads(value) for value in accepted])  # ids are unique: the order does not matter
 
 
 def _overall(port: int) -> dict[str, float]:
