@@ -22,7 +22,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.worker.kafka_access import KafkaSecurity, kafka_client_options
 from tests.certificates import Pki, make_pki
-from tests.integration.support import REPO, free_port
+from tests.integration.kafka_broker import kafka_classpath
+from tests.integration.support import free_port
 
 KEYSTORE_PASSWORD = "keystore-pw"
 SCRAM_USER, SCRAM_PASSWORD = "kpimon", "scram-pw-5c1a"
@@ -134,10 +135,7 @@ def secured_kafka(directory: Path, timeout: float = 120.0) -> Iterator[SecuredKa
     port, controller, internal = free_port(), free_port(), free_port()
     properties = directory / "server.properties"
     properties.write_text(_server_properties(directory, pki, port, controller, internal))
-    classpath = subprocess.run(
-        [str(REPO / "deploy/local/kpimon-local"), "classpath"], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    java = ["java", "-Xms128m", "-Xmx384m", f"-Dlog4j.configuration=file:{_log4j(directory)}", "-cp", classpath]
+    java = ["java", "-Xms128m", "-Xmx384m", f"-Dlog4j.configuration=file:{_log4j(directory)}", "-cp", kafka_classpath()]
     cluster_id = subprocess.run(
         [*java, "kafka.tools.StorageTool", "random-uuid"], check=True, capture_output=True, text=True
     ).stdout.strip()
