@@ -41,6 +41,20 @@ log = logging.getLogger(__name__)
 SEEN_SWEEP_SECONDS = 3600
 SEEN_SWEEP_CHUNKS = 200  # chunks of expired days deleted per batch at most: a day is dropped over several batches
 TAIL_IDLE_SECONDS = 5.0
+WRITE_SLICE_SECONDS = 0.005
+
+
+class LoopTurns:
+    """Called after each step of a long loop: yields to the event loop once a slice has run ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._started = time.perf_counter()
+
+    async def __call__(self) -> None:
+        if time.perf_counter() - self._started >= self._seconds:
+            await asyncio.sleep(0)
+            self._started = time.perf_counter()
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -416,7 +430,13 @@ class IngestPipeline:
         self._tables.checkpoint()
 
     async def _write(self, stage: Stage) -> None:
+        """The stage's writes, yielding to the loop every ``WRITE_SLICE_SECONDS`` (a backlog's batch writes thousands).
+
+        Readers of the tables between two slices (the alert sums) see every group whole, some of the
+        batch's new and some not yet, as they see the groups of partitions other workers write.
+        """
         tables = self._tables
+        turn = LoopTurns(WRITE_SLICE_SECONDS)
         for partition, chunk in stage.seen.items():
             # A key of its own per batch and process: a batch replayed after a
             # crash never overwrites ids that an earlier attempt stored.
@@ -425,12 +445,14 @@ class IngestPipeline:
             )
         for key, group in stage.groups.items():
             tables.buckets[key] = group
+            await turn()
         for key, progress in stage.progress.items():
             tables.progress[key] = progress
         for emitted in stage.emitted:
             await self._rekeyed.send(key=routing_key_of(emitted).encode(), value=orjson.dumps(emitted))
         for key, state in stage.entities.items():
             tables.entities[key] = state
+            await turn()
         if self._observer is not None:
             self._observer.written(stage)
 
