@@ -10,8 +10,8 @@ freed by reference counting when a group is evicted: they have no cycles for the
 permanent generation, which collections skip, so a full collection walks only what was made since
 (seconds of work, not the whole state). The cost is that cyclic garbage frozen while still alive is
 not collected; every ``THAW_SECONDS`` ``gc.unfreeze()`` gives the next full collection everything
-again, one long pause an hour instead of one a minute. ``kpimon_gc_frozen_objects`` shows how many
-objects the collections skip.
+again, one long pause an hour instead of one a minute. (No gauge shows the frozen count:
+``gc.get_freeze_count()`` walks every frozen object, a pause of its own.)
 """
 
 from __future__ import annotations
@@ -19,10 +19,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import Callable, Iterator
-
-from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from collections.abc import Callable
 
 FREEZE_SECONDS = 60.0
 THAW_SECONDS = 3600.0
@@ -46,22 +43,3 @@ class CollectorPacer:
         while True:
             await asyncio.sleep(FREEZE_SECONDS)
             self.step()
-
-
-class FrozenObjectsCollector(Collector):
-    """``kpimon_gc_frozen_objects``: the objects in the permanent generation, skipped by every collection."""
-
-    @staticmethod
-    def family(value: float | None = None) -> GaugeMetricFamily:
-        return GaugeMetricFamily(
-            "kpimon_gc_frozen_objects",
-            f"Objects the garbage collector skips: what was alive at the last freeze (every {FREEZE_SECONDS:.0f} s; "
-            f"all are given back every {THAW_SECONDS:.0f} s).",
-            value=value,
-        )
-
-    def describe(self) -> Iterator[Metric]:
-        yield self.family()
-
-    def collect(self) -> Iterator[Metric]:
-        yield self.family(gc.get_freeze_count())
