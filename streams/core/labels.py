@@ -45,14 +45,15 @@ from streams.core.records import UNKNOWN_CHANNEL, Accepted
 from streams.core.validation import Rejection
 
 OTHER_LABEL = "other"
-Dimension = Literal["team", "rep", "channel", "campaign", "lost_reason"]
-DIMENSIONS: tuple[Dimension, ...] = ("team", "rep", "channel", "campaign", "lost_reason")
+Dimension = Literal["team", "rep", "channel", "campaign", "lost_reason", "stage"]
+DIMENSIONS: tuple[Dimension, ...] = ("team", "rep", "channel", "campaign", "lost_reason", "stage")
 _FIELD: dict[Dimension, str] = {
     "team": "team",
     "rep": "rep_id",
     "channel": "channel",
     "campaign": "campaign_id",
     "lost_reason": "reason",
+    "stage": "to_stage",
 }
 _RULE: dict[Dimension, str] = {
     "team": "teams",
@@ -60,6 +61,7 @@ _RULE: dict[Dimension, str] = {
     "channel": "channels",
     "campaign": "campaigns",
     "lost_reason": "lost_reasons",
+    "stage": "stages",
 }
 _RESERVED = frozenset({OTHER_LABEL, UNKNOWN_CHANNEL, UNASSIGNED_TEAM})
 AdmittedLabels = dict[str, list[str]]  # dimension -> the unknown values admitted in a partition, in order
