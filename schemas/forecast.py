@@ -35,8 +35,8 @@ worker's share: the inputs are sums across workers, see deploy/prometheus/genera
   proposal (0.5), and lost 2 from discovery (0): overall 4 of 8 (0.5). Open now: 40,000 in
   negotiation, 20,000 in proposal, 30,000 in discovery and 10,000 with no stage change (no deal
   closed from there: the overall 0.5). Weighted: 40,000 x 0.75 + 20,000 x 0.5 + 30,000 x 0 +
-  10,000 x 0.5 = 45,000; with 65,000 won so far this month, the month projects to 110,000 (one
-  rate for all, 65,000 + 100,000 x 0.5 = 115,000, would ignore that discovery deals never close won).
+  10,000 x 0.5 = 45,000; with 75,000 won so far this month, the month projects to 120,000 (one
+  rate for all, 75,000 + 100,000 x 0.5 = 125,000, would ignore that discovery deals never close won).
 """
 
 from __future__ import annotations
