@@ -22,9 +22,9 @@ from streams.entities.deals_leads import (
     UNKNOWN_STAGE,
     WON_STAGE_PREFIX,
 )
-from streams.readout.open_pipeline import OpenPipeline
 from streams.readout.formula_code import Compiled, compiled
 from streams.readout.kpis import cycle_quantiles
+from streams.readout.open_pipeline import OpenPipeline
 
 KPI_LABELS = ("window", "scope", "team", "rep", "channel", "campaign")
 OPEN_LABELS = ("scope", "team", "rep", "channel", "campaign")

@@ -1,9 +1,9 @@
 """Open deals and their value per scope, kept from the entity states written. Pure.
 
 What ``deals_leads.open_deals`` gives for every stored state, per scope (``facts.scopes_for``): the
-count of open deals and the exact sum of their amounts, in all and per stage the deals are in now
-(a stage change moves a deal's count and value from its old stage to its new one). ``apply`` takes the entity states written
-(None: deleted) and moves each deal's contribution from its old scopes to its new ones; only open
+count of open deals and the exact sum of their amounts, in all and per stage the deals are in now.
+``apply`` takes the entity states written (None: deleted) and moves each deal's contribution from its
+old scopes and stage to its new ones (a stage change moves its count and value); only open
 deals are kept (a reference to the state and its contribution), so closed deals cost nothing;
 ``reconcile`` makes the keeper equal to a snapshot of the stored states, step by step, keeping what
 was applied meanwhile (as ``window_totals.WindowTotals.reconcile``). Other entity kinds are ignored.

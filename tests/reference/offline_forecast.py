@@ -147,8 +147,8 @@ def acceptance_events(now: int, prefix: str, team: str, rep: str) -> list[Event]
         add("opportunity.created", f"{name}-created", 3_000, **deal, amount=amount, currency="EUR")
         before = "new"
         for step, stage in enumerate(path[reached] if reached else []):
-            add("opportunity.stage_changed", f"{name}-{stage}", 2_400 - 600 * step, **deal, from_stage=before,
-                to_stage=stage)  # fmt: skip
+            changed = {"from_stage": before, "to_stage": stage}
+            add("opportunity.stage_changed", f"{name}-{stage}", 2_400 - 600 * step, **deal, **changed)
             before = stage
         if name == "n3":  # its last stage change is delivered after the win
             late.append(events.pop())

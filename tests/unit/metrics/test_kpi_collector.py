@@ -318,9 +318,11 @@ def test_funnel_details_cycle_quantiles_lost_reasons_and_open_pipeline() -> None
     assert registry.get_sample_value("kpimon_open_deals", spring) == 1  # deal c has no campaign
     assert registry.get_sample_value("kpimon_open_pipeline_value", spring) == 1000.0
     # per stage: deal a has no stage change, deal c is re-opened in negotiation
-    by_stage = {f"{family}:{stage}": registry.get_sample_value(family, {**overall, "stage": stage})
-                for family in ("kpimon_open_deals_by_stage", "kpimon_open_pipeline_value_by_stage")
-                for stage in ("unknown", "negotiation")}  # fmt: skip
+    by_stage = {
+        f"{family}:{stage}": registry.get_sample_value(family, {**overall, "stage": stage})
+        for family in ("kpimon_open_deals_by_stage", "kpimon_open_pipeline_value_by_stage")
+        for stage in ("unknown", "negotiation")
+    }
     assert by_stage == {
         "kpimon_open_deals_by_stage:unknown": 1,
         "kpimon_open_deals_by_stage:negotiation": 1,
