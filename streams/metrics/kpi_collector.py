@@ -62,7 +62,7 @@ PROGRESS_COUNTERS = (
     (
         "folded",
         "kpimon_labels_folded",
-        "Events counted under the label value other: their team, rep, channel, campaign or loss reason was "
+        "Events counted under the label value other: their team, rep, channel, campaign, loss reason or deal stage was "
         "unknown beyond the config's cap, or too long or odd (the config's labels section), by dimension.",
         "dimension",
     ),
