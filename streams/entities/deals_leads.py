@@ -187,9 +187,10 @@ def apply_deal_event(state: DealState, event: DealEvent, to_reporting: ToReporti
             new["created_at"] = _earliest(new["created_at"], at)
         case OpportunityStageChanged():
             change: Stamped = [event.to_stage, at, event.event_id]
+            known = stage_changes(state)  # an event applied again once its id is forgotten adds nothing
+            new["stages"] = known if change in known else sorted([*known, change], key=_stamp_order)
             if _later(new["stage"], at, event.event_id):
                 new["stage"] = change
-            new["stages"] = sorted([*stage_changes(new), change], key=_stamp_order)
         case DealWon() | DealLost():
             if isinstance(event, DealWon):
                 named = {"channel": event.channel, "campaign": event.campaign_id, "lead": event.lead_id}
