@@ -43,6 +43,7 @@ from streams.metrics.exposition import KpiExposition  # noqa: E402
 from streams.readout.open_pipeline import OpenPipeline  # noqa: E402
 from streams.readout.window_totals import WindowTotals  # noqa: E402
 from streams.worker.pipeline import partition_of  # noqa: E402
+from streams.worker.settings import Settings  # noqa: E402
 
 T = TypeVar("T")
 TOPIC = "bench.crm"
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     batches = list(fetches(args.reps, args.teams, args.events, args.partitions, args.batch, args.seed))
     events = sum(len(batch) for batch in batches)
     runs = [measure(args, config, batches) for _ in range(args.repeat)]
-    least = {phase: min(seconds[phase] for seconds, _ in runs) for phase in runs[0][0]}
+    least = {phase: min(seconds[phase] for seconds, _, _ in runs) for phase in runs[0][0]}
     per_event = {phase: round(seconds * 1e6 / events, 2) for phase, seconds in least.items()}
     return {
         "events": events,
@@ -98,13 +99,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "batch": args.batch,
         "runs": args.repeat,
         "groups_stored": runs[0][1],
+        "group_writes_per_event": round(runs[0][2] / events, 3),
         "cpu_us_per_event": {**per_event, "total": round(sum(per_event.values()), 2)},
-        "cpu_us_per_event_of_each_run": [round(sum(seconds.values()) * 1e6 / events, 2) for seconds, _ in runs],
+        "cpu_us_per_event_of_each_run": [round(sum(seconds.values()) * 1e6 / events, 2) for seconds, _, _ in runs],
     }
 
 
-def measure(args: argparse.Namespace, config: KpimonConfig, batches: list[list[Any]]) -> tuple[dict[str, float], int]:
-    """One run over the fetches from empty state: CPU seconds per phase, and the groups stored at the end."""
+def measure(
+    args: argparse.Namespace, config: KpimonConfig, batches: list[list[Any]]
+) -> tuple[dict[str, float], int, int]:
+    """One run over the fetches from empty state: CPU seconds per phase, the groups stored at the end and written."""
     catalog = load_catalog()
     seen = MemorySeen()
     groups: dict[str, BucketGroup] = {}
@@ -113,6 +117,7 @@ def measure(args: argparse.Namespace, config: KpimonConfig, batches: list[list[A
     totals = WindowTotals(config, int(time.time()))
     exposition = KpiExposition(catalog, totals, OpenPipeline(config))
     timer, known, group_ends = Timer(), config.known_currencies(), GroupEnds(config)
+    written = [0]  # group writes (changelog records of the buckets table)
 
     def validate(batch: list[Any]) -> list[Record]:
         now = time.time()
@@ -149,6 +154,7 @@ def measure(args: argparse.Namespace, config: KpimonConfig, batches: list[list[A
                     table[key] = value
             if stage.groups:
                 totals.apply(stage.groups)
+                written[0] += len(stage.groups)
 
     def evict() -> None:
         watermarks = {int(key): value["watermark"] for key, value in progress.items()}
@@ -176,7 +182,7 @@ def measure(args: argparse.Namespace, config: KpimonConfig, batches: list[list[A
     counted = sum(sum(value["events"].values()) for value in progress.values())
     if counted != events:
         raise RuntimeError(f"{counted} events counted of {events}")
-    return timer.seconds, len(groups)
+    return timer.seconds, len(groups), written[0]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -185,7 +191,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=200, help="reps (default 200)")
     parser.add_argument("--teams", type=int, default=5, help="teams (default 5)")
     parser.add_argument("--partitions", type=int, default=6, help="partitions (default 6)")
-    parser.add_argument("--batch", type=int, default=2000, help="messages per fetch (default 2000, the worker's)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=Settings.model_fields["batch_size"].default,
+        help="messages per fetch (default: the worker's, %(default)s)",
+    )
     parser.add_argument("--refresh-every", type=int, default=2, help="a /metrics refresh every N batches (default 2)")
     parser.add_argument("--repeat", type=int, default=3, help="runs over the events; the least CPU counts (default 3)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated events (default 1)")

@@ -36,6 +36,7 @@ from streams.metrics.visitor_freshness import VisitorsCountedCollector, VisitorW
 from streams.readout.kpis import monthly_report, monthly_totals
 from streams.worker.alerting import AlertService
 from streams.worker.batch_consumer import BatchApp, BatchConsumer, CommitOffsets, RawRecord
+from streams.worker.collector_pacing import CollectorPacer, FrozenObjectsCollector
 from streams.worker.entity_store import EntityRocksStore
 from streams.worker.kafka_clients import faust_credentials
 from streams.worker.metrics_page import MetricsPage
@@ -289,6 +290,8 @@ def create_app(
     guard = guarded(web_credentials(settings.web))
     page = _metrics_page(app, settings, config, catalog, clock, tables, guard)
     page.registry.register(VisitorWritesCollector(lambda: visitors.pending, lambda: visitors.dropped))
+    page.registry.register(FrozenObjectsCollector())
+    app.task(CollectorPacer().run)
     pipeline = IngestPipeline(
         settings,
         config,

@@ -7,9 +7,12 @@ clock moved, and re-renders the families whose counters changed; a scrape refres
 text of every family, then the goals (rebuilt at every refresh: their pace moves with the clock),
 then the small collectors (ingest counters, loop lag, Faust, alerts), part by part. All of that runs
 in steps on the event loop, yielding after every ``SLICE_SECONDS``, so ingest never waits for a
-scrape longer than one step; a background refresh every ``RENDER_INTERVAL_SECONDS`` keeps the work
-left to a scrape small. After every table recovery (start, rebalance) the totals are reconciled
-with the stored state, in steps too, and scrapes wait for that.
+scrape longer than one step; a background refresh keeps the work left to a scrape small. It runs
+every ``RENDER_INTERVAL_SECONDS``, or less often when it is long: the time it held the loop is at most
+``RENDER_SHARE`` of the time between two refreshes, so with many scopes it cannot take the worker's
+CPU from the ingest (a scrape still refreshes first: what it serves is never older). After every
+table recovery (start, rebalance) the totals are reconciled with the stored state, in steps too, and
+scrapes wait for that.
 
 Unique visitors need Redis: a scrape serves the last count and starts a new one, unless one is
 still running (or started less than ``VISITOR_REFRESH_SECONDS`` ago), with the asyncio client,
@@ -46,6 +49,7 @@ from streams.worker.visitor_store import VisitorCounter
 log = logging.getLogger(__name__)
 SLICE_SECONDS = 0.002  # a slice of /metrics work holds the loop about this long (its last step can overshoot it)
 RENDER_INTERVAL_SECONDS = 1.0
+RENDER_SHARE = 0.1  # of the loop's time, the background refresh takes at most this share
 VISITOR_REFRESH_SECONDS = 0.5  # the least time between two counts of unique visitors
 QUERIES_PER_TRIP = 25  # PFCOUNTs per round trip to Redis: packing a pipeline is one step of the loop
 WRITE_BYTES = 256 * 1024  # the response is written in pieces this big (one write of 30 MiB held the loop 200 ms)
@@ -53,16 +57,28 @@ WRITE_BYTES = 256 * 1024  # the response is written in pieces this big (one writ
 
 async def run_in_slices(
     steps: Iterable[object], longest: RecentMax, clock: Callable[[], float] = time.perf_counter
-) -> None:
-    """Take ``steps``, yielding to the loop whenever a slice has run for ``SLICE_SECONDS``; record each slice."""
+) -> float:
+    """Take ``steps``, yielding to the loop whenever a slice has run for ``SLICE_SECONDS``; record each slice.
+
+    Returns the time the slices held the loop, in seconds (the time others ran in between is not in it).
+    """
+    held = 0.0
     started = clock()
     for _ in steps:
         elapsed = clock() - started
         if elapsed >= SLICE_SECONDS:
             longest.record(time.monotonic(), elapsed)
+            held += elapsed
             await asyncio.sleep(0)
             started = clock()
-    longest.record(time.monotonic(), clock() - started)
+    elapsed = clock() - started
+    longest.record(time.monotonic(), elapsed)
+    return held + elapsed
+
+
+def refresh_delay(held_seconds: float) -> float:
+    """The wait before the next background refresh: the last one's loop time is ``RENDER_SHARE`` of the cycle."""
+    return max(RENDER_INTERVAL_SECONDS, held_seconds / RENDER_SHARE - held_seconds)
 
 
 class MetricsPage:
@@ -114,8 +130,8 @@ class MetricsPage:
 
     # -- rendering -------------------------------------------------------------------------------------------------
 
-    async def refresh(self) -> None:
-        """Take in the groups written, move the windows to now and re-render what changed."""
+    async def refresh(self) -> float:
+        """Take in the groups written, move the windows to now and re-render what changed; the loop time it took."""
         async with self._lock:
             now = int(self._clock())
             steps = chain(
@@ -125,12 +141,13 @@ class MetricsPage:
                 self.exposition.assemble(),
                 self.goals.render(now),
             )
-            await run_in_slices(steps, self.probe.render_steps)
+            return await run_in_slices(steps, self.probe.render_steps)
 
     async def refresh_forever(self) -> None:
+        delay = RENDER_INTERVAL_SECONDS
         while True:
-            await asyncio.sleep(RENDER_INTERVAL_SECONDS)
-            await self.refresh()
+            await asyncio.sleep(delay)
+            delay = refresh_delay(await self.refresh())
 
     async def parts(self) -> list[bytes]:
         """The whole /metrics text, in parts (one per KPI family, then the other collectors')."""

@@ -6,10 +6,11 @@ every changed key is written back once per batch (one changelog record each).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
@@ -29,7 +30,7 @@ from streams.core.validation import Rejection, validate_message
 from streams.core.windows import MINUTE
 from streams.entities.registry import EntityState
 from streams.ingest.batch import Stage, StoredState, plan_batch
-from streams.readout.visitor_keys import visitor_additions
+from streams.readout.visitor_keys import HllAddition, visitor_additions
 from streams.worker.batch_consumer import CommitOffsets, RawRecord
 from streams.worker.eviction import EntitySweep, Scan, scan_mapping
 from streams.worker.retries import EdgeRetries
@@ -40,6 +41,20 @@ log = logging.getLogger(__name__)
 SEEN_SWEEP_SECONDS = 3600
 SEEN_SWEEP_CHUNKS = 200  # chunks of expired days deleted per batch at most: a day is dropped over several batches
 TAIL_IDLE_SECONDS = 5.0
+WRITE_SLICE_SECONDS = 0.005
+
+
+class LoopTurns:
+    """Called after each step of a long loop: yields to the event loop once a slice has run ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._started = time.perf_counter()
+
+    async def __call__(self) -> None:
+        if time.perf_counter() - self._started >= self._seconds:
+            await asyncio.sleep(0)
+            self._started = time.perf_counter()
 
 
 def partition_of(key: str, partitions: int) -> int:
@@ -119,6 +134,16 @@ class Outgoing:
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes]] | None = None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A batch's computed writes: its stages, the messages it sends, the visitors it adds to Redis."""
+
+    records: int
+    stages: Sequence[Stage]
+    outgoing: Sequence[Outgoing]
+    additions: Mapping[str, HllAddition]
 
 
 def _no_commits(topic: str, partition: int) -> int | None:
@@ -245,7 +270,7 @@ class IngestPipeline:
         return commits
 
     async def process_isolating_failures(self, records: Sequence[RawRecord]) -> None:
-        """``process``; if computing its writes raises, the batch again one message at a time.
+        """``process``; if computing its writes raises, each half of the batch again, down to one message.
 
         A message whose writes cannot be computed (``PoisonBatch``: the pure code raised on it)
         is dead-lettered with reason ``processing_error``, so the partition moves on instead of
@@ -260,9 +285,10 @@ class IngestPipeline:
                 log.error("Dead-lettering a message whose processing raised", exc_info=exc.__cause__)
                 await self._reject_unprocessable(records[0], exc.__cause__)
                 return
-            log.warning("Computing a batch of %d messages raised: processing them one by one", len(records))
-            for record in records:
-                await self.process_isolating_failures([record])
+            log.warning("Computing a batch of %d messages raised: processing it in halves", len(records))
+            half = len(records) // 2  # a poison message is found in log2(batch) rounds, the rest counted in order
+            await self.process_isolating_failures(records[:half])
+            await self.process_isolating_failures(records[half:])
 
     async def _reject_unprocessable(self, message: RawRecord, cause: BaseException | None) -> None:
         position = Position(message.topic, message.partition, message.offset)
@@ -271,7 +297,7 @@ class IngestPipeline:
         rejection = Rejection("processing_error", f"processing raised: {cause!r}")
         headers = deadletter_headers(position, rejection, self._clock())
         dead_letter = Outgoing(self._deadletter, message.key, message.value, headers)
-        await self._fold([Rejected(position, rejection)], [dead_letter])
+        await self._fold(partial(self._plan, [Rejected(position, rejection)], [dead_letter]))
 
     def _already_applied(self, position: Position) -> bool:
         """Whether the state has this message already (read again after a crash or a re-read)."""
@@ -320,11 +346,8 @@ class IngestPipeline:
                 f"Seeking {rewind.topic}[{rewind.partition}] back to {rewind.offset}",
                 partial(self._consumer.rewind, rewind),
             )
-        try:
-            records, outgoing = self._classify(messages, positions, set(admission.admitted), now)
-        except Exception as exc:
-            raise PoisonBatch from exc
-        await self._fold(records, outgoing)
+        admitted = set(admission.admitted)
+        await self._fold(lambda: self._plan(*self._classify(messages, positions, admitted, now)))
 
     def _classify(
         self, messages: Sequence[RawRecord], positions: Sequence[Position], admitted: set[Position], now: float
@@ -365,21 +388,33 @@ class IngestPipeline:
                 records.append(Accepted(position, outcome))
         return records, outgoing
 
-    async def _fold(self, records: list[Record], outgoing: Sequence[Outgoing] = ()) -> None:
-        """Compute the batch's plan, then send it stage by stage, each durable before the next (see ingest.batch)."""
+    def _plan(self, records: list[Record], outgoing: Sequence[Outgoing]) -> Planned:
+        """A batch's plan from its records and what they send, and its web sessions' visitors; reads, never writes."""
         tables = self._tables
         stored = StoredState(tables.local_seen, tables.local_buckets, tables.local_progress, tables.local_entities)
+        plan = plan_batch(records, stored, self._config, self._labels)
+        additions = visitor_additions(self._settings.app_id, plan.web_sessions(), self._config, self._clock())
+        return Planned(len(records), plan.stages, outgoing, additions)
+
+    async def _fold(self, compute: Callable[[], Planned]) -> None:
+        """Compute the batch's plan off the event loop, then send it stage by stage, each durable before the next.
+
+        The computation is pure CPU work on the local stores, which nothing else writes while a batch
+        is in flight (the consumer runs one batch at a time and a revocation waits for it), so it runs
+        in a thread: the loop keeps serving scrapes and fetching the next batch meanwhile, held at
+        most one switch interval of the interpreter (5 ms) at a time, however big the batch.
+        """
         try:
-            plan = plan_batch(records, stored, self._config, self._labels)
-            additions = visitor_additions(self._settings.app_id, plan.web_sessions(), self._config, self._clock())
+            planned = await asyncio.to_thread(compute)
         except Exception as exc:
             raise PoisonBatch from exc
         self._batch_number += 1
         await self.retries.run(
-            f"Writing a batch of {len(records)} messages", lambda: self._write_plan(plan.stages, outgoing)
+            f"Writing a batch of {planned.records} messages",
+            lambda: self._write_plan(planned.stages, planned.outgoing),
         )
         if self._visitors is not None:  # in the background: Redis never holds up or fails the ingest
-            self._visitors.record(additions)
+            self._visitors.record(planned.additions)
 
     async def _write_plan(self, stages: Sequence[Stage], outgoing: Sequence[Outgoing]) -> None:
         """Every write of a plan, in order; all of them again if it is retried (each is idempotent)."""
@@ -395,7 +430,13 @@ class IngestPipeline:
         self._tables.checkpoint()
 
     async def _write(self, stage: Stage) -> None:
+        """The stage's writes, yielding to the loop every ``WRITE_SLICE_SECONDS`` (a backlog's batch writes thousands).
+
+        Readers of the tables between two slices (the alert sums) see every group whole, some of the
+        batch's new and some not yet, as they see the groups of partitions other workers write.
+        """
         tables = self._tables
+        turn = LoopTurns(WRITE_SLICE_SECONDS)
         for partition, chunk in stage.seen.items():
             # A key of its own per batch and process: a batch replayed after a
             # crash never overwrites ids that an earlier attempt stored.
@@ -404,12 +445,14 @@ class IngestPipeline:
             )
         for key, group in stage.groups.items():
             tables.buckets[key] = group
+            await turn()
         for key, progress in stage.progress.items():
             tables.progress[key] = progress
         for emitted in stage.emitted:
             await self._rekeyed.send(key=routing_key_of(emitted).encode(), value=orjson.dumps(emitted))
         for key, state in stage.entities.items():
             tables.entities[key] = state
+            await turn()
         if self._observer is not None:
             self._observer.written(stage)
 

@@ -58,7 +58,12 @@ class Settings(BaseSettings):
         description="KPIMON_KAFKA_SECURITY_PROTOCOL, KPIMON_KAFKA_SASL_*, _SSL_*",
     )
     data_dir: Path = Field(Path(".kpimon-data"), description="Faust's local data directory")
-    batch_size: int = Field(2000, ge=1, description="Most messages fetched and folded in one batch")
+    batch_size: int = Field(
+        20_000,
+        ge=1,
+        le=100_000,
+        description="Most messages folded in one batch: a backlog comes in batches this big, a live stream as it comes",
+    )
     max_event_bytes: int = Field(65536, ge=256, description="Larger messages are dead-lettered")
     future_tolerance_seconds: float = Field(300, ge=0, description="How far ahead of the clock occurred_at may be")
     past_horizon_days: float = Field(

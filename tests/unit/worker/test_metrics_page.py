@@ -24,7 +24,7 @@ from streams.metrics.kpi_collector import KpiCollector, ProgressCollector
 from streams.metrics.loop_lag import LoopLagProbe, RecentMax
 from streams.readout.visitor_keys import VisitorQuery, visitor_queries
 from streams.worker import metrics_page
-from streams.worker.metrics_page import MetricsPage, run_in_slices
+from streams.worker.metrics_page import MetricsPage, refresh_delay, run_in_slices
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables, partition_of
 from streams.worker.settings import Settings
 from tests.unit.worker.pipeline_fakes import Producer, Topic, nothing
@@ -198,6 +198,12 @@ async def test_work_in_slices_lets_other_tasks_run_between_them(monkeypatch: pyt
 
     longest = RecentMax()
     started = time.perf_counter()
-    await asyncio.gather(run_in_slices(steps(), longest), other())
+    held, _ = await asyncio.gather(run_in_slices(steps(), longest), other())
     assert sum(1 for at in ran if at > started + 0.005) >= 3  # the other task ran while the steps went on
     assert 0.002 <= longest.largest(time.monotonic()) < 0.02
+    assert 0.02 <= held < time.perf_counter() - started  # the steps' own time, not the other task's
+
+
+def test_a_long_background_refresh_is_spaced_to_a_tenth_of_the_loop() -> None:
+    assert refresh_delay(0.01) == 1.0  # a short one: every second
+    assert refresh_delay(0.3) == pytest.approx(2.7)  # 0.3 s of 3 s

@@ -48,10 +48,16 @@ def _record(event_id: str, offset: int) -> Any:
     )
 
 
-async def test_a_failing_message_is_dead_lettered_and_the_rest_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("before", "after"), [(1, 1), (40, 23)])
+async def test_a_failing_message_is_dead_lettered_and_the_rest_counted(
+    before: int, after: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failing batch is split in halves until the message is alone: a few rounds, not one per message."""
     fold_batch = streams.ingest.batch.fold_batch
+    attempts: list[int] = []
 
     def failing_fold(records: Sequence[Record], *args: Any, **kwargs: Any) -> Any:
+        attempts.append(len(records))
         if any(getattr(record, "event", None) and record.event.event_id == "boom" for record in records):  # type: ignore[union-attr]
             raise RuntimeError("a bug")
         return fold_batch(records, *args, **kwargs)
@@ -73,24 +79,28 @@ async def test_a_failing_message_is_dead_lettered_and_the_rest_counted(monkeypat
         clock=lambda: NOW,
     )
     boom = "boom"
-    ok1, ok2 = [f"ok{n}" for n in range(100) if partition_of(f"ok{n}", SETTINGS.partitions) == partition_of(boom, 6)][
-        :2
-    ]
-    records = [_record(ok1, 10), _record(boom, 11), _record(ok2, 12)]  # one partition, consecutive offsets
+    partition = partition_of(boom, SETTINGS.partitions)
+    ok = [f"ok{n}" for n in range(2000) if partition_of(f"ok{n}", SETTINGS.partitions) == partition]
+    ids = [*ok[:before], boom, *ok[before : before + after]]
+    records = [_record(event_id, 10 + number) for number, event_id in enumerate(ids)]  # one partition, in a row
+    last = 10 + before + after
     commits = await pipeline.ingest(records)
 
     assert [dict(message["headers"])["kpimon-reason"] for message in deadletter.sent] == [b"processing_error"]
     assert b"a bug" in dict(deadletter.sent[0]["headers"])["kpimon-detail"]
-    assert dict(deadletter.sent[0]["headers"])["kpimon-source-offset"] == b"11"
+    assert dict(deadletter.sent[0]["headers"])["kpimon-source-offset"] == str(10 + before).encode()
     counted = {name: value for p in progress.values() for name, value in p["events"].items()}
     rejected = {name: value for p in progress.values() for name, value in p["rejected"].items()}
-    assert counted == {"email.sent": 2} and rejected == {"processing_error": 1}
-    assert progress[str(partition_of(boom, SETTINGS.partitions))]["offsets"] == {"crm": 12}
-    assert commits == {("crm", partition_of(boom, SETTINGS.partitions)): 13}  # the whole batch is durable
+    assert counted == {"email.sent": before + after} and rejected == {"processing_error": 1}
+    assert progress[str(partition)]["offsets"] == {"crm": last}
+    assert commits == {("crm", partition): last + 1}  # the whole batch is durable
+    assert len(attempts) <= 2 * len(records).bit_length() + 2  # halves: about two plans per round
 
     assert await pipeline.ingest(records) == commits  # read again after a crash: nothing changes
     assert len(deadletter.sent) == 1
-    assert {name: value for p in progress.values() for name, value in p["events"].items()} == {"email.sent": 2}
+    assert {name: value for p in progress.values() for name, value in p["events"].items()} == {
+        "email.sent": before + after
+    }
 
 
 async def test_a_message_delivered_twice_in_one_batch_counts_once() -> None:
