@@ -42,6 +42,7 @@ def test_a_step_freezes_what_is_alive_and_an_hour_later_thaws_it() -> None:
 
 def test_frozen_objects_still_go_when_their_last_reference_does() -> None:
     """Group values have no cycles: reference counting frees them, frozen or not."""
+
     class Held(dict[str, float]):
         pass
 
