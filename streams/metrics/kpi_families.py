@@ -124,26 +124,18 @@ def kpi_families(catalog: Catalog) -> tuple[Family, ...]:
         )
         for kpi in catalog.kpis
     )
-    prefixes = {
-        "kpimon_deals_lost_by_reason": LOST_REASON_PREFIX,
-        "kpimon_deals_won_by_stage": WON_STAGE_PREFIX,
-        "kpimon_deals_lost_by_stage": LOST_STAGE_PREFIX,
-    }
-    quantiles = {
-        "kpimon_sales_cycle_p50_seconds": "sales_cycle_p50_seconds",
-        "kpimon_sales_cycle_p90_seconds": "sales_cycle_p90_seconds",
+    # The funnel details from window totals: the counters they read (by prefix), and the quantile they give.
+    reads = {
+        "kpimon_sales_cycle_p50_seconds": (CYCLE_SAMPLE_PREFIX, "sales_cycle_p50_seconds"),
+        "kpimon_sales_cycle_p90_seconds": (CYCLE_SAMPLE_PREFIX, "sales_cycle_p90_seconds"),
+        "kpimon_deals_lost_by_reason": (LOST_REASON_PREFIX, ""),
+        "kpimon_deals_won_by_stage": (WON_STAGE_PREFIX, ""),
+        "kpimon_deals_lost_by_stage": (LOST_STAGE_PREFIX, ""),
     }
     details = tuple(
         Family(name, help_text, labels, "open")
         if name in OPEN_FAMILIES
-        else Family(
-            name,
-            help_text,
-            labels,
-            "windows",
-            quantile=quantiles.get(name, ""),
-            prefix=prefixes.get(name, CYCLE_SAMPLE_PREFIX),
-        )
+        else Family(name, help_text, labels, "windows", prefix=reads[name][0], quantile=reads[name][1])
         for name, help_text, labels in FUNNEL_DETAILS
     )
     return (*kpis, *details, Family(*UNIQUE_VISITORS, KPI_LABELS, "visitors"))
