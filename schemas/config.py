@@ -94,6 +94,7 @@ class LabelsConfig(BaseModel):
     channels: LabelRule = LabelRule(max_unknown=50)
     campaigns: LabelRule = LabelRule(max_unknown=200)
     lost_reasons: LabelRule = LabelRule(max_unknown=30)
+    stages: LabelRule = LabelRule(max_unknown=20)  # the CRM's deal stages (``opportunity.stage_changed`` to_stage)
 
 
 class KpimonConfig(BaseModel):
@@ -151,7 +152,7 @@ class KpimonConfig(BaseModel):
                         f"known {dimension} are those defined under {dimension}: remove labels.{dimension}.known",
                     )
                 )
-        for dimension in ("channels", "campaigns", "lost_reasons"):
+        for dimension in ("channels", "campaigns", "lost_reasons", "stages"):
             if getattr(self.labels, dimension).unknown == "deadletter":
                 problems.append(
                     (

@@ -10,17 +10,38 @@ worker's share: the inputs are sums across workers, see deploy/prometheus/genera
   twentieth of the counted time: a working day of a month of 20) one early deal would project
   to twenty, so no run rate is given either ("too early").
 - **Weighted pipeline** (``revenue`` and ``deals_won`` only): what is won so far in the period,
-  plus each open deal weighted by the historical win rate of its stage. Every open deal is at
-  the same funnel stage in the catalog's counters (an opportunity that is neither won nor lost;
-  the deal stages a CRM names, ``opportunity.stage_changed``, are not counted per stage), so
-  the weight is the scope's win rate ``deals_won / (deals_won + deals_lost)`` over the last
-  ``WIN_RATE_WINDOW`` (30 days, rolling, so it neither restarts with the period nor is empty in
-  its first days). It assumes the open deals close within the period: an upper bound in a long
-  sales cycle. A scope that closed no deal in the window has no win rate, hence no projection.
+  plus each open deal (its value, or 1 for the count) weighted by the historical win rate of the
+  CRM stage it is in now (``opportunity.stage_changed``; ``unknown`` before any change):
+
+      projection = won so far + sum over stages s of (open at s) x (win rate of s)
+
+  The **win rate of a stage** is, of the deals closed (won or lost) in the last ``WIN_RATE_WINDOW``
+  (30 days, rolling, so it neither restarts with the period nor is empty in its first days) that
+  were in stage s when they closed (their last stage change before the win or loss), the share
+  won. That is the question a forecast asks of an open deal in s: of the deals that left s by
+  closing, how many were won. The alternative, "of the deals that ever reached s, the share won",
+  needs every stage a deal passed through kept with it and counts a deal lost in a later stage
+  against each earlier one; the deal's stage at its close needs only its stage changes, which it
+  keeps anyway. A deal that skips a stage, or that a CRM closes straight from its first stage,
+  counts where it closed.
+
+  A stage in which no deal closed in the window (a new stage, or one deals only pass through)
+  weighs its open deals with the scope's overall win rate ``deals_won / (deals_won + deals_lost)``
+  in the window; a scope that closed no deal at all in the window has no win rate, hence no
+  projection. It assumes the open deals close within the period: an upper bound in a long sales
+  cycle.
+
+  For example, in 30 days a team won 3 and lost 1 from negotiation (0.75), won 1 and lost 1 from
+  proposal (0.5), and lost 2 from discovery (0): overall 4 of 8 (0.5). Open now: 40,000 in
+  negotiation, 20,000 in proposal, 30,000 in discovery and 10,000 with no stage change (no deal
+  closed from there: the overall 0.5). Weighted: 40,000 x 0.75 + 20,000 x 0.5 + 30,000 x 0 +
+  10,000 x 0.5 = 45,000; with 75,000 won so far this month, the month projects to 120,000 (one
+  rate for all, 75,000 + 100,000 x 0.5 = 125,000, would ignore that discovery deals never close won).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -30,8 +51,11 @@ from schemas.goals import Goal
 ForecastMethod = Literal["run_rate", "weighted_pipeline"]
 MIN_ELAPSED_SHARE = 0.05
 WIN_RATE_WINDOW = "30d"
-# The goal KPIs with a weighted-pipeline projection, and the open pipeline's family each weighs (its value, its count).
-PIPELINE_KPIS = {"revenue": "kpimon_open_pipeline_value", "deals_won": "kpimon_open_deals"}
+# The goal KPIs with a weighted-pipeline projection, and the open pipeline per stage each weighs (its value, its count).
+PIPELINE_KPIS = {"revenue": "kpimon_open_pipeline_value_by_stage", "deals_won": "kpimon_open_deals_by_stage"}
+# The deals won and lost in a window per stage they closed from: the per-stage win rates.
+STAGE_OUTCOMES = ("kpimon_deals_won_by_stage", "kpimon_deals_lost_by_stage")
+StageValues = Mapping[str, float]  # stage -> a number (open deals or their value; deals won or lost)
 
 
 def run_rate_projection(value: float, elapsed_share: float) -> float | None:
@@ -52,8 +76,33 @@ def win_rate(deals_won: float, deals_lost: float) -> float | None:
     return deals_won / closed if closed > 0 else None
 
 
-def weighted_pipeline_projection(won: float, open_pipeline: float, rate: float | None) -> float | None:
-    """``won + open_pipeline * rate``: what is won so far plus the open deals (value or count) weighted by the rate."""
-    if rate is None:
+def stage_win_rates(won_by_stage: StageValues, lost_by_stage: StageValues) -> dict[str, float]:
+    """The win rate of each stage some deal closed from (won or lost there): won / (won + lost)."""
+    rates = {}
+    for stage in {*won_by_stage, *lost_by_stage}:
+        rate = win_rate(won_by_stage.get(stage, 0.0), lost_by_stage.get(stage, 0.0))
+        if rate is not None:
+            rates[stage] = rate
+    return rates
+
+
+def weighted_open_pipeline(
+    open_by_stage: StageValues, won_by_stage: StageValues, lost_by_stage: StageValues
+) -> float | None:
+    """Sum over stages of what is open there x the stage's win rate (the overall one where none closed there).
+
+    None when no deal closed at all (no win rate).
+    """
+    overall = win_rate(sum(won_by_stage.values()), sum(lost_by_stage.values()))
+    if overall is None:
         return None
-    return won + open_pipeline * rate
+    rates = stage_win_rates(won_by_stage, lost_by_stage)
+    return sum(value * rates.get(stage, overall) for stage, value in open_by_stage.items())
+
+
+def weighted_pipeline_projection(
+    won: float, open_by_stage: StageValues, won_by_stage: StageValues, lost_by_stage: StageValues
+) -> float | None:
+    """``won + weighted_open_pipeline(...)``: what is won so far plus the open deals (value or count) weighted."""
+    weighted = weighted_open_pipeline(open_by_stage, won_by_stage, lost_by_stage)
+    return None if weighted is None else won + weighted

@@ -37,9 +37,19 @@ projected for each goal (``schemas.forecast``), labelled like ``kpimon_goal`` pl
   (``kpimon_goal_expected / kpimon_goal``, the same on every worker); no series below
   ``MIN_ELAPSED_SHARE`` of the period;
 - ``method="weighted_pipeline"`` (revenue and deals won): the summed KPI plus the open pipeline
-  (``kpimon_open_pipeline_value``, ``kpimon_open_deals``) times the scope's win rate over the
-  last 30 days, each summed across workers first (``kpimon:open_pipeline_value:weighted`` and
-  ``kpimon:open_deals:weighted``, per scope); no series where the scope closed no deal in 30 days.
+  weighted by the 30-day win rate of each stage the open deals are in, every input summed across
+  workers first:
+
+  - ``kpimon:win_rate_by_stage:ratio`` (scope labels, ``window="30d"``, ``stage``): of the deals
+    closed in 30 days from a stage (``kpimon_deals_won_by_stage`` and ``kpimon_deals_lost_by_stage``
+    summed, as either can lack a stage), the share won;
+  - ``kpimon:open_pipeline_value_by_stage:weighted`` and ``kpimon:open_deals_by_stage:weighted``
+    (scope labels, ``stage``): the open pipeline of a stage times its win rate, or times the
+    scope's overall 30-day win rate where no deal closed from the stage;
+  - ``kpimon:open_pipeline_value:weighted`` and ``kpimon:open_deals:weighted`` (scope labels): their
+    sum over the stages, 0 for a scope with a win rate and nothing open.
+
+  No series where the scope closed no deal in 30 days.
 
     python deploy/prometheus/generate_rules.py            # rewrite the rules file
     python deploy/prometheus/generate_rules.py --check    # exit 1 if it is stale
@@ -56,7 +66,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.catalog import WINDOW_NAMES, Catalog, KpiSpec, load_catalog
-from schemas.forecast import MIN_ELAPSED_SHARE, PIPELINE_KPIS, WIN_RATE_WINDOW
+from schemas.forecast import MIN_ELAPSED_SHARE, PIPELINE_KPIS, STAGE_OUTCOMES, WIN_RATE_WINDOW
 from schemas.formula import guard_of
 from schemas.scopes import SCOPE_KINDS
 
@@ -66,6 +76,8 @@ GOAL_GROUP_NAME = "kpimon-goal-attainment"
 FORECAST_GROUP_NAME = "kpimon-goal-forecast"
 GOAL_JOIN = "window, scope, team, rep, channel, campaign"  # a KPI series and the goal on it share these
 SCOPE_JOIN = "scope, team, rep, channel, campaign"  # the open pipeline has no window
+STAGE_JOIN = f"{SCOPE_JOIN}, stage"
+STAGE_WIN_RATE = "kpimon:win_rate_by_stage:ratio"
 # Labels that tell workers apart: the target's address, and the pod under Kubernetes.
 WORKER_LABELS = ("instance", "pod")
 SUM_WITHOUT = f"sum without ({', '.join(WORKER_LABELS)})"
@@ -202,25 +214,40 @@ def _goal_series(family: str, kpi: KpiSpec) -> str:
 
 
 def _weighted(open_family: str) -> str:
-    """``kpimon:open_deals:weighted``: the record of an open pipeline family times the win rate."""
+    """``kpimon:open_deals_by_stage:weighted``: the record of an open pipeline family times the win rate."""
     return f"kpimon:{open_family.removeprefix('kpimon_')}:weighted"
+
+
+def _weighted_total(open_family: str) -> str:
+    """``kpimon:open_deals:weighted``: the sum over stages of ``_weighted`` of a per-stage open family."""
+    return _weighted(open_family.removesuffix("_by_stage"))
 
 
 def forecast_rules(catalog: Catalog) -> list[RecordingRule]:
     """``kpimon_goal_projection`` per goal KPI and method, and the weighted open pipelines (see the module text)."""
     by_id = {kpi.id: kpi for kpi in catalog.kpis}
-    rules = []
     window = f'window="{WIN_RATE_WINDOW}"'
     won = f"sum by ({SCOPE_JOIN}) (kpimon_deals_won{{{window}}})"
     lost = f"sum by ({SCOPE_JOIN}) (kpimon_deals_lost{{{window}}})"
     rate = f"({won} / ({won} + {lost} != 0))"
-    for kpi_id, open_family in PIPELINE_KPIS.items():
-        if kpi_id not in by_id:
-            continue
-        open_sum = f"sum by ({SCOPE_JOIN}) ({open_family})"
+    won_from = f"sum by (window, {STAGE_JOIN}) ({STAGE_OUTCOMES[0]}{{{window}}})"
+    closed_from = f'sum by (window, {STAGE_JOIN}) ({{__name__=~"{"|".join(STAGE_OUTCOMES)}", {window}}})'
+    rules = []
+    kpis = [by_id[kpi_id] for kpi_id in PIPELINE_KPIS if kpi_id in by_id]
+    if kpis:
+        # A stage with losses and no win has no series of wins: 0 won.
+        stage_rate = f"({won_from} or {closed_from} * 0) / ({closed_from} != 0)"
+        rules.append(RecordingRule(STAGE_WIN_RATE, stage_rate, by_id.get("win_rate", kpis[0])))
+    for kpi in kpis:
+        open_family = PIPELINE_KPIS[kpi.id]
+        open_sum = f"sum by ({STAGE_JOIN}) ({open_family})"
+        # The stage's own win rate, else (no deal closed from it) the scope's.
+        own_rate = f"{open_sum} * on ({STAGE_JOIN}) {STAGE_WIN_RATE}"
+        by_stage = f"{own_rate} or {open_sum} * on ({SCOPE_JOIN}) group_left () {rate}"
+        rules.append(RecordingRule(_weighted(open_family), by_stage, kpi))
         # A scope with a win rate and nothing open weighs 0.
-        expr = f"{open_sum} * on ({SCOPE_JOIN}) {rate} or {rate} * 0"
-        rules.append(RecordingRule(_weighted(open_family), expr, by_id[kpi_id]))
+        expr = f"sum by ({SCOPE_JOIN}) ({_weighted(open_family)}) or {rate} * 0"
+        rules.append(RecordingRule(_weighted_total(open_family), expr, kpi))
     for kpi in catalog.kpis:
         if not kpi.adds_up_over_time():
             continue
@@ -228,7 +255,7 @@ def forecast_rules(catalog: Catalog) -> list[RecordingRule]:
         expr = f"{_goal_value(kpi)} / on ({GOAL_JOIN}) group_right () ({share} >= {_number(MIN_ELAPSED_SHARE)})"
         rules.append(RecordingRule("kpimon_goal_projection", expr, kpi, kpi_label=True, method="run_rate"))
         if kpi.id in PIPELINE_KPIS:
-            weighted = _weighted(PIPELINE_KPIS[kpi.id])
+            weighted = _weighted_total(PIPELINE_KPIS[kpi.id])
             projected = f"{_goal_value(kpi)} + on ({SCOPE_JOIN}) group_left {weighted}"
             # Adding the goal times 0 puts the goal's labels on the projection.
             goal_labels = f"{_goal_series('kpimon_goal', kpi)} * 0"

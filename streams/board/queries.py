@@ -16,6 +16,7 @@ from streams.board.views import BoardView
 
 ACTIVITY_KPIS = ("calls", "emails_sent", "meetings_booked", "demos_completed")
 FUNNEL_COUNTERS = ("leads", "mqls", "opportunities_created", "deals_won")
+STAGE_OUTCOMES = ("deals_won_by_stage", "deals_lost_by_stage")
 FUNNEL_WINDOW = "7d"
 LAST_WEEK = "7d"  # Prometheus' offset for "the same window a week ago"
 REVENUE_WINDOW = "month"
@@ -107,6 +108,9 @@ def _main_queries(view: BoardView, scope: str, team: str | None) -> tuple[Query,
         Query("revenue", summed(("revenue", "deals_won"), REVENUE_WINDOW, scope, team)),
         Query("revenue", summed(("open_pipeline_value",), None, scope, team)),
         Query("win_history", summed(("deals_won", "deals_lost"), WIN_RATE_WINDOW, scope, team)),
+        # the weighted pipeline: each stage's open value at the stage's win rate (schemas.forecast)
+        Query("pipeline_stages", summed(("open_pipeline_value_by_stage",), None, scope, team, by="stage")),
+        Query("win_history_stages", summed(STAGE_OUTCOMES, WIN_RATE_WINDOW, scope, team, by="stage")),
         Query("wins_today", summed(("deals_won", "revenue"), "today", "rep", team, by="team, rep")),
         Query("wins_today_total", summed(("deals_won", "revenue"), "today", scope, team)),
         # spend, web and email have no team: the marketing screen is the company's on every board

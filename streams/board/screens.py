@@ -25,7 +25,7 @@ from schemas.scopes import Scope
 from streams.board import formatting
 from streams.board.essentials import EssentialKpi, essentials_tile
 from streams.board.goal_progress import Progress, goal_for, pace_word, progress_of
-from streams.board.queries import ACTIVITY_KPIS, EMAIL_COUNTERS, FUNNEL_COUNTERS, MARKETING_COUNTERS
+from streams.board.queries import ACTIVITY_KPIS, EMAIL_COUNTERS, FUNNEL_COUNTERS, MARKETING_COUNTERS, STAGE_OUTCOMES
 from streams.board.ticker import RepKey, Win
 from streams.board.views import BoardView, team_names
 
@@ -67,6 +67,11 @@ def total(results: Results, key: str) -> float | None:
 def per_rep(results: Results, key: str) -> dict[RepKey, float]:
     """The values of a ``sum by (team, rep)`` query."""
     return {(labels.get("team", ""), labels.get("rep", "")): value for labels, value in results.get(key) or ()}
+
+
+def per_stage(results: Results, key: str) -> dict[str, float]:
+    """The values of a ``sum by (stage)`` query."""
+    return {labels.get("stage", ""): value for labels, value in results.get(key) or ()}
 
 
 def _number(value: float | None, text: str) -> dict[str, Any]:
@@ -178,13 +183,17 @@ def revenue_screen(view: BoardView, data: BoardData) -> Screen:
         total(data.results, f"win_history:{counter}") or 0.0 for counter in ("deals_won", "deals_lost")
     )
     rate = win_rate(won_30d, lost_30d)
-    weighted = weighted_pipeline_projection(won, pipeline or 0.0, rate)
+    weighted = weighted_pipeline_projection(
+        won,
+        per_stage(data.results, "pipeline_stages:open_pipeline_value_by_stage"),
+        *(per_stage(data.results, f"win_history_stages:{counter}") for counter in STAGE_OUTCOMES),
+    )
     working_time = " (working time)" if goal is not None and (goal.hours or goal.business_days) else ""
     forecast_tile = {
         "id": "forecast",
         "kind": "stats",
         "title": "Projected by month end",
-        "window": f"pace of this month so far{working_time}; open deals at the {WIN_RATE_WINDOW} win rate",
+        "window": f"pace of this month so far{working_time}; open deals at their stage's {WIN_RATE_WINDOW} win rate",
         "items": [
             {"key": "run_rate", "label": "At this pace", **_projection(run_rate, "too early", data.currency)},
             {

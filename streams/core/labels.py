@@ -1,11 +1,13 @@
-"""Bounded label values: the team, rep, channel, campaign and loss reason an event counts under. Pure.
+"""Bounded label values: the team, rep, channel, campaign, loss reason and deal stage an event counts under. Pure.
 
 Every distinct value of these becomes a scope (about 240 series, its bucket groups, Redis keys
-and alert states) or, for a loss reason, a counter and a series per scope. So each dimension
+and alert states) or, for a loss reason, a counter and a series per scope, and for a deal stage
+(``opportunity.stage_changed`` ``to_stage``; ``from_stage`` is read by no KPI and left as sent)
+two counters and four series per scope. So each dimension
 follows a rule of the config (``schemas.config.LabelsConfig``):
 
 - **known** values are always labels: the config's teams and reps, the ``known`` channels,
-  campaigns and loss reasons, and the values kpimon itself uses (``unknown``, ``unassigned``, ``other``);
+  campaigns, loss reasons and stages, and the values kpimon itself uses (``unknown``, ``unassigned``, ``other``);
 - a value longer than ``MAX_LABEL_LENGTH`` characters or holding a control, format, surrogate,
   private-use or unassigned character is folded into ``other``, whatever the rule;
 - any other value follows ``unknown``: ``admit`` the first ``max_unknown`` distinct values seen in
@@ -45,14 +47,15 @@ from streams.core.records import UNKNOWN_CHANNEL, Accepted
 from streams.core.validation import Rejection
 
 OTHER_LABEL = "other"
-Dimension = Literal["team", "rep", "channel", "campaign", "lost_reason"]
-DIMENSIONS: tuple[Dimension, ...] = ("team", "rep", "channel", "campaign", "lost_reason")
+Dimension = Literal["team", "rep", "channel", "campaign", "lost_reason", "stage"]
+DIMENSIONS: tuple[Dimension, ...] = ("team", "rep", "channel", "campaign", "lost_reason", "stage")
 _FIELD: dict[Dimension, str] = {
     "team": "team",
     "rep": "rep_id",
     "channel": "channel",
     "campaign": "campaign_id",
     "lost_reason": "reason",
+    "stage": "to_stage",
 }
 _RULE: dict[Dimension, str] = {
     "team": "teams",
@@ -60,6 +63,7 @@ _RULE: dict[Dimension, str] = {
     "channel": "channels",
     "campaign": "campaigns",
     "lost_reason": "lost_reasons",
+    "stage": "stages",
 }
 _RESERVED = frozenset({OTHER_LABEL, UNKNOWN_CHANNEL, UNASSIGNED_TEAM})
 AdmittedLabels = dict[str, list[str]]  # dimension -> the unknown values admitted in a partition, in order

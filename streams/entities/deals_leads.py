@@ -8,6 +8,15 @@ last win; a creation that arrives after the win still gives the cycle length;
 a rep, channel or campaign reassigned moves the deal's counts there. Every choice is made by
 event time (ties by event id), so the result does not depend on delivery
 order, and an event applied twice (its id is kept in the state) changes nothing.
+
+**Stages.** A deal keeps its CRM stage changes (``opportunity.stage_changed``, ``to_stage``, a
+label bounded by ``labels.stages``: ``streams.core.labels``) in ``stages``, in order of (time, id).
+Its stage now is the latest (``UNKNOWN_STAGE`` before any); the stage it closed from is the latest
+change before its outcome, whatever the order the changes and the outcome arrived in. The outcome
+counts once more under that stage (``won_stage:<stage>``, ``lost_stage:<stage>``: the per-stage win
+rates of ``schemas.forecast``), and an open deal is in the open pipeline of its stage now. A change
+after the outcome re-opens the deal in its new stage; a change arriving late moves the outcome's
+count from one stage to another.
 """
 
 from __future__ import annotations
@@ -36,6 +45,9 @@ DealEvent = OpportunityCreated | OpportunityStageChanged | DealWon | DealLost
 LeadEvent = LeadCreated | LeadQualified | LeadConverted
 CYCLE_SAMPLE_PREFIX = "cycle_sample:"  # one counter per won deal: its cycle length, for percentiles
 LOST_REASON_PREFIX = "lost_reason:"  # deals lost, per reason
+WON_STAGE_PREFIX = "won_stage:"  # deals won, per the stage they closed from
+LOST_STAGE_PREFIX = "lost_stage:"  # deals lost, per the stage they closed from
+UNKNOWN_STAGE = "unknown"  # the stage of a deal with no stage change (before it, at its close)
 
 # A value set by an event: [value, event time, event id]; the latest by (time, id) wins.
 Stamped = list[str | int]
@@ -57,6 +69,7 @@ class DealState(TypedDict):
     amount: float | None  # the opportunity's value in the reporting currency
     attributes: dict[str, Stamped]  # team, rep, channel, campaign, lead
     stage: Stamped | None  # the latest stage change: [to_stage, time, event id]
+    stages: NotRequired[list[Stamped]]  # every stage change, by (time, id), the latest ``retention.MAX_STAGES``
     outcome: Outcome | None
     event_ids: list[str]
     leads: NotRequired[list[str]]  # every lead the deal has named: each hears of its outcome (entities/lead_views.py)
@@ -114,6 +127,32 @@ def _later(stamp: Stamped | None, at: int, event_id: str) -> bool:
     return stamp is None or (at, event_id) > (int(stamp[1]), str(stamp[2]))
 
 
+def _stamp_order(stamp: Stamped) -> tuple[int, str]:
+    return int(stamp[1]), str(stamp[2])
+
+
+def stage_changes(state: DealState) -> list[Stamped]:
+    """The deal's stage changes by (time, id); a state stored before ``stages`` was kept has its latest only."""
+    stages = state.get("stages")
+    if stages is not None:
+        return stages
+    return [] if state["stage"] is None else [state["stage"]]
+
+
+def current_stage(state: DealState) -> str:
+    """The stage the deal is in: its latest stage change, ``UNKNOWN_STAGE`` before any."""
+    stage = state["stage"]
+    return UNKNOWN_STAGE if stage is None else str(stage[0])
+
+
+def closing_stage(state: DealState) -> str:
+    """The stage the deal closed from: its latest stage change before its outcome (``UNKNOWN_STAGE`` if none)."""
+    outcome = state["outcome"]
+    closed = None if outcome is None else (outcome["at"], outcome["event_id"])
+    before = [stamp for stamp in stage_changes(state) if closed is None or _stamp_order(stamp) < closed]
+    return str(before[-1][0]) if before else UNKNOWN_STAGE
+
+
 def set_attributes(attributes: dict[str, Stamped], event: Event, values: dict[str, str | None]) -> None:
     at = _timestamp(event)
     for name, value in values.items():
@@ -147,8 +186,11 @@ def apply_deal_event(state: DealState, event: DealEvent, to_reporting: ToReporti
                 new["amount"] = to_reporting(event.amount, event.currency)
             new["created_at"] = _earliest(new["created_at"], at)
         case OpportunityStageChanged():
+            change: Stamped = [event.to_stage, at, event.event_id]
+            known = stage_changes(state)  # an event applied again once its id is forgotten adds nothing
+            new["stages"] = known if change in known else sorted([*known, change], key=_stamp_order)
             if _later(new["stage"], at, event.event_id):
-                new["stage"] = [event.to_stage, at, event.event_id]
+                new["stage"] = change
         case DealWon() | DealLost():
             if isinstance(event, DealWon):
                 named = {"channel": event.channel, "campaign": event.campaign_id, "lead": event.lead_id}
@@ -256,7 +298,7 @@ def deal_facts(deal_id: str, state: DealState) -> list[Fact]:
         facts.append(Fact(state["created_at"], team, rep, channel, {"opportunities_created": 1}, campaign))
     outcome = state["outcome"]
     if outcome is not None and outcome["kind"] == "won":
-        counters = {"deals_won": 1.0, "revenue": outcome["amount"]}
+        counters = {"deals_won": 1.0, "revenue": outcome["amount"], WON_STAGE_PREFIX + closing_stage(state): 1.0}
         if "cost" in outcome:  # its profit margin: revenue and cost of the wins that give their cost
             counters |= {"revenue_costed": outcome["amount"], "won_deal_costs": outcome["cost"]}
         opened_at = _opened_at(state)
@@ -265,7 +307,11 @@ def deal_facts(deal_id: str, state: DealState) -> list[Fact]:
             counters |= {"deals_won_timed": 1, "cycle_seconds": cycle, CYCLE_SAMPLE_PREFIX + deal_id: cycle}
         facts.append(Fact(outcome["at"], team, rep, channel, counters, campaign))
     elif outcome is not None:
-        lost: dict[str, float] = {"deals_lost": 1, LOST_REASON_PREFIX + outcome["reason"]: 1}
+        lost: dict[str, float] = {
+            "deals_lost": 1,
+            LOST_REASON_PREFIX + outcome["reason"]: 1,
+            LOST_STAGE_PREFIX + closing_stage(state): 1,
+        }
         facts.append(Fact(outcome["at"], team, rep, channel, lost, campaign))
     return facts
 
@@ -346,13 +392,14 @@ def is_open(state: DealState) -> bool:
 
 @dataclass(frozen=True)
 class OpenDeal:
-    """An open deal's value and where it counts: (team, rep, channel, campaign)."""
+    """An open deal's value, where it counts (team, rep, channel, campaign) and its stage now."""
 
     amount: float
     team: str | None
     rep: str | None
     channel: str
     campaign: str | None
+    stage: str
 
 
 def open_deals(states: Iterable[tuple[str, object]]) -> Iterator[OpenDeal]:
@@ -362,4 +409,4 @@ def open_deals(states: Iterable[tuple[str, object]]) -> Iterator[OpenDeal]:
             continue
         deal = cast(DealState, state)
         if is_open(deal) and deal["amount"] is not None:
-            yield OpenDeal(deal["amount"], *_placement(deal["attributes"]))
+            yield OpenDeal(deal["amount"], *_placement(deal["attributes"]), current_stage(deal))

@@ -11,6 +11,9 @@ contact id shared by a bot, a deal that changes hands every day). At the cap:
 - a deal's ``leads`` and a lead's ``contacts``, those it has named (``MAX_NAMED``): the oldest
   are forgotten, never the current one. They no longer hear of later changes: a lead named more
   than ``MAX_NAMED`` leads ago keeps the deal's outcome as it last heard it.
+- a deal's stage changes (``MAX_STAGES``): the oldest are forgotten. An outcome older than every
+  stage change kept counts under stage ``unknown`` in the per-stage win counters (a deal moved
+  back and forth more than ``MAX_STAGES`` times after it closed).
 - a contact's ``touches`` (``MAX_TOUCHES``): the earliest touch and the latest
   ``MAX_TOUCHES - 1`` are kept. First- and last-touch attribution stay exact; linear attribution
   is split over the touches kept, so a dropped touch re-attributes that person's linear shares
@@ -55,6 +58,7 @@ from streams.entities.deals_leads import is_open
 ENTITY_RETENTION_SECONDS = LONGEST_RETENTION.retention_seconds
 MAX_EVENT_IDS = 128
 MAX_NAMED = 16
+MAX_STAGES = 32
 MAX_TOUCHES = 200
 MAX_VIEWS = 64
 MAX_CONTACT_DEALS = 128
@@ -118,6 +122,9 @@ def _cap_named(state: EntityState, names: str, attribute: str, default: str | No
 
 
 def cap_deal(deal_id: str, state: EntityState) -> EntityState:
+    stages = state.get("stages")
+    if stages is not None:
+        state["stages"] = capped(stages, MAX_STAGES)
     return _cap_named(state, "leads", "lead", None)
 
 

@@ -21,12 +21,11 @@ from schemas.catalog import Catalog, WindowName
 from schemas.scopes import Scope, ScopeKind
 from streams.metrics.kpi_families import (
     KPI_LABELS,
-    OPEN_LABELS,
     Family,
     WindowView,
     kpi_families,
     label_values,
-    open_sample,
+    open_samples,
     window_samples,
 )
 from streams.readout.open_pipeline import OpenPipeline
@@ -159,12 +158,13 @@ class KpiExposition:
         return text
 
     def _render_open(self, scope: Scope) -> None:
-        deals = self._pipeline.open_deals(scope)
-        labels = label_text(OPEN_LABELS, scope.labels)
         for index in self._open:
             family = self._families[index]
-            lines = sample_lines(family.name, [(labels, open_sample(family, deals))]) if deals else b""
-            self._set_lines(index, scope, lines)
+            samples = [
+                (label_text(family.labels, label_values(None, scope.labels, extra)), value)
+                for extra, value in open_samples(family, self._pipeline, scope)
+            ]
+            self._set_lines(index, scope, sample_lines(family.name, samples))
 
     def _set_lines(self, index: int, scope: Scope, lines: bytes) -> None:
         chunks = self._chunks[index]

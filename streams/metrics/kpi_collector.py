@@ -30,7 +30,7 @@ from streams.metrics.kpi_families import (
     Family,
     kpi_families,
     label_values,
-    open_sample,
+    open_samples,
     window_samples,
 )
 from streams.readout.kpis import ScopeTotals
@@ -62,7 +62,7 @@ PROGRESS_COUNTERS = (
     (
         "folded",
         "kpimon_labels_folded",
-        "Events counted under the label value other: their team, rep, channel, campaign or loss reason was "
+        "Events counted under the label value other: their team, rep, channel, campaign, loss reason or deal stage was "
         "unknown beyond the config's cap, or too long or odd (the config's labels section), by dimension.",
         "dimension",
     ),
@@ -179,7 +179,8 @@ class KpiCollector(Collector):
                             metric.add_metric(label_values(window, scope.labels, extra), value)
             elif family.source == "open":
                 for scope in open_scopes:
-                    metric.add_metric(list(scope.labels), open_sample(family, pipeline.open_deals(scope) or (0, 0.0)))
+                    for extra, value in open_samples(family, pipeline, scope):
+                        metric.add_metric(label_values(None, scope.labels, extra), value)
             elif self._unique_visitors is not None:
                 for scope, window, count in self._unique_visitors(totals.totals(), now):
                     metric.add_metric([window, *scope.labels], count)

@@ -14,10 +14,17 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from schemas.catalog import WINDOW_NAMES, Catalog, KpiSpec, WindowName
-from schemas.scopes import SCOPE_KINDS, ScopeKind
-from streams.entities.deals_leads import CYCLE_SAMPLE_PREFIX, LOST_REASON_PREFIX
+from schemas.scopes import SCOPE_KINDS, Scope, ScopeKind
+from streams.entities.deals_leads import (
+    CYCLE_SAMPLE_PREFIX,
+    LOST_REASON_PREFIX,
+    LOST_STAGE_PREFIX,
+    UNKNOWN_STAGE,
+    WON_STAGE_PREFIX,
+)
 from streams.readout.formula_code import Compiled, compiled
 from streams.readout.kpis import cycle_quantiles
+from streams.readout.open_pipeline import OpenPipeline
 
 KPI_LABELS = ("window", "scope", "team", "rep", "channel", "campaign")
 OPEN_LABELS = ("scope", "team", "rep", "channel", "campaign")
@@ -34,13 +41,42 @@ FUNNEL_DETAILS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         KPI_LABELS,
     ),
     ("kpimon_deals_lost_by_reason", "Deals lost in the window, per loss reason.", (*KPI_LABELS, "reason")),
+    (
+        "kpimon_deals_won_by_stage",
+        f"Deals won in the window, per CRM stage they were won from (their last stage change before the win; "
+        f"{UNKNOWN_STAGE}: none). Their sum is kpimon_deals_won.",
+        (*KPI_LABELS, "stage"),
+    ),
+    (
+        "kpimon_deals_lost_by_stage",
+        f"Deals lost in the window, per CRM stage they were lost from ({UNKNOWN_STAGE}: no stage change before "
+        f"the loss). Their sum is kpimon_deals_lost.",
+        (*KPI_LABELS, "stage"),
+    ),
     ("kpimon_open_deals", "Deals created and not (or no longer) won or lost.", OPEN_LABELS),
     (
         "kpimon_open_pipeline_value",
         "Value of the open deals (their opportunity amount), in the reporting currency.",
         OPEN_LABELS,
     ),
+    (
+        "kpimon_open_deals_by_stage",
+        f"Open deals, per CRM stage they are in now (their latest stage change; {UNKNOWN_STAGE}: none yet).",
+        (*OPEN_LABELS, "stage"),
+    ),
+    (
+        "kpimon_open_pipeline_value_by_stage",
+        "Value of the open deals, per CRM stage they are in now, in the reporting currency.",
+        (*OPEN_LABELS, "stage"),
+    ),
 )
+# The open families, by name: whether each gives the deals' count (else their value), and whether per stage.
+OPEN_FAMILIES = {
+    "kpimon_open_deals": (True, False),
+    "kpimon_open_pipeline_value": (False, False),
+    "kpimon_open_deals_by_stage": (True, True),
+    "kpimon_open_pipeline_value_by_stage": (False, True),
+}
 UNIQUE_VISITORS = (
     "kpimon_web_unique_visitors",
     "Distinct visitors of the website sessions in the window, bots excluded: approximate (Redis HyperLogLog, "
@@ -88,12 +124,19 @@ def kpi_families(catalog: Catalog) -> tuple[Family, ...]:
         )
         for kpi in catalog.kpis
     )
-    (p50, p50_help, _), (p90, p90_help, _), (lost, lost_help, lost_labels), *opens = FUNNEL_DETAILS
-    details = (
-        Family(p50, p50_help, KPI_LABELS, "windows", quantile="sales_cycle_p50_seconds", prefix=CYCLE_SAMPLE_PREFIX),
-        Family(p90, p90_help, KPI_LABELS, "windows", quantile="sales_cycle_p90_seconds", prefix=CYCLE_SAMPLE_PREFIX),
-        Family(lost, lost_help, lost_labels, "windows", prefix=LOST_REASON_PREFIX),
-        *(Family(name, help_text, labels, "open") for name, help_text, labels in opens),
+    # The funnel details from window totals: the counters they read (by prefix), and the quantile they give.
+    reads = {
+        "kpimon_sales_cycle_p50_seconds": (CYCLE_SAMPLE_PREFIX, "sales_cycle_p50_seconds"),
+        "kpimon_sales_cycle_p90_seconds": (CYCLE_SAMPLE_PREFIX, "sales_cycle_p90_seconds"),
+        "kpimon_deals_lost_by_reason": (LOST_REASON_PREFIX, ""),
+        "kpimon_deals_won_by_stage": (WON_STAGE_PREFIX, ""),
+        "kpimon_deals_lost_by_stage": (LOST_STAGE_PREFIX, ""),
+    }
+    details = tuple(
+        Family(name, help_text, labels, "open")
+        if name in OPEN_FAMILIES
+        else Family(name, help_text, labels, "windows", prefix=reads[name][0], quantile=reads[name][1])
+        for name, help_text, labels in FUNNEL_DETAILS
     )
     return (*kpis, *details, Family(*UNIQUE_VISITORS, KPI_LABELS, "visitors"))
 
@@ -122,9 +165,16 @@ def _prefixed(counters: Mapping[str, float], prefix: str) -> dict[str, float]:
     return {name: counters[name] for name in counters if name.startswith(prefix)}
 
 
-def open_sample(family: Family, deals: tuple[int, float]) -> float:
-    """The sample of an ``open`` family for a scope with ``deals``: (open deals, their value)."""
-    return deals[0] if family.name == FUNNEL_DETAILS[3][0] else deals[1]
+def open_samples(family: Family, pipeline: OpenPipeline, scope: Scope) -> list[tuple[tuple[str, ...], float]]:
+    """The samples of an ``open`` family for ``scope``: (extra label values, value); none where nothing is open."""
+    count, by_stage = OPEN_FAMILIES[family.name]
+    deals = pipeline.open_deals(scope)
+    if deals is None:
+        return []
+    if not by_stage:
+        return [((), deals[0] if count else deals[1])]
+    stages = pipeline.open_deals_by_stage(scope)
+    return [((stage,), found[0] if count else found[1]) for stage, found in sorted(stages.items())]
 
 
 def label_values(window: WindowName | None, scope_labels: tuple[str, ...], extra: tuple[str, ...]) -> list[str]:

@@ -1,8 +1,9 @@
 """Open deals and their value per scope, kept from the entity states written. Pure.
 
 What ``deals_leads.open_deals`` gives for every stored state, per scope (``facts.scopes_for``): the
-count of open deals and the exact sum of their amounts. ``apply`` takes the entity states written
-(None: deleted) and moves each deal's contribution from its old scopes to its new ones; only open
+count of open deals and the exact sum of their amounts, in all and per stage the deals are in now.
+``apply`` takes the entity states written (None: deleted) and moves each deal's contribution from its
+old scopes and stage to its new ones (a stage change moves its count and value); only open
 deals are kept (a reference to the state and its contribution), so closed deals cost nothing;
 ``reconcile`` makes the keeper equal to a snapshot of the stored states, step by step, keeping what
 was applied meanwhile (as ``window_totals.WindowTotals.reconcile``). Other entity kinds are ignored.
@@ -11,6 +12,7 @@ was applied meanwhile (as ``window_totals.WindowTotals.reconcile``). Other entit
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from typing import TypeVar
 
 from schemas.config import KpimonConfig
 from schemas.scopes import Scope
@@ -19,8 +21,9 @@ from streams.core.table_keys import split_table_key
 from streams.entities.deals_leads import open_deals
 from streams.readout.exact_sums import exact, rounded
 
+Key = TypeVar("Key", Scope, str)
 STEP_STATES = 100  # states read per step of ``reconcile`` (from a store on disk, each a read and a decode)
-Contribution = tuple[tuple[Scope, ...], int]  # an open deal's scopes and its exact amount
+Contribution = tuple[tuple[Scope, ...], int, str]  # an open deal's scopes, its exact amount and its stage
 
 
 class OpenPipeline:
@@ -28,6 +31,7 @@ class OpenPipeline:
         self._config = config
         self._deals: dict[str, tuple[object, Contribution]] = {}  # open deals only: key -> (state, contribution)
         self._sums: dict[Scope, list[int]] = {}  # scope -> [open deals, exact value]
+        self._stages: dict[Scope, dict[str, list[int]]] = {}  # scope -> stage -> [open deals, exact value]
         self._changes: set[Scope] = set()
         self._touched: set[str] | None = None
 
@@ -39,6 +43,10 @@ class OpenPipeline:
         """The number of open deals in ``scope`` and their value; None when it has none."""
         sums = self._sums.get(scope)
         return None if sums is None else (sums[0], rounded(sums[1]))
+
+    def open_deals_by_stage(self, scope: Scope) -> dict[str, tuple[int, float]]:
+        """Per stage the open deals of ``scope`` are in: their number and value (no entry for a stage with none)."""
+        return {stage: (sums[0], rounded(sums[1])) for stage, sums in self._stages.get(scope, {}).items()}
 
     def take_changes(self) -> set[Scope]:
         """The scopes whose open deals changed since the last call."""
@@ -99,20 +107,29 @@ class OpenPipeline:
     def _contribution(self, key: str, state: object) -> Contribution | None:
         for deal in open_deals([(key, state)]):
             scopes = scopes_for(deal.team, deal.rep, deal.channel, deal.campaign, self._config)
-            return tuple(scopes), exact(deal.amount)
+            return tuple(scopes), exact(deal.amount), deal.stage
         return None
 
     def _add(self, contribution: Contribution | None, sign: int) -> None:
         if contribution is None:
             return
-        scopes, amount = contribution
+        scopes, amount, stage = contribution
         for scope in scopes:
-            sums = self._sums.setdefault(scope, [0, 0])
-            sums[0] += sign
-            sums[1] += sign * amount
-            if not sums[0]:
-                del self._sums[scope]
+            _add_to(self._sums, scope, sign, amount)
+            stages = self._stages.setdefault(scope, {})
+            _add_to(stages, stage, sign, amount)
+            if not stages:
+                del self._stages[scope]
             self._changes.add(scope)
+
+
+def _add_to(sums: dict[Key, list[int]], key: Key, sign: int, amount: int) -> None:
+    """Add (``sign`` 1) or take away (-1) one deal of ``amount`` at ``key``; a key left with no deal goes."""
+    found = sums.setdefault(key, [0, 0])
+    found[0] += sign
+    found[1] += sign * amount
+    if not found[0]:
+        del sums[key]
 
 
 def _is_deal(key: str) -> bool:

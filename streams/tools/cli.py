@@ -218,10 +218,11 @@ def _print_label_bounds(config: KpimonConfig, catalog: Catalog, partitions: int)
     per_scope = {kind: sum(len(kpi.windows) for kpi in catalog.kpis if kind in kpi.scopes) for kind in scopes}
     series = sum(scopes[kind] * per_scope[kind] for kind in scopes)
     reasons = most_values(policy, "lost_reason", partitions)
+    stages = most_values(policy, "stage", partitions)
     print(
         f"labels with {partitions} partitions (KPIMON_PARTITIONS), at most: {scopes['team']:,} teams, "
         f"{scopes['rep']:,} rep scopes, {scopes['channel']:,} channels, {scopes['campaign']:,} campaigns, "
-        f"{reasons:,} loss reasons; {series:,} KPI series on /metrics at worst"
+        f"{reasons:,} loss reasons, {stages:,} deal stages; {series:,} KPI series on /metrics at worst"
     )
 
 

@@ -94,8 +94,11 @@ PROJECTION = (
     "The goal's period-end projection (schemas/forecast.py), recorded by Prometheus (group kpimon-goal-forecast) "
     "from sums across workers, with a `method` label: `run_rate`, the KPI so far over the share of the period's "
     "counted time gone by (`kpimon_goal_expected / kpimon_goal`; none before 5% of it); `weighted_pipeline` "
-    "(revenue and deals won), the KPI so far plus the open pipeline (value, or count of open deals) times the "
-    "scope's win rate of the last 30 days (none where no deal closed in them)."
+    "(revenue and deals won), the KPI so far plus the open pipeline of each CRM stage (value, or count of open "
+    "deals: `kpimon_open_pipeline_value_by_stage`, `kpimon_open_deals_by_stage`) times the stage's win rate of the "
+    "last 30 days (`kpimon:win_rate_by_stage:ratio`, from `kpimon_deals_won_by_stage` and "
+    "`kpimon_deals_lost_by_stage`), or the scope's where no deal closed from the stage; none where no deal closed "
+    "in them at all."
 )
 NO_DATA_RULE = (
     "A ratio whose denominator is 0 in a window has no value there: the series is absent from /metrics "

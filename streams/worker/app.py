@@ -55,7 +55,8 @@ TAIL_CHECK_SECONDS = 5.0
 VISITOR_RETRY_SECONDS = 5.0
 # Bump when the key or value layout, or the order of writes, changes: new tables start empty, and the worker
 # refuses to run on them until `kpimon rebuild` (the group's committed offsets are past their empty state).
-STATE_VERSION = "v5"
+# v6: a deal's outcome counts per stage it closed from (won_stage:, lost_stage:), so stored deals' counters differ.
+STATE_VERSION = "v6"
 TABLE_NAMES = ("seen", "buckets", "progress", "entities")
 EXIT_STATE_BEHIND_COMMITS = 4  # 2: bad input, 3: Kafka unreachable, topics or data dir unusable
 EXIT_BATCH_ABANDONED = 5

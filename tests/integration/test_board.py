@@ -133,6 +133,26 @@ def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else math.nan
 
 
+def by_stage(scrapes: list[Samples], name: str, **labels: str) -> dict[str, float]:
+    """A per-stage series summed over the workers, per stage."""
+    stages = {
+        dict(series)["stage"]
+        for samples in scrapes
+        for series in samples.get(name, {})
+        if all(dict(series).get(key) == wanted for key, wanted in labels.items())
+    }
+    return {stage: summed(scrapes, name, **labels, stage=stage) for stage in stages}
+
+
+def weighted_open_value(scrapes: list[Samples], overall_rate: float, **team: str) -> float:
+    """Each stage's open value at the stage's 30-day win rate (of the deals closed from it), else the overall one."""
+    won = by_stage(scrapes, "kpimon_deals_won_by_stage", **team, window="30d")
+    lost = by_stage(scrapes, "kpimon_deals_lost_by_stage", **team, window="30d")
+    opened = by_stage(scrapes, "kpimon_open_pipeline_value_by_stage", **team)
+    rates = {stage: ratio(won.get(stage, 0), won.get(stage, 0) + lost.get(stage, 0)) for stage in {*won, *lost}}
+    return sum(value * rates.get(stage, overall_rate) for stage, value in opened.items())
+
+
 def expected_values(scrapes: list[Samples]) -> dict[str, dict[str, float]]:
     """Per screen, what the team's board must show: /metrics' values summed over the workers, ratios of sums."""
 
@@ -169,7 +189,7 @@ def expected_values(scrapes: list[Samples]) -> dict[str, dict[str, float]]:
             "open_pipeline_value": value("kpimon_open_pipeline_value", **team),
             "win_rate": win_rate,
             "weighted_pipeline": value("kpimon_revenue", **team, window="month")
-            + value("kpimon_open_pipeline_value", **team) * win_rate,
+            + weighted_open_value(scrapes, win_rate, **team),
         },
         "ticker": {
             "deals_won": value("kpimon_deals_won", **team, window="today"),
@@ -252,7 +272,8 @@ def by_hand() -> dict[str, dict[str, float]]:
             "deals_won": WON,
             "open_pipeline_value": 20_000.0,
             "win_rate": 0.5,  # 1 won, 1 lost in 30 days
-            "weighted_pipeline": WON_AMOUNT + 20_000.0 * 0.5,  # the won deal and the open one at the win rate
+            # the won deal, and the open one at the win rate of its stage (unknown: all three have no stage change)
+            "weighted_pipeline": WON_AMOUNT + 20_000.0 * 0.5,
         },
         "essentials": {
             f"average_deal_size:{TEAM}": WON_AMOUNT / WON,

@@ -25,6 +25,7 @@ import orjson
 import pytest
 import yaml
 
+from streams.worker.app import STATE_VERSION
 from tests.certificates import make_pki
 from tests.integration.support import REPO, WorkerProcess, free_port, wait_until
 from tests.integration.test_prometheus_scrape import prometheus_binary
@@ -94,7 +95,8 @@ def test_data_pages_need_the_credentials_and_faust_views_are_gone(
     assert b"kpimon_events_total" in get(f"{base}/metrics", client, bearer)[2]
     assert isinstance(orjson.loads(get(f"{base}/kpis/months", client, basic)[2]), dict | list)
 
-    for path in ("/table/", "/table/seen-v5/", "/router/", "/router/seen-v5/get/", "/graph/", "/assignment/"):
+    seen = f"seen-{STATE_VERSION}"  # the dedup table's name
+    for path in ("/table/", f"/table/{seen}/", "/router/", f"/router/{seen}/get/", "/graph/", "/assignment/"):
         assert get(base + path, client, bearer)[0] == 404, path
 
     with pytest.raises((urllib.error.URLError, ConnectionError)):  # HTTPS only

@@ -13,9 +13,11 @@ CONFIG = KpimonConfig(
 def test_every_query_sums_over_workers_one_sum_per_kpi() -> None:
     for view in (board_view(CONFIG, None), board_view(CONFIG, "emea")):
         queries = board_queries(view)
-        assert len(queries) == 10
+        assert len(queries) == 12
         for query in queries:
-            assert query.expr.startswith(("sum by (__name__) (", "sum by (__name__, team, rep) (")), query
+            assert query.expr.startswith(
+                ("sum by (__name__) (", "sum by (__name__, team, rep) (", "sum by (__name__, stage) (")
+            ), query
 
 
 def test_a_teams_board_reads_its_team_and_the_companys_marketing() -> None:
@@ -29,6 +31,11 @@ def test_a_teams_board_reads_its_team_and_the_companys_marketing() -> None:
     assert ("revenue", f"sum by (__name__) ({{{pipeline}}})") in queries
     history = '__name__=~"kpimon_(deals_won|deals_lost)",scope="team",window="30d",team="emea"'
     assert ("win_history", f"sum by (__name__) ({{{history}}})") in queries  # the forecast's win rate
+    # the weighted pipeline: the open value and the deals closed in 30 days per stage
+    stages = '__name__=~"kpimon_(open_pipeline_value_by_stage)",scope="team",team="emea"'
+    assert ("pipeline_stages", f"sum by (__name__, stage) ({{{stages}}})") in queries
+    closed = '__name__=~"kpimon_(deals_won_by_stage|deals_lost_by_stage)",scope="team",window="30d",team="emea"'
+    assert ("win_history_stages", f"sum by (__name__, stage) ({{{closed}}})") in queries
     marketing = '__name__=~"kpimon_(marketing_spend|leads|attributed_revenue_linear)",scope="all",window="month"'
     assert ("marketing", f"sum by (__name__) ({{{marketing}}})") in queries
 

@@ -42,6 +42,10 @@ def one(value: float) -> list[tuple[dict[str, str], float]]:
     return [({}, value)]
 
 
+def stage_samples(values: dict[str, float]) -> list[tuple[dict[str, str], float]]:
+    return [({"stage": stage}, value) for stage, value in values.items()]
+
+
 RESULTS: Results = {
     "activity:calls": rep_samples({"anna": 40, "jan": 96, "mike": 10}),
     "activity:meetings_booked": rep_samples({"anna": 2}),
@@ -56,6 +60,11 @@ RESULTS: Results = {
     "revenue:open_pipeline_value": one(500_000),
     "win_history:deals_won": one(6),
     "win_history:deals_lost": one(4),
+    "pipeline_stages:open_pipeline_value_by_stage": stage_samples(
+        {"negotiation": 200_000, "proposal": 100_000, "discovery": 150_000, "unknown": 50_000}
+    ),
+    "win_history_stages:deals_won_by_stage": stage_samples({"negotiation": 4, "proposal": 2}),
+    "win_history_stages:deals_lost_by_stage": stage_samples({"negotiation": 1, "proposal": 2, "discovery": 1}),
     "wins_today_total:deals_won": one(1),
     "wins_today_total:revenue": one(18_000),
     "marketing:marketing_spend": one(2_000),
@@ -128,14 +137,17 @@ def test_revenue_against_the_teams_monthly_goal_and_pace() -> None:
 def test_revenue_projected_by_month_end() -> None:
     """13 days and 13 hours of December's 31 gone: 120,000 x 31 / 13.5417 = 274,708 at this pace.
 
-    30 days: 6 won, 4 lost (60%); 120,000 won + 0.6 x 500,000 open = 420,000.
+    30 days: 6 won, 4 lost (60%); from negotiation 4 won, 1 lost (80%), from proposal 2 and 2 (50%), from
+    discovery 1 lost (0%). Open: 200,000 in negotiation, 100,000 in proposal, 150,000 in discovery and
+    50,000 with no stage change (none closed from there: the overall 60%). 120,000 won
+    + 200,000 x 0.8 + 100,000 x 0.5 + 150,000 x 0 + 50,000 x 0.6 = 120,000 + 240,000 = 360,000.
     """
     *_, forecast = screens("emea")["revenue"]
     assert forecast["title"] == "Projected by month end"
-    assert forecast["window"] == "pace of this month so far; open deals at the 30d win rate"
+    assert forecast["window"] == "pace of this month so far; open deals at their stage's 30d win rate"
     assert items(forecast) == {
         "run_rate": (pytest.approx(120_000 * 31 / (13 + 13 / 24)), "€275k"),
-        "weighted_pipeline": (pytest.approx(420_000), "€420k"),
+        "weighted_pipeline": (pytest.approx(360_000), "€360k"),
         "win_rate": (0.6, "60.0%"),
     }
 

@@ -108,6 +108,27 @@ def test_loss_reasons_outside_the_configured_list_are_folded() -> None:
     assert [r.event.reason for r in records] == ["price", OTHER_LABEL]
 
 
+def test_deal_stages_beyond_the_cap_are_folded_and_the_from_stage_left_as_sent() -> None:
+    """Only ``to_stage`` is a label (the stage a deal is in); ``from_stage`` is read by no KPI."""
+    policy = LabelPolicy.from_config(config(stages=LabelRule(known=("proposal",), max_unknown=1)))
+    changes = [("new", "proposal"), ("proposal", "negotiation"), ("negotiation", "legal review"), ("x", "unknown")]
+    records, placement = placed(
+        policy,
+        [
+            event(n, "opportunity.stage_changed", deal_id=f"d{n}", from_stage=before, to_stage=after)
+            for n, (before, after) in enumerate(changes)
+        ],
+    )
+    assert [(r.event.from_stage, r.event.to_stage) for r in records] == [
+        ("new", "proposal"),  # known
+        ("proposal", "negotiation"),  # the one admitted
+        ("negotiation", OTHER_LABEL),  # past the cap
+        ("x", "unknown"),  # reserved: always a label
+    ]
+    assert placement.admitted == {"0": {"stage": ["negotiation"]}}
+    assert placement.folded == {"0": {"stage": 1}}
+
+
 def test_unknown_reps_fold_into_other_within_their_team() -> None:
     policy = LabelPolicy.from_config(config(reps=LabelRule(unknown="fold")))
     records, _ = placed(

@@ -19,6 +19,8 @@ from streams.core.facts import scopes_for
 from streams.core.records import Accepted, Fact, Position
 from streams.entities.deals_leads import (
     CYCLE_SAMPLE_PREFIX,
+    LOST_STAGE_PREFIX,
+    WON_STAGE_PREFIX,
     DealState,
     LeadState,
     apply_deal_event,
@@ -96,6 +98,7 @@ def test_created_then_won_counts_the_opportunity_the_win_and_the_cycle() -> None
         (T0 + 3 * DAY, "emea", "ann", "unknown", "deals_won_timed"): 1,
         (T0 + 3 * DAY, "emea", "ann", "unknown", "cycle_seconds"): 3 * DAY,
         (T0 + 3 * DAY, "emea", "ann", "unknown", CYCLE_SAMPLE_PREFIX + "d1"): 3 * DAY,
+        (T0 + 3 * DAY, "emea", "ann", "unknown", WON_STAGE_PREFIX + "unknown"): 1,  # won with no stage change
     }
     assert as_table(emitted) == as_table(deal_facts("d1", state))
 
@@ -147,6 +150,44 @@ def test_a_later_win_replaces_a_loss_and_the_other_way_round() -> None:
     assert table[(T0 + 2 * DAY, None, None, "unknown", "deals_lost")] == 1
     assert table[(T0 + 2 * DAY, None, None, "unknown", "lost_reason:price")] == 1
     assert not any(key[4] == "deals_won" for key in table)
+
+
+def test_the_outcome_counts_under_the_stage_it_closed_from_whatever_the_order() -> None:
+    """Proposal on day 1, negotiation on day 2, won on day 3, moved to discovery on day 4 (re-opened there).
+
+    By hand: the win counts under negotiation (the last stage change before it), once; the deal is open in
+    discovery. The same in every delivery order, with copies.
+    """
+    history = [
+        created("c", T0, amount="1000"),
+        stage("s1", T0 + DAY, "proposal"),
+        stage("s2", T0 + 2 * DAY, "negotiation"),
+        won("w", T0 + 3 * DAY),
+        stage("s3", T0 + 4 * DAY, "discovery"),
+    ]
+    expected = {(T0 + 3 * DAY, None, None, "unknown", WON_STAGE_PREFIX + "negotiation"): 1}
+    for events in (history, history[::-1], [history[3], history[4], history[0], history[2], history[1], history[3]]):
+        state, emitted = run_deal(events)
+        table = as_table(emitted)
+        assert {key: value for key, value in table.items() if "_stage:" in key[4]} == expected
+        assert [(deal.stage, deal.amount) for deal in open_deals([("0|deal:d1", state)])] == [("discovery", 1000.0)]
+
+
+def test_a_late_stage_change_moves_the_outcome_from_one_stage_to_another() -> None:
+    """Lost on day 3 with no stage change known: under unknown; the change to proposal of day 2 arrives: moved."""
+    state, _ = run_deal([created("c", T0), lost("l", T0 + 3 * DAY)])
+    assert LOST_STAGE_PREFIX + "unknown" in deal_facts("d1", state)[-1].counters
+    moved = apply_deal_event(state, stage("s", T0 + 2 * DAY, "proposal"), to_usd)  # type: ignore[arg-type]
+    changes = as_table(fact_changes(deal_facts("d1", state), deal_facts("d1", moved)))
+    assert changes == {
+        (T0 + 3 * DAY, None, None, "unknown", LOST_STAGE_PREFIX + "unknown"): -1,
+        (T0 + 3 * DAY, None, None, "unknown", LOST_STAGE_PREFIX + "proposal"): 1,
+    }
+    # a change after the loss re-opens the deal in its stage; the loss still counts under proposal
+    reopened = apply_deal_event(moved, stage("s2", T0 + 4 * DAY, "negotiation"), to_usd)  # type: ignore[arg-type]
+    assert as_table(fact_changes(deal_facts("d1", moved), deal_facts("d1", reopened))) == {}
+    assert [deal.stage for deal in open_deals([("0|deal:d1", reopened)])] == ["negotiation"]
+    assert [deal.stage for deal in open_deals([("0|deal:d1", run_deal([created("c", T0)])[0])])] == ["unknown"]
 
 
 def test_amounts_in_the_reporting_currency() -> None:
@@ -214,6 +255,8 @@ def test_any_delivery_order_with_duplicates_gives_the_same_counts(order: list[in
     state, emitted = run_deal(shuffled)
     assert as_table(emitted) == as_table(in_order) == as_table(deal_facts("d1", in_order_state))
     assert deal_facts("d1", state) == deal_facts("d1", in_order_state)
+    # the last win (day 6) closed from negotiation (day 3), the last stage change before it
+    assert as_table(emitted)[(T0 + 6 * DAY, "emea", "bob", "web", WON_STAGE_PREFIX + "negotiation")] == 1
 
 
 def test_a_batch_updates_each_entity_in_order_and_reports_each_records_changes() -> None:
@@ -323,6 +366,7 @@ def test_a_deal_counts_its_opportunity_win_revenue_and_cycle_in_its_campaign() -
         (T0 + 2 * DAY, "c2", "deals_won_timed"): 1,
         (T0 + 2 * DAY, "c2", "cycle_seconds"): 2 * DAY,
         (T0 + 2 * DAY, "c2", CYCLE_SAMPLE_PREFIX + "d1"): 2 * DAY,
+        (T0 + 2 * DAY, "c2", WON_STAGE_PREFIX + "unknown"): 1,
     }
     still_open = run_deal([created("c", T0, campaign_id="c2")])[0]
     assert [deal.campaign for deal in open_deals([("0|deal:d1", still_open)])] == ["c2"]
@@ -358,7 +402,9 @@ def test_a_later_event_naming_another_campaign_moves_the_deal_there() -> None:
     assert table[(T0 + 3 * DAY, "c2", "revenue")] == 900
     assert not any(campaign == "c1" for _, campaign, _ in table)
     # by event time, not by arrival: a creation that arrives last does not take the deal back to c1
-    _, late_creation = run_deal([won("w", T0 + 3 * DAY, campaign_id="c2"), created("c", T0, campaign_id="c1")])
+    _, late_creation = run_deal(
+        [won("w", T0 + 3 * DAY, campaign_id="c2"), stage("s", T0 + DAY, "proposal"), created("c", T0, campaign_id="c1")]
+    )
     assert by_campaign(late_creation) == table
 
 

@@ -20,6 +20,7 @@ from streams.entities.retention import (
     MAX_EMAIL_CAMPAIGNS,
     MAX_EVENT_IDS,
     MAX_NAMED,
+    MAX_STAGES,
     MAX_STATE_BYTES,
     MAX_TOUCHES,
     MAX_VIEWS,
@@ -83,6 +84,21 @@ def test_event_ids_are_capped_and_the_latest_event_time_kept() -> None:
     state = apply_entity_events(records, {}, to_usd).states["0|deal:d"]
     assert len(state["event_ids"]) == MAX_EVENT_IDS and state["event_ids"][-1] == "old"
     assert state["last_at"] == AT + MAX_EVENT_IDS + 4  # a late-arriving older event does not move it back
+
+
+def test_a_deal_keeps_its_latest_max_stages_stage_changes_in_time_order() -> None:
+    """Stage changes every minute, delivered newest first, and an old one last: the latest ``MAX_STAGES`` stay."""
+    changes = [
+        event("opportunity.stage_changed", f"s{n}", AT + 60 * n, deal_id="d", from_stage="a", to_stage=f"stage {n}")
+        for n in range(MAX_STAGES + 8)
+    ]
+    late = event("opportunity.stage_changed", "old", AT - 86_400, deal_id="d", from_stage="a", to_stage="first")
+    records = [Accepted(Position("crm", 0, n), change) for n, change in enumerate([*changes[::-1], late])]
+    state = apply_entity_events(records, {}, to_usd).states["0|deal:d"]
+    assert [stamp[0] for stamp in state["stages"]] == [f"stage {n}" for n in range(8, MAX_STAGES + 8)]
+    assert state["stage"][0] == f"stage {MAX_STAGES + 7}"
+    again = apply_deal_event({**state, "event_ids": []}, changes[-1], to_usd)  # its id forgotten
+    assert again["stages"] == state["stages"]
 
 
 def test_a_deal_names_at_most_max_named_leads_and_always_its_current_one() -> None:

@@ -83,7 +83,7 @@ def test_nothing_stored_gives_every_family_without_samples() -> None:
     text = Cached([], []).text()
     assert text == expected([], [], NOW)
     families = list(text_string_to_metric_families(text.decode()))
-    assert len(families) == len(CATALOG.kpis) + 6 and not any(family.samples for family in families)
+    assert len(families) == len(CATALOG.kpis) + 10 and not any(family.samples for family in families)
 
 
 def test_the_text_parses_as_prometheus_text() -> None:

@@ -287,6 +287,9 @@ def test_funnel_details_cycle_quantiles_lost_reasons_and_open_pipeline() -> None
         "cycle_sample:d3": 200.0,
         "lost_reason:price": 2,
         "lost_reason:timing": 0,  # retracted: no series
+        "won_stage:negotiation": 3,
+        "lost_stage:negotiation": 1,
+        "lost_stage:discovery": 2,
     }
     buckets = [group(0, ALL, MINUTE, HOUR_22, {1_699_999_980: counters})]
     entities: list[tuple[str, EntityState]] = [
@@ -314,3 +317,20 @@ def test_funnel_details_cycle_quantiles_lost_reasons_and_open_pipeline() -> None
     spring = scope_labels(Scope(campaign="spring"))
     assert registry.get_sample_value("kpimon_open_deals", spring) == 1  # deal c has no campaign
     assert registry.get_sample_value("kpimon_open_pipeline_value", spring) == 1000.0
+    # per stage: deal a has no stage change, deal c is re-opened in negotiation
+    by_stage = {
+        f"{family}:{stage}": registry.get_sample_value(family, {**overall, "stage": stage})
+        for family in ("kpimon_open_deals_by_stage", "kpimon_open_pipeline_value_by_stage")
+        for stage in ("unknown", "negotiation")
+    }
+    assert by_stage == {
+        "kpimon_open_deals_by_stage:unknown": 1,
+        "kpimon_open_deals_by_stage:negotiation": 1,
+        "kpimon_open_pipeline_value_by_stage:unknown": 1000.0,
+        "kpimon_open_pipeline_value_by_stage:negotiation": 250.0,
+    }
+    closed = {**labels("1h", ALL), "stage": "negotiation"}
+    assert registry.get_sample_value("kpimon_deals_won_by_stage", closed) == 3
+    assert registry.get_sample_value("kpimon_deals_lost_by_stage", closed) == 1
+    assert registry.get_sample_value("kpimon_deals_lost_by_stage", {**closed, "stage": "discovery"}) == 2
+    assert registry.get_sample_value("kpimon_deals_won_by_stage", {**closed, "stage": "discovery"}) is None

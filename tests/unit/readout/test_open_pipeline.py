@@ -18,7 +18,7 @@ CONFIG = KpimonConfig(teams={"emea": TeamConfig(timezone="Europe/Berlin")}, reps
 ANN = Scope(team="emea", rep="ann")
 
 
-def deal(amount: float | None, rep: str = "ann", won: bool = False, campaign: str = "") -> DealState:
+def deal(amount: float | None, rep: str = "ann", won: bool = False, campaign: str = "", stage: str = "") -> DealState:
     attributes: dict[str, list[str | int]] = {"rep": [rep, 1, "e"]}
     if campaign:
         attributes["campaign"] = [campaign, 1, "e"]
@@ -27,23 +27,46 @@ def deal(amount: float | None, rep: str = "ann", won: bool = False, campaign: st
         "created_at": 1,
         "amount": amount,
         "attributes": attributes,
-        "stage": None,
+        "stage": [stage, 2, "s"] if stage else None,
         "outcome": outcome if won else None,
         "event_ids": [],
     }  # type: ignore[typeddict-item]
 
 
-def reference(states: Iterable[tuple[str, object]]) -> dict[Scope, tuple[int, float]]:
-    """open_deals over every stored state, summed per scope (the amounts exactly, rounded once)."""
-    sums: dict[Scope, list[float]] = {}
+Kept = dict[tuple[Scope, str | None], tuple[int, float]]  # (scope, stage; None: every stage) -> deals, value
+
+
+def reference(states: Iterable[tuple[str, object]]) -> Kept:
+    """open_deals over every stored state, summed per scope and per scope and stage (amounts exact, rounded once)."""
+    sums: dict[tuple[Scope, str | None], list[float]] = {}
     for found in open_deals(states):
         for scope in scopes_for(found.team, found.rep, found.channel, found.campaign, CONFIG):
-            sums.setdefault(scope, []).append(found.amount)
-    return {scope: (len(amounts), float(sum(map(Fraction, amounts)))) for scope, amounts in sums.items()}
+            sums.setdefault((scope, None), []).append(found.amount)
+            sums.setdefault((scope, found.stage), []).append(found.amount)
+    return {key: (len(amounts), float(sum(map(Fraction, amounts)))) for key, amounts in sums.items()}
 
 
-def kept(pipeline: OpenPipeline) -> dict[Scope, tuple[int, float]]:
-    return {scope: found for scope in pipeline.scopes if (found := pipeline.open_deals(scope)) is not None}
+def kept(pipeline: OpenPipeline) -> Kept:
+    found: Kept = {}
+    for scope in pipeline.scopes:
+        deals = pipeline.open_deals(scope)
+        if deals is not None:
+            found[scope, None] = deals
+        found |= {(scope, stage): deals for stage, deals in pipeline.open_deals_by_stage(scope).items()}
+    return found
+
+
+def test_a_stage_change_moves_a_deals_value_to_its_new_stage() -> None:
+    pipeline = OpenPipeline(CONFIG)
+    pipeline.apply({"0|deal:a": deal(100.0), "0|deal:b": deal(250.0, stage="proposal")})
+    assert pipeline.open_deals_by_stage(ANN) == {"unknown": (1, 100.0), "proposal": (1, 250.0)}
+    pipeline.take_changes()
+    pipeline.apply({"0|deal:a": deal(100.0, stage="proposal")})
+    assert pipeline.open_deals_by_stage(ANN) == {"proposal": (2, 350.0)}
+    assert pipeline.open_deals(ANN) == (2, 350.0)
+    assert ANN in pipeline.take_changes()
+    pipeline.apply({"0|deal:b": deal(250.0, stage="negotiation", won=True)})  # closed: out of every stage
+    assert pipeline.open_deals_by_stage(ANN) == {"proposal": (1, 100.0)}
 
 
 def test_a_deal_counts_while_open_in_every_scope_it_names() -> None:
@@ -71,6 +94,7 @@ operation = st.tuples(
             st.sampled_from(["ann", "bob"]),
             st.booleans(),
             st.sampled_from(["", "spring"]),
+            st.sampled_from(["", "proposal", "negotiation"]),
         ),
     ),
 )

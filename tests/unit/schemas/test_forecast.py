@@ -11,6 +11,8 @@ from schemas.forecast import (
     MIN_ELAPSED_SHARE,
     goal_run_rate,
     run_rate_projection,
+    stage_win_rates,
+    weighted_open_pipeline,
     weighted_pipeline_projection,
     win_rate,
 )
@@ -60,17 +62,49 @@ def test_run_rate_at_the_period_start() -> None:
     assert goal_run_rate(GOAL, 2.0, datetime(2026, 6, 1, 12, 0, tzinfo=BERLIN).timestamp(), BERLIN) is None
 
 
+# The acceptance event set of the forecast (tests/reference/offline_forecast.py, acceptance_events; replayed
+# through a real worker and Prometheus in tests/integration/test_prometheus_scrape.py): 12 deals of one team,
+# every outcome in the last hour, so in this month and in the last 30 days.
+#   negotiation: won 30,000, 20,000 and 10,000, lost 1; open 40,000
+#   proposal:    won 15,000, lost 1;                    open 20,000
+#   discovery:   lost 2;                                open 30,000
+#   no stage change ("unknown"): nothing closed;        open 10,000
+WON_BY_STAGE = {"negotiation": 3.0, "proposal": 1.0}
+LOST_BY_STAGE = {"negotiation": 1.0, "proposal": 1.0, "discovery": 2.0}
+OPEN_VALUE = {"negotiation": 40_000.0, "proposal": 20_000.0, "discovery": 30_000.0, "unknown": 10_000.0}
+OPEN_COUNT = {"negotiation": 1.0, "proposal": 1.0, "discovery": 1.0, "unknown": 1.0}
+
+
+def test_stage_win_rates_of_the_last_30_days() -> None:
+    """negotiation 3 of 4 won, proposal 1 of 2, discovery 0 of 2; no deal closed from "unknown": no rate of its own."""
+    assert stage_win_rates(WON_BY_STAGE, LOST_BY_STAGE) == {"negotiation": 0.75, "proposal": 0.5, "discovery": 0.0}
+    assert win_rate(sum(WON_BY_STAGE.values()), sum(LOST_BY_STAGE.values())) == 0.5  # 4 of 8
+
+
 def test_weighted_pipeline_of_one_month() -> None:
-    """Won this month 40000 in 4 deals; 30 days: 6 won, 4 lost (rate 0.6); open: 3 deals of 30000, 25000, 20000."""
-    rate = win_rate(6, 4)
-    assert rate == 0.6
-    open_value = 30_000 + 25_000 + 20_000
-    assert weighted_pipeline_projection(40_000, open_value, rate) == pytest.approx(40_000 + 0.6 * 75_000)
-    assert weighted_pipeline_projection(4, 3, rate) == pytest.approx(5.8)
+    """Won this month: 30,000 + 20,000 + 10,000 + 15,000 = 75,000 in 4 deals. Open, each at its stage's rate
+    ("unknown", where no deal closed, at the overall 4 of 8 = 0.5):
+
+        value: 40,000 x 0.75 + 20,000 x 0.5 + 30,000 x 0 + 10,000 x 0.5 = 30,000 + 10,000 + 0 + 5,000 = 45,000
+        count: 0.75 + 0.5 + 0 + 0.5 = 1.75
+
+    Projected by month end: revenue 75,000 + 45,000 = 120,000; deals won 4 + 1.75 = 5.75. One rate for all
+    (0.5) would give 75,000 + 100,000 x 0.5 = 125,000, counting half the discovery deals that never close won.
+    """
+    assert weighted_open_pipeline(OPEN_VALUE, WON_BY_STAGE, LOST_BY_STAGE) == pytest.approx(45_000)
+    assert weighted_pipeline_projection(75_000, OPEN_VALUE, WON_BY_STAGE, LOST_BY_STAGE) == pytest.approx(120_000)
+    assert weighted_pipeline_projection(4, OPEN_COUNT, WON_BY_STAGE, LOST_BY_STAGE) == pytest.approx(5.75)
 
 
-def test_no_win_rate_without_closed_deals() -> None:
+def test_a_stage_with_no_closed_deal_takes_the_scopes_win_rate() -> None:
+    """Only negotiation closed deals (3 won, 1 lost): 0.75 weighs the open proposal deals too."""
+    won, lost = {"negotiation": 3.0}, {"negotiation": 1.0}
+    assert weighted_open_pipeline({"proposal": 8_000.0, "negotiation": 4_000.0}, won, lost) == pytest.approx(9_000)
+    assert weighted_open_pipeline({}, won, lost) == 0  # nothing open: won so far is the projection
+
+
+def test_no_projection_without_closed_deals() -> None:
     assert win_rate(0, 0) is None
-    assert weighted_pipeline_projection(5_000, 20_000, None) is None
+    assert weighted_pipeline_projection(5_000, {"proposal": 20_000}, {}, {}) is None
     assert win_rate(0, 3) == 0.0
-    assert weighted_pipeline_projection(5_000, 20_000, 0.0) == 5_000
+    assert weighted_pipeline_projection(5_000, {"proposal": 20_000}, {}, {"proposal": 3}) == 5_000
