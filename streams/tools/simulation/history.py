@@ -13,10 +13,16 @@ record per channel and day whatever the volume. Reps and marketing work 08:00-18
 weekdays of their zone (no off-hours activity in the past); web sessions and leads come all
 day. With the 12 demo reps that is ~1,300 events a day, ~45,000 for 35 days.
 
+Seasons. Self-serve signups follow the months of the year (``season_factor`` in ``model.py``):
+January has ``SEASON_SWING`` (1.5) times the signups of July, the other months lie on a cosine
+between them, and the year's total is what the signups' natural rate gives. A year of history
+shows the swing; the 35 days of the demo hardly do.
+
 Funnel time. Each step of a follow-up takes a uniform draw from ``HISTORY_DELAY_HOURS``: a
 lead becomes an MQL within half a day to 4 days, an SQL 1 to 5 days later, an opportunity 1 to
-4 days after that, which closes 4 to 26 days after its opening. Leads from past weeks convert,
-and deals opened weeks ago close in the last days and today.
+4 days after that, which enters the first stage (discovery) a second after its opening, moves
+on 2 to 8 days later per stage and closes 2 to 10 days after its last stage change. Leads from
+past weeks convert, and deals opened weeks ago close in the last days and today.
 
 Purity and ids. Event time is cut into UTC days; every (day, stream) has its own random
 generator, seeded by the seed, the day and the stream's name, and names every event and
@@ -52,7 +58,10 @@ from streams.tools.simulation.model import (
     JOURNEY_TOUCHES,
     PEAK_WORK_FACTOR,
     REP_ACTIVITY_PER_HOUR,
+    SEASON_AMPLITUDE,
+    SEASONAL_KINDS,
     SOURCE,
+    STAGE_ENTRY_SECONDS,
     STAGES,
     UNSUBSCRIBE_AFTER_OPEN_SECONDS,
     WORKDAY_HOURS,
@@ -62,6 +71,7 @@ from streams.tools.simulation.model import (
     Stream,
     clock_factor,
     rfc3339,
+    season_factor,
     topic_kind,
     working_hour_factor,
 )
@@ -103,7 +113,8 @@ MAX_FOLLOW_UP_SECONDS = {  # root kind: the latest a follow-up can come after it
     "subscription.started": max(_longest("expansion", "churn", "return"), _longest("survey", "reply")),
     "lead.created": _longest(
         *["touch"] * JOURNEY_TOUCHES[1], "mql", "sql", "opportunity", *["stage"] * (len(STAGES) - 1), "close"
-    ),
+    )
+    + STAGE_ENTRY_SECONDS,
 }
 
 
@@ -163,15 +174,16 @@ class History(World):
         return self._days[key]
 
     def _generate(self, stream: Stream, day: int) -> list[tuple[float, SimulatedEvent]]:
-        """The roots of ``stream`` on ``day`` (a Poisson process thinned by its clock) and all their follow-ups."""
+        """The roots of ``stream`` on ``day`` (Poisson, thinned by its clock and season) and all their follow-ups."""
         label = day_label(day)
         self._rng = random.Random(f"{self.seed}/{label}/{stream.name}")
         self._tag, self._count, self._made = f"{self.seed}-{label}-{stream.name}", 0, []
-        peak = PEAK_FACTOR[stream.clock]
+        peak = PEAK_FACTOR[stream.clock] * (1 + SEASON_AMPLITUDE if stream.kind in SEASONAL_KINDS else 1.0)
         candidates_per_second, zone = self.per_second(stream) * peak, self._zones[stream.zone]
         moment, end = float(day * DAY), float((day + 1) * DAY)
         while (moment := moment + self._rng.expovariate(candidates_per_second)) < end:
-            if self._rng.random() * peak < history_factor(stream.clock, datetime.fromtimestamp(moment, zone)):
+            local = datetime.fromtimestamp(moment, zone)
+            if self._rng.random() * peak < history_factor(stream.clock, local) * season_factor(stream.kind, local):
                 self._roots[stream.kind](stream, moment, [])  # the events go to _made, with their exact moments
         return self._made
 

@@ -82,6 +82,7 @@ from streams.tools.simulation.model import (
     SimulatedEvent,
     clock_factor,
     rfc3339,
+    season_factor,
     topic_kind,
 )
 from streams.tools.simulation.world import World
@@ -94,7 +95,8 @@ MEAN_DELAY_MINUTES["correction"] = 120  # a spend record corrected
 MEAN_DELAY_MINUTES["touch"] = 3  # between the touches of a lead's person
 MEAN_DELAY_MINUTES |= {"expansion": 15, "churn": 30, "return": 20, "survey": 10}  # after a subscription starts
 
-_OPPORTUNITY_EVENTS = 1 + WIN_RATE * (len(STAGES) - 1) + (1 - WIN_RATE) * (len(STAGES) - 1) / 2 + 1
+# opened, in the first stage, its later stage changes (all of them if won), closed
+_OPPORTUNITY_EVENTS = 2 + WIN_RATE * (len(STAGES) - 1) + (1 - WIN_RATE) * (len(STAGES) - 1) / 2 + 1
 _ENGAGEMENTS_PER_RECIPIENT = BOUNCE_RATE + OPEN_RATE * (1 + CLICK_PER_OPEN + UNSUBSCRIBE_PER_OPEN)
 FOLLOW_UPS = {  # root kind: (expected follow-up events per root, their typical delay in minutes)
     "email.sent": (REPLY_PROBABILITY, MEAN_DELAY_MINUTES["reply"]),
@@ -170,9 +172,11 @@ class Simulation(World):
         bucket = math.floor(moment / RATE_BUCKET_SECONDS)
         if self._plan is None or self._plan[0] != bucket:
             utc = datetime.fromtimestamp(bucket * RATE_BUCKET_SECONDS, UTC)
-            clocks = {(s.clock, s.zone) for s in self._streams}
-            factors = {(clock, zone): clock_factor(clock, utc.astimezone(ZoneInfo(zone))) for clock, zone in clocks}
-            weights = [s.per_hour * factors[s.clock, s.zone] for s in self._streams]
+            local = {zone: utc.astimezone(ZoneInfo(zone)) for zone in {s.zone for s in self._streams}}
+            weights = [
+                s.per_hour * clock_factor(s.clock, local[s.zone]) * season_factor(s.kind, local[s.zone])
+                for s in self._streams
+            ]
             age = bucket * RATE_BUCKET_SECONDS - self._origin
             events = sum(w * events_per_root(s.kind, age) for w, s in zip(weights, self._streams, strict=True))
             roots_per_second = self.rate * sum(weights) / (events * (1 + self.duplicate_rate))

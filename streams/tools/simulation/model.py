@@ -65,7 +65,9 @@ DEMO_CAMPAIGNS = (  # (campaign_id, channel)
 )
 CONTENT_CHANNELS = {"content.published": ("blog", "video", "webinar"), "social.posted": ("linkedin", "x", "youtube")}
 MQL_RATE, SQL_RATE, OPPORTUNITY_RATE, WIN_RATE = 0.4, 0.5, 0.6, 0.3
-STAGES = ("discovery", "proposal", "negotiation")
+# A deal enters the first stage (from NEW_DEAL_STAGE) STAGE_ENTRY_SECONDS after its opening, then moves on
+# through the next ones; a won deal reaches the last. The stages are the example config's labels.stages.
+STAGES, NEW_DEAL_STAGE, STAGE_ENTRY_SECONDS = ("discovery", "proposal", "negotiation"), "new", 1.0
 LOSS_REASONS = ("price too high", "chose a competitor", "no decision", "bad timing", "no budget", "missing features")
 RECIPIENTS = (100, 600)
 BOUNCE_RATE, OPEN_RATE, CLICK_PER_OPEN, UNSUBSCRIBE_PER_OPEN = 0.015, 0.25, 0.12, 0.01
@@ -75,6 +77,10 @@ CLICK_AFTER_OPEN_SECONDS, UNSUBSCRIBE_AFTER_OPEN_SECONDS, BOUNCE_AFTER_SECONDS =
 PLANS = (("starter", 29), ("pro", 79), ("business", 199))
 SEATS, YEARLY_SHARE, YEARLY_MONTHS_PAID = (1, 12), 0.3, 10
 EXPANSION_RATE, CONTRACTION_RATE, CHURN_RATE, RETURN_RATE = 0.25, 0.1, 0.2, 0.25  # returns: of the churned
+# Seasonality: self-serve signups follow the months of the year (``season_factor``), most in SEASON_HIGH_MONTH
+# (January: new budgets), fewest six months later (July: holidays); January has SEASON_SWING times July's.
+SEASONAL_KINDS, SEASON_HIGH_MONTH, SEASON_SWING = frozenset({"subscription.started"}), 1, 1.5
+SEASON_AMPLITUDE = (SEASON_SWING - 1) / (SEASON_SWING + 1)
 # Costs: a won deal's delivery (a share of its amount); the business plan's hosting, given on its events (the
 # other plans' margin is the config's gross_margin).
 DEAL_COST_SHARE, HOSTED_PLANS, HOSTED_COST_SHARE = (0.2, 0.5), ("business",), 0.25
@@ -118,6 +124,17 @@ def clock_factor(clock: str, moment: datetime, floor: float = OFF_HOURS_FLOOR) -
     if clock == "work":
         return max(floor, working_hour_factor(moment))
     return 1.0
+
+
+def season_factor(kind: str, moment: datetime) -> float:
+    """How busy a root ``kind`` is in a local ``moment``'s month, relative to its yearly average (1 if not seasonal).
+
+    A cosine over the months: 1 + SEASON_AMPLITUDE in SEASON_HIGH_MONTH, 1 - SEASON_AMPLITUDE six months
+    later (their ratio is SEASON_SWING), 1 on average over a year.
+    """
+    if kind not in SEASONAL_KINDS:
+        return 1.0
+    return 1 + SEASON_AMPLITUDE * math.cos(2 * math.pi * (moment.month - SEASON_HIGH_MONTH) / 12)
 
 
 def rfc3339(seconds: float) -> str:

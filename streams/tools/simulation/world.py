@@ -43,6 +43,7 @@ from streams.tools.simulation.model import (
     LOSS_REASONS,
     MEETING_HELD_PROBABILITY,
     MQL_RATE,
+    NEW_DEAL_STAGE,
     OPEN_RATE,
     OPPORTUNITY_RATE,
     PAID_CHANNELS,
@@ -55,6 +56,7 @@ from streams.tools.simulation.model import (
     SEATS,
     SPEND_CORRECTION_RATE,
     SQL_RATE,
+    STAGE_ENTRY_SECONDS,
     STAGES,
     SURVEY_AGAIN_RATE,
     SURVEY_RATES,
@@ -251,13 +253,18 @@ class World(ABC):
         return moment
 
     def _opportunity(self, opened: float, lead: str, owner: EventDict, source: EventDict) -> None:
-        """A deal of the lead, with the lead's channel and campaign (``source``), on its creation and its win."""
+        """A deal of the lead, with the lead's channel and campaign (``source``), on its creation and its win.
+
+        It enters the first stage right after its opening and moves through the next ones (all of them if won).
+        """
         rng, deal, currency = self._rng, self._new_id("deal"), self._currency(owner["team"])
         amount = round(math.exp(rng.uniform(math.log(5_000), math.log(80_000))), 2)
         deal_fields = {"deal_id": deal, "lead_id": lead, "amount": amount, "currency": currency, **source}
         self._schedule(opened, {"type": "opportunity.created", **owner, **deal_fields})
         won = rng.random() < WIN_RATE
-        moment, steps = opened, len(STAGES) - 1 if won else rng.randint(0, len(STAGES) - 1)
+        moment, steps = opened + STAGE_ENTRY_SECONDS, len(STAGES) - 1 if won else rng.randint(0, len(STAGES) - 1)
+        entry = {"from_stage": NEW_DEAL_STAGE, "to_stage": STAGES[0]}
+        self._schedule(moment, {"type": "opportunity.stage_changed", **owner, "deal_id": deal, **entry})
         for from_stage, to_stage in itertools.pairwise(STAGES[: steps + 1]):
             moment = self._after(moment, "stage")
             stages = {"from_stage": from_stage, "to_stage": to_stage}

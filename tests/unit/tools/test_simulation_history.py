@@ -6,12 +6,13 @@ import itertools
 import re
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
 
-from schemas.config import KpimonConfig
+from schemas.config import KpimonConfig, RepConfig, TeamConfig, load_config
 from schemas.events import EVENT_TYPES, parse_event
 from streams.tools.cli import build_parser
 from streams.tools.simulation.history import (
@@ -23,7 +24,22 @@ from streams.tools.simulation.history import (
     simulated_time,
 )
 from streams.tools.simulation.live import Simulation
-from streams.tools.simulation.model import SOURCE, SimulatedEvent, message
+from streams.tools.simulation.model import (
+    CHURN_RATE,
+    CONTRACTION_RATE,
+    EXPANSION_RATE,
+    NEW_DEAL_STAGE,
+    RETURN_RATE,
+    SEASON_HIGH_MONTH,
+    SEASON_SWING,
+    SEATS,
+    SOURCE,
+    STAGE_ENTRY_SECONDS,
+    STAGES,
+    EventDict,
+    SimulatedEvent,
+    message,
+)
 from streams.tools.simulation.producer import history_plan_line, history_progress_line
 from tests.unit.tools.funnel_order import funnel_times, occurred
 
@@ -218,3 +234,90 @@ def test_the_command_line_takes_the_history_as_a_duration(capsys: pytest.Capture
         with pytest.raises(SystemExit):
             build_parser().parse_args(["simulate", *wrong])
     assert "'35 days' is not a duration (use seconds or a number with s, m, h or d" in capsys.readouterr().err
+
+
+def test_deals_move_through_the_example_configs_stages_and_wins_close_from_the_last(
+    history: list[SimulatedEvent],
+) -> None:
+    """Every deal enters the first stage a second after its opening, then moves on in order; a win from the last."""
+    known = load_config(Path(__file__).resolve().parents[3] / "deploy/examples/kpimon.yaml").labels.stages.known
+    assert tuple(known) == STAGES
+    opened: dict[str, float] = {}
+    moves: dict[str, list[tuple[str, str, float]]] = defaultdict(list)
+    closings: dict[str, tuple[str, float]] = {}
+    for _, event in history:
+        deal = str(event.get("deal_id"))
+        if event["type"] == "opportunity.created":
+            opened[deal] = occurred(event)
+        elif event["type"] == "opportunity.stage_changed":
+            moves[deal].append((event["from_stage"], event["to_stage"], occurred(event)))
+        elif event["type"] in ("deal.won", "deal.lost"):
+            closings[deal] = (event["type"], occurred(event))
+    assert len(opened) > 100
+    for deal, moment in opened.items():
+        stages = [(from_stage, to_stage) for from_stage, to_stage, _ in moves[deal]]
+        assert stages[0] == (NEW_DEAL_STAGE, STAGES[0]), deal
+        assert moves[deal][0][2] == pytest.approx(moment + STAGE_ENTRY_SECONDS, abs=0.001)
+        assert stages[1:] == list(itertools.pairwise(STAGES))[: len(stages) - 1], deal
+        if deal in closings:
+            outcome, closed = closings[deal]
+            assert closed > moves[deal][-1][2]
+            if outcome == "deal.won":
+                assert stages[-1][1] == STAGES[-1], deal
+    ended_in = Counter(moves[deal][-1][1] for deal, (outcome, _) in closings.items() if deal in opened)
+    assert set(ended_in) == set(STAGES)  # losses happen in every stage: each stage has a win rate
+
+
+YEAR = (datetime(2025, 1, 1, tzinfo=UTC).timestamp(), datetime(2026, 1, 1, tzinfo=UTC).timestamp())
+
+
+@pytest.fixture(scope="module")
+def year() -> list[EventDict]:
+    """A year of one rep's world in UTC: ~4,700 self-serve signups (the default 20 calls a day)."""
+    config = KpimonConfig(timezone="UTC", teams={"t": TeamConfig(timezone="UTC")}, reps={"t-a": RepConfig(team="t")})
+    return [event for _, event in History(config, seed=7).events_between(*YEAR)]
+
+
+def test_a_year_of_signups_peaks_in_the_high_month_by_the_configured_swing(year: list[EventDict]) -> None:
+    """January has SEASON_SWING times the signups of July (both 31 days), within Poisson noise (~6% each month)."""
+    signups = [event for event in year if event["type"] == "subscription.started" and "channel" in event]
+    per_month = Counter(datetime.fromtimestamp(occurred(event), UTC).month for event in signups)
+    assert len(per_month) == 12 and 4_000 < len(signups) < 5_400
+    low_month = (SEASON_HIGH_MONTH + 5) % 12 + 1
+    assert (SEASON_HIGH_MONTH, low_month) == (1, 7)
+    assert per_month[1] / per_month[7] == pytest.approx(SEASON_SWING, abs=0.2)  # 0.2: ~2.5 standard deviations
+    # April and October lie halfway on the cosine: about the year's mean month (per day, both 30 or 31 days)
+    mean_per_day = len(signups) / 365
+    for month, days in ((4, 30), (10, 31)):
+        assert per_month[month] / days == pytest.approx(mean_per_day, rel=0.15), month
+
+
+def test_a_year_of_subscriptions_churns_expands_contracts_and_comes_back_at_the_configured_rates(
+    year: list[EventDict],
+) -> None:
+    """Counted over the signups of January to October, whose follow-ups (at most 45 days) all fall in the year."""
+    october_end = datetime(2025, 11, 1, tzinfo=UTC).timestamp()
+    started = {
+        event["account_id"]: event["seats"]
+        for event in year
+        if event["type"] == "subscription.started" and "channel" in event and occurred(event) < october_end
+    }
+    assert MAX_FOLLOW_UP_SECONDS["subscription.started"] <= 45 * DAY
+    changes = [event for event in year if event["type"] == "subscription.changed" and event["account_id"] in started]
+    expanded = sum(event["seats"] > started[event["account_id"]] for event in changes)
+    contracted = sum(event["seats"] < started[event["account_id"]] for event in changes)
+    churned = {event["account_id"] for event in year if event["type"] == "subscription.churned"} & set(started)
+    returned = [
+        event
+        for event in year
+        if event["type"] == "subscription.started" and "channel" not in event and event["account_id"] in started
+    ]
+    signups = len(started)
+    # a contraction by 0 seats (drawn 0 of seats - 1) sends nothing: 1 - mean(1 / seats) of them are sent
+    sent_share = 1 - sum(1 / seats for seats in range(SEATS[0], SEATS[1] + 1)) / (SEATS[1] - SEATS[0] + 1)
+    assert len(changes) == expanded + contracted  # every change moves seats
+    assert expanded / signups == pytest.approx(EXPANSION_RATE, abs=0.025)  # binomial sd ~0.007
+    assert contracted / signups == pytest.approx(CONTRACTION_RATE * sent_share, abs=0.015)
+    assert len(churned) / signups == pytest.approx(CHURN_RATE, abs=0.025)
+    assert len(returned) / len(churned) == pytest.approx(RETURN_RATE, abs=0.05)  # sd ~0.015
+    assert {event["account_id"] for event in returned} <= churned
