@@ -55,6 +55,17 @@ WIN_RATE_WINDOW = "30d"
 PIPELINE_KPIS = {"revenue": "kpimon_open_pipeline_value_by_stage", "deals_won": "kpimon_open_deals_by_stage"}
 # The deals won and lost in a window per stage they closed from: the per-stage win rates.
 STAGE_OUTCOMES = ("kpimon_deals_won_by_stage", "kpimon_deals_lost_by_stage")
+# The forecast's series recorded by Prometheus (deploy/prometheus/generate_rules.py writes the rules, the Grafana
+# dashboards read them): the per-stage win rate, and each open pipeline family weighted by it (``weighted_record``).
+STAGE_WIN_RATE_RECORD = "kpimon:win_rate_by_stage:ratio"
+GOAL_PROJECTION = "kpimon_goal_projection"
+
+
+def weighted_record(open_family: str) -> str:
+    """``kpimon:open_deals_by_stage:weighted``: the recorded series of an open pipeline family times the win rate."""
+    return f"kpimon:{open_family.removeprefix('kpimon_')}:weighted"
+
+
 StageValues = Mapping[str, float]  # stage -> a number (open deals or their value; deals won or lost)
 
 

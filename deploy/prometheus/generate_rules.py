@@ -66,7 +66,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from schemas.catalog import WINDOW_NAMES, Catalog, KpiSpec, load_catalog
-from schemas.forecast import MIN_ELAPSED_SHARE, PIPELINE_KPIS, STAGE_OUTCOMES, WIN_RATE_WINDOW
+from schemas.forecast import (
+    GOAL_PROJECTION,
+    MIN_ELAPSED_SHARE,
+    PIPELINE_KPIS,
+    STAGE_OUTCOMES,
+    STAGE_WIN_RATE_RECORD,
+    WIN_RATE_WINDOW,
+    weighted_record,
+)
 from schemas.formula import guard_of
 from schemas.scopes import SCOPE_KINDS
 
@@ -77,7 +85,6 @@ FORECAST_GROUP_NAME = "kpimon-goal-forecast"
 GOAL_JOIN = "window, scope, team, rep, channel, campaign"  # a KPI series and the goal on it share these
 SCOPE_JOIN = "scope, team, rep, channel, campaign"  # the open pipeline has no window
 STAGE_JOIN = f"{SCOPE_JOIN}, stage"
-STAGE_WIN_RATE = "kpimon:win_rate_by_stage:ratio"
 # Labels that tell workers apart: the target's address, and the pod under Kubernetes.
 WORKER_LABELS = ("instance", "pod")
 SUM_WITHOUT = f"sum without ({', '.join(WORKER_LABELS)})"
@@ -213,14 +220,9 @@ def _goal_series(family: str, kpi: KpiSpec) -> str:
     return f'max by ({GOAL_JOIN}, kpi, goal, period) ({family}{{kpi="{kpi.id}"}})'
 
 
-def _weighted(open_family: str) -> str:
-    """``kpimon:open_deals_by_stage:weighted``: the record of an open pipeline family times the win rate."""
-    return f"kpimon:{open_family.removeprefix('kpimon_')}:weighted"
-
-
 def _weighted_total(open_family: str) -> str:
     """``kpimon:open_deals:weighted``: the sum over stages of ``_weighted`` of a per-stage open family."""
-    return _weighted(open_family.removesuffix("_by_stage"))
+    return weighted_record(open_family.removesuffix("_by_stage"))
 
 
 def forecast_rules(catalog: Catalog) -> list[RecordingRule]:
@@ -237,30 +239,30 @@ def forecast_rules(catalog: Catalog) -> list[RecordingRule]:
     if kpis:
         # A stage with losses and no win has no series of wins: 0 won.
         stage_rate = f"({won_from} or {closed_from} * 0) / ({closed_from} != 0)"
-        rules.append(RecordingRule(STAGE_WIN_RATE, stage_rate, by_id.get("win_rate", kpis[0])))
+        rules.append(RecordingRule(STAGE_WIN_RATE_RECORD, stage_rate, by_id.get("win_rate", kpis[0])))
     for kpi in kpis:
         open_family = PIPELINE_KPIS[kpi.id]
         open_sum = f"sum by ({STAGE_JOIN}) ({open_family})"
         # The stage's own win rate, else (no deal closed from it) the scope's.
-        own_rate = f"{open_sum} * on ({STAGE_JOIN}) {STAGE_WIN_RATE}"
+        own_rate = f"{open_sum} * on ({STAGE_JOIN}) {STAGE_WIN_RATE_RECORD}"
         by_stage = f"{own_rate} or {open_sum} * on ({SCOPE_JOIN}) group_left () {rate}"
-        rules.append(RecordingRule(_weighted(open_family), by_stage, kpi))
+        rules.append(RecordingRule(weighted_record(open_family), by_stage, kpi))
         # A scope with a win rate and nothing open weighs 0.
-        expr = f"sum by ({SCOPE_JOIN}) ({_weighted(open_family)}) or {rate} * 0"
+        expr = f"sum by ({SCOPE_JOIN}) ({weighted_record(open_family)}) or {rate} * 0"
         rules.append(RecordingRule(_weighted_total(open_family), expr, kpi))
     for kpi in catalog.kpis:
         if not kpi.adds_up_over_time():
             continue
         share = f"({_goal_series('kpimon_goal_expected', kpi)} / {_goal_series('kpimon_goal', kpi)})"
         expr = f"{_goal_value(kpi)} / on ({GOAL_JOIN}) group_right () ({share} >= {_number(MIN_ELAPSED_SHARE)})"
-        rules.append(RecordingRule("kpimon_goal_projection", expr, kpi, kpi_label=True, method="run_rate"))
+        rules.append(RecordingRule(GOAL_PROJECTION, expr, kpi, kpi_label=True, method="run_rate"))
         if kpi.id in PIPELINE_KPIS:
             weighted = _weighted_total(PIPELINE_KPIS[kpi.id])
             projected = f"{_goal_value(kpi)} + on ({SCOPE_JOIN}) group_left {weighted}"
             # Adding the goal times 0 puts the goal's labels on the projection.
             goal_labels = f"{_goal_series('kpimon_goal', kpi)} * 0"
             expr = f"({projected}) + on ({GOAL_JOIN}) group_right {goal_labels}"
-            rules.append(RecordingRule("kpimon_goal_projection", expr, kpi, kpi_label=True, method="weighted_pipeline"))
+            rules.append(RecordingRule(GOAL_PROJECTION, expr, kpi, kpi_label=True, method="weighted_pipeline"))
     return rules
 
 

@@ -10,7 +10,9 @@ dashboards, linked to each other (a dashboard link by tag, and panel links):
   config, through the workers' ``kpimon_goal_expected``), win rate and lead -> opportunity for
   the week, pipeline velocity over 30 days, and whether the numbers are live.
 * **Funnel** (``kpimon-funnel``): stage volumes, conversion ratios, sales cycle,
-  average deal size, revenue and velocity for a chosen window, by team, channel and rep.
+  average deal size, revenue and velocity for a chosen window, by team, channel and rep; every
+  goal of the config with its attainment, pace and period-end projections (run rate, weighted
+  pipeline), and the open pipeline per CRM stage weighted by the stage's win rate.
 * **Marketing** (``kpimon-marketing``): the marketing activity the worker exports
   today, and a text panel naming the panels that come with the marketing KPIs.
 * **Customers** (``kpimon-customers``): active customers, MRR and its movements, ARR,
@@ -28,16 +30,18 @@ Design choices:
   ratio is rebuilt from summed counts, never summed nor averaged.
 * **Units and colours from the catalog** (``panels``): the catalog unit gives the Grafana
   unit; ``good: up/down`` gives the colour order.
-* **Goals and targets are not metrics yet** (``wallboard``): they are text-box variables
-  with defaults, and bars are coloured by pace to them.
+* **Goals come from the config** (``wallboard``, ``goals``): the workers serve them (``kpimon_goal``,
+  ``kpimon_goal_expected``) and Prometheus records their attainment and projections; no dashboard
+  variable holds a goal, and a goal added to the config shows without regenerating anything.
 * Headline stats are for the whole organisation (``scope="all"``, which also counts
   events without a team); ``$team``, ``$rep`` and ``$channel`` filter the breakdowns.
 * Only metrics a worker exports are queried (``docs/metrics.md``); the integration test
   runs every panel's query against a real Prometheus scraping a real worker.
 
 Modules: ``queries`` (PromQL from the catalog), ``panels`` (shared panel conventions),
-``kpi_panels`` (panel factories), ``variables``, ``layout`` (dashboard shell, grid, JSON),
-and one module a dashboard: ``wallboard``, ``funnel``, ``marketing``, ``customers``.
+``kpi_panels`` (panel factories), ``goals`` (goals and forecast tables), ``variables``, ``layout``
+(dashboard shell, grid, JSON), and one module a dashboard: ``wallboard``, ``funnel``, ``marketing``,
+``customers``.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """The funnel (``kpimon-funnel``): stage volumes, conversion ratios, sales cycle, average deal
-size, revenue and velocity for a chosen window, by team, channel and rep."""
+size, revenue and velocity for a chosen window; the config's goals with their attainment and
+period-end projections, and the open pipeline per CRM stage weighted by its win rate; by team,
+channel and rep."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Any
 
 from schemas.catalog import Catalog
 from streams.tools.dashboards._sdk import bargauge, builders, common, models
+from streams.tools.dashboards.goals import goals_table, stages_table
 from streams.tools.dashboards.kpi_panels import KpiPanels
 from streams.tools.dashboards.layout import dashboard_link, lay_out, to_dict, windowed_dashboard
 from streams.tools.dashboards.panels import CURRENCY, DATASOURCE, describe, panel_target, reduce_last, ref_letter
@@ -81,6 +84,12 @@ def funnel(catalog: Catalog, currency: str = CURRENCY) -> dict[str, Any]:
                     (6, panels.kpi_stat("pipeline_velocity", overall, "Pipeline velocity · $window, per day")),
                 ],
             ),
+            (
+                "Goals and forecast",
+                8,
+                [(24, goals_table((("team", "$team"), ("rep", "$rep"), ("channel", "$channel"))))],
+            ),
+            ("", 7, [(24, stages_table(panels.unit("revenue")))]),
             (
                 "By team",
                 8,

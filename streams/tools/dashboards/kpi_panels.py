@@ -11,7 +11,6 @@ from streams.tools.dashboards._sdk import (
     bargauge,
     builders,
     common,
-    common_builders,
     models,
     stat,
     table,
@@ -21,9 +20,11 @@ from streams.tools.dashboards.panels import (
     DATASOURCE,
     PACE_AMBER,
     PACE_GREEN,
+    TableColumn,
     describe,
     gradient,
     grafana_unit,
+    merged_table,
     neutral_thresholds,
     pace_thresholds,
     panel_target,
@@ -165,35 +166,13 @@ class KpiPanels:
     ) -> table.Panel:
         """One row per team, rep or channel (``keys``: label -> column), one column per KPI."""
         queries = [self.query(kpi_id, selector) for kpi_id in kpi_ids]
-        refs = [ref_letter(index) for index in range(len(kpi_ids))]
-        columns = {f"Value #{ref}": self.kpi(kpi_id).name for ref, kpi_id in zip(refs, kpi_ids, strict=True)}
-        rename = {**dict(keys), **columns}
-        order = {name: index for index, name in enumerate(rename)}
-        panel = (
-            table.Panel()
-            .title(title)
-            .description(describe(*sorted({query.note for query in queries})))
-            .datasource(DATASOURCE)
-            .cell_height(common.TableCellHeight.MD)
-            .with_transformation(models.DataTransformerConfig(id_val="merge", options={}))
-            .with_transformation(
-                models.DataTransformerConfig(id_val="filterFieldsByName", options={"include": {"names": list(rename)}})
+        columns = [
+            TableColumn(
+                query.expr, self.kpi(kpi_id).name, self.unit(kpi_id), 1 if self.kpi(kpi_id).unit == "ratio" else None
             )
-            .with_transformation(
-                models.DataTransformerConfig(
-                    id_val="organize", options={"excludeByName": {}, "indexByName": order, "renameByName": rename}
-                )
-            )
-        )
-        for ref, kpi_id, query in zip(refs, kpi_ids, queries, strict=True):
-            panel = panel.with_target(panel_target(query.expr, ref, instant=True, table=True))
-            unit = [models.DynamicConfigValue(id_val="unit", value=self.unit(kpi_id))]
-            if self.kpi(kpi_id).unit == "ratio":
-                unit.append(models.DynamicConfigValue(id_val="decimals", value=1))
-            panel = panel.override_by_name(self.kpi(kpi_id).name, unit)
-        if sort:
-            panel = panel.sort_by([common_builders.TableSortByFieldState().display_name(sort).desc(True)])
-        return panel
+            for kpi_id, query in zip(kpi_ids, queries, strict=True)
+        ]
+        return merged_table(title, describe(*sorted({query.note for query in queries})), keys, columns, sort=sort)
 
     def trend(self, title: str, kpi_ids: Sequence[str], selector: Selector, description: str) -> timeseries.Panel:
         queries = [self.query(kpi_id, selector) for kpi_id in kpi_ids]

@@ -9,7 +9,8 @@ Every panel uses the ``datasource`` variable: no data source uid is baked in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from schemas.catalog import KpiSpec
@@ -22,6 +23,7 @@ from streams.tools.dashboards._sdk import (
     common_builders,
     models,
     prometheus,
+    table,
 )
 
 CURRENCY = KpimonConfig().reporting_currency  # the default reporting currency: Grafana's money unit
@@ -85,3 +87,52 @@ def describe(*parts: str) -> str:
 
 def ref_letter(index: int) -> str:
     return chr(ord("A") + index)
+
+
+@dataclass(frozen=True)
+class TableColumn:
+    """A value column of a table: its query (instant, one row per label set), its name, unit and decimals."""
+
+    expr: str
+    name: str
+    unit: str
+    decimals: int | None = None
+
+
+def merged_table(
+    title: str,
+    description: str,
+    keys: Sequence[tuple[str, str]],
+    columns: Sequence[TableColumn],
+    *,
+    sort: str = "",
+) -> table.Panel:
+    """One row per label set of ``keys`` (label -> column name), one column per query, merged by Grafana."""
+    refs = [ref_letter(index) for index in range(len(columns))]
+    rename = {**dict(keys), **{f"Value #{ref}": column.name for ref, column in zip(refs, columns, strict=True)}}
+    order = {name: index for index, name in enumerate(rename)}
+    panel = (
+        table.Panel()
+        .title(title)
+        .description(description)
+        .datasource(DATASOURCE)
+        .cell_height(common.TableCellHeight.MD)
+        .with_transformation(models.DataTransformerConfig(id_val="merge", options={}))
+        .with_transformation(
+            models.DataTransformerConfig(id_val="filterFieldsByName", options={"include": {"names": list(rename)}})
+        )
+        .with_transformation(
+            models.DataTransformerConfig(
+                id_val="organize", options={"excludeByName": {}, "indexByName": order, "renameByName": rename}
+            )
+        )
+    )
+    for ref, column in zip(refs, columns, strict=True):
+        panel = panel.with_target(panel_target(column.expr, ref, instant=True, table=True))
+        unit = [models.DynamicConfigValue(id_val="unit", value=column.unit)]
+        if column.decimals is not None:
+            unit.append(models.DynamicConfigValue(id_val="decimals", value=column.decimals))
+        panel = panel.override_by_name(column.name, unit)
+    if sort:
+        panel = panel.sort_by([common_builders.TableSortByFieldState().display_name(sort).desc(True)])
+    return panel

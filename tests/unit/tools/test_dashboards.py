@@ -37,11 +37,15 @@ CATALOG = load_catalog()
 DASHBOARDS = dashboards(CATALOG)
 KPIS = {kpi.id: kpi for kpi in CATALOG.kpis}
 METRIC_NAME = re.compile(r"\bkpimon_[a-z0-9_]+")
+RECORD_NAME = re.compile(r"\bkpimon:[a-z0-9_]+:[a-z0-9_]+")  # a recording rule's own name (level:metric:operation)
+RULES_FILE = REPO / "deploy/prometheus/rules/kpimon.rules.yml"
 # sum over the workers, optionally over more labels (the consumer lag's topic and partition)
 SUM_GROUP = re.compile(r"sum without \(instance, pod, job(?:, [a-z_]+)*\) \(")
-# the goals, the same on every worker: taken once
-GOAL_GROUP = re.compile(r"max without \(instance, pod, job, kpi, goal, period\) \(")
+# the goals, the same on every worker: taken once (for a KPI's series, or one row per goal)
+GOAL_GROUP = re.compile(r"max without \(instance, pod, job(?:, kpi, goal, period)?\) \(")
 GOAL_METRICS = {name for name, _ in GOAL_FAMILIES}
+# a recorded series of one window, the window dropped (so it merges with series without one)
+RECORD_GROUP = re.compile(r"max without \(window\) \(")
 
 
 def exported_metrics(catalog: Catalog) -> set[str]:
@@ -55,6 +59,9 @@ def exported_metrics(catalog: Catalog) -> set[str]:
 
 
 EXPORTED = exported_metrics(CATALOG)
+# Series Prometheus records from the workers' (deploy/prometheus/rules): already whole, never summed again.
+RECORDED = {rule["record"] for group in yaml.safe_load(RULES_FILE.read_text())["groups"] for rule in group["rules"]}
+RECORDED_SELECTOR = re.compile(rf"\b(?:{'|'.join(re.escape(name) for name in sorted(RECORDED))})\{{[^}}]*\}}")
 
 
 def panels(board: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -75,17 +82,20 @@ def variables(board: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def strip_sums(expr: str) -> str:
-    """``expr`` without its ``sum without (instance, pod, job) (...)`` groups, and the goals' ``max`` groups."""
-    for group in (SUM_GROUP, GOAL_GROUP):
+    """``expr`` without its ``sum without (instance, pod, job) (...)`` groups, the goals' ``max`` groups and the
+    recorded series (and the ``max`` dropping the one window of such a series)."""
+    allowed = {GOAL_GROUP: GOAL_METRICS, RECORD_GROUP: RECORDED}
+    for group in (SUM_GROUP, GOAL_GROUP, RECORD_GROUP):
         while match := group.search(expr):
             depth, index = 1, match.end()
             while depth:
                 depth += {"(": 1, ")": -1}.get(expr[index], 0)
                 index += 1
             inside = expr[match.end() : index - 1]
-            assert group is SUM_GROUP or set(METRIC_NAME.findall(inside)) <= GOAL_METRICS, f"max over {inside}"
+            names = set(METRIC_NAME.findall(inside)) | set(RECORD_NAME.findall(inside))
+            assert group is SUM_GROUP or names <= allowed[group], f"max over {inside}"
             expr = expr[: match.start()] + "S" + expr[index:]
-    return expr
+    return RECORDED_SELECTOR.sub("R", expr)
 
 
 # --- the checked-in files -------------------------------------------------------------------------
@@ -117,10 +127,12 @@ def test_queries_refer_only_to_exported_metrics() -> None:
     queries = [*ALL_EXPRS]
     for board in DASHBOARDS.values():
         queries += [variable["query"] for variable in board["templating"]["list"] if variable["type"] == "query"]
-    used = {name for query in queries for name in METRIC_NAME.findall(query)}
+    used = {name for query in queries for name in METRIC_NAME.findall(query) + RECORD_NAME.findall(query)}
     assert used, "no metric found in any query"
-    assert used <= EXPORTED, f"not exported by the worker: {sorted(used - EXPORTED)}"
-    for name in used:
+    assert used <= EXPORTED | RECORDED, (
+        f"neither exported by the worker nor recorded: {sorted(used - EXPORTED - RECORDED)}"
+    )
+    for name in used - {name for name in RECORDED if name.startswith("kpimon:")}:  # rules' own names: in the rules
         assert f"`{name}`" in documented, f"{name} is not in docs/metrics.md"
 
 
@@ -138,8 +150,10 @@ def test_no_ratio_gauge_is_summed_or_averaged() -> None:
         for name in set(METRIC_NAME.findall(expr)) & {kpi.metric for kpi in CATALOG.kpis} - additive:
             weighted = re.compile(rf"\(\s*{name}\{{[^}}]*\}} \* kpimon_[a-z_]+\{{[^}}]*\}}\)")
             assert weighted.search(expr), f"{name} is not weighted per worker in {expr}"
-        # a ratio gauge only times its own denominator (its numerator, per worker: the gross profit of the margin)
+        # a ratio gauge only times its own denominator (its numerator, per worker: the gross profit of the margin);
+        # a ratio recorded by Prometheus (the goal attainment) is whole already
         unweighted = re.sub(r"kpimon_[a-z_]+_ratio\{[^}]*\} \* kpimon_[a-z_]+\{[^}]*\}", "", expr)
+        unweighted = RECORDED_SELECTOR.sub("R", unweighted)
         assert "_ratio{" not in unweighted, f"a ratio gauge in {expr}"
 
 
@@ -487,3 +501,102 @@ def test_the_gross_profit_is_the_margin_gauge_times_each_workers_mrr() -> None:
         assert query.exact and f"(100 * {weighted})" in query.expr, kpi_id
     clv = kpi_query(CATALOG, KPIS["customer_lifetime_value"], window).expr
     assert ">= 20)" in clv  # at_least(customers at the start, 20): no value for a smaller cohort
+
+
+# --- goals and forecast (funnel dashboard) --------------------------------------------------------
+
+FORECAST_TEST = REPO / "deploy/prometheus/tests/forecast.test.yml"
+
+
+def _table(board: dict[str, Any], title: str) -> dict[str, Any]:
+    (panel,) = [panel for panel in panels(board) if panel["title"] == title]
+    return panel
+
+
+def test_the_funnel_shows_every_goal_with_its_attainment_pace_and_both_projections() -> None:
+    board = DASHBOARDS[f"{UIDS['funnel']}.json"]
+    goals = _table(board, "Goals · attainment and forecast")
+    stages = _table(board, "Forecast by stage · open pipeline weighted")
+    text = "\n".join(target["expr"] for panel in (goals, stages) for target in panel["targets"])
+    for series in (
+        "kpimon_goal{",
+        "kpimon_goal_expected{",
+        "kpimon_goal_attainment_ratio{",
+        'kpimon_goal_projection{method="run_rate"',
+        'kpimon_goal_projection{method="weighted_pipeline"',
+        'kpimon:win_rate_by_stage:ratio{scope="all", window="30d"}',
+        "kpimon_open_deals_by_stage{",
+        "kpimon_open_pipeline_value_by_stage{",
+        'kpimon:open_deals_by_stage:weighted{scope="all"}',
+        'kpimon:open_pipeline_value_by_stage:weighted{scope="all"}',
+    ):
+        assert series in text, series
+    assert not [variable for variable in board["templating"]["list"] if "goal" in variable["name"]]  # from the config
+    renamed = next(t for t in goals["transformations"] if t["id"] == "organize")["options"]["renameByName"]
+    assert list(renamed.values()) == [
+        "KPI", "Goal", "Period", "Scope", "Team", "Rep", "Channel", "Campaign",
+        "Target", "Attainment", "Expected by now", "Projected · run rate", "Projected · weighted pipeline",
+    ]  # fmt: skip
+
+
+@needs_promtool
+def test_the_goal_and_stage_tables_read_what_the_rules_record_from_two_workers(tmp_path: Path) -> None:
+    """The forecast rules' hand-worked example (deploy/prometheus/tests/forecast.test.yml), through the tables.
+
+    Team emea, this month: revenue 65,000 of a 250,000 goal (0.26), 100,000 expected by now (0.4), projected
+    162,500 by run rate (0.65) and 110,000 by weighted pipeline (0.44); deals won 3 of 10 (0.3), 4 expected (0.4),
+    7.5 (0.75) and 4.75 (0.475). Rep anna: 3 calls of 50 (0.06), 1 expected (0.02), too early for a run rate.
+    Team apac: 5,000 of 40,000 (0.125), 10,000 expected (0.25), run rate 20,000 (0.5), no deal closed: no
+    weighted projection. Per stage (the stages table, for team emea): win rates 0.75, 0.5 and 0 (none for
+    unknown); one open deal in each stage, worth 40,000, 20,000, 30,000 and 10,000 (apac: 20,000 in proposal);
+    weighted deals 0.75, 0.5, 0, 0.5 and pipeline 30,000, 10,000, 0, 5,000.
+    """
+    board = DASHBOARDS[f"{UIDS['funnel']}.json"]
+    columns = {
+        table_title: [_substituted(target["expr"], board) for target in _table(board, table_title)["targets"]]
+        for table_title in ("Goals · attainment and forecast", "Forecast by stage · open pipeline weighted")
+    }
+    goals, stages = columns.values()
+    stages = [expr.replace('scope="all"', 'scope="team"') for expr in stages]  # the example's scope
+    goal_names = ("target", "attainment", "expected", "run_rate", "weighted")
+    stage_names = ("win_rate", "open_deals", "open_value", "weighted_deals", "weighted_value")
+    rules = [{"record": f"test:goal_{name}", "expr": expr} for name, expr in zip(goal_names, goals, strict=True)]
+    rules += [{"record": f"test:stage_{name}", "expr": expr} for name, expr in zip(stage_names, stages, strict=True)]
+    (tmp_path / "tables.yml").write_text(yaml.safe_dump({"groups": [{"name": "tables", "rules": rules}]}))
+    (example,) = yaml.safe_load(FORECAST_TEST.read_text())["tests"]
+    emea, apac = 'scope="team", team="emea"', 'scope="team", team="apac"'
+    emea_goal, apac_goal = f'window="month", {emea}, period="month"', f'window="month", {apac}, period="month"'
+    anna_goal = 'window="week", scope="rep", team="emea", rep="anna", period="week"'
+    goal_rows = {  # the goal's labels: target, attainment, expected by now, run rate and weighted pipeline projections
+        f'{emea_goal}, kpi="revenue", goal="emea-revenue"': (250_000, 0.26, 0.4, 0.65, 0.44),
+        f'{emea_goal}, kpi="deals_won", goal="emea-deals"': (10, 0.3, 0.4, 0.75, 0.475),
+        f'{anna_goal}, kpi="calls", goal="weekly-calls"': (50, 0.06, 0.02, None, None),
+        f'{apac_goal}, kpi="revenue", goal="apac-revenue"': (40_000, 0.125, 0.25, 0.5, None),
+    }
+    stage_rows = {  # the stage's labels: win rate, open deals and value, weighted deals and value
+        f'{emea}, stage="negotiation"': (0.75, 1, 40_000, 0.75, 30_000),
+        f'{emea}, stage="proposal"': (0.5, 1, 20_000, 0.5, 10_000),
+        f'{emea}, stage="discovery"': (0, 1, 30_000, 0, 0),
+        f'{emea}, stage="unknown"': (None, 1, 10_000, 0.5, 5_000),
+        f'{apac}, stage="proposal"': (None, None, 20_000, None, None),
+    }
+    expected = {
+        f"{kind}_{name}": [(labels, row[index]) for labels, row in rows.items() if row[index] is not None]
+        for kind, rows, column_names in (("goal", goal_rows, goal_names), ("stage", stage_rows, stage_names))
+        for index, name in enumerate(column_names)
+    }
+    checks = [
+        {
+            "expr": f"test:{name}",
+            "eval_time": "5m",
+            "exp_samples": [{"labels": f"test:{name}{{{labels}}}", "value": value} for labels, value in samples],
+        }
+        for name, samples in expected.items()
+    ]
+    tests = [{"interval": "1m", "input_series": example["input_series"], "promql_expr_test": checks}]
+    (tmp_path / "test.yml").write_text(
+        yaml.safe_dump({"rule_files": [str(RULES_FILE), "tables.yml"], "evaluation_interval": "1m", "tests": tests})
+    )
+    command = ["promtool", "test", "rules", "test.yml"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
