@@ -151,6 +151,27 @@ class Catalog(BaseModel):
                 exported[given[0]] = (kpi.metric, given[1])
         return exported
 
+    def numerator_of(self, node: ast.expr) -> tuple[KpiSpec, str] | None:
+        """The first KPI whose formula is ``node / y``, ``y`` a counter a KPI exports, and ``y``; None if none is.
+
+        ``node`` summed across workers is then that KPI's gauge times ``y``'s series, summed: each worker's gauge
+        times its own ``y`` is its own ``node``. Where a worker's ``y`` is 0 its gauge has no value, so this is exact
+        when ``node`` is 0 there too: the gross profit (the gross margin's numerator) is, without MRR, as only
+        subscriptions with a price count their cost (streams/entities/accounts.py).
+        """
+        shape, exported = ast.dump(node), self.exported_counters()
+        for kpi in self.kpis:
+            body = kpi.formula.tree.body
+            if (
+                isinstance(body, ast.BinOp)
+                and isinstance(body.op, ast.Div)
+                and ast.dump(body.left) == shape
+                and isinstance(body.right, ast.Name)
+                and body.right.id in exported
+            ):
+                return kpi, body.right.id
+        return None
+
     def kpi(self, kpi_id: str) -> KpiSpec:
         """The KPI with id ``kpi_id``; KeyError when the catalog has none."""
         for kpi in self.kpis:

@@ -14,6 +14,15 @@ so the counter is ``100 * sum(kpimon_mrr)``), so a derived KPI gets a recording 
 when every counter of its formula is exported that way; the others are listed, with the
 missing counters, in the file's header.
 
+One part of a formula that no series gives is rebuilt all the same: the numerator ``x`` of another
+KPI's ``x / y``, ``y`` an exported counter (``Catalog.numerator_of``). Each worker's gauge of that
+KPI times its own ``y`` is its own ``x``, so
+
+    gross profit = 100 * sum(kpimon_gross_margin_ratio * kpimon_mrr)
+
+is exact across workers, although the gross profit reads the config's ``gross_margin`` and the
+costed stocks, which no series carries. The gross margin, CLV, LTV:CAC and CAC payback roll up so.
+
 Rules:
 - ``kpimon:<kpi id>:sum``    a single-counter KPI (or one counter over a number) summed across workers
 - ``kpimon:<kpi id>:ratio``  a derived KPI whose formula is a division, over summed counters
@@ -61,7 +70,7 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,8 +136,8 @@ def _alternatives(values: Sequence[str], every: Sequence[str]) -> str | None:
     return None if set(every) <= set(values) else "|".join(value for value in every if value in values)
 
 
-def _selector(kpi: KpiSpec, source: KpiSpec, scopes: Sequence[str], windows: Sequence[str]) -> str:
-    """``source``'s series summed across workers, limited to the scopes and windows ``kpi`` has."""
+def _series(kpi: KpiSpec, source: KpiSpec, scopes: Sequence[str], windows: Sequence[str]) -> str:
+    """``source``'s series, limited to the scopes and windows ``kpi`` has."""
     matchers = []
     scope_regex = None if set(source.scopes) <= set(scopes) else _alternatives(scopes, SCOPE_KINDS)
     window_regex = None if set(source.windows) <= set(windows) else _alternatives(windows, WINDOW_NAMES)
@@ -136,8 +145,12 @@ def _selector(kpi: KpiSpec, source: KpiSpec, scopes: Sequence[str], windows: Seq
         matchers.append(f'scope=~"{scope_regex}"')
     if window_regex is not None:
         matchers.append(f'window=~"{window_regex}"')
-    selector = source.metric + (f"{{{', '.join(matchers)}}}" if matchers else "")
-    return f"{SUM_WITHOUT} ({selector})"
+    return source.metric + (f"{{{', '.join(matchers)}}}" if matchers else "")
+
+
+def _selector(kpi: KpiSpec, source: KpiSpec, scopes: Sequence[str], windows: Sequence[str]) -> str:
+    """``source``'s series summed across workers, limited to the scopes and windows ``kpi`` has."""
+    return f"{SUM_WITHOUT} ({_series(kpi, source, scopes, windows)})"
 
 
 def _has_series(node: ast.expr) -> bool:
@@ -148,26 +161,63 @@ def _number(value: float) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def promql(node: ast.expr, operand: dict[str, str], top: bool = True) -> str:
-    """PromQL of a catalog formula (``+ - * /``, unary minus, ``at_least``, numbers, counters) over summed series."""
+def promql(node: ast.expr, operand: dict[str, str], top: bool = True, parts: Mapping[str, str] | None = None) -> str:
+    """PromQL of a catalog formula (``+ - * /``, unary minus, ``at_least``, numbers, counters) over summed series.
+
+    ``parts``: PromQL for whole subtrees (by ``ast.dump``), the numerators rebuilt from a gauge (``numerator_parts``).
+    """
+    parts = parts or {}
+    if ast.dump(node) in parts:
+        return parts[ast.dump(node)]
     if isinstance(node, ast.Name):
         return operand[node.id]
     if isinstance(node, ast.Constant):
         return _number(node.value)
     if isinstance(node, ast.UnaryOp):
-        return f"-({promql(node.operand, operand)})"
+        return f"-({promql(node.operand, operand, parts=parts)})"
     guard = guard_of(node)
     if guard is not None:  # a comparison keeps the series at or above the bound, with their values
-        return f"({promql(guard[0], operand, top=False)} >= {_number(guard[1])})"
+        return f"({promql(guard[0], operand, top=False, parts=parts)} >= {_number(guard[1])})"
     assert isinstance(node, ast.BinOp)
     symbol = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}[type(node.op)]
-    left = promql(node.left, operand, top=False)
-    right = promql(node.right, operand, top=False)
+    left = promql(node.left, operand, top=False, parts=parts)
+    right = promql(node.right, operand, top=False, parts=parts)
     if isinstance(node.op, ast.Div) and _has_series(node.right):
         # x / 0 has no value (as on /metrics): keep only the series whose denominator is not 0.
-        right = f"({promql(node.right, operand, top=False)} != 0)"
+        right = f"({promql(node.right, operand, top=False, parts=parts)} != 0)"
     text = f"{left} {symbol} {right}"
     return text if top else f"({text})"
+
+
+def numerator_parts(
+    catalog: Catalog, body: ast.expr, exported: Mapping[str, KpiSpec]
+) -> dict[str, tuple[KpiSpec, str]]:
+    """Subtrees of ``body`` reading a counter no series gives that are another KPI's numerator ``x`` of ``x / y``.
+
+    By ``ast.dump``: (that KPI, ``y``). Summed across workers ``x`` is that KPI's gauge times ``y``, summed
+    (``Catalog.numerator_of``): the gross profit is the gross margin times MRR (it reads the config's
+    ``gross_margin`` and the costed stocks, which no series gives).
+    """
+    parts: dict[str, tuple[KpiSpec, str]] = {}
+    for node in ast.walk(body):
+        if not isinstance(node, ast.BinOp) or ast.dump(node) in parts:
+            continue
+        found = catalog.numerator_of(node) if names_outside(node, {}) - set(exported) else None
+        if found is not None:
+            parts[ast.dump(node)] = found
+    return parts
+
+
+def names_outside(node: ast.expr, parts: Mapping[str, object]) -> set[str]:
+    """The counters ``node`` reads outside the subtrees in ``parts`` (a guard's function name is no counter)."""
+    if ast.dump(node) in parts:
+        return set()
+    if isinstance(node, ast.Name):
+        return {node.id}
+    children = (
+        node.args if isinstance(node, ast.Call) else [c for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr)]
+    )
+    return {name for child in children for name in names_outside(child, parts)}
 
 
 def recording_rules(catalog: Catalog) -> tuple[list[RecordingRule], list[Skipped]]:
@@ -182,21 +232,30 @@ def recording_rules(catalog: Catalog) -> tuple[list[RecordingRule], list[Skipped
             continue
         if isinstance(body, ast.Name):
             continue
-        missing = tuple(sorted(name for name in kpi.formula.names if name not in exported))
+        parts = numerator_parts(catalog, body, exported)
+        names = names_outside(body, parts)
+        missing = tuple(sorted(name for name in names if name not in exported))
         if missing:
             skipped.append(Skipped(kpi, missing))
             continue
-        sources = [exported[name] for name in sorted(kpi.formula.names)]
+        sources = [exported[name] for name in sorted(names)]
+        sources += [source for part, counter in parts.values() for source in (part, exported[counter])]
         scopes = [scope for scope in kpi.scopes if all(scope in source.scopes for source in sources)]
         windows = [window for window in kpi.windows if all(window in source.windows for source in sources)]
         if not scopes or not windows:
             skipped.append(Skipped(kpi, ()))
             continue
-        operand = {
-            name: scaled(exported[name], _selector(kpi, exported[name], scopes, windows)) for name in kpi.formula.names
+        operand = {name: scaled(exported[name], _selector(kpi, exported[name], scopes, windows)) for name in names}
+        rebuilt = {
+            shape: scaled(
+                exported[counter],
+                f"{SUM_WITHOUT} ({_series(kpi, part, scopes, windows)} * "
+                f"{_series(kpi, exported[counter], scopes, windows)})",
+            )
+            for shape, (part, counter) in parts.items()
         }
         kind = "ratio" if isinstance(body, ast.BinOp) and isinstance(body.op, ast.Div) else "rollup"
-        rules.append(RecordingRule(f"kpimon:{kpi.id}:{kind}", promql(body, operand), kpi))
+        rules.append(RecordingRule(f"kpimon:{kpi.id}:{kind}", promql(body, operand, parts=rebuilt), kpi))
     return rules, skipped
 
 
@@ -297,8 +356,8 @@ def render(catalog: Catalog) -> str:
     if skipped:
         lines += [
             "#",
-            "# Derived KPIs without a roll-up (a counter of their formula is not exported as a series;",
-            "# configured_... is a value of each worker's config file, e.g. gross_margin, which no series carries):",
+            "# Derived KPIs without a roll-up (a counter of their formula is exported as no series, and is in no",
+            "# numerator of another KPI that a series divides):",
         ]
         for item in skipped:
             why = f"needs {', '.join(item.missing)}" if item.missing else "no scope or window in common"

@@ -135,20 +135,16 @@ class _Translator:
     def _numerator(self, node: ast.BinOp) -> str | None:
         """``x`` that is the numerator of another KPI's ``x / y``, ``y`` a series: the sum of that gauge x ``y``.
 
-        Each worker's gauge times its own ``y`` is its own ``x`` (where ``y`` is 0, so is ``x``: no gross profit
-        without MRR), so the sum is exact: the gross margin gauge weighted by MRR gives the gross profit.
+        Exact (``Catalog.numerator_of``): the gross margin gauge weighted by MRR gives the gross profit.
         """
-        shape = ast.dump(node)
-        for kpi in self._catalog.kpis:
-            body = kpi.formula.tree.body
-            if not (isinstance(body, ast.BinOp) and isinstance(body.op, ast.Div) and ast.dump(body.left) == shape):
-                continue
-            if isinstance(body.right, ast.Name) and body.right.id in self._series:
-                metric, factor = self._series[body.right.id]
-                product = f"{AGGREGATE} ({self._selector.render(kpi.metric)} * {self._selector.render(metric)})"
-                self.notes_exact.append(f"{ast.unparse(node)} is {kpi.metric} x {metric} summed over workers")
-                return product if factor == 1 else f"({_number(factor)} * {product})"
-        return None
+        found = self._catalog.numerator_of(node)
+        if found is None:
+            return None
+        kpi, denominator = found
+        metric, factor = self._series[denominator]
+        product = f"{AGGREGATE} ({self._selector.render(kpi.metric)} * {self._selector.render(metric)})"
+        self.notes_exact.append(f"{ast.unparse(node)} is {kpi.metric} x {metric} summed over workers")
+        return product if factor == 1 else f"({_number(factor)} * {product})"
 
     def _weighted_gauge(self, node: ast.BinOp) -> str:
         """``x / y`` that is another KPI's formula: its per-worker gauge, weighted by ``y``."""

@@ -86,6 +86,9 @@ def test_win_rate_sums_the_counts_then_divides() -> None:
     assert rules["kpimon:deals_won:sum"] == "sum without (instance, pod) (kpimon_deals_won)"
 
 
+PRODUCT = re.compile(r"\(kpimon_[a-z0-9_]+(?:\{[^}]*\})? \* kpimon_")
+
+
 def test_every_derived_kpi_over_exported_counters_has_a_roll_up() -> None:
     catalog = load_catalog()
     exported = generate_rules.exported_counters(catalog)
@@ -93,18 +96,54 @@ def test_every_derived_kpi_over_exported_counters_has_a_roll_up() -> None:
     rules, skipped = generate_rules.recording_rules(catalog)
     by_kpi = {rule.kpi.id: rule for rule in rules}
     for kpi in catalog.kpis:
-        if not kpi.formula.names <= exported.keys():
+        # a part no series gives that is another KPI's numerator: that KPI's gauge times its denominator's series
+        parts = generate_rules.numerator_parts(catalog, kpi.formula.tree.body, exported)
+        names = generate_rules.names_outside(kpi.formula.tree.body, parts)
+        if not names <= exported.keys():
             assert kpi.id in {item.kpi.id for item in skipped}
             continue
         rule = by_kpi[kpi.id]
         assert rule.record.startswith(f"kpimon:{kpi.id}:")
         # Only the series of the formula's counters, each summed across workers: never an average,
-        # never the workers' own value of a derived KPI.
+        # never the workers' own value of a derived KPI (but in such a product, summed).
         read = {metric for metric in metrics if re.search(rf"\b{metric}\b", rule.expr)}
-        assert read == {exported[name].metric for name in kpi.formula.names}, rule.record
+        gauges = {metric for part, counter in parts.values() for metric in (part.metric, exported[counter].metric)}
+        assert read == {exported[name].metric for name in names} | gauges, rule.record
         assert "avg" not in rule.expr
-        assert rule.expr.count("kpimon_") == rule.expr.count("sum without (instance, pod) (kpimon_")
+        products = PRODUCT.findall(rule.expr)  # gauge x series, inside a sum: the second series is not after "("
+        assert bool(products) == bool(parts), rule.record
+        assert rule.expr.count("kpimon_") == rule.expr.count("sum without (instance, pod) (kpimon_") + len(products)
     assert {"win_rate", "email_response_rate", "lead_to_mql", "average_deal_size"} <= by_kpi.keys()
+
+
+UNIT_ECONOMICS = ("gross_margin", "customer_lifetime_value", "ltv_to_cac", "cac_payback")
+
+
+def test_the_unit_economics_roll_up_each_workers_gross_margin_times_its_own_mrr() -> None:
+    """The gross profit reads the config's gross_margin and the costed stocks (no series): margin x MRR, summed.
+
+    The values are worked by hand in deploy/prometheus/tests/unit-economics.test.yml.
+    """
+    rules, skipped = generate_rules.recording_rules(load_catalog())
+    by_kpi = {rule.kpi.id: rule for rule in rules}
+    for kpi_id in UNIT_ECONOMICS:
+        expr = by_kpi[kpi_id].expr
+        selector = r"(\{[^}]*\})?"
+        product = re.search(
+            rf"sum without \(instance, pod\) \(kpimon_gross_margin_ratio{selector} \* kpimon_mrr{selector}\)", expr
+        )
+        assert product is not None, kpi_id
+        assert product.group(1) == product.group(2), kpi_id  # the same scopes and windows: one product per series
+        assert f"(100 * {product.group(0)})" in expr  # the counters are in cents, the MRR series in money
+        assert expr.count("kpimon_") == expr.count("sum without (instance, pod) (kpimon_") + len(PRODUCT.findall(expr))
+    assert by_kpi["gross_margin"].record == "kpimon:gross_margin:ratio"
+    # What is left reads a counter only one worker has (or a stock no KPI divides by a series).
+    assert {item.kpi.id for item in skipped} == {
+        "call_connect_rate",
+        "lead_cohort_to_opportunity",
+        "lead_cohort_to_customer",
+        "deal_profit_margin",
+    }
 
 
 # -- the alerting rules generated from kpimon's alert rules ------------------------------------------------------------
@@ -290,7 +329,7 @@ def test_promtool_check_rules() -> None:
 def test_promtool_test_rules() -> None:
     tests = sorted((PROMETHEUS_DIR / "tests").glob("*.yml"))
     expected = {"alerts.test.yml", "customers.test.yml", "generated-alerts.test.yml", "goals.test.yml"}
-    expected |= {"forecast.test.yml", "rollups.test.yml"}
+    expected |= {"forecast.test.yml", "rollups.test.yml", "unit-economics.test.yml"}
     assert expected <= {path.name for path in tests}
     output = run(tool("promtool"), "test", "rules", *tests)
     assert output.count("SUCCESS") == len(tests)

@@ -695,3 +695,21 @@ def test_the_counter_a_kpi_series_gives_and_its_factor(formula: str, exported: t
     kpi = KpiSpec(id="k", name="K", kind="result", indicator="lagging", metric="kpimon_k", formula=formula,
                   unit="count", good="up", description="d")  # fmt: skip
     assert kpi.exported_counter() == exported
+
+
+@pytest.mark.parametrize(
+    ("formula", "numerator_of"),
+    [
+        # the gross profit: the gross margin's numerator, over the MRR stock that kpimon_mrr exports
+        (
+            "stock_costed_mrr_cents - stock_cost_cents + (stock_mrr_cents - stock_costed_mrr_cents) "
+            "* configured_gross_margin",
+            ("gross_margin", "stock_mrr_cents"),
+        ),
+        ("revenue_costed - won_deal_costs", None),  # the deal profit margin's, over a counter no KPI exports
+        ("calls + 1", None),  # no KPI's numerator
+    ],
+)
+def test_the_numerator_of_a_kpi_over_an_exported_counter(formula: str, numerator_of: tuple[str, str] | None) -> None:
+    found = load_catalog().numerator_of(Formula.parse(formula).tree.body)
+    assert (None if found is None else (found[0].id, found[1])) == numerator_of
