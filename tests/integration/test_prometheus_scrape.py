@@ -128,7 +128,8 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[[int], Prometheus]]:
 
 
 def funnel_events(config: KpimonConfig, now: float) -> list[dict[str, Any]]:
-    """Per team, for its first rep: 3 leads, 2 MQLs, 1 SQL, 2 opportunities, 1 won and 1 lost.
+    """Per team, for its first rep: 3 leads, 2 MQLs, 1 SQL, 3 opportunities, 1 won, 1 lost and 1 open in a stage
+    (the stage forecast has data: the simulator's deals take minutes to open).
 
     Two of the leads and both deals name ``FUNNEL_CAMPAIGN``; the third lead names no campaign. An email campaign
     of ``FUNNEL_CAMPAIGN`` (sends, a bounce, an unsubscribe) reaches the first lead's person, who opens and clicks
@@ -162,6 +163,10 @@ def funnel_events(config: KpimonConfig, now: float) -> list[dict[str, Any]]:
                 channel="referral",
                 campaign_id=FUNNEL_CAMPAIGN,
             )
+        event(team, "opportunity.created", 90, "opportunity-open", deal_id=f"{team}-deal-open", rep_id=rep,
+              amount=10000, currency="EUR", channel="referral")  # fmt: skip
+        stages = {"from_stage": "discovery", "to_stage": "proposal"}
+        event(team, "opportunity.stage_changed", 60, "stage-open", deal_id=f"{team}-deal-open", rep_id=rep, **stages)
         event(team, "deal.won", 30, "won-0", deal_id=f"{team}-deal-0", rep_id=rep, amount=18000, currency="EUR")
         event(team, "deal.lost", 30, "lost-1", deal_id=f"{team}-deal-1", rep_id=rep, reason="chose a competitor")
         event(team, "email_campaign.sent", 200, "sent", campaign_id=FUNNEL_CAMPAIGN, recipients=40)
