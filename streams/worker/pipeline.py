@@ -424,7 +424,7 @@ class IngestPipeline:
             if number or outgoing:
                 await flush_completely(self._producer())
             await self._write(stage)
-        self._evict()
+        await self._evict()
         # The consumer may commit the batch's offsets when this returns: make its state durable first.
         await flush_completely(self._producer())
         self._tables.checkpoint()
@@ -456,15 +456,19 @@ class IngestPipeline:
         if self._observer is not None:
             self._observer.written(stage)
 
-    def _evict(self) -> None:
+    async def _evict(self) -> None:
+        """Delete what left the retention; the check of every stored group (once per minute) runs in a thread."""
         tables = self._tables
         watermarks = {int(key): value["watermark"] for key, value in tables.local_progress.items()}
         newest = max(watermarks.values(), default=0)
         if newest - self._bucket_sweep_watermark >= MINUTE.seconds:
             self._bucket_sweep_watermark = newest
-            expired = self._group_ends.expired(list(tables.local_buckets), watermarks)
+            # Every key is decoded on its first check: 0.6 s for 68,000 groups after a start, 40 ms after that.
+            expired = await asyncio.to_thread(self._group_ends.expired, list(tables.local_buckets), watermarks)
+            turn = LoopTurns(WRITE_SLICE_SECONDS)
             for key in expired:
                 del tables.buckets[key]
+                await turn()
             if self._observer is not None and expired:
                 self._observer.evicted(expired)
         if not self._expired_days and newest - self._seen_sweep_watermark >= SEEN_SWEEP_SECONDS:

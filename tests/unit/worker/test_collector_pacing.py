@@ -1,14 +1,16 @@
-"""The pacer freezes what is alive, so full collections skip it, and gives it back to them every hour."""
+"""What survives a full collection is frozen, so the next ones walk only new objects; a thaw gives it all back."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from collections.abc import Iterator
 
 import pytest
 
-from streams.worker.collector_pacing import THAW_SECONDS, CollectorPacer
+from streams.worker import collector_pacing
+from streams.worker.collector_pacing import CollectorPacer, freeze_after_full_collection
 
 
 @pytest.fixture(autouse=True)
@@ -18,22 +20,33 @@ def thawed() -> Iterator[None]:
     gc.unfreeze()
 
 
-def test_a_step_freezes_what_is_alive_and_an_hour_later_thaws_it() -> None:
-    now = [0.0]
-    pacer = CollectorPacer(clock=lambda: now[0])
+def test_a_full_collection_freezes_what_it_leaves_and_young_ones_do_not() -> None:
     state = [{"buckets": {str(minute): {"calls": 1.0}}} for minute in range(1000)]  # long-lived, tracked
+    gc.callbacks.append(freeze_after_full_collection)
+    try:
+        gc.collect(1)
+        assert gc.get_freeze_count() == 0
+        gc.collect()
+        assert gc.get_freeze_count() >= len(state)
+    finally:
+        gc.callbacks.remove(freeze_after_full_collection)
 
-    now[0] = 60.0
-    pacer.step()
-    assert gc.get_freeze_count() >= len(state)
 
-    now[0] = THAW_SECONDS
-    pacer.step()
-    assert gc.get_freeze_count() == 0
-
-    now[0] = THAW_SECONDS + 60.0
-    pacer.step()  # freezing again after the thaw
-    assert gc.get_freeze_count() >= len(state)
+async def test_the_pacer_installs_the_freeze_thaws_every_period_and_uninstalls_when_stopped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(collector_pacing, "THAW_SECONDS", 0.05)
+    task = asyncio.ensure_future(CollectorPacer().run())
+    await asyncio.sleep(0)
+    assert freeze_after_full_collection in gc.callbacks
+    gc.collect()
+    assert gc.get_freeze_count() > 0
+    await asyncio.sleep(0.1)
+    assert gc.get_freeze_count() == 0  # thawed
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert freeze_after_full_collection not in gc.callbacks
 
 
 def test_frozen_objects_still_go_when_their_last_reference_does() -> None:
