@@ -7,6 +7,7 @@ import fcntl
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import IO
 
@@ -20,6 +21,10 @@ from streams.worker.settings import Settings
 from streams.worker.topics import ensure_topics
 
 log = logging.getLogger(__name__)
+# A batch's plan runs in a thread (streams.worker.pipeline): the event loop asks for the interpreter
+# lock back after this long, not Python's default 5 ms, so a scrape's slices and the fetches wait
+# at most this long for it each time.
+SWITCH_INTERVAL_SECONDS = 0.001
 
 
 class BoundedShutdownWorker(faust.Worker):
@@ -71,6 +76,7 @@ def run_worker(
     settings: Settings, config: KpimonConfig, catalog: Catalog, loglevel: str, rules: RulesFile | None = None
 ) -> None:
     data_dir_lock = lock_data_dir(settings.data_dir)  # noqa: F841  (held until the process exits)
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)  # before the app: Faust's services take the current loop when created
     app = create_app(settings, config, catalog, rules=rules)
