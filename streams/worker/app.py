@@ -370,7 +370,20 @@ def _metrics_page(
         config,
         async_redis=_redis(settings, connect_timeout=0.5, timeout=1),
     )
-    page = MetricsPage(catalog, config, registry, probe, clock=clock, visitors=counter, app_id=settings.app_id)
+
+    def recovered() -> bool:  # read when asked: the recovery service exists once the app runs
+        return bool(cast(Any, app.tables).recovery.completed.is_set())
+
+    page = MetricsPage(
+        catalog,
+        config,
+        registry,
+        probe,
+        clock=clock,
+        visitors=counter,
+        app_id=settings.app_id,
+        recovered=recovered,
+    )
     registry.register(VisitorsCountedCollector(lambda: page.visitors_counted_at))
     buckets, entities = cast(PartitionKeyedTable, tables.buckets), cast(PartitionKeyedTable, tables.entities)
 

@@ -14,6 +14,11 @@ CPU from the ingest (a scrape still refreshes first: what it serves is never old
 table recovery (start, rebalance) the totals are reconciled with the stored state, in steps too, and
 scrapes wait for that.
 
+Until the first table recovery of the process is done (and the totals reconciled with it),
+/metrics answers 503 with ``Retry-After``: the totals are not the stored state's yet, and a scrape
+then would serve KPIs of zero, which Prometheus would record and alert rules would read as a drop
+(``up`` is 0 for that scrape instead). Later recoveries (rebalances) keep serving.
+
 Unique visitors need Redis: a scrape serves the last count and starts a new one, unless one is
 still running (or started less than ``VISITOR_REFRESH_SECONDS`` ago), with the asyncio client,
 ``QUERIES_PER_TRIP`` PFCOUNTs per round trip: the loop waits for Redis, never blocks on it. So a
@@ -28,7 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from itertools import chain
 
-from aiohttp.web import BaseRequest, StreamResponse
+from aiohttp.web import BaseRequest, Response, StreamResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from schemas.catalog import WINDOW_NAMES, Catalog
@@ -52,6 +57,7 @@ RENDER_INTERVAL_SECONDS = 1.0
 RENDER_SHARE = 0.1  # of the loop's time, the background refresh takes at most this share
 VISITOR_REFRESH_SECONDS = 0.5  # the least time between two counts of unique visitors
 QUERIES_PER_TRIP = 25  # PFCOUNTs per round trip to Redis: packing a pipeline is one step of the loop
+RECOVERING_RETRY_SECONDS = 1
 WRITE_BYTES = 256 * 1024  # the response is written in pieces this big (one write of 30 MiB held the loop 200 ms)
 
 
@@ -91,6 +97,7 @@ class MetricsPage:
         clock: Callable[[], float] = time.time,
         visitors: VisitorCounter | None = None,
         app_id: str = "kpimon",
+        recovered: Callable[[], bool] = lambda: True,
     ) -> None:
         self.totals = WindowTotals(config, int(clock()))
         self.pipeline = OpenPipeline(config)
@@ -105,6 +112,8 @@ class MetricsPage:
         self._counting: asyncio.Task[None] | None = None
         self.visitors_counted_at: float | None = None  # the wall time at which the served count was started
         self._lock = asyncio.Lock()  # one render or reconcile at a time
+        self._recovered = recovered  # whether the tables' recovery (and its reconciles) has completed
+        self._serving = False  # once true, for good: a rebalance's recovery keeps the last totals served
 
     # -- fed by the pipeline (streams.worker.pipeline.StateObserver) ------------------------------------------------
 
@@ -161,8 +170,19 @@ class MetricsPage:
     async def body(self) -> bytes:
         return b"".join(await self.parts())
 
+    def serving(self) -> bool:
+        """Whether the first recovery of the tables is done: before it, the totals are not the state's."""
+        self._serving = self._serving or self._recovered()
+        return self._serving
+
     async def respond(self, request: BaseRequest) -> StreamResponse:
         """The /metrics response, written part by part (the client's reading paces it, not the loop)."""
+        if not self.serving():
+            return Response(
+                status=503,
+                text="kpimon worker: restoring its tables; /metrics is served once they are\n",
+                headers={"Retry-After": str(RECOVERING_RETRY_SECONDS)},
+            )
         parts = await self.parts()
         response = StreamResponse(headers={"Content-Type": CONTENT_TYPE_LATEST})
         response.content_length = sum(len(part) for part in parts)

@@ -207,3 +207,23 @@ async def test_work_in_slices_lets_other_tasks_run_between_them(monkeypatch: pyt
 def test_a_long_background_refresh_is_spaced_to_a_tenth_of_the_loop() -> None:
     assert refresh_delay(0.01) == 1.0  # a short one: every second
     assert refresh_delay(0.3) == pytest.approx(2.7)  # 0.3 s of 3 s
+
+
+async def test_metrics_answer_503_until_the_first_recovery_and_from_then_on_serve() -> None:
+    """Before the tables are restored the totals are empty: serving them would record every KPI as zero."""
+    restored = [False]
+    page = MetricsPage(CATALOG, CONFIG, CollectorRegistry(), LoopLagProbe(), recovered=lambda: restored[0])
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await page.respond(request)
+
+    app = web.Application()
+    app.router.add_get("/metrics", handler)
+    async with TestClient(TestServer(app)) as client:
+        response = await client.get("/metrics")
+        assert response.status == 503
+        assert response.headers["Retry-After"] == "1"
+        restored[0] = True
+        assert (await client.get("/metrics")).status == 200
+        restored[0] = False  # a later rebalance's recovery: the last totals are still served
+        assert (await client.get("/metrics")).status == 200
