@@ -83,6 +83,11 @@ def test_data_pages_need_the_credentials_and_faust_views_are_gone(
 
     status, _, body = get(f"{base}/", client)
     assert (status, orjson.loads(body)) == (200, {"status": "OK"})  # the health check stays open
+    wait_until(
+        lambda: get(f"{base}/metrics", client, bearer)[0] != 503,  # 503 until the tables are restored
+        timeout=60,
+        message="/metrics served once the worker's tables are restored",
+    )
 
     for path in ("/metrics", "/kpis/months"):
         for refused in (None, f"Bearer {TOKEN}-", "Basic " + base64.b64encode(f"{USER}:x".encode()).decode()):
