@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from functools import wraps
+from functools import partial, wraps
 from typing import Any, NoReturn, TypeVar, cast
 
 import faust
@@ -350,6 +350,11 @@ def _redis(settings: Settings, *, connect_timeout: float, timeout: float) -> Red
     return Redis.from_url(url, socket_connect_timeout=connect_timeout, socket_timeout=timeout)
 
 
+def tables_recovered(app: faust.App) -> bool:
+    """Whether the tables' recovery is complete (Faust sets it after every table's recovery callbacks)."""
+    return bool(cast(Any, app.tables).recovery.completed.is_set())  # read when asked: it exists once the app runs
+
+
 def _metrics_page(
     app: faust.App,
     settings: Settings,
@@ -370,10 +375,6 @@ def _metrics_page(
         config,
         async_redis=_redis(settings, connect_timeout=0.5, timeout=1),
     )
-
-    def recovered() -> bool:  # read when asked: the recovery service exists once the app runs
-        return bool(cast(Any, app.tables).recovery.completed.is_set())
-
     page = MetricsPage(
         catalog,
         config,
@@ -382,7 +383,7 @@ def _metrics_page(
         clock=clock,
         visitors=counter,
         app_id=settings.app_id,
-        recovered=recovered,
+        recovered=partial(tables_recovered, app),
     )
     registry.register(VisitorsCountedCollector(lambda: page.visitors_counted_at))
     buckets, entities = cast(PartitionKeyedTable, tables.buckets), cast(PartitionKeyedTable, tables.entities)
@@ -425,7 +426,7 @@ def _alert_service(
         return {tp.partition for tp in app.consumer.assignment() if tp.topic == settings.crm_topic}
 
     def ready() -> bool:
-        return not app.rebalancing and cast(Any, app.tables).recovery.completed.is_set()
+        return not app.rebalancing and tables_recovered(app)
 
     service = AlertService(
         settings,
