@@ -116,12 +116,8 @@ class Skipped:
 
 def exported_counters(catalog: Catalog) -> dict[str, KpiSpec]:
     """Counter name -> the KPI that exports it as a series (its formula is the counter, or it over a number)."""
-    exported: dict[str, KpiSpec] = {}
-    for kpi in catalog.kpis:
-        given = kpi.exported_counter()
-        if given is not None and given[0] not in exported:
-            exported[given[0]] = kpi
-    return exported
+    by_metric = {kpi.metric: kpi for kpi in catalog.kpis}  # a metric is one KPI's (the catalog checks it)
+    return {counter: by_metric[metric] for counter, (metric, _) in catalog.exported_counters().items()}
 
 
 def scaled(source: KpiSpec, series: str) -> str:

@@ -83,12 +83,7 @@ class _NoSeries(Exception):
 
 def counter_series(catalog: Catalog) -> dict[str, str]:
     """Counters exported as a series: those a KPI's formula is alone, or over a number (counter -> metric)."""
-    return {counter: metric for counter, (metric, _) in _exported(catalog).items()}
-
-
-def _exported(catalog: Catalog) -> dict[str, tuple[str, float]]:
-    """Counter -> (the metric exporting it, the factor from the metric's value to the counter), the first KPI's."""
-    return catalog.exported_counters()
+    return {counter: metric for counter, (metric, _) in catalog.exported_counters().items()}
 
 
 def total(metric: str, selector: Selector) -> str:
@@ -103,7 +98,7 @@ def _number(value: object) -> str:
 class _Translator:
     def __init__(self, catalog: Catalog, selector: Selector) -> None:
         self._catalog = catalog
-        self._series = _exported(catalog)
+        self._series = catalog.exported_counters()
         self._selector = selector
         self.notes: list[str] = []
         self.notes_exact: list[str] = []  # parts rebuilt from a gauge times its denominator: still exact
