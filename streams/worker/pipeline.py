@@ -402,7 +402,7 @@ class IngestPipeline:
         The computation is pure CPU work on the local stores, which nothing else writes while a batch
         is in flight (the consumer runs one batch at a time and a revocation waits for it), so it runs
         in a thread: the loop keeps serving scrapes and fetching the next batch meanwhile, held at
-        most one switch interval of the interpreter (5 ms) at a time, however big the batch.
+        most one switch interval of the interpreter (1 ms, ``streams.worker.run``) at a time.
         """
         try:
             planned = await asyncio.to_thread(compute)
