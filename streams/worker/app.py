@@ -367,7 +367,6 @@ def _metrics_page(
     """/metrics (see streams.worker.metrics_page), its totals reconciled after every recovery of their tables."""
     registry, probe = CollectorRegistry(), LoopLagProbe()
     registry.register(KpiFamilyNames(catalog))  # their samples come from the page's text; this keeps the name check
-    registry.register(ProgressCollector(lambda: list(tables.local_progress.items())))
     registry.register(LoopLagCollector(probe))
     counter = VisitorCounter(
         SyncRedis.from_url(settings.redis_url.get_secret_value(), socket_connect_timeout=0.5, socket_timeout=1),
@@ -385,8 +384,13 @@ def _metrics_page(
         app_id=settings.app_id,
         recovered=partial(tables_recovered, app),
     )
+    registry.register(ProgressCollector(lambda: list(page.progress.items())))
     registry.register(VisitorsCountedCollector(lambda: page.visitors_counted_at))
     buckets, entities = cast(PartitionKeyedTable, tables.buckets), cast(PartitionKeyedTable, tables.entities)
+
+    @cast(PartitionKeyedTable, tables.progress).on_recover
+    async def reconcile_ingest_counters() -> None:
+        page.reconcile_progress(list(tables.local_progress.items()))
 
     @buckets.on_recover
     async def reconcile_window_totals() -> None:

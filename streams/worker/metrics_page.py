@@ -38,7 +38,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from schemas.catalog import WINDOW_NAMES, Catalog
 from schemas.config import KpimonConfig
-from streams.core.folding import BucketGroup
+from streams.core.folding import BucketGroup, ProgressValue
 from streams.entities.registry import EntityState
 from streams.ingest.batch import Stage
 from streams.metrics.exposition import KpiExposition
@@ -114,6 +114,11 @@ class MetricsPage:
         self._lock = asyncio.Lock()  # one render or reconcile at a time
         self._recovered = recovered  # whether the tables' recovery (and its reconciles) has completed
         self._serving = False  # once true, for good: a rebalance's recovery keeps the last totals served
+        # The ingest counters per partition as of the last batch written whole (``ProgressCollector`` serves them):
+        # a batch's progress is durable a stage before its counters, and a scrape in between would count its
+        # events in kpimon_events_total with their KPIs missing.
+        self.progress: dict[str, ProgressValue] = {}
+        self._progress_written: dict[str, ProgressValue] = {}
 
     # -- fed by the pipeline (streams.worker.pipeline.StateObserver) ------------------------------------------------
 
@@ -122,9 +127,16 @@ class MetricsPage:
             self.totals.apply(stage.groups)
         if stage.entities:
             self.pipeline.apply(stage.entities)
+        if stage.progress:
+            self._progress_written.update(stage.progress)
 
     def evicted(self, group_keys: Sequence[str]) -> None:
         self.totals.apply(dict.fromkeys(group_keys))
+
+    def batch_written(self) -> None:
+        """The batch's ingest counters are served from now on, with the KPIs its later stages changed."""
+        self.progress.update(self._progress_written)
+        self._progress_written.clear()
 
     # -- after a table recovery ------------------------------------------------------------------------------------
 
@@ -132,6 +144,10 @@ class MetricsPage:
         """Make the totals equal to the stored groups (read once the lock is held: nothing applied is lost)."""
         async with self._lock:
             await run_in_slices(self.totals.reconcile(stored()), self.probe.render_steps)
+
+    def reconcile_progress(self, stored: Iterable[tuple[str, ProgressValue]]) -> None:
+        self.progress = dict(stored)
+        self._progress_written.clear()
 
     async def reconcile_entities(self, stored: Callable[[], Iterable[tuple[str, EntityState]]]) -> None:
         async with self._lock:

@@ -115,11 +115,17 @@ class Tables:
 
 
 class StateObserver(Protocol):
-    """Told every stage written (after its writes) and every bucket group evicted: /metrics keeps its totals so."""
+    """Told every stage written (after its writes), every bucket group evicted and every batch made durable whole.
+
+    /metrics keeps its totals so, and serves the ingest counters as of the last batch written whole:
+    the progress stage is durable a stage before the counters it counts.
+    """
 
     def written(self, stage: Stage) -> None: ...
 
     def evicted(self, group_keys: Sequence[str]) -> None: ...
+
+    def batch_written(self) -> None: ...
 
 
 class PoisonBatch(Exception):
@@ -428,6 +434,8 @@ class IngestPipeline:
         # The consumer may commit the batch's offsets when this returns: make its state durable first.
         await flush_completely(self._producer())
         self._tables.checkpoint()
+        if self._observer is not None:
+            self._observer.batch_written()
 
     async def _write(self, stage: Stage) -> None:
         """The stage's writes, yielding to the loop every ``WRITE_SLICE_SECONDS`` (a backlog's batch writes thousands).

@@ -20,6 +20,7 @@ from schemas.config import KpimonConfig, RepConfig, TeamConfig
 from schemas.events import routing_key_of
 from schemas.scopes import Scope
 from streams.core.dedup import MemorySeen
+from streams.ingest.batch import Stage
 from streams.metrics.kpi_collector import KpiCollector, ProgressCollector
 from streams.metrics.loop_lag import LoopLagProbe, RecentMax
 from streams.readout.visitor_keys import VisitorQuery, visitor_queries
@@ -57,7 +58,7 @@ class Worker:
         seen, buckets, progress, entities = MemorySeen(), {}, {}, {}  # type: ignore[var-annotated]
         self.tables = Tables(seen, buckets, progress, seen, buckets, progress, entities, entities)
         self.registry = CollectorRegistry()
-        self.registry.register(ProgressCollector(lambda: list(self.tables.local_progress.items())))
+        self.registry.register(ProgressCollector(lambda: list(self.page.progress.items())))
         self.page = MetricsPage(
             CATALOG, CONFIG, self.registry, LoopLagProbe(), clock=lambda: self.clock[0], visitors=visitors
         )
@@ -127,6 +128,30 @@ async def test_a_recovery_reconciles_with_the_tables() -> None:
     await worker.page.reconcile_entities(lambda: list(worker.tables.local_entities.items()))
     assert await worker.page.body() == worker.expected()
     assert b'rep="ann"' not in await worker.page.body()
+
+
+async def test_ingest_counters_are_served_as_of_the_last_batch_written_whole() -> None:
+    """A batch's progress is durable a stage before its counters: a scrape in between serves neither."""
+    clock = [float(T0)]
+    worker = Worker(clock)
+    await worker.send(("c1", T0 - 30, CALL))
+    body = await worker.page.body()
+    assert b'kpimon_events_total{type="call.logged"} 1.0' in body and b"kpimon_calls{" in body
+    original = worker.page.written
+    ingest_counters: dict[str, bytes] = {}
+
+    def written_then_scraped(stage: Stage) -> None:
+        original(stage)
+        ingest_counters[stage.name] = generate_latest(worker.registry)  # what a scrape would serve now
+
+    worker.page.written = written_then_scraped  # type: ignore[method-assign]
+    await worker.send(("c2", T0 - 20, CALL))
+    for stage in ("progress", "counters"):  # the batch's calls are not written yet, or not yet whole
+        assert b'kpimon_events_total{type="call.logged"} 1.0' in ingest_counters[stage]
+    assert b'kpimon_events_total{type="call.logged"} 2.0' in await worker.page.body()
+    assert await worker.page.body() == worker.expected()
+    worker.page.reconcile_progress([])  # a rebalance took every partition away
+    assert b"kpimon_events_total{" not in await worker.page.body()
 
 
 class Counter:
