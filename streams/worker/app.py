@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from functools import partial, wraps
+from functools import cached_property, partial, wraps
 from typing import Any, NoReturn, TypeVar, cast
 
 import faust
@@ -16,7 +17,6 @@ from aiohttp.web import BaseRequest, Response
 from faust import web
 from faust.tables.manager import TableManager
 from faust.types import TP
-from faust.types.tuples import FutureMessage, PendingMessage
 from prometheus_client import CollectorRegistry
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
@@ -36,6 +36,7 @@ from streams.metrics.visitor_freshness import VisitorsCountedCollector, VisitorW
 from streams.readout.kpis import monthly_report, monthly_totals
 from streams.worker.alerting import AlertService
 from streams.worker.batch_consumer import BatchApp, BatchConsumer, CommitOffsets, RawRecord
+from streams.worker.changelog_batches import ChangelogBatches
 from streams.worker.collector_pacing import CollectorPacer
 from streams.worker.entity_store import EntityRocksStore
 from streams.worker.kafka_clients import faust_credentials
@@ -51,6 +52,9 @@ from streams.worker.web_access import WebCredentials, authorized, web_credential
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PRODUCER_BUFFER_MESSAGES = 10_000
+# Kafka record batches of up to this many bytes (Faust's default is 16 KiB): a backlog's batch sends megabytes of
+# changelog records (streams.worker.changelog_batches), well under the broker's 1 MiB limit per batch.
+PRODUCER_BATCH_BYTES = 256 * 1024
 TAIL_CHECK_SECONDS = 5.0
 VISITOR_RETRY_SECONDS = 5.0
 # Bump when the key or value layout, or the order of writes, changes: new tables start empty, and the worker
@@ -114,31 +118,37 @@ class PartitionKeyedTable(faust.Table[str, Any]):
 
         Faust encodes a written key and value twice, for the changelog record and for the
         store, each through its serializer registry; a batch writes thousands of bucket groups.
-        The record is the message Faust's ``send_changelog`` builds (``Channel.as_future_message``),
-        built from the encoded bytes. What else Faust does on a write is a sensor call (no TTL:
-        these tables have no windows).
+        The record waits in ``changelog_batches`` until the pipeline sends them (``send_changelog_batches``).
+        What else Faust does on a write is a sensor call (no TTL: these tables have no windows).
         """
         store = cast(RocksStore, self.data)
         raw_key, raw_value = store.encode(key, value)
-        self.app.producer.send_soon(self.changelog_message(self.partition_for_key(key), raw_key, raw_value))
+        self.changelog_batches.add(self.partition_for_key(key), raw_key, raw_value)
         self._sensor_on_set(self, key, value)
         store.set_encoded(key, value, raw_key, raw_value)
 
-    def changelog_message(self, partition: int, raw_key: bytes, raw_value: bytes) -> FutureMessage:
-        """The changelog record of an encoded write, acknowledged to the store as Faust's own are."""
-        pending = PendingMessage(
-            self.changelog_topic,
-            raw_key,
-            raw_value,
-            partition=partition,
-            timestamp=None,
-            headers={},
-            key_serializer=self.key_serializer,
-            value_serializer=self.value_serializer,
-            callback=self._on_changelog_sent,
-            generation_id=self.app.consumer_generation_id,
+    def __delitem__(self, key: Any) -> None:
+        """Delete ``key``: its changelog record (no value) waits in ``changelog_batches`` as a write's does."""
+        store = cast(RocksStore, self.data)
+        self.changelog_batches.add(self.partition_for_key(key), store.encode_key(key), None)
+        self._sensor_on_del(self, key)
+        del store[key]
+
+    @cached_property
+    def changelog_batches(self) -> ChangelogBatches:
+        return ChangelogBatches(
+            self.changelog_topic.get_topic_name,
+            lambda: cast(Any, self.app.producer)._ensure_producer(),  # Faust's aiokafka driver: its AIOKafkaProducer
+            self._changelog_acknowledged,
         )
-        return FutureMessage(pending)
+
+    def _changelog_acknowledged(self, tp: TP, offset: int, records: int) -> None:
+        self.data.set_persisted_offset(tp, offset)
+        self.app.monitor.messages_sent += records  # as Faust's monitor counts each message it sends
+
+    async def send_changelog_batches(self) -> None:
+        """Send the changelog records of every write since the last call; return once Kafka has them all."""
+        await self.changelog_batches.send()
 
     def _new_store(self) -> Any:
         # (Faust would take the app's store for a URL without a path, as these are.)
@@ -240,6 +250,7 @@ def create_app(
         # changelog instead.
         table_standby_replicas=0,
         producer_linger=0.005,
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         broker_max_poll_records=settings.batch_size,  # the most records per fetch: one batch
         broker_session_timeout=settings.session_timeout_seconds,
         broker_rebalance_timeout=settings.session_timeout_seconds,
@@ -274,6 +285,9 @@ def create_app(
         for store in stores:
             store.checkpoint()
 
+    async def send_changelogs() -> None:
+        await asyncio.gather(*(table.send_changelog_batches() for table in (seen, buckets, progress, entities)))
+
     tables = Tables(
         seen=seen,
         buckets=buckets,
@@ -284,6 +298,7 @@ def create_app(
         entities=entities,
         local_entities=entities.data,
         checkpoint=checkpoint,
+        send_changelogs=send_changelogs,
         entity_scan=cast(RocksStore, entities.data).scan,
     )
     visitors = VisitorRecorder(_redis(settings, connect_timeout=2, timeout=5))

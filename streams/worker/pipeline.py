@@ -98,6 +98,10 @@ def _no_checkpoint() -> None:
     """The memory tables of tests have nothing to write to disk."""
 
 
+async def _no_changelog_batches() -> None:
+    """The memory tables of tests send no changelog records."""
+
+
 @dataclass
 class Tables:
     """The worker's state; each a Faust table whose keys start with their partition."""
@@ -111,6 +115,8 @@ class Tables:
     entities: MutableMapping[str, Any]
     local_entities: MutableMapping[str, EntityState]
     checkpoint: Callable[[], None] = _no_checkpoint  # the local stores' writes to disk, once Kafka has them
+    # the changelog records of the writes so far sent, returning once Kafka has them (streams.worker.changelog_batches)
+    send_changelogs: Callable[[], Awaitable[None]] = _no_changelog_batches
     entity_scan: Scan | None = None  # the entity store in key order (None: scan local_entities as a mapping)
 
 
@@ -428,14 +434,19 @@ class IngestPipeline:
             await message.topic.send(key=message.key, value=message.value, headers=message.headers)
         for number, stage in enumerate(stages):
             if number or outgoing:
-                await flush_completely(self._producer())
+                await self._durable()
             await self._write(stage)
         await self._evict()
         # The consumer may commit the batch's offsets when this returns: make its state durable first.
-        await flush_completely(self._producer())
+        await self._durable()
         self._tables.checkpoint()
         if self._observer is not None:
             self._observer.batch_written()
+
+    async def _durable(self) -> None:
+        """Return once Kafka has acknowledged every write so far: the tables' changelog records, then the rest."""
+        await self._tables.send_changelogs()
+        await flush_completely(self._producer())
 
     async def _write(self, stage: Stage) -> None:
         """The stage's writes, yielding to the loop every ``WRITE_SLICE_SECONDS`` (a backlog's batch writes thousands).

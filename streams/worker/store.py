@@ -7,7 +7,7 @@ Faust's ``rocksdb://`` store (``faust.stores.rocksdb.Store``) with four changes:
   (``streams.core.table_keys``), the same one ``PartitionKeyedTable`` sends its changelog record to.
 - **Writes reach the disk only once Kafka has them.** Writes and deletes wait in memory
   (``_pending``) until ``checkpoint()``, which the pipeline calls after a batch is acknowledged
-  (``flush_completely``); it writes them in one atomic RocksDB batch together with the highest
+  (``IngestPipeline._durable``); it writes them in one atomic RocksDB batch together with the highest
   acknowledged changelog offset per partition. So the local database is always a prefix of the
   changelog, never ahead of it: after a crash, Faust's recovery reads the changelog from the
   offset stored here on (``Recovery._add`` seeks to ``persisted_offset``) and the state is exactly
@@ -124,7 +124,10 @@ class RocksStore(Store):
 
     def encode(self, key: Any, value: Any) -> tuple[bytes, bytes]:
         """A table key and value as stored, and as their changelog record carries them."""
-        return self._encode_key(key), cast(bytes, self._encode_value(value))
+        return self.encode_key(key), cast(bytes, self._encode_value(value))
+
+    def encode_key(self, key: Any) -> bytes:
+        return self._encode_key(key)
 
     def set_encoded(self, key: Any, value: Any, raw_key: bytes, raw_value: bytes) -> None:
         """``self[key] = value`` with ``encode(key, value)`` done already (``PartitionKeyedTable.__setitem__``)."""

@@ -192,19 +192,34 @@ def test_the_entity_store_indexes_open_deals_only(tmp_path: Path) -> None:
     assert sorted(key for key, _ in store.items()) == ["0|deal:a", "0|lead:deal:x", "1|deal:c"]
 
 
+class RecordingBuilder:
+    """aiokafka's BatchBuilder as far as ChangelogBatches uses it: the records appended to it."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes, bytes | None]] = []
+
+    def append(self, *, timestamp: float | None, key: bytes, value: bytes | None) -> object:
+        self.records.append((key, value))
+        return object()
+
+
 @pytest.mark.parametrize("store_url", [ROCKS_STORE, CACHED_STORE, ENTITY_STORE])
 async def test_a_write_encodes_once_for_the_changelog_and_the_store(tmp_path: Path, store_url: str) -> None:
-    """The changelog record is the one Faust's send_changelog builds; the store keeps the same bytes.
+    """The changelog record carries the bytes Faust's send_changelog would; the store keeps the same bytes.
 
-    (A coroutine only for its event loop: a changelog record is an asyncio future.)
+    (A coroutine only for its event loop: Faust's own record, built to compare, is an asyncio future.)
     """
     store = make_store(tmp_path, store_url)
     table = store.table
-    sent: list[Any] = []
-    table.app._producer = SimpleNamespace(send_soon=sent.append)
+    builders: list[RecordingBuilder] = []
+    table.app._producer = SimpleNamespace(_ensure_producer=lambda: SimpleNamespace(create_batch=builders_append))
+
+    def builders_append() -> RecordingBuilder:
+        builders.append(RecordingBuilder())
+        return builders[-1]
+
     value = {"buckets": {"1700000000": {"calls": 2, "call_duration_seconds": 150.5}}, "offsets": {"crm": 7}}
     table["1|all|1m|1699999200"] = value
-    (message,) = [fut.message for fut in sent]
     faust_own = table.changelog_topic.as_future_message(
         key="1|all|1m|1699999200",
         value=value,
@@ -214,8 +229,13 @@ async def test_a_write_encodes_once_for_the_changelog_and_the_store(tmp_path: Pa
         callback=table._on_changelog_sent,
         eager_partitioning=True,
     ).message
-    assert message == faust_own
-    assert message.key == b'"1|all|1m|1699999200"' and message.value == orjson.dumps(value)
+    (builder,) = builders
+    assert builder.records == [(faust_own.key, faust_own.value)]
+    assert faust_own.key == b'"1|all|1m|1699999200"' and faust_own.value == orjson.dumps(value)
+    assert table.changelog_batches.pending_records() == 1
     assert store["1|all|1m|1699999200"] == value
     store.checkpoint()
-    assert store._db(1).get(message.key) == message.value
+    assert store._db(1).get(faust_own.key) == faust_own.value
+    del table["1|all|1m|1699999200"]
+    assert builder.records[-1] == (faust_own.key, None)  # a deletion: the key without a value
+    assert "1|all|1m|1699999200" not in store
