@@ -10,7 +10,9 @@ in steps on the event loop, yielding after every ``SLICE_SECONDS``, so ingest ne
 scrape longer than one step; a background refresh keeps the work left to a scrape small. It runs
 every ``RENDER_INTERVAL_SECONDS``, or less often when it is long: the time it held the loop is at most
 ``RENDER_SHARE`` of the time between two refreshes, so with many scopes it cannot take the worker's
-CPU from the ingest (a scrape still refreshes first: what it serves is never older). After every
+CPU from the ingest (a scrape still refreshes first: what it serves is never older). It takes in
+the groups written every time, but renders the text only once per scrape interval, shortly before
+the next scrape is due (``render_ahead``). After every
 table recovery (start, rebalance) the totals are reconciled with the stored state, in steps too, and
 scrapes wait for that.
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from itertools import chain
 
@@ -55,6 +58,8 @@ log = logging.getLogger(__name__)
 SLICE_SECONDS = 0.002  # a slice of /metrics work holds the loop about this long (its last step can overshoot it)
 RENDER_INTERVAL_SECONDS = 1.0
 RENDER_SHARE = 0.1  # of the loop's time, the background refresh takes at most this share
+RENDER_AHEAD_SHARE = 0.8  # the background renders once per scrape interval, this far into it
+FIRST_SCRAPE_INTERVAL_SECONDS = 15.0  # assumed after the first scrape, until a second one measures it
 VISITOR_REFRESH_SECONDS = 0.5  # the least time between two counts of unique visitors
 QUERIES_PER_TRIP = 25  # PFCOUNTs per round trip to Redis: packing a pipeline is one step of the loop
 RECOVERING_RETRY_SECONDS = 1
@@ -80,6 +85,21 @@ async def run_in_slices(
     elapsed = clock() - started
     longest.record(time.monotonic(), elapsed)
     return held + elapsed
+
+
+def render_ahead(now: float, scrapes: Sequence[float], rendered_at: float | None) -> bool:
+    """Whether the background refresh renders the text now, or only takes in the groups written. Pure.
+
+    It renders once per scrape interval (the time between the last two scrapes), ``RENDER_AHEAD_SHARE``
+    of the way to the next scrape, so that scrape re-renders only what changed since: rendering every
+    second re-rendered every family of a busy worker 15 times per 15 s scrape, which cost more CPU than
+    counting the events. Before any scrape, and after one render past a scrape that no other followed
+    (Prometheus stopped), nothing is rendered: nobody reads the text until the next scrape renders it.
+    """
+    if not scrapes or (rendered_at is not None and rendered_at >= scrapes[-1]):
+        return False
+    interval = scrapes[-1] - scrapes[-2] if len(scrapes) > 1 else FIRST_SCRAPE_INTERVAL_SECONDS
+    return now - scrapes[-1] >= RENDER_AHEAD_SHARE * interval
 
 
 def refresh_delay(held_seconds: float) -> float:
@@ -119,6 +139,8 @@ class MetricsPage:
         # events in kpimon_events_total with their KPIs missing.
         self.progress: dict[str, ProgressValue] = {}
         self._progress_written: dict[str, ProgressValue] = {}
+        self._scrapes: deque[float] = deque(maxlen=2)  # when the last two scrapes came (time.monotonic)
+        self._rendered_at: float | None = None  # when the text was last rendered
 
     # -- fed by the pipeline (streams.worker.pipeline.StateObserver) ------------------------------------------------
 
@@ -155,27 +177,29 @@ class MetricsPage:
 
     # -- rendering -------------------------------------------------------------------------------------------------
 
-    async def refresh(self) -> float:
-        """Take in the groups written, move the windows to now and re-render what changed; the loop time it took."""
+    async def refresh(self, render: bool = True) -> float:
+        """Take in the groups written, move the windows to now and re-render what changed; the loop time it took.
+
+        Without ``render``, only the first two: the groups noted since the last refresh stay few.
+        """
         async with self._lock:
             now = int(self._clock())
-            steps = chain(
-                self.totals.sync(),
-                self.totals.advance(now),
-                self.exposition.render(),
-                self.exposition.assemble(),
-                self.goals.render(now),
-            )
-            return await run_in_slices(steps, self.probe.render_steps)
+            steps = [self.totals.sync(), self.totals.advance(now)]
+            if render:
+                steps += [self.exposition.render(), self.exposition.assemble(), self.goals.render(now)]
+                self._rendered_at = time.monotonic()
+            return await run_in_slices(chain.from_iterable(steps), self.probe.render_steps)
 
     async def refresh_forever(self) -> None:
         delay = RENDER_INTERVAL_SECONDS
         while True:
             await asyncio.sleep(delay)
-            delay = refresh_delay(await self.refresh())
+            render = render_ahead(time.monotonic(), self._scrapes, self._rendered_at)
+            delay = refresh_delay(await self.refresh(render))
 
     async def parts(self) -> list[bytes]:
         """The whole /metrics text, in parts (one per KPI family, then the other collectors')."""
+        self._scrapes.append(time.monotonic())
         await self.refresh()
         self._count_visitors_soon()
         started = time.perf_counter()

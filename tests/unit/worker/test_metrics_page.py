@@ -25,7 +25,7 @@ from streams.metrics.kpi_collector import KpiCollector, ProgressCollector
 from streams.metrics.loop_lag import LoopLagProbe, RecentMax
 from streams.readout.visitor_keys import VisitorQuery, visitor_queries
 from streams.worker import metrics_page
-from streams.worker.metrics_page import MetricsPage, refresh_delay, run_in_slices
+from streams.worker.metrics_page import MetricsPage, refresh_delay, render_ahead, run_in_slices
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables, partition_of
 from streams.worker.settings import Settings
 from tests.unit.worker.pipeline_fakes import Producer, Topic, nothing
@@ -232,6 +232,25 @@ async def test_work_in_slices_lets_other_tasks_run_between_them(monkeypatch: pyt
 def test_a_long_background_refresh_is_spaced_to_a_tenth_of_the_loop() -> None:
     assert refresh_delay(0.01) == 1.0  # a short one: every second
     assert refresh_delay(0.3) == pytest.approx(2.7)  # 0.3 s of 3 s
+
+
+def test_the_background_renders_once_per_scrape_interval_shortly_before_the_next_scrape() -> None:
+    assert not render_ahead(100.0, [], None)  # nobody scraped yet: nobody reads the text
+    assert not render_ahead(105.0, [100.0], None)  # one scrape: an interval of 15 s is assumed
+    assert render_ahead(112.0, [100.0], None)
+    assert not render_ahead(107.0, [90.0, 100.0], None)  # scraped every 10 s: render from 8 s after the last
+    assert render_ahead(108.0, [90.0, 100.0], 99.0)
+    assert not render_ahead(109.0, [90.0, 100.0], 108.0)  # rendered since the last scrape: not again
+    assert not render_ahead(500.0, [90.0, 100.0], 108.0)  # scrapes stopped: no more renders
+
+
+async def test_a_background_refresh_without_render_leaves_the_text_to_the_scrape() -> None:
+    clock = [float(T0)]
+    worker = Worker(clock)
+    await worker.send(("c1", T0 - 30, CALL))
+    await worker.page.refresh(render=False)
+    assert b"kpimon_calls{" not in b"".join(worker.page.exposition.parts())  # taken in, not rendered
+    assert await worker.page.body() == worker.expected()  # the scrape renders it
 
 
 async def test_metrics_answer_503_until_the_first_recovery_and_from_then_on_serve() -> None:
