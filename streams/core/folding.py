@@ -187,9 +187,10 @@ class _BatchFolder:
         buckets, offsets = summed
         counters = buckets.get(bucket_start)
         if counters is None:
-            counters = buckets[bucket_start] = {}
-        for name, delta in cell.counters.items():
-            counters[name] = counters.get(name, 0) + delta
+            buckets[bucket_start] = dict(cell.counters)  # the bucket's first cell (most, with many scopes)
+        else:
+            for name, delta in cell.counters.items():
+                counters[name] = counters.get(name, 0) + delta
         for topic, offset in cell.offsets.items():
             if offset > offsets.get(topic, -1):
                 offsets[topic] = offset
