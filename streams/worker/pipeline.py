@@ -16,7 +16,6 @@ from functools import partial
 from typing import Any, Protocol
 
 import orjson
-from aiokafka.partitioner import murmur2
 from faust.types import ProducerT, TopicT
 
 from schemas.config import KpimonConfig
@@ -24,6 +23,7 @@ from schemas.events import AnyEvent, entity_key, routing_key, routing_key_of
 from streams.core.continuity import ContinuityGuard, PartitionTail
 from streams.core.dedup import SeenLookup, chunk_key, encode_chunk, expired_days
 from streams.core.folding import BucketGroup, GroupEnds, ProgressValue, last_applied_offset
+from streams.core.kafka_partition import partition_of
 from streams.core.labels import LabelPolicy
 from streams.core.records import Accepted, Forwarded, Position, Record, Rejected
 from streams.core.validation import Rejection, validate_message
@@ -55,11 +55,6 @@ class LoopTurns:
         if time.perf_counter() - self._started >= self._seconds:
             await asyncio.sleep(0)
             self._started = time.perf_counter()
-
-
-def partition_of(key: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner picks for ``key``."""
-    return int(murmur2(key.encode()) & 0x7FFFFFFF) % partitions
 
 
 async def flush_completely(producer: ProducerT) -> None:
