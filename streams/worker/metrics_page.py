@@ -12,7 +12,7 @@ every ``RENDER_INTERVAL_SECONDS``, or less often when it is long: the time it he
 ``RENDER_SHARE`` of the time between two refreshes, so with many scopes it cannot take the worker's
 CPU from the ingest (a scrape still refreshes first: what it serves is never older). It takes in
 the groups written every time, but renders the text only once per scrape interval, shortly before
-the next scrape is due (``render_ahead``). After every
+the next scrape is due (``render_wait``). After every
 table recovery (start, rebalance) the totals are reconciled with the stored state, in steps too, and
 scrapes wait for that.
 
@@ -60,6 +60,7 @@ RENDER_INTERVAL_SECONDS = 1.0
 RENDER_SHARE = 0.1  # of the loop's time, the background refresh takes at most this share
 RENDER_AHEAD_SHARE = 0.8  # the background renders once per scrape interval, this far into it
 FIRST_SCRAPE_INTERVAL_SECONDS = 15.0  # assumed after the first scrape, until a second one measures it
+MIN_RENDER_WAIT_SECONDS = 0.05
 VISITOR_REFRESH_SECONDS = 0.5  # the least time between two counts of unique visitors
 QUERIES_PER_TRIP = 25  # PFCOUNTs per round trip to Redis: packing a pipeline is one step of the loop
 RECOVERING_RETRY_SECONDS = 1
@@ -87,8 +88,8 @@ async def run_in_slices(
     return held + elapsed
 
 
-def render_ahead(now: float, scrapes: Sequence[float], rendered_at: float | None) -> bool:
-    """Whether the background refresh renders the text now, or only takes in the groups written. Pure.
+def render_wait(now: float, scrapes: Sequence[float], rendered_at: float | None) -> float | None:
+    """Seconds until the background refresh renders the text (0: now), None: not before another scrape. Pure.
 
     It renders once per scrape interval (the time between the last two scrapes), ``RENDER_AHEAD_SHARE``
     of the way to the next scrape, so that scrape re-renders only what changed since: rendering every
@@ -97,9 +98,9 @@ def render_ahead(now: float, scrapes: Sequence[float], rendered_at: float | None
     (Prometheus stopped), nothing is rendered: nobody reads the text until the next scrape renders it.
     """
     if not scrapes or (rendered_at is not None and rendered_at >= scrapes[-1]):
-        return False
+        return None
     interval = scrapes[-1] - scrapes[-2] if len(scrapes) > 1 else FIRST_SCRAPE_INTERVAL_SECONDS
-    return now - scrapes[-1] >= RENDER_AHEAD_SHARE * interval
+    return max(0.0, scrapes[-1] + RENDER_AHEAD_SHARE * interval - now)
 
 
 def refresh_delay(held_seconds: float) -> float:
@@ -194,13 +195,16 @@ class MetricsPage:
         delay = RENDER_INTERVAL_SECONDS
         while True:
             await asyncio.sleep(delay)
-            render = render_ahead(time.monotonic(), self._scrapes, self._rendered_at)
-            delay = refresh_delay(await self.refresh(render))
+            held = await self.refresh(render=render_wait(time.monotonic(), self._scrapes, self._rendered_at) == 0)
+            delay = refresh_delay(held)
+            wait = render_wait(time.monotonic(), self._scrapes, self._rendered_at)
+            if wait is not None:  # wake up to render ahead of the next scrape
+                delay = max(MIN_RENDER_WAIT_SECONDS, min(delay, wait))
 
     async def parts(self) -> list[bytes]:
         """The whole /metrics text, in parts (one per KPI family, then the other collectors')."""
-        self._scrapes.append(time.monotonic())
         await self.refresh()
+        self._scrapes.append(time.monotonic())  # after its own render: the next render ahead is still to come
         self._count_visitors_soon()
         started = time.perf_counter()
         parts = [*self.exposition.parts(), *self.goals.parts(), generate_latest(self.registry)]

@@ -25,7 +25,7 @@ from streams.metrics.kpi_collector import KpiCollector, ProgressCollector
 from streams.metrics.loop_lag import LoopLagProbe, RecentMax
 from streams.readout.visitor_keys import VisitorQuery, visitor_queries
 from streams.worker import metrics_page
-from streams.worker.metrics_page import MetricsPage, refresh_delay, render_ahead, run_in_slices
+from streams.worker.metrics_page import MetricsPage, refresh_delay, render_wait, run_in_slices
 from streams.worker.pipeline import IngestPipeline, SourceConsumer, Tables, partition_of
 from streams.worker.settings import Settings
 from tests.unit.worker.pipeline_fakes import Producer, Topic, nothing
@@ -235,13 +235,23 @@ def test_a_long_background_refresh_is_spaced_to_a_tenth_of_the_loop() -> None:
 
 
 def test_the_background_renders_once_per_scrape_interval_shortly_before_the_next_scrape() -> None:
-    assert not render_ahead(100.0, [], None)  # nobody scraped yet: nobody reads the text
-    assert not render_ahead(105.0, [100.0], None)  # one scrape: an interval of 15 s is assumed
-    assert render_ahead(112.0, [100.0], None)
-    assert not render_ahead(107.0, [90.0, 100.0], None)  # scraped every 10 s: render from 8 s after the last
-    assert render_ahead(108.0, [90.0, 100.0], 99.0)
-    assert not render_ahead(109.0, [90.0, 100.0], 108.0)  # rendered since the last scrape: not again
-    assert not render_ahead(500.0, [90.0, 100.0], 108.0)  # scrapes stopped: no more renders
+    assert render_wait(100.0, [], None) is None  # nobody scraped yet: nobody reads the text
+    assert render_wait(105.0, [100.0], None) == 7.0  # one scrape: an interval of 15 s is assumed, render at 12 s
+    assert render_wait(112.5, [100.0], None) == 0.0
+    assert render_wait(107.0, [90.0, 100.0], None) == 1.0  # scraped every 10 s: render from 8 s after the last
+    assert render_wait(108.0, [90.0, 100.0], 99.0) == 0.0
+    assert render_wait(109.0, [90.0, 100.0], 108.0) is None  # rendered since the last scrape: not again
+    assert render_wait(500.0, [90.0, 100.0], 108.0) is None  # scrapes stopped: no more renders
+
+
+async def test_after_a_scrape_the_background_renders_ahead_of_the_next_one() -> None:
+    worker = Worker([float(T0)])
+    page = worker.page
+    await page.body()
+    first = render_wait(time.monotonic(), page._scrapes, page._rendered_at)
+    assert first is not None and first > 0  # the scrape's own render does not count as the one ahead
+    await page.body()
+    assert render_wait(time.monotonic() + 60, page._scrapes, page._rendered_at) == 0.0
 
 
 async def test_a_background_refresh_without_render_leaves_the_text_to_the_scrape() -> None:
