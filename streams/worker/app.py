@@ -118,7 +118,7 @@ class PartitionKeyedTable(faust.Table[str, Any]):
 
         Faust encodes a written key and value twice, for the changelog record and for the
         store, each through its serializer registry; a batch writes thousands of bucket groups.
-        The record waits in ``changelog_batches`` until the pipeline sends them (``send_changelog_batches``).
+        The record waits in ``changelog_batches`` until the pipeline sends them (``Tables.send_changelogs``).
         What else Faust does on a write is a sensor call (no TTL: these tables have no windows).
         """
         store = cast(RocksStore, self.data)
@@ -145,10 +145,6 @@ class PartitionKeyedTable(faust.Table[str, Any]):
     def _changelog_acknowledged(self, tp: TP, offset: int, records: int) -> None:
         self.data.set_persisted_offset(tp, offset)
         self.app.monitor.messages_sent += records  # as Faust's monitor counts each message it sends
-
-    async def send_changelog_batches(self) -> None:
-        """Send the changelog records of every write since the last call; return once Kafka has them all."""
-        await self.changelog_batches.send()
 
     def _new_store(self) -> Any:
         # (Faust would take the app's store for a URL without a path, as these are.)
@@ -279,14 +275,15 @@ def create_app(
     buckets = _table(app, "buckets", settings, CACHED_STORE)
     progress = _table(app, "progress", settings, CACHED_STORE)
     entities = _table(app, "entities", settings, ENTITY_STORE)
-    stores = [cast(RocksStore, table.data) for table in (seen, buckets, progress, entities)]
+    tables_written = (seen, buckets, progress, entities)
+    stores = [cast(RocksStore, table.data) for table in tables_written]
 
     def checkpoint() -> None:
         for store in stores:
             store.checkpoint()
 
     async def send_changelogs() -> None:
-        await asyncio.gather(*(table.send_changelog_batches() for table in (seen, buckets, progress, entities)))
+        await asyncio.gather(*(table.changelog_batches.send() for table in tables_written if table.changelog_batches))
 
     tables = Tables(
         seen=seen,

@@ -72,6 +72,10 @@ class ChangelogBatches:
             raise ValueError(f"aiokafka refused a changelog record of {len(value or b'')} bytes in an empty batch")
         batches.append(batch)
 
+    def __bool__(self) -> bool:
+        """Whether records wait to be sent."""
+        return bool(self._pending)
+
     def pending_records(self) -> int:
         return sum(batch.records for batches in self._pending.values() for batch in batches)
 
