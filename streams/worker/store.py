@@ -35,9 +35,11 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
+import orjson
 import rocksdict
 from faust.stores.rocksdb import RocksDBOptions, Store
 from faust.types import TP
+from faust.utils import json as faust_json
 
 from streams.core.table_keys import key_partition
 
@@ -46,6 +48,7 @@ MEMTABLE_BYTES = 48 * 1024**2  # of which memtables, at most
 WRITE_BUFFER_BYTES = 8 * 1024**2  # one memtable of one database
 BLOOM_BITS_PER_KEY = 10  # 1% of lookups of an absent key read a block
 KEY_START = b'"'  # table keys are JSON strings
+FAUST_JSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_UTC_Z  # faust.utils.json.dumps, with orjson installed
 _shared: dict[str, Any] = {}
 
 Pending = dict[bytes, bytes | None]  # raw key -> raw value, None: deleted
@@ -123,11 +126,20 @@ class RocksStore(Store):
         self._pending.setdefault(raw_key_partition(key), {})[key] = value
 
     def encode(self, key: Any, value: Any) -> tuple[bytes, bytes]:
-        """A table key and value as stored, and as their changelog record carries them."""
-        return self.encode_key(key), cast(bytes, self._encode_value(value))
+        """A table key and value as stored, and as their changelog record carries them.
+
+        The bytes of Faust's own encoding (``_encode_key``, ``_encode_value``: its JSON codec is
+        ``orjson.dumps`` with these options, and bytes pass through), without the look-ups in its
+        serializer registry that took 1 µs of the 1.1 µs of encoding a table key.
+        """
+        if self.value_serializer != "json" or isinstance(value, bytes):
+            return self.encode_key(key), cast(bytes, self._encode_value(value))
+        return self.encode_key(key), orjson.dumps(value, default=faust_json.on_default, option=FAUST_JSON_OPTIONS)
 
     def encode_key(self, key: Any) -> bytes:
-        return self._encode_key(key)
+        if self.key_serializer != "json" or isinstance(key, bytes):
+            return self._encode_key(key)
+        return orjson.dumps(key, default=faust_json.on_default, option=FAUST_JSON_OPTIONS)
 
     def set_encoded(self, key: Any, value: Any, raw_key: bytes, raw_value: bytes) -> None:
         """``self[key] = value`` with ``encode(key, value)`` done already (``PartitionKeyedTable.__setitem__``)."""

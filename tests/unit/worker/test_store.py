@@ -238,4 +238,5 @@ async def test_a_write_encodes_once_for_the_changelog_and_the_store(tmp_path: Pa
     assert store._db(1).get(faust_own.key) == faust_own.value
     del table["1|all|1m|1699999200"]
     assert builder.records[-1] == (faust_own.key, None)  # a deletion: the key without a value
+    assert store.encode("0|x", b"raw") == (store._encode_key("0|x"), store._encode_value(b"raw")) == (b'"0|x"', b"raw")
     assert "1|all|1m|1699999200" not in store
