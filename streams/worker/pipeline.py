@@ -200,7 +200,7 @@ def must_be_rekeyed(event: AnyEvent, partition: int, key: str, partitions: int) 
     that one topic, in its order. Read again after a crash, they come in the same order and change
     the same bucket groups, which then skip them by offset (two topics could interleave otherwise).
     """
-    return partition != partition_of(key, partitions) or entity_key(event) is not None
+    return entity_key(event) is not None or partition != partition_of(key, partitions)
 
 
 class IngestPipeline:
@@ -362,11 +362,17 @@ class IngestPipeline:
         """Each admitted message validated, forwarded or accepted, and what it sends (a first reading only). Pure."""
         records: list[Record] = []
         outgoing: list[Outgoing] = []
+        rekeyed_topic = self._settings.rekeyed_topic
+        applied: dict[tuple[str, int], int | None] = {}  # the state's last offset per source partition
         for position, message in zip(positions, messages, strict=True):
             if position not in admitted:
                 continue
             admitted.discard(position)  # a message delivered twice in one batch (after a seek) is one message
-            first_delivery = not self._already_applied(position)
+            source = (position.topic, position.partition)
+            if source not in applied:
+                applied[source] = last_applied_offset(self._tables.local_progress, *source)
+            last = applied[source]
+            first_delivery = last is None or position.offset > last
             outcome = validate_message(
                 message.value,
                 max_bytes=self._settings.max_event_bytes,
@@ -374,7 +380,7 @@ class IngestPipeline:
                 future_tolerance_seconds=self._settings.future_tolerance_seconds,
                 past_horizon_seconds=self._settings.past_horizon_days * 86_400,
                 known_currencies=self._known_currencies,
-                internal_allowed=message.topic == self._settings.rekeyed_topic,
+                internal_allowed=message.topic == rekeyed_topic,
             )
             if not isinstance(outcome, Rejection):
                 outcome = self._labels.refusal(outcome) or outcome
@@ -385,7 +391,7 @@ class IngestPipeline:
                     outgoing.append(Outgoing(self._deadletter, message.key, message.value, headers))
                 continue
             key = routing_key(outcome)
-            if message.topic != self._settings.rekeyed_topic and must_be_rekeyed(
+            if message.topic != rekeyed_topic and must_be_rekeyed(
                 outcome, message.partition, key, self._settings.partitions
             ):
                 records.append(Forwarded(position))
