@@ -33,7 +33,7 @@ from streams.core.windows import MINUTE, RESOLUTION_BY_NAME, RESOLUTIONS, Resolu
 
 Counters = dict[str, float]
 Place = tuple[str | None, str | None, str | None, str | None]  # a fact's team, rep, channel, campaign
-SummedKey = tuple[int, str, str, int]  # a group's partition, scope key, resolution name and start
+GroupAt = tuple[int, str, str, int]  # a group's partition, scope key, resolution name and start
 ScopeTarget = tuple[str, ZoneInfo]  # a scope's key and time zone
 MINUTE_SECONDS = MINUTE.seconds
 SHORTEST_RETENTION_SECONDS = min(resolution.retention_seconds for resolution in RESOLUTIONS)
@@ -125,7 +125,7 @@ class _BatchFolder:
         self._scopes: dict[Place, list[Scope]] = {}
         self._targets: dict[Place, tuple[ScopeTarget, ...]] = {}
         self._stored_offsets: dict[int, Mapping[str, int] | None] = {}  # partition -> its stored progress's offsets
-        self._summed: dict[SummedKey, tuple[dict[str, dict[str, float]], dict[str, int]]] = {}
+        self._cell_targets: dict[GroupAt, tuple[BucketGroup, Mapping[str, Counters]]] = {}  # copy, stored buckets
         self.result = FoldResult()
 
     def timezone_of(self, scope: Scope) -> ZoneInfo:
@@ -179,18 +179,20 @@ class _BatchFolder:
             targets = self._targets[place] = tuple((scope.key, self.timezone_of(scope)) for scope in scopes)
         return targets
 
-    def sum_into(self, key: SummedKey, bucket_start: str, cell: _Cell) -> None:
-        """Add a cell's counters to one bucket of one group, applied to the group by ``apply_summed``."""
-        summed = self._summed.get(key)
-        if summed is None:
-            summed = self._summed[key] = ({}, {})
-        buckets, offsets = summed
-        counters = buckets.get(bucket_start)
-        if counters is None:
-            buckets[bucket_start] = dict(cell.counters)  # the bucket's first cell (most, with many scopes)
-        else:
-            for name, delta in cell.counters.items():
-                counters[name] = counters.get(name, 0) + delta
+    def add_cell(self, key: GroupAt, bucket_start: str, cell: _Cell) -> None:
+        """Add a cell's counters to one bucket of the batch's copy of one group, and the cell's offsets.
+
+        The cells are the batch's new records (see ``fold_batch``), so no group has them yet.
+        """
+        target = self._cell_targets.get(key)
+        if target is None:
+            text = GroupKey.text(*key)
+            stored = self._groups.get(text)
+            group = self.result.groups.get(text) or self._changed_group(text, stored)
+            target = self._cell_targets[key] = (group, stored["buckets"] if stored else {})
+        group, stored_buckets = target
+        _add_bucket(group["buckets"], bucket_start, cell.counters, stored_buckets)
+        offsets = group["offsets"]
         for topic, offset in cell.offsets.items():
             if offset > offsets.get(topic, -1):
                 offsets[topic] = offset
@@ -210,12 +212,6 @@ class _BatchFolder:
         if current is None or _is_new(current["offsets"], position):
             group = self._add(key, buckets)
             group["offsets"][position.topic] = position.offset
-
-    def apply_summed(self) -> None:
-        """Each group's summed counters in one update; its offsets, the last of the records that added to it."""
-        for key, (buckets, offsets) in self._summed.items():
-            group = self._add(GroupKey.text(*key), buckets)
-            group["offsets"].update(offsets)
 
     def _add(self, key: str, buckets: Mapping[str, Mapping[str, float]]) -> BucketGroup:
         """Add deltas to the batch's copy of a group (see ``_changed_group``); return the copy."""
@@ -245,27 +241,34 @@ class _BatchFolder:
 def _add_buckets(
     group: BucketGroup, buckets: Mapping[str, Mapping[str, float]], stored: Mapping[str, Counters]
 ) -> None:
-    """Add deltas to a group's buckets; a sum that is not a finite number is refused, never stored.
+    """Add deltas to a group's buckets (``_add_bucket``); ``stored``, the stored group's buckets."""
+    group_buckets = group["buckets"]
+    for text, deltas in buckets.items():
+        _add_bucket(group_buckets, text, deltas, stored)
+
+
+def _add_bucket(
+    group_buckets: dict[str, Counters], text: str, deltas: Mapping[str, float], stored: Mapping[str, Counters]
+) -> None:
+    """Add deltas to one bucket of a group; a sum that is not a finite number is refused, never stored.
 
     A bucket still shared with the stored group (``stored``, its buckets) is copied before it
     changes. The contract bounds every number (schemas.events), so no sum of accepted events can
     overflow; a non-finite sum is a bug, and the record that causes it is dead-lettered.
     """
-    group_buckets = group["buckets"]
-    for text, deltas in buckets.items():
-        counters = group_buckets.get(text)
-        if counters is None:
-            counters = group_buckets[text] = {}
-        elif counters is stored.get(text):
-            counters = group_buckets[text] = dict(counters)
-        for name, delta in deltas.items():
-            value = counters.get(name, 0) + delta
-            if not isfinite(value):
-                raise ValueError(f"counter {name} would become {value}: not stored")
-            if value == 0 and ":" in name:
-                counters.pop(name, None)  # a retracted per-deal or per-reason counter
-            else:
-                counters[name] = value
+    counters = group_buckets.get(text)
+    if counters is None:
+        counters = group_buckets[text] = {}
+    elif counters is stored.get(text):
+        counters = group_buckets[text] = dict(counters)
+    for name, delta in deltas.items():
+        value = counters.get(name, 0) + delta
+        if not isfinite(value):
+            raise ValueError(f"counter {name} would become {value}: not stored")
+        if value == 0 and ":" in name:
+            counters.pop(name, None)  # a retracted per-deal or per-reason counter
+        else:
+            counters[name] = value
 
 
 def copy_progress(value: ProgressValue) -> ProgressValue:
@@ -301,7 +304,7 @@ def fold_batch(
 
     A record past its partition's stored progress is new to every group (the progress is
     durable before the groups a batch changes: see streams.ingest.batch), so its facts are
-    summed per scope and minute first, and each group takes the batch's sum once. A record
+    summed per scope and minute first, and each bucket takes each minute's sum once. A record
     at or below the stored progress is read again after a crash: it goes to each group on
     its own, and a group that has it already skips it by offset.
     """
@@ -344,7 +347,6 @@ def fold_batch(
             _fold_facts(folder, position, facts, watermark, config)  # read again after a crash
     for cell_key, cell in cells.items():
         _fold_cell(folder, cell_key, cell)
-    folder.apply_summed()
     result = folder.result
     result.progress = {key: value for key, value in result.progress.items() if value != progress.get(key)}
     return result
@@ -419,7 +421,7 @@ def _fold_cell(folder: _BatchFolder, key: CellKey, cell: _Cell) -> None:
         if minute + MINUTE_SECONDS > end:
             raise ValueError(f"a {resolution.name} bucket of {tz.key} does not start on a whole minute: {end}")
         if watermark is None or resolution.retains(end, watermark):
-            folder.sum_into((partition, scope_key, resolution.name, group_start), start, cell)
+            folder.add_cell((partition, scope_key, resolution.name, group_start), start, cell)
 
 
 def expired_group_keys(
