@@ -55,6 +55,10 @@ PRODUCER_BUFFER_MESSAGES = 10_000
 # Kafka record batches of up to this many bytes (Faust's default is 16 KiB): a backlog's batch sends megabytes of
 # changelog records (streams.worker.changelog_batches), well under the broker's 1 MiB limit per batch.
 PRODUCER_BATCH_BYTES = 256 * 1024
+# The most bytes a fetch takes from one partition (Faust's default is 1 MiB, about 3,000 events): with 6
+# partitions a backlog's fetch then holds up to 24 MiB, enough for a whole batch (KPIMON_BATCH_SIZE).
+# aiokafka's fetch_max_bytes (50 MiB) bounds a fetch of many partitions.
+FETCH_BYTES_PER_PARTITION = 4 * 1024 * 1024
 TAIL_CHECK_SECONDS = 5.0
 VISITOR_RETRY_SECONDS = 5.0
 # Bump when the key or value layout, or the order of writes, changes: new tables start empty, and the worker
@@ -248,6 +252,7 @@ def create_app(
         producer_linger=0.005,
         producer_max_batch_size=PRODUCER_BATCH_BYTES,
         broker_max_poll_records=settings.batch_size,  # the most records per fetch: one batch
+        consumer_max_fetch_size=FETCH_BYTES_PER_PARTITION,
         broker_session_timeout=settings.session_timeout_seconds,
         broker_rebalance_timeout=settings.session_timeout_seconds,
     )

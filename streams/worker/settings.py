@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(Path(".kpimon-data"), description="Faust's local data directory")
     batch_size: int = Field(
-        20_000,
+        50_000,
         ge=1,
         le=100_000,
         description="Most messages folded in one batch: a backlog comes in batches this big, a live stream as it comes",
