@@ -201,13 +201,15 @@ def run_kpimon_workers(prefix: str, roster: Roster, events: int, partitions: int
                 processes = list(pool.map(start, range(workers)))
             print(f"  kpimon: {workers} workers, pids {', '.join(str(p.pid) for p in processes)}", flush=True)
             before, cpu_before = cpu_jiffies(), [cpu_seconds(p.pid) for p in processes]
-            started, first, progress = time.monotonic(), 0.0, Progress(f"kpimon x{workers}", events)
+            started, first, first_counted = time.monotonic(), 0.0, 0
+            progress = Progress(f"kpimon x{workers}", events)
             while (counted := committed()) < events:
                 if any(process.poll() is not None for process in processes):
                     raise RuntimeError("a kpimon worker exited")
                 if time.monotonic() - started > CHILD_TIMEOUT_SECONDS:
                     raise TimeoutError(f"{workers} workers did not commit {events:,} events")
-                first = first or (time.monotonic() if counted else 0.0)
+                if counted and not first:
+                    first, first_counted = time.monotonic(), counted
                 progress.update(counted)
                 time.sleep(POLL_SECONDS)
             done = time.monotonic()
@@ -218,4 +220,5 @@ def run_kpimon_workers(prefix: str, roster: Roster, events: int, partitions: int
             stop_worker(process)
         committed.close()
     extra = {"workers": workers, "cpu_seconds": cpu, "machine_cpu": machine_cpu(before, cpu_jiffies())}
-    return WorkersRun(Phase(events, done - started, done - (first or started), extra), counts)
+    phase = Phase(events, done - started, done - (first or started), extra, events - first_counted if first else None)
+    return WorkersRun(phase, counts)

@@ -76,6 +76,8 @@ class Phase:
     seconds: float  # start of the phase to its last event
     sustained_seconds: float  # first event (or first count) to the last
     extra: dict[str, Any] = field(default_factory=dict)
+    # the events counted after the first count, where a count comes in steps (a commit per batch); None: all
+    sustained_events: int | None = None
 
     @property
     def overall_rate(self) -> float:
@@ -83,7 +85,13 @@ class Phase:
 
     @property
     def sustained_rate(self) -> float:
-        return self.events / self.sustained_seconds if self.sustained_seconds > 0 else 0.0
+        """Events per second from the first event seen (or the first count) to the last.
+
+        A count that comes in steps (committed offsets, a batch at a time) first moves when a whole
+        batch is done: only the events counted after that are in the rate, not the first batch's.
+        """
+        events = self.events if self.sustained_events is None else self.sustained_events
+        return events / self.sustained_seconds if self.sustained_seconds > 0 else 0.0
 
     def to_json(self) -> dict[str, Any]:
         rates = {"overall_events_per_second": self.overall_rate, "sustained_events_per_second": self.sustained_rate}
@@ -313,6 +321,7 @@ class Watch:
     """What ``watch_worker`` saw: monotonic times, RSS samples, the worker's CPU time and the cost of scraping."""
 
     first_count: float = 0.0
+    first_counted: int = 0  # the events of the first count
     done: float = 0.0
     rss: list[int] = field(default_factory=list)
     rss_timeline: list[tuple[float, int]] = field(default_factory=list)  # (seconds since start, bytes), sparse
@@ -359,6 +368,7 @@ def watch_worker(
             counted = count_events() if count_events else scrape_count(port, watch)
             if counted and not watch.first_count:
                 watch.first_count = progress.started = now
+                watch.first_counted = counted
             if counted >= events:
                 watch.done, watch.cpu_seconds = now, cpu_seconds(pid) - cpu_at_start
                 watch.machine_cpu = machine_cpu(machine_at_start, cpu_jiffies())
@@ -456,7 +466,7 @@ def run_worker(
         "stopped_by_sigterm": exit_code != -signal.SIGKILL,
         "machine_cpu": watch.machine_cpu,  # from /metrics served to the last event counted
     }
-    return Phase(events, watch.done - serving, watch.done - watch.first_count, extra)
+    return Phase(events, watch.done - serving, watch.done - watch.first_count, extra, events - watch.first_counted)
 
 
 # -- topics, machine, report -------------------------------------------------------------------------------------------
