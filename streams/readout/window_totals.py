@@ -64,12 +64,12 @@ class _Window:
         self.stocks_only = name == LIFETIME  # every retained bucket: the stocks only (kpis.with_stocks)
         self.sums: ExactCounters = {}
 
-    def add(self, deltas: ExactCounters, sign: int = 1) -> set[str]:
-        """Add ``deltas`` (times ``sign``) to the sums; the counters added."""
+    def add(self, deltas: ExactCounters, changed: set[str], sign: int = 1) -> None:
+        """Add ``deltas`` (times ``sign``) to the sums, and the names of the counters added to ``changed``."""
         if self.stocks_only:
             deltas = {name: value for name, value in deltas.items() if name.startswith(STOCK_PREFIX)}
         add_into(self.sums, deltas, sign)
-        return set(deltas)
+        changed.update(deltas)
 
 
 class _Zone:
@@ -111,6 +111,20 @@ class _ScopeState:
         self.by_resolution = {name: tuple(self.windows[w] for w in ws) for name, ws in RESOLUTION_WINDOWS.items()}
 
 
+class _Held:
+    """A group the totals hold, with its key decoded and where its scope keeps it."""
+
+    __slots__ = ("group", "key", "partitions", "state")
+
+    def __init__(
+        self, key: GroupKey, state: _ScopeState, partitions: dict[int, BucketGroup], group: BucketGroup
+    ) -> None:
+        self.key = key
+        self.state = state
+        self.partitions = partitions  # the scope's groups of this resolution and start, by partition
+        self.group = group
+
+
 class WindowTotals:
     """Counter sums per scope and window, kept up to date from the groups written (see the module's docstring)."""
 
@@ -120,7 +134,7 @@ class WindowTotals:
         self._now = now
         self._zones: dict[str, _Zone] = {}
         self._scopes: dict[Scope, _ScopeState] = {}
-        self._mirror: dict[str, tuple[GroupKey, BucketGroup]] = {}  # the groups the totals hold
+        self._mirror: dict[str, _Held] = {}  # the groups the totals hold
         self._pending: dict[str, BucketGroup | None] = {}  # groups applied since the last sync, newest
         self._changes: Changes = {}
         self._touched: set[str] | None = None  # keys applied while a reconcile runs
@@ -217,33 +231,32 @@ class WindowTotals:
                 self._touched = None
 
     def _apply(self, key: str, new: BucketGroup | None) -> None:
-        entry = self._mirror.get(key)
-        if entry is None:
+        held = self._mirror.get(key)
+        if held is None:
             if new is None:
                 return
-            group_key, old = GroupKey.decode(key), None
+            group_key = GroupKey.decode(key)
+            state = self._scope_state(group_key.scope)
+            partitions = state.groups.setdefault(group_key.resolution.name, {}).setdefault(group_key.start, {})
+            held = self._mirror[key] = _Held(group_key, state, partitions, new)
+            state.count += 1
+            old: Buckets = {}
+        elif held.group is new:
+            return
         else:
-            group_key, old = entry
-            if old is new:
-                return
-        state = self._scope_state(group_key.scope)
-        resolution = group_key.resolution.name
-        by_start = state.groups.setdefault(resolution, {})
-        partitions = by_start.setdefault(group_key.start, {})
+            old = held.group["buckets"]
+        group_key, state = held.key, held.state
         if new is None:
-            del self._mirror[key], partitions[group_key.partition]
-            if not partitions:
-                del by_start[group_key.start]
+            del self._mirror[key], held.partitions[group_key.partition]
+            if not held.partitions:
+                del state.groups[group_key.resolution.name][group_key.start]
             state.count -= 1
             if not state.count:
                 self._drop(state)
                 return
         else:
-            self._mirror[key] = (group_key, new)
-            if group_key.partition not in partitions:
-                state.count += 1
-            partitions[group_key.partition] = new
-        self._add_difference(state, resolution, old["buckets"] if old else {}, new["buckets"] if new else {})
+            held.group = held.partitions[group_key.partition] = new
+        self._add_difference(state, group_key.resolution.name, old, new["buckets"] if new else {})
 
     def _add_difference(self, state: _ScopeState, resolution: str, old: Buckets, new: Buckets) -> None:
         windows = state.by_resolution[resolution]
@@ -273,7 +286,7 @@ class WindowTotals:
             return
         for window in windows:
             if window.first <= start <= window.last:
-                changed.update(window.add(deltas))
+                window.add(deltas, changed)
 
     def _scope_state(self, scope: Scope) -> _ScopeState:
         state = self._scopes.get(scope)
@@ -342,7 +355,7 @@ class WindowTotals:
                         now_in = first <= start <= last
                         if was != now_in and counters:
                             exact_counters = {name: exact(value) for name, value in counters.items()}
-                            changed.update(window.add(exact_counters, now_in - was))
+                            window.add(exact_counters, changed, now_in - was)
             window.first, window.last = first, last
         if changed:
             self._note(state.scope, changed)
@@ -360,7 +373,7 @@ class WindowTotals:
             for group in by_start.get(start - start % resolution.group_seconds, {}).values():
                 counters = group["buckets"].get(text)
                 if counters:
-                    changed.update(window.add({name: exact(value) for name, value in counters.items()}, sign))
+                    window.add({name: exact(value) for name, value in counters.items()}, changed, sign)
         window.first, window.last = first, last
 
 
