@@ -186,10 +186,7 @@ class _BatchFolder:
         """
         target = self._cell_targets.get(key)
         if target is None:
-            text = GroupKey.text(*key)
-            stored = self._groups.get(text)
-            group = self.result.groups.get(text) or self._changed_group(text, stored)
-            target = self._cell_targets[key] = (group, stored["buckets"] if stored else {})
+            target = self._cell_targets[key] = self._batch_copy(GroupKey.text(*key))
         group, stored_buckets = target
         _add_bucket(group["buckets"], bucket_start, cell.counters, stored_buckets)
         offsets = group["offsets"]
@@ -214,28 +211,29 @@ class _BatchFolder:
             group["offsets"][position.topic] = position.offset
 
     def _add(self, key: str, buckets: Mapping[str, Mapping[str, float]]) -> BucketGroup:
-        """Add deltas to the batch's copy of a group (see ``_changed_group``); return the copy."""
-        group = self.result.groups.get(key)
-        stored = self._groups.get(key)
-        if group is None:
-            group = self._changed_group(key, stored)
-        _add_buckets(group, buckets, stored["buckets"] if stored else {})
+        """Add deltas to the batch's copy of a group (see ``_batch_copy``); return the copy."""
+        group, stored_buckets = self._batch_copy(key)
+        _add_buckets(group, buckets, stored_buckets)
         return group
 
-    def _changed_group(self, key: str, stored: BucketGroup | None) -> BucketGroup:
-        """The batch's copy of a group: a new one, or the stored one copied on first use.
+    def _batch_copy(self, key: str) -> tuple[BucketGroup, Mapping[str, Counters]]:
+        """The batch's copy of a group, and the stored group's buckets ({} for a group not stored).
 
-        The copy shares the stored group's buckets (their counter dicts) until ``_add_buckets``
-        changes one, which it then copies: a batch copies the buckets it touches, not the whole
-        group, and the stored group is never modified. A reader comparing the two groups (the
-        /metrics totals) finds the unchanged buckets by identity.
+        The copy is made on first use: a new group, or the stored one copied. It shares the stored
+        group's buckets (their counter dicts) until ``_add_bucket`` changes one, which it then copies:
+        a batch copies the buckets it touches, not the whole group, and the stored group is never
+        modified. A reader comparing the two groups (the /metrics totals) finds the unchanged buckets
+        by identity.
         """
-        group: BucketGroup = {
-            "buckets": dict(stored["buckets"]) if stored else {},
-            "offsets": dict(stored["offsets"]) if stored else {},
-        }
-        self.result.groups[key] = group
-        return group
+        stored = self._groups.get(key)
+        stored_buckets = stored["buckets"] if stored else {}
+        group = self.result.groups.get(key)
+        if group is None:
+            group = self.result.groups[key] = {
+                "buckets": dict(stored_buckets),
+                "offsets": dict(stored["offsets"]) if stored else {},
+            }
+        return group, stored_buckets
 
 
 def _add_buckets(
