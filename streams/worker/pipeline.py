@@ -203,6 +203,11 @@ def must_be_rekeyed(event: AnyEvent, partition: int, key: str, partitions: int) 
     return entity_key(event) is not None or partition != partition_of(key, partitions)
 
 
+def is_applied(offset: int, applied: int | None) -> bool:
+    """Whether a message at ``offset`` is in a state whose last applied offset of its partition is ``applied``."""
+    return applied is not None and offset <= applied
+
+
 class IngestPipeline:
     def __init__(
         self,
@@ -309,7 +314,7 @@ class IngestPipeline:
     def _already_applied(self, position: Position) -> bool:
         """Whether the state has this message already (read again after a crash or a re-read)."""
         applied = last_applied_offset(self._tables.local_progress, position.topic, position.partition)
-        return applied is not None and position.offset <= applied
+        return is_applied(position.offset, applied)
 
     def _still_ours(self) -> bool:
         return self._consumer.generation() == self._generation
@@ -371,8 +376,7 @@ class IngestPipeline:
             source = (position.topic, position.partition)
             if source not in applied:
                 applied[source] = last_applied_offset(self._tables.local_progress, *source)
-            last = applied[source]
-            first_delivery = last is None or position.offset > last
+            first_delivery = not is_applied(position.offset, applied[source])
             outcome = validate_message(
                 message.value,
                 max_bytes=self._settings.max_event_bytes,
