@@ -29,7 +29,7 @@ from schemas.scopes import Scope
 from streams.core.facts import counter_deltas, event_channel, scope_timezone, scopes_for
 from streams.core.records import Fact, Forwarded, Position, Record, Rejected
 from streams.core.table_keys import split_table_key, table_key
-from streams.core.windows import MINUTE, RESOLUTION_BY_NAME, RESOLUTIONS, Resolution, is_late
+from streams.core.windows import DAY, MINUTE, RESOLUTION_BY_NAME, RESOLUTIONS, FixedResolution, Resolution, is_late
 
 Counters = dict[str, float]
 Place = tuple[str | None, str | None, str | None, str | None]  # a fact's team, rep, channel, campaign
@@ -121,7 +121,6 @@ class _BatchFolder:
         self._config = config
         self._zones: dict[str, ZoneInfo] = {}  # team -> the zone of its scopes ("": overall, channels, campaigns)
         self._spans: dict[tuple[str, str], BucketSpan] = {}  # (resolution, zone) -> the last bucket located
-        self._minute_spans: dict[ZoneInfo, tuple[int, list[BucketSpan]]] = {}  # zone -> a minute, its spans
         self._scopes: dict[Place, list[Scope]] = {}
         self._targets: dict[Place, tuple[ScopeTarget, ...]] = {}
         self._stored_offsets: dict[int, Mapping[str, int] | None] = {}  # partition -> its stored progress's offsets
@@ -143,15 +142,6 @@ class _BatchFolder:
             span = (start, resolution.bucket_end(start, tz), resolution.group_start(start, tz), str(start))
             self._spans[cache_key] = span
         return span
-
-    def spans_at(self, minute: int, tz: ZoneInfo) -> list[BucketSpan]:
-        """The span of ``minute`` at every resolution (``RESOLUTIONS``' order); the last minute's are kept per zone."""
-        last = self._minute_spans.get(tz)
-        if last is not None and last[0] == minute:
-            return last[1]
-        spans = [self.locate(resolution, minute, tz) for resolution in RESOLUTIONS]
-        self._minute_spans[tz] = (minute, spans)
-        return spans
 
     def is_past_stored_progress(self, position: Position) -> bool:
         """Whether ``position`` comes after everything the stored progress of its partition has applied."""
@@ -302,7 +292,8 @@ def fold_batch(
 
     A record past its partition's stored progress is new to every group (the progress is
     durable before the groups a batch changes: see streams.ingest.batch), so its facts are
-    summed per scope and minute first, and each bucket takes each minute's sum once. A record
+    summed per scope and minute first, and the minutes rolled up into the coarser resolutions
+    (``_fold_cells``): each bucket takes one sum. A record
     at or below the stored progress is read again after a crash: it goes to each group on
     its own, and a group that has it already skips it by offset.
     """
@@ -343,8 +334,7 @@ def fold_batch(
                 cells.add(position, fact, watermark, folder.targets_of(fact))
         else:
             _fold_facts(folder, position, facts, watermark, config)  # read again after a crash
-    for cell_key, cell in cells.items():
-        _fold_cell(folder, cell_key, cell)
+    _fold_cells(folder, cells)
     result = folder.result
     result.progress = {key: value for key, value in result.progress.items() if value != progress.get(key)}
     return result
@@ -352,6 +342,9 @@ def fold_batch(
 
 # partition, scope key, the scope's zone, minute, watermark (None: all buckets retain it)
 CellKey = tuple[int, str, ZoneInfo, int, int | None]
+# partition, scope key, the scope's zone, watermark (as in CellKey), bucket start, and the start of the
+# local day of its minutes
+SumKey = tuple[int, str, ZoneInfo, int | None, int, int]
 
 
 class _Cell:
@@ -360,6 +353,15 @@ class _Cell:
     def __init__(self) -> None:
         self.counters: dict[str, float] = {}
         self.offsets: dict[str, int] = {}  # topic -> the last offset that added to the cell
+
+    def absorb(self, other: _Cell) -> None:
+        """Add another cell's counters to this one's, and take its offsets where they are later."""
+        counters, offsets = self.counters, self.offsets
+        for name, delta in other.counters.items():
+            counters[name] = counters.get(name, 0) + delta
+        for topic, offset in other.offsets.items():
+            if offset > offsets.get(topic, -1):
+                offsets[topic] = offset
 
 
 class _MinuteCells(dict[CellKey, _Cell]):
@@ -413,13 +415,47 @@ def _fold_facts(
         folder.add_to_group(key, position, buckets)
 
 
-def _fold_cell(folder: _BatchFolder, key: CellKey, cell: _Cell) -> None:
-    partition, scope_key, tz, minute, watermark = key
-    for resolution, (_, end, group_start, start) in zip(RESOLUTIONS, folder.spans_at(minute, tz), strict=True):
-        if minute + MINUTE_SECONDS > end:
-            raise ValueError(f"a {resolution.name} bucket of {tz.key} does not start on a whole minute: {end}")
-        if watermark is None or resolution.retains(end, watermark):
-            folder.add_cell((partition, scope_key, resolution.name, group_start), start, cell)
+def _fold_cells(folder: _BatchFolder, cells: _MinuteCells) -> None:
+    """Add the minute cells to their buckets, rolled up resolution by resolution.
+
+    Each resolution's sums go to its buckets and are summed into the next one's: minutes into
+    quarter hours, those into hours, hours into local days, days into local months. A bucket then
+    takes one sum per scope and batch however many minutes it holds. Sums finer than a day are kept
+    apart by the local day of their minutes: in a zone whose midnight is not on a whole hour
+    (+05:45), an hour takes one sum per day it overlaps, and each day only its own minutes.
+    """
+    sums: dict[SumKey, _Cell] = {}
+    for (partition, scope_key, tz, minute, kept_at), cell in cells.items():
+        day_start, day_end, _, _ = folder.locate(DAY, minute, tz)
+        if minute + MINUTE_SECONDS > day_end:
+            raise ValueError(f"a day of {tz.key} does not start on a whole minute: {day_end}")
+        sums[(partition, scope_key, tz, kept_at, minute, day_start)] = cell
+    for resolution, coarser in zip(RESOLUTIONS, (*RESOLUTIONS[1:], None), strict=True):
+        sums = _fold_sums(folder, resolution, coarser, sums)
+
+
+def _fold_sums(
+    folder: _BatchFolder, resolution: Resolution, coarser: Resolution | None, sums: Mapping[SumKey, _Cell]
+) -> dict[SumKey, _Cell]:
+    """Add each sum to its ``resolution`` bucket where still retained; return them summed per ``coarser`` bucket."""
+    rolled: dict[SumKey, _Cell] = {}
+    for (partition, scope_key, tz, kept_at, start, day_start), cell in sums.items():
+        _, end, group_start, text = folder.locate(resolution, start, tz)
+        if kept_at is None or resolution.retains(end, kept_at):
+            folder.add_cell((partition, scope_key, resolution.name, group_start), text, cell)
+        if coarser is None:
+            continue
+        key: SumKey
+        if isinstance(coarser, FixedResolution):  # within a day: kept apart by local day
+            key = (partition, scope_key, tz, kept_at, folder.locate(coarser, start, tz)[0], day_start)
+        else:  # a day takes its own minutes, a month its days
+            parent_start = day_start if coarser is DAY else folder.locate(coarser, start, tz)[0]
+            key = (partition, scope_key, tz, kept_at, parent_start, parent_start)
+        parent = rolled.get(key)
+        if parent is None:
+            parent = rolled[key] = _Cell()
+        parent.absorb(cell)
+    return rolled
 
 
 def expired_group_keys(

@@ -471,6 +471,28 @@ def test_day_buckets_across_the_25_hour_day_in_berlin() -> None:
     }
 
 
+def test_an_hour_across_a_local_midnight_gives_each_day_its_own_minutes() -> None:
+    # The overall scope is in Asia/Kathmandu (+05:45): 2024-10-27 starts at 2024-10-26T18:15Z, inside
+    # the hour 18:00Z and its quarter 18:15Z. The minutes are rolled up into quarters, hours and days
+    # kept apart by local day: the hour takes both calls, each day only its own.
+    calls = [
+        record(0, "call.logged", "a", 1_729_966_200),  # 18:10Z = 2024-10-26 23:55 +05:45
+        record(1, "call.logged", "b", 1_729_966_560),  # 18:16Z = 2024-10-27 00:01 +05:45
+        record(2, "call.logged", "c", 1_729_967_100),  # 18:25Z = 2024-10-27 00:10 +05:45
+    ]
+    result = fold_batch(calls, [], groups={}, progress={}, config=BERLIN_CONFIG)
+    one, two = CALL, {"calls": 2, "call_duration_seconds": 240.0, "calls_connected": 2}
+    day_group, october = 1_729_900_800, 1_727_720_100  # 2024-10-26T00:00Z (UTC day groups); October, local
+    assert result.groups[key(ALL, QUARTER, day_group)]["buckets"] == {"1729965600": one, "1729966500": two}
+    assert result.groups[key(ALL, HOUR, day_group)]["buckets"] == {
+        "1729965600": {"calls": 3, "call_duration_seconds": 360.0, "calls_connected": 3}
+    }
+    assert result.groups[key(ALL, DAY, october)]["buckets"] == {"1729880100": one, "1729966500": two}
+    assert result.groups[key(ALL, MONTH, 1_704_046_500)]["buckets"] == {
+        str(october): {"calls": 3, "call_duration_seconds": 360.0, "calls_connected": 3}
+    }
+
+
 def test_three_hour_old_event_skips_the_minute_bucket() -> None:
     # T0 - 3 h = 1_699_989_200 (19:13:20Z): minute 1_699_989_180 is past the 2 h retention;
     # quarter and hour 1_699_988_400 (19:00Z) are retained, in the same day group as T0's.
