@@ -10,7 +10,10 @@ Modes (all by default, in this order):
   on disk.
 - ``restart``: a worker counts N events (several sizes), stops, and starts again: seconds until it
   serves the same totals from its local store, and from the changelogs after its data dir is deleted.
-- ``run``: a worker at a constant rate (``kpimon simulate``) for a while: its RSS every 10 s.
+- ``run``: a worker at a constant rate (``kpimon simulate``) for a while: its RSS every 10 s. The simulator
+  first produces ``--history`` of the past (8 days by default: the dedup horizon and the longest retention
+  below a day's buckets), so the run starts with its groups of every resolution and its remembered ids
+  in place, as a worker that has run for days; RSS then should stay flat.
 
 Run from the repository root: ``python bench/memory.py`` (or ``make bench-memory``); see
 docs/benchmarks.md. Needs the local Kafka and Redis for ``restart`` and ``run``.
@@ -277,14 +280,14 @@ def bench_restart(sizes: list[int], port: int) -> list[dict[str, Any]]:
 # -- run ---------------------------------------------------------------------------------------------------------------
 
 
-def bench_run(rate: int, minutes: float, port: int) -> dict[str, Any]:
+def bench_run(rate: int, minutes: float, history: str, port: int) -> dict[str, Any]:
     app_id = f"bench-run-{uuid.uuid4().hex[:8]}"
     topics = {"crm": f"{app_id}.crm", "marketing": f"{app_id}.marketing"}
     with tempfile.TemporaryDirectory(prefix="kpimon-run-") as tmp:
         env = worker_env(app_id, topics, PARTITIONS, Path(tmp) / "data")
         asyncio.run(ensure_topics(BOOTSTRAP, list(topics.values()), PARTITIONS))
         process = start_worker(env, port, "warning", Path(tmp) / "worker.log")
-        command = [sys.executable, "-m", "streams.tools.cli", "simulate", "--rate", str(rate),
+        command = [sys.executable, "-m", "streams.tools.cli", "simulate", "--rate", str(rate), "--history", history,
                    "--duration", str(int(minutes * 60)), "--config", str(REPO / CONFIG_FILE)]  # fmt: skip
         simulator = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
         timeline = []
@@ -300,6 +303,7 @@ def bench_run(rate: int, minutes: float, port: int) -> dict[str, Any]:
     result = {
         "rate": rate,
         "minutes": minutes,
+        "history": history,
         "events_counted": counted,
         "rss_mib_min_max_second_half": [min(second_half), max(second_half)],
         "second_half_spread_percent": round((max(second_half) - min(second_half)) / min(second_half) * 100, 1),
@@ -317,6 +321,7 @@ def main() -> None:
     parser.add_argument("--restart-sizes", default="20000,60000,120000")
     parser.add_argument("--rate", type=int, default=100)
     parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--history", default="8d", help="past produced before the live run (0: none; default 8d)")
     parser.add_argument("--port", type=int, default=6091)
     args = parser.parse_args()
     results: dict[str, Any] = {}
@@ -327,7 +332,7 @@ def main() -> None:
     if "restart" in args.modes:
         results["restart"] = bench_restart([int(size) for size in args.restart_sizes.split(",")], args.port)
     if "run" in args.modes:
-        results["run"] = bench_run(args.rate, args.minutes, args.port)
+        results["run"] = bench_run(args.rate, args.minutes, args.history, args.port)
     out = REPO / "bench" / "results" / f"memory-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written to {out.relative_to(REPO)}")
