@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from schemas.config import KpimonConfig
 from schemas.events import entity_key, field_of
-from schemas.scopes import Scope
+from schemas.scopes import SCOPE_KEY_SEPARATOR, Scope
 from streams.core.facts import counter_deltas, event_channel, scope_timezone, scopes_for
 from streams.core.records import Fact, Forwarded, Position, Record, Rejected
 from streams.core.table_keys import split_table_key, table_key
@@ -36,6 +36,7 @@ Place = tuple[str | None, str | None, str | None, str | None]  # a fact's team, 
 GroupAt = tuple[int, str, str, int]  # a group's partition, scope key, resolution name and start
 ScopeTarget = tuple[str, ZoneInfo]  # a scope's key and time zone
 MINUTE_SECONDS = MINUTE.seconds
+SHARED_ENDS = 10_000  # (team, resolution, start) ends kept at most
 SHORTEST_RETENTION_SECONDS = min(resolution.retention_seconds for resolution in RESOLUTIONS)
 
 
@@ -471,16 +472,18 @@ def expired_group_keys(
 
 
 class GroupEnds:
-    """``expired_group_keys`` for a caller that asks again and again: each key is decoded once.
+    """``expired_group_keys`` for a caller that asks again and again: each key is read once.
 
-    The pipeline checks every stored group after every minute of event time; decoding every
+    The pipeline checks every stored group after every minute of event time; reading every
     key each time cost more than the check. Ends of keys no longer asked about are forgotten.
+    A group's end depends only on its team's zone, resolution and start, shared by the groups of
+    every rep of a team, channel and campaign: it is computed once for all of them.
     """
 
     def __init__(self, config: KpimonConfig | None) -> None:
         self._config = config
-        self._zones: dict[str, ZoneInfo] = {}
         self._ends: dict[str, tuple[int, int, Resolution]] = {}  # key -> partition, group end, resolution
+        self._shared_ends: dict[tuple[str, str, str], int] = {}  # (team, resolution, start) -> group end
 
     def expired(self, keys: Sequence[str], watermarks: Mapping[int, int]) -> list[str]:
         ends, expired = self._ends, []
@@ -499,10 +502,20 @@ class GroupEnds:
         return expired
 
     def _end(self, key: str) -> tuple[int, int, Resolution]:
-        group = GroupKey.decode(key)
+        """A key's partition, group end and resolution; an end is computed once per team, resolution and start."""
+        partition, rest = split_table_key(key)
+        team = rest.split(SCOPE_KEY_SEPARATOR, 1)[0]  # a scope key starts with its team, which the zone follows
+        _, resolution_name, start = rest.rsplit("|", 2)  # the campaign, last in the scope key, may hold "|"
+        resolution = RESOLUTION_BY_NAME[resolution_name]
+        shared = (team, resolution_name, start)
+        end = self._shared_ends.get(shared)
+        if end is None:
+            if len(self._shared_ends) >= SHARED_ENDS:  # starts long gone: start again
+                self._shared_ends.clear()
+            end = self._shared_ends[shared] = self._group_end(team, resolution, int(start))
+        return partition, end, resolution
+
+    def _group_end(self, team: str, resolution: Resolution, start: int) -> int:
         if self._config is None:
-            return group.partition, group.resolution.latest_group_end(group.start), group.resolution
-        tz = self._zones.get(group.scope.team)
-        if tz is None:
-            tz = self._zones[group.scope.team] = scope_timezone(group.scope, self._config)
-        return group.partition, group.end(tz), group.resolution
+            return resolution.latest_group_end(start)
+        return resolution.group_end(start, scope_timezone(Scope(team=team), self._config))
