@@ -32,6 +32,7 @@ from streams.metrics.faust_collector import FaustCollector
 from streams.metrics.kpi_collector import KpiFamilyNames, ProgressCollector
 from streams.metrics.loop_lag import LoopLagCollector, LoopLagProbe
 from streams.metrics.retry_collector import RetryCollector
+from streams.metrics.store_collector import StoreCacheCollector
 from streams.metrics.visitor_freshness import VisitorsCountedCollector, VisitorWritesCollector
 from streams.readout.kpis import monthly_report, monthly_totals
 from streams.worker.alerting import AlertService
@@ -45,7 +46,7 @@ from streams.worker.pipeline import IngestPipeline, SourceConsumer, StateBehindC
 from streams.worker.retries import BatchAbandoned
 from streams.worker.seen_store import SeenRocksStore
 from streams.worker.settings import Settings
-from streams.worker.store import RocksStore
+from streams.worker.store import STORE_CACHE_BYTES, RocksStore, shared_cache_usage
 from streams.worker.visitor_store import VisitorCounter, VisitorRecorder
 from streams.worker.web_access import WebCredentials, authorized, web_credentials, web_ssl_context
 
@@ -346,6 +347,7 @@ def create_app(
 
     page.registry.register(FaustCollector(lambda: app.monitor, lambda: app.rebalancing_count, pipeline.continuity))
     page.registry.register(RetryCollector(lambda: pipeline.retries.counts))
+    page.registry.register(StoreCacheCollector(shared_cache_usage, STORE_CACHE_BYTES))
 
     if rules is not None:
         service = _alert_service(app, settings, config, catalog, rules, buckets, clock)

@@ -123,6 +123,8 @@ def test_a_restarted_worker_serves_its_state_from_the_local_store(
 ) -> None:
     worker, before = _first_run(make_worker, worker_env, tmp_path)
     assert before["kpimon_open_deals"] and before["months"]
+    samples = scrape(worker.port)  # the store's cache fills within its budget (bench/memory.py run shows it over time)
+    assert 0 < total(samples, "kpimon_store_cache_bytes") <= total(samples, "kpimon_store_cache_budget_bytes")
     worker.stop()
     data = Path(worker_env["KPIMON_DATA_DIR"])
     assert any(data.rglob("seen-*.db")) and any(data.rglob("entities-*.db"))
