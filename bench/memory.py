@@ -10,7 +10,8 @@ Modes (all by default, in this order):
   on disk.
 - ``restart``: a worker counts N events (several sizes), stops, and starts again: seconds until it
   serves the same totals from its local store, and from the changelogs after its data dir is deleted.
-- ``run``: a worker at a constant rate (``kpimon simulate``) for a while: its RSS every 10 s. The simulator
+- ``run``: a worker at a constant rate (``kpimon simulate``) for a while: its RSS every 10 s, and the part of
+  it the local store's RocksDB cache holds (``kpimon_store_cache_bytes``, from a scrape). The simulator
   first produces ``--history`` of the past (8 days by default: the dedup horizon and the longest retention
   below a day's buckets), so the run starts with its groups of every resolution and its remembered ids
   in place, as a worker that has run for days; RSS then should stay flat.
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -280,6 +282,18 @@ def bench_restart(sizes: list[int], port: int) -> list[dict[str, Any]]:
 # -- run ---------------------------------------------------------------------------------------------------------------
 
 
+def _store_cache_bytes(port: int) -> float:
+    """``kpimon_store_cache_bytes`` from /metrics (a scrape, as Prometheus would make); 0 while it answers 503."""
+    try:
+        return metric_sum(fetch_metrics(port), "kpimon_store_cache_bytes")
+    except urllib.error.HTTPError:
+        return 0.0
+
+
+def _spread_percent(values: list[float]) -> float:
+    return round((max(values) - min(values)) / min(values) * 100, 1)
+
+
 def bench_run(rate: int, minutes: float, history: str, port: int) -> dict[str, Any]:
     app_id = f"bench-run-{uuid.uuid4().hex[:8]}"
     topics = {"crm": f"{app_id}.crm", "marketing": f"{app_id}.marketing"}
@@ -290,23 +304,28 @@ def bench_run(rate: int, minutes: float, history: str, port: int) -> dict[str, A
         command = [sys.executable, "-m", "streams.tools.cli", "simulate", "--rate", str(rate), "--history", history,
                    "--duration", str(int(minutes * 60)), "--config", str(REPO / CONFIG_FILE)]  # fmt: skip
         simulator = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
-        timeline = []
+        timeline: list[tuple[int, float, float]] = []  # seconds, RSS MiB, the store's cache MiB
         started = time.monotonic()
         while simulator.poll() is None:
             time.sleep(10)
-            timeline.append((round(time.monotonic() - started), round(rss_bytes(process.pid) / MIB, 1)))
-            print(f"  {timeline[-1][0]:>5} s  RSS {timeline[-1][1]:7.1f} MiB", flush=True)
+            rss, cache = rss_bytes(process.pid) / MIB, _store_cache_bytes(port) / MIB
+            timeline.append((round(time.monotonic() - started), round(rss, 1), round(cache, 1)))
+            print(f"  {timeline[-1][0]:>5} s  RSS {rss:7.1f} MiB, the store's cache {cache:6.1f} MiB", flush=True)
         counted = _read(port)
         stop_worker(process)
         asyncio.run(delete_topics([app_id]))
-    second_half = [rss for seconds, rss in timeline if seconds >= timeline[-1][0] / 2]
+    second_half = [(rss, cache) for seconds, rss, cache in timeline if seconds >= timeline[-1][0] / 2]
+    rss_values = [rss for rss, _ in second_half]
+    without_cache = [rss - cache for rss, cache in second_half]
     result = {
         "rate": rate,
         "minutes": minutes,
         "history": history,
         "events_counted": counted,
-        "rss_mib_min_max_second_half": [min(second_half), max(second_half)],
-        "second_half_spread_percent": round((max(second_half) - min(second_half)) / min(second_half) * 100, 1),
+        "rss_mib_min_max_second_half": [min(rss_values), max(rss_values)],
+        "second_half_spread_percent": _spread_percent(rss_values),
+        "store_cache_mib_min_max_second_half": [min(c for _, c in second_half), max(c for _, c in second_half)],
+        "rss_without_store_cache_second_half_spread_percent": _spread_percent(without_cache),
         "timeline": timeline,
     }
     print(json.dumps({k: v for k, v in result.items() if k != "timeline"}, indent=2))
