@@ -55,6 +55,7 @@ CHUNK_SECONDS = 60.0  # event time generated and produced at once (bounded memor
 MAX_RECORDS = 10_000
 PROGRESS_SECONDS = 5.0
 SAMPLE_SECONDS = 1.0  # RSS samples; scrapes of /metrics at most this often
+COUNT_POLL_SECONDS = 0.05  # a count that costs the worker nothing (its commits) is read this often
 SCRAPE_MAX_SECONDS = 5.0  # and at least this often
 RSS_TIMELINE_EVERY = 30  # RSS samples: every 30th goes into the JSON's timeline
 WORKER_START_SECONDS = 180.0
@@ -351,19 +352,22 @@ def watch_worker(
 ) -> Watch:
     """Sample RSS every second and the event count now and then, until ``events`` are counted.
 
-    The count comes from scrapes of /metrics, or from ``count_events`` every second when given (a count
-    that costs the worker nothing, such as its consumer group's committed offsets).
+    The count comes from scrapes of /metrics, or from ``count_events`` every ``COUNT_POLL_SECONDS`` when
+    given (a count that costs the worker nothing, such as its consumer group's committed offsets): a
+    rate by commits is then exact to the batch, not to the second.
     """
-    pid, progress, watch, next_scrape = process.pid, Progress("kpimon", events), Watch(), 0.0
+    pid, progress, watch, next_scrape, next_sample = process.pid, Progress("kpimon", events), Watch(), 0.0, 0.0
     started, cpu_at_start, machine_at_start = time.monotonic(), cpu_seconds(process.pid), cpu_jiffies()
     deadline = started + WORKER_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"the worker exited with {process.returncode}")
         now = time.monotonic()
-        watch.rss.append(rss_bytes(pid))
-        if len(watch.rss) % RSS_TIMELINE_EVERY == 1:
-            watch.rss_timeline.append((round(now - started, 1), watch.rss[-1]))
+        if now >= next_sample:
+            next_sample = now + SAMPLE_SECONDS
+            watch.rss.append(rss_bytes(pid))
+            if len(watch.rss) % RSS_TIMELINE_EVERY == 1:
+                watch.rss_timeline.append((round(now - started, 1), watch.rss[-1]))
         if now >= next_scrape:
             counted = count_events() if count_events else scrape_count(port, watch)
             if counted and not watch.first_count:
@@ -376,8 +380,8 @@ def watch_worker(
                 return watch
             progress.update(counted)
             rate = counted / (now - watch.first_count) if watch.first_count and now > watch.first_count else 0.0
-            next_scrape = now + (SAMPLE_SECONDS if count_events else scrape_delay(counted, events, rate))
-        time.sleep(max(0.0, SAMPLE_SECONDS - (time.monotonic() - now)))
+            next_scrape = now + (COUNT_POLL_SECONDS if count_events else scrape_delay(counted, events, rate))
+        time.sleep(max(0.0, min(next_sample, next_scrape) - time.monotonic()))
     raise TimeoutError(f"kpimon did not count {events:,} events within {WORKER_TIMEOUT_SECONDS} s")
 
 
