@@ -79,7 +79,7 @@ from bench.throughput import Phase, add_output_option, delete_topics, machine, w
 
 QUIX_PYTHON = Path(".venv-peers/bin/python")  # made by `make bench-peers` from bench/requirements-peers.txt
 SIZES = {  # the options that size a run: default, what they count
-    "--events": (100_000, "activity events to produce and count"),
+    "--events": (1_000_000, "activity events to produce and count: rates by commits need runs of a minute or more"),
     "--reps": (200, "reps the events belong to"),
     "--teams": (5, "teams the reps are dealt to"),
     "--partitions": (6, "partitions of the bench topic"),
