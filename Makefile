@@ -139,7 +139,7 @@ bench-peers: install stack $(PEERS_VENV)/requirements-peers.txt  ## kpimon, Quix
 	$(BIN)/python bench/peers.py --quix-python $(PEERS_VENV)/bin/python
 
 bench-scale-out: install stack  ## one kpimon worker against two in one group on the same events (docs/benchmarks.md)
-	$(BIN)/python bench/peers.py --scale-out 2 --events 200000
+	$(BIN)/python bench/peers.py --scale-out 2
 
 bench-latency: install stack  ## producer ack to the value on /metrics at 5,000 events/s (docs/benchmarks.md)
 	$(BIN)/python bench/latency.py
