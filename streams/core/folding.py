@@ -180,10 +180,7 @@ class _BatchFolder:
             target = self._cell_targets[key] = self._batch_copy(GroupKey.text(*key))
         group, stored_buckets = target
         _add_bucket(group["buckets"], bucket_start, cell.counters, stored_buckets)
-        offsets = group["offsets"]
-        for topic, offset in cell.offsets.items():
-            if offset > offsets.get(topic, -1):
-                offsets[topic] = offset
+        _take_later_offsets(group["offsets"], cell.offsets)
 
     def progress_of(self, partition: int) -> ProgressValue:
         key = str(partition)
@@ -258,6 +255,13 @@ def _add_bucket(
             counters.pop(name, None)  # a retracted per-deal or per-reason counter
         else:
             counters[name] = value
+
+
+def _take_later_offsets(offsets: dict[str, int], others: Mapping[str, int]) -> None:
+    """Set each topic's offset in ``offsets`` to the one in ``others`` where that is later."""
+    for topic, offset in others.items():
+        if offset > offsets.get(topic, -1):
+            offsets[topic] = offset
 
 
 def copy_progress(value: ProgressValue) -> ProgressValue:
@@ -357,12 +361,10 @@ class _Cell:
 
     def absorb(self, other: _Cell) -> None:
         """Add another cell's counters to this one's, and take its offsets where they are later."""
-        counters, offsets = self.counters, self.offsets
+        counters = self.counters
         for name, delta in other.counters.items():
             counters[name] = counters.get(name, 0) + delta
-        for topic, offset in other.offsets.items():
-            if offset > offsets.get(topic, -1):
-                offsets[topic] = offset
+        _take_later_offsets(self.offsets, other.offsets)
 
 
 class _MinuteCells(dict[CellKey, _Cell]):
