@@ -74,9 +74,15 @@ class GroupKey:
 
     @classmethod
     def decode(cls, key: str) -> GroupKey:
+        partition, scope, resolution, start = cls.parts(key)
+        return cls(partition, Scope.from_key(scope), RESOLUTION_BY_NAME[resolution], int(start))
+
+    @staticmethod
+    def parts(key: str) -> tuple[int, str, str, str]:
+        """A key's partition, scope key, resolution name and start (as text), without decoding them further."""
         partition, rest = split_table_key(key)
         scope, resolution, start = rest.rsplit("|", 2)  # the scope's campaign, last in its key, may hold "|"
-        return cls(partition, Scope.from_key(scope), RESOLUTION_BY_NAME[resolution], int(start))
+        return partition, scope, resolution, start
 
     def end(self, tz: ZoneInfo) -> int:
         """The end of the group's last bucket; ``tz`` is the scope's zone (see ``scope_timezone``)."""
@@ -505,9 +511,8 @@ class GroupEnds:
 
     def _end(self, key: str) -> tuple[int, int, Resolution]:
         """A key's partition, group end and resolution; an end is computed once per team, resolution and start."""
-        partition, rest = split_table_key(key)
-        team = rest.split(SCOPE_KEY_SEPARATOR, 1)[0]  # a scope key starts with its team, which the zone follows
-        _, resolution_name, start = rest.rsplit("|", 2)  # the campaign, last in the scope key, may hold "|"
+        partition, scope_key, resolution_name, start = GroupKey.parts(key)
+        team = scope_key.split(SCOPE_KEY_SEPARATOR, 1)[0]  # a scope key starts with its team, which the zone follows
         resolution = RESOLUTION_BY_NAME[resolution_name]
         shared = (team, resolution_name, start)
         end = self._shared_ends.get(shared)
